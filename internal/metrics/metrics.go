@@ -1,0 +1,183 @@
+// Package metrics defines idsync's Prometheus metrics. The names are a contract (see the README):
+// dashboards and alerts depend on them.
+//
+// Every method is safe on a nil *Metrics, so components built without metrics (tests, one-shot
+// CLI runs) need no special case.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds every idsync metric on its own registry (not the global one), so tests and
+// the simulators can run several instances in one process.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Passes           *prometheus.CounterVec   // idsync_passes_total{trigger,result}
+	PassDuration     prometheus.Histogram     // idsync_pass_duration_seconds
+	LastSuccess      prometheus.Gauge         // idsync_last_success_timestamp_seconds
+	Changes          *prometheus.CounterVec   // idsync_changes_total{kind,result}
+	Held             prometheus.Gauge         // idsync_held_changes
+	SourceComplete   *prometheus.GaugeVec     // idsync_source_read_complete{source}
+	SourceObjects    *prometheus.GaugeVec     // idsync_source_objects{source,kind}
+	SinkObjects      *prometheus.GaugeVec     // idsync_sink_objects{kind}
+	APIRequests      *prometheus.CounterVec   // idsync_api_requests_total{target,endpoint,method,code}
+	APIDuration      *prometheus.HistogramVec // idsync_api_request_duration_seconds{target}
+	RateLimitWait    *prometheus.CounterVec   // idsync_ratelimit_wait_seconds_total{target}
+	Throttled        *prometheus.CounterVec   // idsync_ratelimit_throttled_total{target}
+	SCIMRequests     *prometheus.CounterVec   // idsync_scim_requests_total{source,method,code}
+	ConfigReloads    *prometheus.CounterVec   // idsync_config_reloads_total{result}
+	ScheduledSkipped prometheus.Counter       // idsync_scheduled_passes_skipped_total
+}
+
+// New builds the metrics on a fresh registry that also carries the Go and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Passes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idsync_passes_total", Help: "Reconcile passes by trigger and result.",
+		}, []string{"trigger", "result"}),
+		PassDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "idsync_pass_duration_seconds", Help: "Duration of reconcile passes.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
+		}),
+		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idsync_last_success_timestamp_seconds", Help: "Unix time of the last pass that ended ok.",
+		}),
+		Changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idsync_changes_total", Help: "Plan items by kind and result (ok, failed, skipped, held, unsupported).",
+		}, []string{"kind", "result"}),
+		Held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "idsync_held_changes", Help: "Changes held back by the circuit breaker, waiting for approval.",
+		}),
+		SourceComplete: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "idsync_source_read_complete", Help: "1 when the last read of the source was complete, 0 when it failed.",
+		}, []string{"source"}),
+		SourceObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "idsync_source_objects", Help: "Objects in the last read of a source, by kind (users, groups).",
+		}, []string{"source", "kind"}),
+		SinkObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "idsync_sink_objects", Help: "Objects read from the sink in the last full pass, by kind.",
+		}, []string{"kind"}),
+		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idsync_api_requests_total", Help: "Outbound API requests by target, endpoint template, method and status code.",
+		}, []string{"target", "endpoint", "method", "code"}),
+		APIDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "idsync_api_request_duration_seconds", Help: "Outbound API request latency by target.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"target"}),
+		RateLimitWait: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idsync_ratelimit_wait_seconds_total", Help: "Time spent waiting for rate limiters and Retry-After, by target.",
+		}, []string{"target"}),
+		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idsync_ratelimit_throttled_total", Help: "429 and 503 answers received, by target.",
+		}, []string{"target"}),
+		SCIMRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idsync_scim_requests_total", Help: "SCIM listener requests by source, method and status code.",
+		}, []string{"source", "method", "code"}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idsync_config_reloads_total", Help: "Config reloads (SIGHUP) by result (ok, invalid).",
+		}, []string{"result"}),
+		ScheduledSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idsync_scheduled_passes_skipped_total", Help: "Scheduled passes skipped because one was still running.",
+		}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.Passes, m.PassDuration, m.LastSuccess, m.Changes, m.Held, m.SourceComplete,
+		m.SourceObjects, m.SinkObjects, m.APIRequests, m.APIDuration, m.RateLimitWait,
+		m.Throttled, m.SCIMRequests, m.ConfigReloads, m.ScheduledSkipped,
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// APIRequest counts one outbound request.
+func (m *Metrics) APIRequest(target, endpoint, method string, code int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.APIRequests.WithLabelValues(target, endpoint, method, strconv.Itoa(code)).Inc()
+	m.APIDuration.WithLabelValues(target).Observe(took.Seconds())
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		m.Throttled.WithLabelValues(target).Inc()
+	}
+}
+
+// RateLimitWaited adds time spent waiting before sending to target.
+func (m *Metrics) RateLimitWaited(target string, d time.Duration) {
+	if m == nil || d <= 0 {
+		return
+	}
+	m.RateLimitWait.WithLabelValues(target).Add(d.Seconds())
+}
+
+// SCIMRequest counts one request to the SCIM listener.
+func (m *Metrics) SCIMRequest(source, method string, code int) {
+	if m == nil {
+		return
+	}
+	m.SCIMRequests.WithLabelValues(source, method, strconv.Itoa(code)).Inc()
+}
+
+// Change counts plan items by kind and result.
+func (m *Metrics) Change(kind, result string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.Changes.WithLabelValues(kind, result).Add(float64(n))
+}
+
+// Pass records one finished pass.
+func (m *Metrics) Pass(trigger, result string, took time.Duration, finished time.Time) {
+	if m == nil {
+		return
+	}
+	m.Passes.WithLabelValues(trigger, result).Inc()
+	m.PassDuration.Observe(took.Seconds())
+	if result == "ok" {
+		m.LastSuccess.Set(float64(finished.Unix()))
+	}
+}
+
+// HeldChanges sets the number of held changes.
+func (m *Metrics) HeldChanges(n int) {
+	if m == nil {
+		return
+	}
+	m.Held.Set(float64(n))
+}
+
+// SourceRead records how the last read of a source went.
+func (m *Metrics) SourceRead(source string, complete bool, users, groups int) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if complete {
+		v = 1
+		m.SourceObjects.WithLabelValues(source, "users").Set(float64(users))
+		m.SourceObjects.WithLabelValues(source, "groups").Set(float64(groups))
+	}
+	m.SourceComplete.WithLabelValues(source).Set(v)
+}
+
+// SinkRead records object counts of the last full sink read.
+func (m *Metrics) SinkRead(kind string, n int) {
+	if m == nil {
+		return
+	}
+	m.SinkObjects.WithLabelValues(kind).Set(float64(n))
+}

@@ -1,0 +1,189 @@
+package reconcile
+
+import (
+	"errors"
+	"time"
+)
+
+// Link ties one source record to one Jira account. It is what makes idsync an owner: only
+// linked accounts are ever deactivated.
+type Link struct {
+	Source    string `json:"source"`
+	Key       string `json:"key"` // the source's user key
+	UserName  string `json:"userName"`
+	Email     string `json:"email"`
+	AccountID string `json:"accountId"`
+	// Created is true when idsync created the account (or the portal-only customer), false
+	// when it matched an existing one by email.
+	Created bool `json:"created"`
+	// Customer marks a portal-only JSM customer account (qm: id).
+	Customer bool `json:"customer,omitempty"`
+
+	// Deactivated is set once idsync deactivated the account; Method and RemovedGroups say
+	// how, so reactivation can reverse exactly that.
+	Deactivated   bool       `json:"deactivated,omitempty"`
+	DeactivatedAt time.Time  `json:"deactivatedAt,omitempty"`
+	Method        string     `json:"method,omitempty"`
+	RemovedGroups []GroupRef `json:"removedGroups,omitempty"`
+
+	// MissingPasses counts consecutive complete full passes in which no source listed the
+	// user; grace compares it to safety.grace_passes. Reset when the user reappears.
+	MissingPasses int `json:"missingPasses,omitempty"`
+
+	LinkedAt  time.Time `json:"linkedAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// LinkKey is the store key of a link.
+func (l Link) LinkKey() string { return l.Source + "/" + l.Key }
+
+// OwnedKind says what an ownership record is about.
+type OwnedKind string
+
+const (
+	// OwnedMembership: idsync manages this account's membership of a Jira group (Container
+	// is the groupId).
+	OwnedMembership OwnedKind = "membership"
+	// OwnedCustomer: idsync granted this account customer access to a desk (Container is the
+	// service desk id).
+	OwnedCustomer OwnedKind = "customer"
+	// OwnedOrganization: idsync added this account to a JSM organization (Container is the
+	// organization id).
+	OwnedOrganization OwnedKind = "organization"
+	// OwnedGroup: idsync created this group (Container is the groupId; AccountID empty).
+	OwnedGroup OwnedKind = "group"
+)
+
+// Owned is one ownership record: something idsync put there and may therefore take away.
+type Owned struct {
+	Kind          OwnedKind `json:"kind"`
+	Container     string    `json:"container"`
+	ContainerName string    `json:"containerName,omitempty"`
+	AccountID     string    `json:"accountId,omitempty"`
+	Since         time.Time `json:"since"`
+}
+
+// OwnedKey is the store key of an ownership record.
+func (o Owned) OwnedKey() string { return string(o.Kind) + "/" + o.Container + "/" + o.AccountID }
+
+// AuditRecord is one line of the append-only audit log: who did what, when, why, and how it
+// went. Applied changes, held plans and approvals are all audited.
+type AuditRecord struct {
+	Time      time.Time `json:"time"`
+	RunID     string    `json:"runId"`
+	Actor     string    `json:"actor"` // the trigger (schedule, signal, push, api, cli, startup) or "approve:<who>"
+	Action    string    `json:"action"`
+	Source    string    `json:"source,omitempty"`
+	UserKey   string    `json:"userKey,omitempty"`
+	UserName  string    `json:"userName,omitempty"`
+	AccountID string    `json:"accountId,omitempty"`
+	Target    string    `json:"target,omitempty"` // group, desk or organization
+	Reason    string    `json:"reason,omitempty"`
+	Result    string    `json:"result"` // ok | failed | skipped | held | approved
+	Error     string    `json:"error,omitempty"`
+}
+
+// JournalEntry is what one applied item writes to the store, atomically and durably, before
+// the item counts as done.
+type JournalEntry struct {
+	Links  []Link        `json:"links,omitempty"`  // upserted by LinkKey
+	Own    []Owned       `json:"own,omitempty"`    // upserted by OwnedKey
+	Disown []Owned       `json:"disown,omitempty"` // deleted by OwnedKey
+	Audit  []AuditRecord `json:"audit,omitempty"`  // appended
+}
+
+// Run results, as in idsync_passes_total{result}.
+const (
+	ResultOK      = "ok"
+	ResultPartial = "partial" // some items failed or a source read was incomplete
+	ResultFailed  = "failed"  // the pass could not plan (sink unreadable, no source readable)
+	ResultHeld    = "held"    // the circuit breaker held changes back
+)
+
+// SourceRun is how one source read went in a pass.
+type SourceRun struct {
+	Name     string `json:"name"`
+	Complete bool   `json:"complete"`
+	Users    int    `json:"users"`
+	Groups   int    `json:"groups"`
+	Hash     string `json:"hash,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Run is the record of one pass.
+type Run struct {
+	ID       string    `json:"id"`
+	Trigger  string    `json:"trigger"`
+	Target   string    `json:"target,omitempty"` // "" for a full pass, else what a targeted pass covered
+	DryRun   bool      `json:"dryRun,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Complete bool      `json:"complete"`
+	Result   string    `json:"result"`
+	// Counts maps kind -> result (ok | failed | skipped | held | unsupported) -> items.
+	Counts  map[Kind]map[string]int `json:"counts,omitempty"`
+	Errors  []string                `json:"errors,omitempty"`
+	Held    int                     `json:"held"`
+	Sources []SourceRun             `json:"sources,omitempty"`
+	// Changes is the plan after the guards (what the pass tried to apply).
+	Changes *Changes `json:"changes,omitempty"`
+}
+
+// HeldPlan is what the circuit breaker held back: every deactivation and removal of a pass.
+type HeldPlan struct {
+	RunID         string    `json:"runId"`
+	Created       time.Time `json:"created"`
+	Reason        string    `json:"reason"`
+	Deactivations int       `json:"deactivations"`
+	Removals      int       `json:"removals"`
+	Changes       Changes   `json:"changes"`
+	// Approved is set by `idsync approve RUN_ID`: the next pass may exceed the breaker once,
+	// up to the approved counts plus 10%.
+	Approved   bool      `json:"approved"`
+	ApprovedBy string    `json:"approvedBy,omitempty"`
+	ApprovedAt time.Time `json:"approvedAt,omitempty"`
+}
+
+// SnapshotRecord is the last complete read of one source.
+type SnapshotRecord struct {
+	Source    string    `json:"source"`
+	Taken     time.Time `json:"taken"`
+	Hash      string    `json:"hash"`
+	Directory Directory `json:"directory"`
+}
+
+// ErrNotFound is returned by Store getters when the record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is the durable state a pass reads and journals into. The state package implements it
+// on bbolt; every method is safe for concurrent use.
+type Store interface {
+	// Links returns every link.
+	Links() ([]Link, error)
+	// Owned returns every ownership record.
+	Owned() ([]Owned, error)
+	// Journal writes one entry in one durable transaction. Concurrent callers may be
+	// batched into one transaction; Journal returns only once the entry is on disk.
+	Journal(e JournalEntry) error
+
+	// PutRun stores (or replaces) a run record; Run returns one by id (ErrNotFound); Runs
+	// returns the newest first, at most limit (all when limit <= 0).
+	PutRun(r Run) error
+	Run(id string) (Run, error)
+	Runs(limit int) ([]Run, error)
+
+	// HeldPlan returns the open held plan (ErrNotFound when none). PutHeldPlan replaces it;
+	// ClearHeldPlan removes it once a pass has applied or superseded it.
+	HeldPlan() (HeldPlan, error)
+	PutHeldPlan(h HeldPlan) error
+	ClearHeldPlan() error
+
+	// PutSnapshot stores the last complete read of a source; Snapshot returns it
+	// (ErrNotFound when the source was never read completely).
+	PutSnapshot(s SnapshotRecord) error
+	Snapshot(source string) (SnapshotRecord, error)
+
+	// Audit returns audit records at or after since, oldest first, optionally only those
+	// whose UserName, UserKey or AccountID equals user (case-insensitive).
+	Audit(since time.Time, user string) ([]AuditRecord, error)
+}
