@@ -1,0 +1,74 @@
+package scim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Resource is one stored SCIM resource: the state package's record, keyed by source, type
+// and id, whose Data the listener alone reads and writes.
+type Resource struct {
+	Source string `json:"source"`
+	Type   string `json:"type"` // "User" | "Group"
+	ID     string `json:"id"`
+	Data   []byte `json:"data"`
+}
+
+// Store is the durable home of pushed resources (*state.Store implements it).
+type Store interface {
+	// PutSCIM stores (or replaces) one resource and returns only once it is on disk.
+	PutSCIM(r Resource) error
+	// DeleteSCIM removes one resource; removing a missing one is not an error.
+	DeleteSCIM(source, typ, id string) error
+	// SCIMResources returns every resource of one source and type.
+	SCIMResources(source, typ string) ([]Resource, error)
+}
+
+// record is Resource.Data: the resource's attributes (normalized, without id and meta) and
+// the metadata the listener keeps itself.
+type record struct {
+	Version  uint64    `json:"version"`
+	Created  time.Time `json:"created"`
+	Modified time.Time `json:"modified"`
+	// Deleted marks a tombstone: a user the IdP deleted, kept so the next pass sees an
+	// explicit deprovision rather than a user gone missing.
+	Deleted  *time.Time     `json:"deleted,omitempty"`
+	Resource map[string]any `json:"resource"`
+}
+
+func encodeRecord(r record) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding SCIM resource: %w", err)
+	}
+	return b, nil
+}
+
+func decodeRecord(rt *resourceType, b []byte) (record, error) {
+	var r record
+	if err := unmarshalNumbers(b, &r); err != nil {
+		return record{}, fmt.Errorf("decoding stored SCIM resource: %w", err)
+	}
+	if r.Resource == nil {
+		return record{}, fmt.Errorf("decoding stored SCIM resource: no attributes")
+	}
+	if r.Version == 0 || r.Created.IsZero() {
+		return record{}, fmt.Errorf("decoding stored SCIM resource: missing version or creation time")
+	}
+	// Stored data passed validation when written; normalizing again guards against a
+	// damaged or hand-edited file.
+	res, verr := normalize(rt, r.Resource)
+	if verr != nil {
+		return record{}, fmt.Errorf("stored SCIM resource is invalid: %s", verr.Detail)
+	}
+	r.Resource = res
+	return r, nil
+}
+
+func unmarshalNumbers(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(v)
+}

@@ -1,0 +1,473 @@
+package scim
+
+import (
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/idsync/idsync/internal/logging"
+)
+
+// Writes follow one protocol so that concurrent clients are both safe and fast:
+//
+//  1. writes to one resource are serialized by its stripe lock, held to the end;
+//  2. under s.mu the new state is checked against the index (uniqueness, members) and the
+//     new name is reserved, so a concurrent write cannot take it meanwhile;
+//  3. the record is written to the store without holding s.mu (the store batches
+//     concurrent writers into one transaction), and only then
+//  4. the index is updated and the answer sent. A store failure changes nothing.
+
+var errClosed = &Error{Status: http.StatusServiceUnavailable, Detail: "the SCIM listener is shutting down; retry later"}
+
+func storeFailed(err error) *Error {
+	return &Error{Status: http.StatusInternalServerError, Detail: "the resource could not be stored durably; nothing was changed, retry later"}
+}
+
+// nameKey is the reservation key of a resource's unique name.
+func nameKey(rt *resourceType, res map[string]any) string {
+	if rt == userType {
+		return "u:" + strings.ToLower(userName(res))
+	}
+	return "g:" + strings.ToLower(displayName(res))
+}
+
+// conflict reports whether key is taken by another resource or reserved. Call with s.mu held.
+func (s *source) conflict(key, selfID string) bool {
+	if s.reserved[key] > 0 {
+		return true
+	}
+	name := key[2:]
+	var id string
+	var ok bool
+	if strings.HasPrefix(key, "u:") {
+		id, ok = s.userByName[name]
+	} else {
+		id, ok = s.groupByName[name]
+	}
+	return ok && id != selfID
+}
+
+func uniquenessError(rt *resourceType, res map[string]any) *Error {
+	if rt == userType {
+		return &Error{Status: http.StatusConflict, ScimType: errUniqueness, Detail: fmt.Sprintf("userName %q is already taken (userName is unique, case-insensitively)", userName(res))}
+	}
+	return &Error{Status: http.StatusConflict, ScimType: errUniqueness, Detail: fmt.Sprintf("a group named %q already exists (displayName is unique, case-insensitively)", displayName(res))}
+}
+
+// checkMembers verifies that every member of a group is a live user of this source.
+func (s *source) checkMembers(res map[string]any) *Error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for i, el := range elements(res["members"]) {
+		m, _ := el.(map[string]any)
+		v, _ := m["value"].(string)
+		if v == "" {
+			return badRequest(errInvalidValue, "members[%d] has no value (the member's id)", i)
+		}
+		if t, ok := m["type"].(string); ok && t != "" && !strings.EqualFold(t, "User") {
+			return badRequest(errInvalidValue, "members[%d] has type %q; only users can be members (nested groups are not supported)", i, t)
+		}
+		if _, ok := s.users[v]; !ok {
+			if _, isGroup := s.groups[v]; isGroup {
+				return badRequest(errInvalidValue, "members[%d]: %s is a group; nested groups are not supported", i, v)
+			}
+			return badRequest(errInvalidValue, "members[%d]: no user with id %q in this source", i, v)
+		}
+	}
+	return nil
+}
+
+func (h *Handler) put(s *source, rt *resourceType, id string, rec record) error {
+	data, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	if err := h.opts.Store.PutSCIM(Resource{Source: s.name, Type: rt.Name, ID: id, Data: data}); err != nil {
+		return fmt.Errorf("storing %s %s of source %s: %w", rt.Name, id, s.name, err)
+	}
+	return nil
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType) {
+	if h.closed.Load() {
+		writeError(w, errClosed)
+		return
+	}
+	body, berr := h.readBody(w, r, s)
+	if berr != nil {
+		writeError(w, berr)
+		return
+	}
+	res, nerr := normalize(rt, body)
+	if nerr != nil {
+		writeError(w, nerr)
+		return
+	}
+	if rt == groupType {
+		if err := s.checkMembers(res); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	key := nameKey(rt, res)
+	s.mu.Lock()
+	if s.conflict(key, "") {
+		s.mu.Unlock()
+		writeError(w, uniquenessError(rt, res))
+		return
+	}
+	s.reserved[key]++
+	s.mu.Unlock()
+
+	now := h.now().UTC()
+	id := newID()
+	rec := record{Version: 1, Created: now, Modified: now, Resource: res}
+	if err := h.put(s, rt, id, rec); err != nil {
+		s.release(key)
+		h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM create not stored")
+		writeError(w, storeFailed(err))
+		return
+	}
+	s.mu.Lock()
+	s.reserved[key]--
+	e := h.index(s, rt, id, nil, rec)
+	b := h.render(s, rt, e)
+	s.mu.Unlock()
+	h.touch(s, rt, nil, res)
+
+	w.Header().Set("Location", e.view["meta"].(map[string]any)["location"].(string))
+	w.Header().Set("ETag", etag(rec.Version))
+	writeRaw(w, http.StatusCreated, b)
+}
+
+func (s *source) release(key string) {
+	s.mu.Lock()
+	s.reserved[key]--
+	if s.reserved[key] <= 0 {
+		delete(s.reserved, key)
+	}
+	s.mu.Unlock()
+}
+
+func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string, patch bool) {
+	if h.closed.Load() {
+		writeError(w, errClosed)
+		return
+	}
+	lock := s.stripe(id)
+	lock.Lock()
+	defer lock.Unlock()
+	s.mu.RLock()
+	old := s.table(rt)[id]
+	s.mu.RUnlock()
+	if old == nil {
+		writeError(w, &Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %s not found", rt.Name, id)})
+		return
+	}
+	body, berr := h.readBody(w, r, s)
+	if berr != nil {
+		writeError(w, berr)
+		return
+	}
+	if im := r.Header.Get("If-Match"); im != "" && !matchETag(im, old.rec.Version) {
+		writeError(w, &Error{Status: http.StatusPreconditionFailed, Detail: fmt.Sprintf("%s %s has changed: its version is %s", rt.Name, id, etag(old.rec.Version))})
+		return
+	}
+	var (
+		res  map[string]any
+		rerr *Error
+	)
+	if patch {
+		ops, perr := parsePatch(body)
+		if perr != nil {
+			writeError(w, perr)
+			return
+		}
+		res, rerr = applyPatch(rt, old.rec.Resource, id, ops)
+	} else {
+		if v, ok := getFold(body, "id"); ok && v != nil && v != any(id) {
+			writeError(w, badRequest(errMutability, "id is read-only: the body's id %v differs from %s", v, id))
+			return
+		}
+		res, rerr = normalize(rt, body)
+	}
+	if rerr != nil {
+		writeError(w, rerr)
+		return
+	}
+	if rt == groupType {
+		if err := s.checkMembers(res); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	if reflect.DeepEqual(res, old.rec.Resource) {
+		// Nothing changes: no write, no version bump, no trigger.
+		h.answerUpdate(w, r, s, rt, old, patch)
+		return
+	}
+	oldKey, key := nameKey(rt, old.rec.Resource), nameKey(rt, res)
+	reserved := false
+	if key != oldKey {
+		s.mu.Lock()
+		if s.conflict(key, id) {
+			s.mu.Unlock()
+			writeError(w, uniquenessError(rt, res))
+			return
+		}
+		s.reserved[key]++
+		s.mu.Unlock()
+		reserved = true
+	}
+	rec := record{Version: old.rec.Version + 1, Created: old.rec.Created, Modified: h.now().UTC(), Resource: res}
+	if err := h.put(s, rt, id, rec); err != nil {
+		if reserved {
+			s.release(key)
+		}
+		h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM update not stored")
+		writeError(w, storeFailed(err))
+		return
+	}
+	s.mu.Lock()
+	if reserved {
+		s.reserved[key]--
+		if s.reserved[key] <= 0 {
+			delete(s.reserved, key)
+		}
+	}
+	e := h.index(s, rt, id, old, rec)
+	s.mu.Unlock()
+	h.touch(s, rt, old.rec.Resource, res)
+	h.answerUpdate(w, r, s, rt, e, patch)
+}
+
+// answerUpdate answers a PUT with the resource, a user PATCH with the resource, and a group
+// PATCH with 204 unless attributes were asked for (RFC 7644 3.5.2 allows either; a large
+// group is costly to send back on every member change).
+func (h *Handler) answerUpdate(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, e *entry, patch bool) {
+	w.Header().Set("ETag", etag(e.rec.Version))
+	q := r.URL.Query()
+	if patch && rt == groupType && q.Get("attributes") == "" && q.Get("excludedAttributes") == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	proj, perr := parseProjection(r, rt)
+	if perr != nil {
+		proj = projection{}
+	}
+	s.mu.RLock()
+	var b []byte
+	if proj.empty() {
+		b = h.render(s, rt, e)
+	} else {
+		b = mustJSON(proj.apply(h.fullView(s, rt, e)))
+	}
+	s.mu.RUnlock()
+	writeRaw(w, http.StatusOK, b)
+}
+
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string) {
+	if h.closed.Load() {
+		writeError(w, errClosed)
+		return
+	}
+	lock := s.stripe(id)
+	lock.Lock()
+	defer lock.Unlock()
+	s.mu.RLock()
+	old := s.table(rt)[id]
+	s.mu.RUnlock()
+	if old == nil {
+		writeError(w, &Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %s not found", rt.Name, id)})
+		return
+	}
+	if im := r.Header.Get("If-Match"); im != "" && !matchETag(im, old.rec.Version) {
+		writeError(w, &Error{Status: http.StatusPreconditionFailed, Detail: fmt.Sprintf("%s %s has changed: its version is %s", rt.Name, id, etag(old.rec.Version))})
+		return
+	}
+	now := h.now().UTC()
+	if rt == userType {
+		rec := old.rec
+		rec.Version++
+		rec.Modified = now
+		rec.Deleted = &now
+		if err := h.put(s, rt, id, rec); err != nil {
+			h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM delete not stored")
+			writeError(w, storeFailed(err))
+			return
+		}
+		s.mu.Lock()
+		h.tombstone(s, old, rec)
+		s.mu.Unlock()
+	} else {
+		if err := h.opts.Store.DeleteSCIM(s.name, rt.Name, id); err != nil {
+			h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM delete not stored")
+			writeError(w, storeFailed(err))
+			return
+		}
+		s.mu.Lock()
+		h.unindexGroup(s, old)
+		s.mu.Unlock()
+	}
+	h.touch(s, rt, old.rec.Resource, nil)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// index puts a written resource into the index. Call with s.mu held.
+func (h *Handler) index(s *source, rt *resourceType, id string, old *entry, rec record) *entry {
+	e := h.newEntry(s, rt, id, rec)
+	if rt == userType {
+		if old != nil {
+			if k := strings.ToLower(userName(old.rec.Resource)); s.userByName[k] == id {
+				delete(s.userByName, k)
+			}
+		} else {
+			s.userOrder = append(s.userOrder, id)
+		}
+		s.userByName[strings.ToLower(userName(rec.Resource))] = id
+		s.users[id] = e
+		if old != nil && displayName(old.rec.Resource) != displayName(rec.Resource) {
+			s.invalidateGroupsOf(id)
+		}
+		return e
+	}
+	oldMembers := map[string]bool{}
+	if old != nil {
+		if k := strings.ToLower(displayName(old.rec.Resource)); s.groupByName[k] == id {
+			delete(s.groupByName, k)
+		}
+		for _, m := range memberIDs(old.rec.Resource) {
+			oldMembers[m] = true
+		}
+	} else {
+		s.groupOrder = append(s.groupOrder, id)
+	}
+	s.groupByName[strings.ToLower(displayName(rec.Resource))] = id
+	s.groups[id] = e
+	renamed := old != nil && displayName(old.rec.Resource) != displayName(rec.Resource)
+	newMembers := map[string]bool{}
+	for _, m := range memberIDs(rec.Resource) {
+		newMembers[m] = true
+		if !oldMembers[m] || renamed {
+			s.addMemberOf(m, id)
+			s.invalidateUser(m)
+		}
+	}
+	for m := range oldMembers {
+		if !newMembers[m] {
+			s.removeMemberOf(m, id)
+			s.invalidateUser(m)
+		}
+	}
+	return e
+}
+
+func (s *source) invalidateUser(id string) {
+	if u := s.users[id]; u != nil {
+		u.rendered.Store(nil)
+	}
+}
+
+func (s *source) invalidateGroupsOf(userID string) {
+	for gid := range s.memberOf[userID] {
+		if g := s.groups[gid]; g != nil {
+			g.rendered.Store(nil)
+		}
+	}
+}
+
+// tombstone moves a deleted user out of the live index. Call with s.mu held.
+func (h *Handler) tombstone(s *source, old *entry, rec record) {
+	id := old.id
+	delete(s.users, id)
+	if k := strings.ToLower(userName(old.rec.Resource)); s.userByName[k] == id {
+		delete(s.userByName, k)
+	}
+	s.invalidateGroupsOf(id)
+	delete(s.memberOf, id)
+	s.tombs[id] = h.newEntry(s, userType, id, rec)
+	s.userOrder = compact(s.userOrder, s.users)
+}
+
+// unindexGroup removes a deleted group. Call with s.mu held.
+func (h *Handler) unindexGroup(s *source, old *entry) {
+	id := old.id
+	delete(s.groups, id)
+	if k := strings.ToLower(displayName(old.rec.Resource)); s.groupByName[k] == id {
+		delete(s.groupByName, k)
+	}
+	for _, m := range memberIDs(old.rec.Resource) {
+		s.removeMemberOf(m, id)
+		s.invalidateUser(m)
+	}
+	s.groupOrder = compact(s.groupOrder, s.groups)
+}
+
+// compact drops ids no longer in table once they are a good share of the order.
+func compact(order []string, table map[string]*entry) []string {
+	if len(order) < 2*len(table)+64 {
+		return order
+	}
+	out := make([]string, 0, len(table))
+	for _, id := range order {
+		if _, ok := table[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// touch reports a write to the debouncer: for users, the old and new userName; for groups,
+// the old and new displayName plus the userNames of members added or removed (all members
+// when the group was created, deleted or renamed).
+func (h *Handler) touch(s *source, rt *resourceType, old, cur map[string]any) {
+	var users, groups []string
+	if rt == userType {
+		for _, res := range []map[string]any{old, cur} {
+			if res != nil {
+				users = append(users, userName(res))
+			}
+		}
+		s.deb.touch(users, nil)
+		return
+	}
+	for _, res := range []map[string]any{old, cur} {
+		if res != nil {
+			groups = append(groups, displayName(res))
+		}
+	}
+	oldM, curM := map[string]bool{}, map[string]bool{}
+	if old != nil {
+		for _, m := range memberIDs(old) {
+			oldM[m] = true
+		}
+	}
+	if cur != nil {
+		for _, m := range memberIDs(cur) {
+			curM[m] = true
+		}
+	}
+	all := old == nil || cur == nil || displayName(old) != displayName(cur)
+	var changed []string
+	for m := range oldM {
+		if all || !curM[m] {
+			changed = append(changed, m)
+		}
+	}
+	for m := range curM {
+		if all || !oldM[m] {
+			changed = append(changed, m)
+		}
+	}
+	s.mu.RLock()
+	for _, m := range changed {
+		if u := s.users[m]; u != nil {
+			users = append(users, userName(u.rec.Resource))
+		} else if t := s.tombs[m]; t != nil {
+			users = append(users, userName(t.rec.Resource))
+		}
+	}
+	s.mu.RUnlock()
+	s.deb.touch(users, groups)
+}
