@@ -89,8 +89,19 @@ type Change struct {
 	// ReactivateUser, the groups to put it back into.
 	Groups []GroupRef `json:"groups,omitempty"`
 
+	// Deprovision marks changes that take access from a person who is gone: "explicit" (the
+	// IdP disabled or deleted them: no grace) or "missing" (absent from every source: the
+	// grace guard counts passes). Empty for ordinary membership drift.
+	Deprovision string `json:"deprovision,omitempty"`
+
 	Reason string `json:"reason"`
 }
+
+// Deprovision values.
+const (
+	DeprovisionExplicit = "explicit"
+	DeprovisionMissing  = "missing"
+)
 
 // Result is what the sink did for one change.
 type Result struct {
@@ -126,6 +137,17 @@ type Changes struct {
 	RemoveCustomers           []Change `json:"removeCustomers"`
 	RemoveOrganizationMembers []Change `json:"removeOrganizationMembers"`
 	DeactivateUsers           []Change `json:"deactivateUsers"`
+
+	// Links are links the pass records without any Jira write: people matched to an existing
+	// account by email, further source records of an already linked person, and name or
+	// email updates of existing links.
+	Links []Link `json:"links,omitempty"`
+	// Forget are ownership records of memberships that no longer exist in Jira and are no
+	// longer desired (removed by hand, or by an interrupted pass); dropped without a write.
+	Forget []Owned `json:"forget,omitempty"`
+	// Notes explain what the plan could not do (an unmatched person with import_users off, a
+	// mapped service desk that does not exist, two people claiming one account, ...).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // List returns a pointer to the slice holding kind k, so code can walk kinds generically.

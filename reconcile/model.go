@@ -122,6 +122,9 @@ type Scope struct {
 	// Groups are Jira group names whose members must be read (mapped, default, owned and
 	// product-access groups). Groups not named here are listed without members.
 	Groups []string `json:"groups"`
+	// GroupIDs are further groups, named by id, whose members must be read: groups idsync
+	// owns memberships in, which may have been renamed since.
+	GroupIDs []string `json:"groupIds,omitempty"`
 	// ServiceDesks are project keys or ids whose customers must be read.
 	ServiceDesks []string `json:"serviceDesks"`
 	// Organizations are JSM organization names whose members must be read.

@@ -25,6 +25,10 @@ type Link struct {
 	DeactivatedAt time.Time  `json:"deactivatedAt,omitempty"`
 	Method        string     `json:"method,omitempty"`
 	RemovedGroups []GroupRef `json:"removedGroups,omitempty"`
+	// PendingGroups are the groups a remove-access deactivation was about to remove when it
+	// was journaled as started; they are merged into RemovedGroups when it completes, so a
+	// crash between the Jira write and the journal never loses what reactivation restores.
+	PendingGroups []GroupRef `json:"pendingGroups,omitempty"`
 
 	// MissingPasses counts consecutive complete full passes in which no source listed the
 	// user; grace compares it to safety.grace_passes. Reset when the user reappears.

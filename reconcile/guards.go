@@ -1,0 +1,354 @@
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/idsync/idsync/configs"
+)
+
+// Guard names, as Held.Guard reports them.
+const (
+	GuardPolicy     = "policy"
+	GuardOwnership  = "ownership"
+	GuardIncomplete = "incomplete"
+	GuardGrace      = "grace"
+	GuardBreaker    = "breaker"
+)
+
+// Held is a planned change a guard kept out of the pass, and why. Policy and ownership drop
+// items for good (by configuration); incomplete, grace and breaker hold them until a later
+// pass may apply them.
+type Held struct {
+	Change Change `json:"change"`
+	Guard  string `json:"guard"`
+	Reason string `json:"reason"`
+}
+
+// Waiting reports whether the item should apply in a later pass (as opposed to being dropped
+// by configuration).
+func (h Held) Waiting() bool {
+	return h.Guard == GuardIncomplete || h.Guard == GuardGrace || h.Guard == GuardBreaker
+}
+
+// filter keeps the items of every kind for which keep returns "" and holds the others with
+// the returned reason. Links, Forget and Notes pass through.
+func filter(c Changes, guard string, keep func(Change) string) (Changes, []Held) {
+	var held []Held
+	out := c
+	for _, k := range Kinds {
+		in := *c.List(k)
+		var kept []Change
+		for i, ch := range in {
+			why := keep(ch)
+			if why == "" {
+				if kept != nil {
+					kept = append(kept, ch)
+				}
+				continue
+			}
+			if kept == nil {
+				kept = make([]Change, i, len(in))
+				copy(kept, in[:i])
+			}
+			held = append(held, Held{Change: ch, Guard: guard, Reason: why})
+		}
+		if kept != nil {
+			*out.List(k) = kept
+		}
+	}
+	return out, held
+}
+
+// PolicyGuard applies safety.policy: sync keeps everything; upsert-only drops removals and
+// deactivations; create-only keeps only creates and the adds that give created or existing
+// people their memberships (no updates, reactivations, removals or deactivations). An unknown
+// policy is treated as upsert-only, the safe reading.
+func PolicyGuard(c Changes, policy string) (Changes, []Held) {
+	switch policy {
+	case "", configs.PolicySync:
+		return c, nil
+	case configs.PolicyCreateOnly:
+		dropped := map[string]bool{}
+		for _, ch := range c.ReactivateUsers {
+			dropped[personKey(ch)] = true
+		}
+		return filter(c, GuardPolicy, func(ch Change) string {
+			switch ch.Kind {
+			case KindCreateGroup, KindCreateUser, KindCreateCustomer:
+				return ""
+			case KindAddMember, KindAddCustomer, KindAddOrganizationMember:
+				if dropped[personKey(ch)] {
+					return "policy create-only: the account's reactivation is not applied"
+				}
+				return ""
+			}
+			return "policy create-only applies creates and adds only"
+		})
+	default:
+		why := "policy upsert-only never removes or deactivates"
+		if policy != configs.PolicyUpsertOnly {
+			why = fmt.Sprintf("unknown policy %q is treated as upsert-only", policy)
+		}
+		return filter(c, GuardPolicy, func(ch Change) string {
+			if ch.Kind.IsRemoval() {
+				return why
+			}
+			return ""
+		})
+	}
+}
+
+// personKey identifies the person of a change (the winning source record).
+func personKey(c Change) string { return c.Source + "/" + c.UserKey }
+
+// OwnershipView is what the ownership guard needs: links, ownership records, authoritative
+// group names and the live accounts (types and site-admin flags).
+type OwnershipView struct {
+	Links         []Link
+	Owned         []Owned
+	Authoritative []string
+	Accounts      []Account
+}
+
+// OwnershipGuard keeps only what idsync may take away: deactivations of linked accounts,
+// removals of memberships, customers and organization members it owns, and any membership of
+// an authoritative group. Site admins, app and customer accounts that no link maps are never
+// touched.
+func OwnershipGuard(c Changes, v OwnershipView) (Changes, []Held) {
+	linked := make(map[string]bool, len(v.Links))
+	for _, l := range v.Links {
+		linked[l.AccountID] = true
+	}
+	type ok struct {
+		kind      OwnedKind
+		container string
+		account   string
+	}
+	owned := make(map[ok]bool)
+	need := false
+	for _, k := range []Kind{KindRemoveMember, KindRemoveCustomer, KindRemoveOrganizationMember} {
+		need = need || len(*c.List(k)) > 0
+	}
+	if need {
+		owned = make(map[ok]bool, len(v.Owned))
+		for _, o := range v.Owned {
+			owned[ok{o.Kind, o.Container, o.AccountID}] = true
+		}
+	}
+	auth := lowerSet(v.Authoritative)
+	protected := map[string]string{}
+	for _, a := range v.Accounts {
+		switch {
+		case a.SiteAdmin:
+			protected[a.AccountID] = "site admin"
+		case a.AccountType == AccountApp:
+			protected[a.AccountID] = "app account"
+		case a.AccountType == AccountCustomer:
+			protected[a.AccountID] = "customer account"
+		}
+	}
+	return filter(c, GuardOwnership, func(ch Change) string {
+		if !ch.Kind.IsRemoval() {
+			return ""
+		}
+		if ch.AccountID == "" {
+			return "no account to act on"
+		}
+		if what, p := protected[ch.AccountID]; p && !linked[ch.AccountID] {
+			return what + " not linked to any source record: never touched"
+		}
+		switch ch.Kind {
+		case KindDeactivateUser:
+			if !linked[ch.AccountID] {
+				return "account is not linked to any source record"
+			}
+			return ""
+		case KindRemoveMember:
+			if ch.Group == nil {
+				return "no group"
+			}
+			if owned[ok{OwnedMembership, ch.Group.ID, ch.AccountID}] || auth[lower(ch.Group.Name)] {
+				return ""
+			}
+			return "membership not added by idsync and group " + ch.Group.Name + " is not authoritative"
+		case KindRemoveCustomer:
+			if owned[ok{OwnedCustomer, ch.ServiceDesk, ch.AccountID}] {
+				return ""
+			}
+			return "customer access not granted by idsync"
+		case KindRemoveOrganizationMember:
+			if owned[ok{OwnedOrganization, ch.OrganizationID, ch.AccountID}] {
+				return ""
+			}
+			return "organization membership not added by idsync"
+		}
+		return ""
+	})
+}
+
+// IncompleteGuard holds every deactivation and removal of a pass whose picture of the sources
+// is incomplete (reason says why: a failed read, a source-limited pass, a targeted pass).
+// With allowExplicit (targeted passes), explicit deprovisions still apply: they rest on what
+// the IdP said about that very person, not on anyone's absence.
+func IncompleteGuard(c Changes, reason string, allowExplicit bool) (Changes, []Held) {
+	if reason == "" {
+		return c, nil
+	}
+	return filter(c, GuardIncomplete, func(ch Change) string {
+		if !ch.Kind.IsRemoval() {
+			return ""
+		}
+		if allowExplicit && ch.Deprovision == DeprovisionExplicit {
+			return ""
+		}
+		return reason + ": no deactivation or removal until a complete full pass"
+	})
+}
+
+// GraceGuard holds deprovisions of people missing from every source until their link has
+// been missing for gracePasses complete passes. Explicit deprovisions skip grace.
+func GraceGuard(c Changes, links []Link, gracePasses int) (Changes, []Held) {
+	byKey := make(map[string]int, len(links))
+	for _, l := range links {
+		byKey[l.LinkKey()] = l.MissingPasses
+	}
+	return filter(c, GuardGrace, func(ch Change) string {
+		if ch.Deprovision != DeprovisionMissing {
+			return ""
+		}
+		n, ok := byKey[ch.Source+"/"+ch.UserKey]
+		if !ok {
+			return "no link to count missing passes"
+		}
+		if n >= gracePasses {
+			return ""
+		}
+		return fmt.Sprintf("missing from every source for %d of %d complete passes (safety.grace_passes)", n, gracePasses)
+	})
+}
+
+// BreakerInput is what the circuit breaker weighs a plan against.
+type BreakerInput struct {
+	Safety configs.SafetyConfig
+	// ManagedUsers is the number of linked, not deactivated accounts; ManagedMemberships the
+	// number of memberships, customers and organization members idsync manages.
+	ManagedUsers       int
+	ManagedMemberships int
+	// Hold is the open held plan, if any.
+	Hold *HeldPlan
+	// Full is true for complete, full passes: only they consume an approval or replace the
+	// held plan.
+	Full bool
+}
+
+// Breaker decisions.
+const (
+	BreakerPass    = "pass"    // nothing held
+	BreakerRelease = "release" // an open hold is resolved: clear it
+	BreakerHold    = "hold"    // hold everything and store this pass's held plan
+	BreakerKeep    = "keep"    // hold everything, keep the stored held plan
+)
+
+// Trip is the breaker's verdict.
+type Trip struct {
+	Decision      string `json:"decision"`
+	Reason        string `json:"reason,omitempty"`
+	Deactivations int    `json:"deactivations"`
+	Removals      int    `json:"removals"`
+	UsedApproval  bool   `json:"usedApproval,omitempty"`
+}
+
+// Held reports whether the pass holds its deactivations and removals.
+func (t Trip) Held() bool { return t.Decision == BreakerHold || t.Decision == BreakerKeep }
+
+// Breaker is the deletion circuit breaker. It counts what would really be applied and, when
+// a limit is exceeded or a hold is already open, holds every deactivation and removal of the
+// pass (creates, updates and adds still apply). An approved hold lets the next complete full
+// pass exceed the limits once, up to the approved counts plus 10%.
+func Breaker(c Changes, in BreakerInput) (Changes, []Held, Trip) {
+	t := Trip{Decision: BreakerPass}
+	for _, ch := range c.DeactivateUsers {
+		if ch.Unsupported == "" {
+			t.Deactivations++
+		}
+	}
+	for _, k := range []Kind{KindRemoveMember, KindRemoveCustomer, KindRemoveOrganizationMember} {
+		for _, ch := range *c.List(k) {
+			if ch.Unsupported == "" {
+				t.Removals++
+			}
+		}
+	}
+	over := exceeds(t.Deactivations, t.Removals, in)
+	h := in.Hold
+	switch {
+	case h != nil && h.Approved && in.Full:
+		if t.Deactivations*10 <= h.Deactivations*11 && t.Removals*10 <= h.Removals*11 {
+			t.Decision, t.UsedApproval = BreakerRelease, true
+			t.Reason = fmt.Sprintf("approved by %s (run %s)", h.ApprovedBy, h.RunID)
+			return c, nil, t
+		}
+		t.Decision = BreakerHold
+		t.Reason = fmt.Sprintf("%d deactivations and %d removals exceed the %d and %d approved in run %s by more than 10%%",
+			t.Deactivations, t.Removals, h.Deactivations, h.Removals, h.RunID)
+	case h != nil && in.Full && t.Deactivations == 0 && t.Removals == 0:
+		t.Decision = BreakerRelease
+		t.Reason = "hold of run " + h.RunID + " released: a complete pass had nothing left to hold"
+		return c, nil, t
+	case h != nil:
+		t.Decision = BreakerKeep
+		if in.Full {
+			t.Decision = BreakerHold
+		}
+		t.Reason = "a hold is open (run " + h.RunID + ") until `idsync approve " + h.RunID + "`"
+		if over != "" {
+			t.Reason = over + "; " + t.Reason
+		}
+	case over != "":
+		t.Decision = BreakerHold
+		t.Reason = over
+	default:
+		return c, nil, t
+	}
+	if t.Deactivations == 0 && t.Removals == 0 {
+		if t.Decision == BreakerHold && h != nil {
+			t.Decision = BreakerKeep
+		}
+		return c, nil, t
+	}
+	out, held := filter(c, GuardBreaker, func(ch Change) string {
+		if ch.Kind.IsRemoval() {
+			return "circuit breaker: " + t.Reason
+		}
+		return ""
+	})
+	return out, held, t
+}
+
+func exceeds(deact, rem int, in BreakerInput) string {
+	s := in.Safety
+	var why []string
+	if s.MaxDeactivations > 0 && deact > s.MaxDeactivations {
+		why = append(why, fmt.Sprintf("%d deactivations exceed safety.max_deactivations %d", deact, s.MaxDeactivations))
+	}
+	if s.MaxDeactivationPercent > 0 && deact > 0 && percent(deact, in.ManagedUsers) > s.MaxDeactivationPercent {
+		why = append(why, fmt.Sprintf("%d deactivations are %.1f%% of %d managed users (safety.max_deactivation_percent %g)",
+			deact, percent(deact, in.ManagedUsers), in.ManagedUsers, s.MaxDeactivationPercent))
+	}
+	if s.MaxMembershipRemovals > 0 && rem > s.MaxMembershipRemovals {
+		why = append(why, fmt.Sprintf("%d removals exceed safety.max_membership_removals %d", rem, s.MaxMembershipRemovals))
+	}
+	if s.MaxDeactivationPercent > 0 && rem > 0 && percent(rem, in.ManagedMemberships) > s.MaxDeactivationPercent {
+		why = append(why, fmt.Sprintf("%d removals are %.1f%% of %d managed memberships (safety.max_deactivation_percent %g)",
+			rem, percent(rem, in.ManagedMemberships), in.ManagedMemberships, s.MaxDeactivationPercent))
+	}
+	return strings.Join(why, "; ")
+}
+
+func percent(n, of int) float64 {
+	if of <= 0 {
+		return 100
+	}
+	return float64(n) * 100 / float64(of)
+}

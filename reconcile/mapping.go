@@ -1,0 +1,591 @@
+package reconcile
+
+import (
+	"cmp"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/idsync/idsync/configs"
+)
+
+// SourceData is one source's directory as the mapping reads it, with the source's priority
+// (configs.SourceConfig.Priority). The order of a []SourceData is the config order, which
+// breaks priority ties.
+type SourceData struct {
+	Directory Directory
+	Priority  int
+}
+
+// Warning is a problem with source data that the mapping worked around (a person skipped, an
+// email dropped). The caller logs it; Map never fails on bad data.
+type Warning struct {
+	Source   string `json:"source"`
+	Key      string `json:"key,omitempty"`
+	UserName string `json:"userName,omitempty"`
+	Message  string `json:"message"`
+}
+
+func (w Warning) String() string {
+	who := w.UserName
+	if who == "" {
+		who = w.Key
+	}
+	if who == "" {
+		return w.Source + ": " + w.Message
+	}
+	return w.Source + "/" + who + ": " + w.Message
+}
+
+// defaultIdPGroup is the group miniOrange puts every user in; it carries no meaning and is
+// ignored unless a mapping names it.
+const defaultIdPGroup = "default"
+
+// Mapper turns source directories into the desired Jira state per mapping config. Build it once
+// per config (it compiles the transforms); Map is safe for concurrent use.
+type Mapper struct {
+	cfg           configs.MappingConfig
+	userRe        *regexp.Regexp
+	emailRe       *regexp.Regexp
+	explicit      map[string][]int32 // lower IdP group -> base group indexes
+	customers     map[string]custTargets
+	include       map[string]bool
+	excludeUsers  map[string]bool
+	excludeGroups map[string]bool
+	baseGroups    []DesiredGroup
+	baseIdx       map[string]int32 // lower Jira group name -> base group index
+	defaults      []int32
+	desks         []string
+	orgs          []string
+}
+
+type custTargets struct{ desks, orgs []int32 }
+
+// NewMapper validates and compiles a mapping config.
+func NewMapper(cfg configs.MappingConfig) (*Mapper, error) {
+	m := &Mapper{
+		cfg:           cfg,
+		explicit:      map[string][]int32{},
+		customers:     map[string]custTargets{},
+		include:       lowerSet(cfg.IncludeGroups),
+		excludeUsers:  lowerSet(cfg.ExcludeUsers),
+		excludeGroups: lowerSet(cfg.ExcludeGroups),
+		baseIdx:       map[string]int32{},
+	}
+	var err error
+	if m.userRe, err = compileTransform(cfg.UserName); err != nil {
+		return nil, fmt.Errorf("mapping.username.pattern: %w", err)
+	}
+	if m.emailRe, err = compileTransform(cfg.Email); err != nil {
+		return nil, fmt.Errorf("mapping.email.pattern: %w", err)
+	}
+	switch dn := cfg.DisplayName; {
+	case dn == "", dn == "displayName", dn == "name", dn == "userName":
+	case strings.HasPrefix(dn, "attribute:") && len(dn) > len("attribute:"):
+	default:
+		return nil, fmt.Errorf("mapping.display_name %q: want displayName, name, userName or attribute:<key>", dn)
+	}
+	addGroup := func(name string) int32 {
+		k := lower(strings.TrimSpace(name))
+		if i, ok := m.baseIdx[k]; ok {
+			return i
+		}
+		i := int32(len(m.baseGroups))
+		m.baseGroups = append(m.baseGroups, DesiredGroup{Name: strings.TrimSpace(name)})
+		m.baseIdx[k] = i
+		return i
+	}
+	for i, gm := range cfg.Groups {
+		if strings.TrimSpace(gm.IdP) == "" {
+			return nil, fmt.Errorf("mapping.groups[%d].idp: empty", i)
+		}
+		k := lower(strings.TrimSpace(gm.IdP))
+		for j, jg := range gm.Jira {
+			if strings.TrimSpace(jg) == "" {
+				return nil, fmt.Errorf("mapping.groups[%d].jira[%d]: empty", i, j)
+			}
+			gi := addGroup(jg)
+			m.baseGroups[gi].Explicit = true
+			if gm.Authoritative {
+				m.baseGroups[gi].Authoritative = true
+			}
+			if !slices.Contains(m.explicit[k], gi) {
+				m.explicit[k] = append(m.explicit[k], gi)
+			}
+		}
+		if _, ok := m.explicit[k]; !ok {
+			// A mapping with no Jira group still counts as explicit: it names the group so
+			// that on-the-fly import and the DEFAULT rule leave it alone.
+			m.explicit[k] = nil
+		}
+	}
+	for i, dg := range cfg.DefaultGroups {
+		if strings.TrimSpace(dg) == "" {
+			return nil, fmt.Errorf("mapping.default_groups[%d]: empty", i)
+		}
+		gi := addGroup(dg)
+		m.baseGroups[gi].Default = true
+		if !slices.Contains(m.defaults, gi) {
+			m.defaults = append(m.defaults, gi)
+		}
+	}
+	deskIdx, orgIdx := map[string]int32{}, map[string]int32{}
+	for i, cm := range cfg.Customers {
+		if strings.TrimSpace(cm.IdP) == "" {
+			return nil, fmt.Errorf("mapping.customers[%d].idp: empty", i)
+		}
+		k := lower(strings.TrimSpace(cm.IdP))
+		t := m.customers[k]
+		for _, d := range cm.ServiceDesks {
+			d = strings.TrimSpace(d)
+			di, ok := deskIdx[lower(d)]
+			if !ok {
+				di = int32(len(m.desks))
+				m.desks = append(m.desks, d)
+				deskIdx[lower(d)] = di
+			}
+			if !slices.Contains(t.desks, di) {
+				t.desks = append(t.desks, di)
+			}
+		}
+		for _, o := range cm.Organizations {
+			o = strings.TrimSpace(o)
+			oi, ok := orgIdx[lower(o)]
+			if !ok {
+				oi = int32(len(m.orgs))
+				m.orgs = append(m.orgs, o)
+				orgIdx[lower(o)] = oi
+			}
+			if !slices.Contains(t.orgs, oi) {
+				t.orgs = append(t.orgs, oi)
+			}
+		}
+		m.customers[k] = t
+	}
+	return m, nil
+}
+
+// Map is NewMapper followed by Mapper.Map.
+func Map(srcs []SourceData, cfg configs.MappingConfig) (Desired, []Warning, error) {
+	m, err := NewMapper(cfg)
+	if err != nil {
+		return Desired{}, nil, err
+	}
+	d, w := m.Map(srcs)
+	return d, w, nil
+}
+
+func compileTransform(t configs.Transform) (*regexp.Regexp, error) {
+	if t.Pattern == "" {
+		return nil, nil
+	}
+	return regexp.Compile(t.Pattern)
+}
+
+func lowerSet(ss []string) map[string]bool {
+	m := make(map[string]bool, len(ss))
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			m[lower(s)] = true
+		}
+	}
+	return m
+}
+
+// resolved caches what one IdP group name (exact spelling) maps to, so the million group
+// memberships of a large org cost one map lookup each, without lowercasing.
+type resolved struct {
+	via      int32
+	included bool
+	groups   []int32 // explicit Jira targets
+	desks    []int32
+	orgs     []int32
+	otf      int32 // on-the-fly Jira group: -1 none, -2 not created yet
+	otfName  string
+}
+
+// rec is one validated source record.
+type rec struct {
+	src      int
+	prio     int
+	u        *User
+	key      string
+	userName string
+	email    string
+	uLower   string
+	eLower   string
+	bad      string // why the record is skipped
+}
+
+type mapRun struct {
+	m        *Mapper
+	d        Desired
+	groupIdx map[string]int32 // lower Jira group name -> Desired.Groups index
+	viaIdx   map[string]int32
+	res      map[string]*resolved
+}
+
+// Map builds the desired state. It never fails on bad data: affected people are skipped (and
+// listed in Desired.Ignored so they are not mistaken for missing) and a Warning says why.
+func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
+	r := &mapRun{
+		m:        m,
+		groupIdx: make(map[string]int32, len(m.baseIdx)),
+		viaIdx:   map[string]int32{},
+		res:      map[string]*resolved{},
+	}
+	r.d.ImportUsers = m.cfg.ImportUsers
+	r.d.Groups = slices.Clone(m.baseGroups)
+	for k, v := range m.baseIdx {
+		r.groupIdx[k] = v
+	}
+	r.d.Desks = slices.Clone(m.desks)
+	r.d.Orgs = slices.Clone(m.orgs)
+	var warns []Warning
+
+	total := 0
+	for _, s := range srcs {
+		total += len(s.Directory.Users)
+	}
+	recs := make([]rec, 0, total)
+	for si, s := range srcs {
+		recs, warns = r.validateSource(si, s, recs, warns)
+	}
+
+	// Merge records into people: by email first, then records without an email by user name.
+	type pb struct{ recs []int32 }
+	people := make([]pb, 0, len(recs))
+	byEmail := make(map[string]int32, len(recs))
+	byUser := make(map[string]int32, len(recs))
+	addToUser := func(ul string, pi int32) {
+		if cur, ok := byUser[ul]; ok && cur != pi {
+			byUser[ul] = -1 // ambiguous
+			return
+		}
+		byUser[ul] = pi
+	}
+	for i := range recs {
+		rc := &recs[i]
+		if rc.bad != "" || rc.eLower == "" {
+			continue
+		}
+		pi, ok := byEmail[rc.eLower]
+		if !ok {
+			pi = int32(len(people))
+			people = append(people, pb{})
+			byEmail[rc.eLower] = pi
+		}
+		people[pi].recs = append(people[pi].recs, int32(i))
+		addToUser(rc.uLower, pi)
+	}
+	for i := range recs {
+		rc := &recs[i]
+		if rc.bad != "" || rc.eLower != "" {
+			continue
+		}
+		pi, ok := byUser[rc.uLower]
+		switch {
+		case ok && pi < 0:
+			rc.bad = "user name " + quote(rc.userName) + " matches several people of other sources and the record has no email to tell them apart"
+			continue
+		case !ok:
+			pi = int32(len(people))
+			people = append(people, pb{})
+			byUser[rc.uLower] = pi
+		}
+		people[pi].recs = append(people[pi].recs, int32(i))
+	}
+	for i := range recs {
+		if rc := &recs[i]; rc.bad != "" {
+			r.d.Ignored = append(r.d.Ignored, Ignored{
+				Record:   Record{Source: srcs[rc.src].Directory.Source, Key: rc.key},
+				UserName: rc.userName, Email: rc.email, Reason: rc.bad,
+			})
+			if !strings.HasPrefix(rc.bad, "excluded") {
+				warns = append(warns, Warning{Source: srcs[rc.src].Directory.Source, Key: rc.key, UserName: rc.userName, Message: rc.bad + "; skipped"})
+			}
+		}
+	}
+
+	r.d.People = make([]Person, 0, len(people))
+	var stamp []int32 // Target -> person index + 1, to dedupe grants without a map
+	var deskStamp, orgStamp []int32
+	deskStamp = make([]int32, len(r.d.Desks))
+	orgStamp = make([]int32, len(r.d.Orgs))
+	for pi := range people {
+		idx := people[pi].recs
+		// Winner: highest priority; ties keep config (and record) order.
+		slices.SortStableFunc(idx, func(a, b int32) int {
+			if c := cmp.Compare(recs[b].prio, recs[a].prio); c != 0 {
+				return c
+			}
+			return cmp.Compare(recs[a].src, recs[b].src)
+		})
+		w := &recs[idx[0]]
+		p := Person{
+			Source:   srcs[w.src].Directory.Source,
+			Key:      w.key,
+			UserName: w.userName,
+			Email:    w.email,
+			Active:   w.u.Active,
+			Records:  make([]Record, len(idx)),
+		}
+		for j, ri := range idx {
+			rc := &recs[ri]
+			p.Records[j] = Record{Source: srcs[rc.src].Directory.Source, Key: rc.key}
+			if p.Email == "" {
+				p.Email = rc.email
+			}
+			if p.DisplayName == "" {
+				p.DisplayName = m.displayName(rc)
+			}
+		}
+		anyActive := false
+		for _, ri := range idx {
+			anyActive = anyActive || recs[ri].u.Active
+		}
+		pIdx := int32(len(r.d.People)) + 1
+		for _, ri := range idx {
+			rc := &recs[ri]
+			if anyActive && !rc.u.Active {
+				continue // a disabled record grants nothing while another record is active
+			}
+			for _, g := range rc.u.Groups {
+				rs := r.resolve(g)
+				for _, t := range rs.groups {
+					stamp = grow(stamp, t)
+					if stamp[t] != pIdx {
+						stamp[t] = pIdx
+						p.Groups = append(p.Groups, Grant{Target: t, Via: rs.via})
+					}
+				}
+				if rs.otf != -1 {
+					t := r.onTheFly(rs)
+					stamp = grow(stamp, t)
+					if stamp[t] != pIdx {
+						stamp[t] = pIdx
+						p.Groups = append(p.Groups, Grant{Target: t, Via: rs.via})
+					}
+				}
+				for _, t := range rs.desks {
+					if deskStamp[t] != pIdx {
+						deskStamp[t] = pIdx
+						p.Desks = append(p.Desks, Grant{Target: t, Via: rs.via})
+					}
+				}
+				for _, t := range rs.orgs {
+					if orgStamp[t] != pIdx {
+						orgStamp[t] = pIdx
+						p.Orgs = append(p.Orgs, Grant{Target: t, Via: rs.via})
+					}
+				}
+			}
+		}
+		p.CustomerOnly = len(p.Groups) == 0 && (len(p.Desks) > 0 || len(p.Orgs) > 0)
+		if !p.CustomerOnly {
+			for _, t := range m.defaults {
+				stamp = grow(stamp, t)
+				if stamp[t] != pIdx {
+					stamp[t] = pIdx
+					p.Groups = append(p.Groups, Grant{Target: t, Via: ViaDefault})
+				}
+			}
+		}
+		r.d.People = append(r.d.People, p)
+	}
+	return r.d, warns
+}
+
+func grow(s []int32, i int32) []int32 {
+	for int(i) >= len(s) {
+		s = append(s, 0)
+	}
+	return s
+}
+
+// validateSource checks and transforms one source's users, appending records and warnings.
+func (r *mapRun) validateSource(si int, s SourceData, recs []rec, warns []Warning) ([]rec, []Warning) {
+	m := r.m
+	src := s.Directory.Source
+	byKey := map[string]int{}
+	byEmail := map[string]int{}
+	byUser := map[string]int{}
+	markDup := func(a, b int, what string) {
+		msg := fmt.Sprintf("duplicate %s in source %s (keys %s and %s)", what, src, quote(recs[a].key), quote(recs[b].key))
+		for _, i := range []int{a, b} {
+			if recs[i].bad == "" {
+				recs[i].bad = msg
+			}
+		}
+	}
+	for ui := range s.Directory.Users {
+		u := &s.Directory.Users[ui]
+		rc := rec{src: si, prio: s.Priority, u: u, key: strings.TrimSpace(u.Key)}
+		name, err := normalizeUserName(u.UserName)
+		if err != nil {
+			if rc.key == "" {
+				warns = append(warns, Warning{Source: src, UserName: quote(u.UserName), Message: err.Error() + " and no key; skipped"})
+				continue
+			}
+			rc.userName = u.UserName
+			rc.bad = err.Error()
+			recs = append(recs, rc)
+			continue
+		}
+		if m.userRe != nil {
+			name = m.userRe.ReplaceAllString(name, m.cfg.UserName.Replace)
+		}
+		if m.cfg.UserName.Lowercase {
+			name = lower(name)
+		}
+		if name == "" {
+			rc.userName = u.UserName
+			rc.bad = "user name is empty after mapping.username"
+			if rc.key == "" {
+				rc.key = u.UserName
+			}
+			recs = append(recs, rc)
+			continue
+		}
+		rc.userName = name
+		rc.uLower = lower(name)
+		if rc.key == "" {
+			rc.key = name
+		}
+		email := u.Email
+		if m.emailRe != nil && email != "" {
+			email = m.emailRe.ReplaceAllString(email, m.cfg.Email.Replace)
+		}
+		if m.cfg.Email.Lowercase {
+			email = lower(email)
+		}
+		if email, err = normalizeEmail(email); err != nil {
+			warns = append(warns, Warning{Source: src, Key: rc.key, UserName: name, Message: err.Error() + "; kept without an email (cannot be matched or created by email)"})
+			email = ""
+		}
+		rc.email = email
+		rc.eLower = lower(email)
+		if m.excludeUsers[rc.uLower] || (rc.eLower != "" && m.excludeUsers[rc.eLower]) || m.excludeUsers[lower(strings.TrimSpace(u.UserName))] {
+			rc.bad = "excluded by mapping.exclude_users"
+			recs = append(recs, rc)
+			continue
+		}
+		if len(m.include) > 0 && !r.included(u.Groups) {
+			continue // out of scope: treated as absent from this source
+		}
+		i := len(recs)
+		recs = append(recs, rc)
+		if j, ok := byKey[rc.key]; ok {
+			markDup(j, i, "key "+quote(rc.key))
+		} else {
+			byKey[rc.key] = i
+		}
+		if rc.eLower != "" {
+			if j, ok := byEmail[rc.eLower]; ok {
+				markDup(j, i, "email "+quote(rc.email))
+			} else {
+				byEmail[rc.eLower] = i
+			}
+		}
+		if j, ok := byUser[rc.uLower]; ok {
+			markDup(j, i, "user name "+quote(rc.userName))
+		} else {
+			byUser[rc.uLower] = i
+		}
+	}
+	return recs, warns
+}
+
+func (r *mapRun) included(groups []string) bool {
+	for _, g := range groups {
+		if r.resolve(g).included {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve returns the cached mapping of one IdP group name.
+func (r *mapRun) resolve(g string) *resolved {
+	if rs, ok := r.res[g]; ok {
+		return rs
+	}
+	m := r.m
+	name := strings.TrimSpace(g)
+	k := lower(name)
+	rs := &resolved{via: -1, otf: -1}
+	if v, ok := r.viaIdx[name]; ok {
+		rs.via = v
+	} else {
+		rs.via = int32(len(r.d.Via))
+		r.d.Via = append(r.d.Via, name)
+		r.viaIdx[name] = rs.via
+	}
+	rs.included = m.include[k]
+	targets, explicit := m.explicit[k]
+	rs.groups = targets
+	ct, isCustomer := m.customers[k]
+	rs.desks, rs.orgs = ct.desks, ct.orgs
+	if m.cfg.ImportGroups && !explicit && !isCustomer && !m.excludeGroups[k] && k != defaultIdPGroup && name != "" {
+		rs.otf = -2
+		rs.otfName = name
+	}
+	r.res[g] = rs
+	return rs
+}
+
+// onTheFly returns the Desired.Groups index of a same-name group, adding it on first use.
+func (r *mapRun) onTheFly(rs *resolved) int32 {
+	if rs.otf >= 0 {
+		return rs.otf
+	}
+	k := lower(rs.otfName)
+	if i, ok := r.groupIdx[k]; ok {
+		rs.otf = i
+		return i
+	}
+	i := int32(len(r.d.Groups))
+	r.d.Groups = append(r.d.Groups, DesiredGroup{Name: rs.otfName})
+	r.groupIdx[k] = i
+	rs.otf = i
+	return i
+}
+
+func (m *Mapper) displayName(rc *rec) string {
+	u := rc.u
+	full := strings.TrimSpace(strings.TrimSpace(u.GivenName) + " " + strings.TrimSpace(u.FamilyName))
+	dn := strings.TrimSpace(u.DisplayName)
+	var s string
+	switch c := m.cfg.DisplayName; {
+	case c == "name":
+		s = firstNonEmpty(full, dn)
+	case c == "userName":
+		s = rc.userName
+	case strings.HasPrefix(c, "attribute:"):
+		s = firstNonEmpty(strings.TrimSpace(u.Attributes[strings.TrimPrefix(c, "attribute:")]), dn, full)
+	default:
+		s = firstNonEmpty(dn, full)
+	}
+	if s == "" {
+		s = rc.userName
+	}
+	if !validText(s) {
+		return rc.userName
+	}
+	return s
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func validText(s string) bool {
+	_, err := normalizeUserName(s)
+	return err == nil
+}

@@ -1,0 +1,217 @@
+package reconcile
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// sortChanges orders every list deterministically (container, then person), so plans diff
+// cleanly and tests can compare them. Nil lists become empty, so JSON shows [] not null.
+func sortChanges(c *Changes) {
+	for _, k := range Kinds {
+		l := c.List(k)
+		if *l == nil {
+			*l = []Change{}
+		}
+		slices.SortFunc(*l, compareChanges)
+	}
+	slices.SortFunc(c.Links, func(a, b Link) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Key, b.Key))
+	})
+	slices.SortFunc(c.Forget, func(a, b Owned) int { return cmp.Compare(a.OwnedKey(), b.OwnedKey()) })
+}
+
+func compareChanges(a, b Change) int {
+	return cmp.Or(
+		cmp.Compare(a.target(), b.target()),
+		cmp.Compare(a.UserName, b.UserName),
+		cmp.Compare(a.AccountID, b.AccountID),
+		cmp.Compare(a.UserKey, b.UserKey),
+	)
+}
+
+// target names the container of a change: group, desk or organization ("" for user changes).
+func (c Change) target() string {
+	switch {
+	case c.Group != nil:
+		return c.Group.Name
+	case c.ServiceDesk != "":
+		return c.ServiceDesk
+	case c.Organization != "":
+		return c.Organization
+	}
+	return c.OrganizationID
+}
+
+// Who names the person or account of a change for people.
+func (c Change) Who() string {
+	switch {
+	case c.UserName != "" && c.Email != "" && !strings.EqualFold(c.UserName, c.Email):
+		return c.UserName + " <" + c.Email + ">"
+	case c.UserName != "":
+		return c.UserName
+	case c.Email != "":
+		return c.Email
+	case c.AccountID != "":
+		return c.AccountID
+	}
+	return "-"
+}
+
+// What says what a change does to its target.
+func (c Change) What() string {
+	switch c.Kind {
+	case KindCreateGroup:
+		return "group " + c.Group.Name
+	case KindCreateUser:
+		return "licensed account " + orDash(c.Email)
+	case KindCreateCustomer:
+		return "portal-only customer " + orDash(c.Email)
+	case KindReactivateUser:
+		if len(c.Groups) > 0 {
+			return "restore " + groupNames(c.Groups)
+		}
+		return "reactivate " + orDash(c.AccountID)
+	case KindUpdateUser:
+		var parts []string
+		for _, f := range c.Fields {
+			parts = append(parts, fmt.Sprintf("%s %q -> %q", f.Field, f.Old, f.New))
+		}
+		return strings.Join(parts, ", ")
+	case KindAddMember, KindRemoveMember:
+		return "group " + c.Group.Name
+	case KindAddCustomer, KindRemoveCustomer:
+		return "service desk " + c.ServiceDesk
+	case KindAddOrganizationMember, KindRemoveOrganizationMember:
+		return "organization " + cmp.Or(c.Organization, c.OrganizationID)
+	case KindDeactivateUser:
+		if len(c.Groups) > 0 {
+			return "account " + c.AccountID + ", remove " + groupNames(c.Groups)
+		}
+		return "account " + c.AccountID
+	}
+	return ""
+}
+
+func groupNames(gs []GroupRef) string {
+	names := make([]string, len(gs))
+	for i, g := range gs {
+		names[i] = g.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// RenderOptions tune the plan table.
+type RenderOptions struct {
+	// Held are the items guards kept back; they are listed after the plan with their guard.
+	Held []Held
+	// MaxRows caps the rows listed per kind (0: no cap); the summary still counts all.
+	MaxRows int
+	// Links lists the links the pass would record (email matches) too.
+	Links bool
+}
+
+// Render writes the plan as a table an admin reads: kind, who, what, reason; then a summary
+// with counts per kind; unsupported items are marked and not counted as writes.
+func Render(w io.Writer, c Changes, o RenderOptions) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tWHO\tWHAT\tREASON")
+	for _, k := range Kinds {
+		l := *c.List(k)
+		for i, ch := range l {
+			if o.MaxRows > 0 && i == o.MaxRows {
+				fmt.Fprintf(tw, "%s\t... %d more\t\t\n", k, len(l)-i)
+				break
+			}
+			kind := string(k)
+			if ch.Unsupported != "" {
+				kind += " (unsupported: " + ch.Unsupported + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", kind, clean(ch.Who()), clean(ch.What()), clean(ch.Reason))
+		}
+	}
+	if o.Links {
+		for _, l := range c.Links {
+			fmt.Fprintf(tw, "link\t%s\taccount %s\tsource record %s/%s\n", clean(cmp.Or(l.UserName, l.Email)), l.AccountID, clean(l.Source), clean(l.Key))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing plan: %w", err)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Summary:")
+	total, writes := 0, 0
+	for _, k := range Kinds {
+		l := *c.List(k)
+		if len(l) == 0 {
+			continue
+		}
+		uns := 0
+		for _, ch := range l {
+			if ch.Unsupported != "" {
+				uns++
+			}
+		}
+		total += len(l)
+		writes += len(l) - uns
+		if uns > 0 {
+			fmt.Fprintf(w, "  %-28s %6d  (%d unsupported)\n", k, len(l), uns)
+		} else {
+			fmt.Fprintf(w, "  %-28s %6d\n", k, len(l))
+		}
+	}
+	if len(c.Links) > 0 {
+		fmt.Fprintf(w, "  %-28s %6d  (no Jira write)\n", "new or updated links", len(c.Links))
+	}
+	fmt.Fprintf(w, "  %-28s %6d  (%d to apply)\n", "total", total, writes)
+	if len(o.Held) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Held back:")
+		byGuard := map[string]int{}
+		for _, h := range o.Held {
+			byGuard[h.Guard]++
+		}
+		for _, g := range []string{GuardPolicy, GuardOwnership, GuardIncomplete, GuardGrace, GuardBreaker} {
+			if byGuard[g] > 0 {
+				fmt.Fprintf(w, "  %-28s %6d\n", g, byGuard[g])
+			}
+		}
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GUARD\tKIND\tWHO\tWHAT\tWHY")
+		for i, h := range o.Held {
+			if h.Guard == GuardOwnership {
+				continue // by design: not idsync's to take; counted above
+			}
+			if o.MaxRows > 0 && i >= o.MaxRows*4 {
+				fmt.Fprintf(tw, "...\t\t\t\t\n")
+				break
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Guard, h.Change.Kind, clean(h.Change.Who()), clean(h.Change.What()), clean(h.Reason))
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("writing plan: %w", err)
+		}
+	}
+	if len(c.Notes) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Notes:")
+		for _, n := range c.Notes {
+			fmt.Fprintln(w, "  - "+clean(n))
+		}
+	}
+	return nil
+}
+
+// clean keeps source-controlled text from breaking the table (tabs, newlines, escapes).
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' || r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
