@@ -1,0 +1,512 @@
+package jira
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/reconcile"
+)
+
+// createAttempts bounds check-then-create rounds for a create whose outcome was unknown.
+const createAttempts = 3
+
+// disableMessage is sent with lifecycle/disable (the person may see it).
+const disableMessage = "Deactivated by idsync: the account is no longer in the identity provider."
+
+// Apply performs one change. Every kind is safe to repeat: creates adopt what exists, adds
+// and removes already in the wanted state count as done.
+func (s *Sink) Apply(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
+	if c.Unsupported != "" {
+		return reconcile.Result{}, fmt.Errorf("%s: %w: %s", c.Kind, ErrUnsupported, c.Unsupported)
+	}
+	var (
+		res reconcile.Result
+		err error
+	)
+	switch c.Kind {
+	case reconcile.KindCreateGroup:
+		res, err = s.createGroup(ctx, c)
+	case reconcile.KindCreateUser:
+		res, err = s.createUser(ctx, c.Email)
+	case reconcile.KindUpdateUser:
+		res, err = s.updateUser(ctx, c)
+	case reconcile.KindAddMember:
+		res, err = s.addMember(ctx, c)
+	case reconcile.KindRemoveMember:
+		res, err = s.removeMember(ctx, c)
+	case reconcile.KindDeactivateUser:
+		res, err = s.deactivate(ctx, c)
+	case reconcile.KindReactivateUser:
+		res, err = s.reactivate(ctx, c)
+	case reconcile.KindCreateCustomer:
+		res, err = s.createCustomer(ctx, c)
+	case reconcile.KindAddCustomer:
+		res, err = s.changeCustomer(ctx, c, true)
+	case reconcile.KindRemoveCustomer:
+		res, err = s.changeCustomer(ctx, c, false)
+	case reconcile.KindAddOrganizationMember:
+		res, err = s.changeOrgMember(ctx, c, true)
+	case reconcile.KindRemoveOrganizationMember:
+		res, err = s.changeOrgMember(ctx, c, false)
+	default:
+		return reconcile.Result{}, fmt.Errorf("change kind %q is not implemented by the Jira sink", c.Kind)
+	}
+	if err != nil {
+		return res, fmt.Errorf("%s %s: %w", c.Kind, describe(c), err)
+	}
+	return res, nil
+}
+
+func describe(c reconcile.Change) string {
+	var parts []string
+	if c.UserName != "" {
+		parts = append(parts, "user "+c.UserName)
+	} else if c.Email != "" {
+		parts = append(parts, "user "+c.Email)
+	}
+	if c.AccountID != "" {
+		parts = append(parts, "account "+c.AccountID)
+	}
+	if c.Group != nil {
+		parts = append(parts, "group "+c.Group.Name)
+	}
+	if c.ServiceDesk != "" {
+		parts = append(parts, "service desk "+c.ServiceDesk)
+	}
+	if c.Organization != "" {
+		parts = append(parts, "organization "+c.Organization)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func needAccount(c reconcile.Change) error {
+	if c.AccountID == "" {
+		return errors.New("change has no accountId")
+	}
+	return nil
+}
+
+// createGroup creates a group, or adopts the group of that name when it exists (400 "name in
+// use", or found by the check after an unknown outcome).
+func (s *Sink) createGroup(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
+	if c.Group == nil || strings.TrimSpace(c.Group.Name) == "" {
+		return reconcile.Result{}, errors.New("create_group names no group")
+	}
+	name := c.Group.Name
+	res := reconcile.Result{}
+	for attempt := 1; ; attempt++ {
+		b, err := s.c.write(ctx, request{method: http.MethodPost, target: TargetJira, endpoint: epGroup, path: epGroup,
+			body: map[string]string{"name": name}, ok: []int{http.StatusCreated, http.StatusOK}})
+		res.Writes++
+		if err == nil {
+			var g apiGroup
+			if err := decode(request{method: http.MethodPost, endpoint: epGroup}, b, &g); err != nil {
+				return res, err
+			}
+			if g.GroupID == "" {
+				return res, fmt.Errorf("POST %s: %w: no groupId in answer", epGroup, ErrBadResponse)
+			}
+			s.learnGroup(g.Name, g.GroupID)
+			res.GroupID = g.GroupID
+			return res, nil
+		}
+		var apiErr *APIError
+		adoptable := errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest || errors.Is(err, ErrAlreadyExists)
+		if !adoptable && !errors.Is(err, ErrTransient) {
+			return res, err
+		}
+		found, ferr := s.findGroup(ctx, name)
+		if ferr != nil {
+			return res, errors.Join(err, ferr)
+		}
+		if found != nil {
+			res.GroupID, res.Adopted = found.GroupID, true
+			return res, nil
+		}
+		if adoptable || attempt >= createAttempts {
+			return res, err
+		}
+	}
+}
+
+// createUser sends POST /rest/api/3/user with the configured products. Jira answers 201 with
+// the same account when the user exists and has access; a user that exists without access
+// (400) is adopted by an exact email search so that the plan can grant access.
+func (s *Sink) createUser(ctx context.Context, email string) (reconcile.Result, error) {
+	if strings.TrimSpace(email) == "" {
+		return reconcile.Result{}, errors.New("create_user has no email")
+	}
+	products := s.cfg.Products
+	if products == nil {
+		products = []string{}
+	}
+	res := reconcile.Result{}
+	b, err := s.c.write(ctx, request{method: http.MethodPost, target: TargetJira, endpoint: epUser, path: epUser,
+		body: map[string]any{"emailAddress": email, "products": products}, idempotent: true, ok: []int{http.StatusCreated, http.StatusOK}})
+	res.Writes++
+	if err != nil {
+		if errors.Is(err, ErrAlreadyExists) {
+			us, ferr := s.c.findByEmail(ctx, email)
+			if ferr == nil && len(us) == 1 {
+				res.AccountID, res.Adopted = us[0].AccountID, true
+				return res, nil
+			}
+		}
+		return res, err
+	}
+	var u apiUser
+	if err := decode(request{method: http.MethodPost, endpoint: epUser}, b, &u); err != nil {
+		return res, err
+	}
+	if u.AccountID == "" {
+		return res, fmt.Errorf("POST %s: %w: no accountId in answer", epUser, ErrBadResponse)
+	}
+	res.AccountID = u.AccountID
+	return res, nil
+}
+
+// updateUser sets display name and email through the admin API (managed accounts only).
+func (s *Sink) updateUser(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
+	res := reconcile.Result{AccountID: c.AccountID}
+	if !s.ProfileWritable() {
+		return res, fmt.Errorf("%w: profile updates need sink.jira.admin_api", ErrUnsupported)
+	}
+	if err := needAccount(c); err != nil {
+		return res, err
+	}
+	id := url.PathEscape(c.AccountID)
+	for _, f := range c.Fields {
+		var err error
+		switch f.Field {
+		case "displayName":
+			_, err = s.c.write(ctx, request{method: http.MethodPatch, target: TargetAdmin, endpoint: epProfile,
+				path: "/users/" + id + "/manage/profile", body: map[string]string{"name": f.New}, idempotent: true})
+		case "email":
+			_, err = s.c.write(ctx, request{method: http.MethodPut, target: TargetAdmin, endpoint: epEmail,
+				path: "/users/" + id + "/manage/email", body: map[string]string{"email": f.New}})
+		default:
+			err = fmt.Errorf("%w: field %q cannot be updated in Jira", ErrUnsupported, f.Field)
+		}
+		if err != nil {
+			return res, fmt.Errorf("updating %s: %w", f.Field, err)
+		}
+		res.Writes++
+	}
+	return res, nil
+}
+
+func (s *Sink) addToGroup(ctx context.Context, groupID, accountID string) error {
+	_, err := s.c.write(ctx, request{method: http.MethodPost, target: TargetJira, endpoint: epGroupUser, path: epGroupUser,
+		query: url.Values{"groupId": {groupID}}, body: map[string]string{"accountId": accountID}, idempotent: true,
+		ok: []int{http.StatusCreated, http.StatusOK}})
+	if errors.Is(err, ErrAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+// removeFromGroup reports whether the account was a member.
+func (s *Sink) removeFromGroup(ctx context.Context, groupID, accountID string) (bool, error) {
+	_, err := s.c.write(ctx, request{method: http.MethodDelete, target: TargetJira, endpoint: epGroupUser, path: epGroupUser,
+		query: url.Values{"groupId": {groupID}, "accountId": {accountID}}})
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest && apiErr.says("not a member") {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (s *Sink) addMember(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
+	res := reconcile.Result{AccountID: c.AccountID}
+	if err := needAccount(c); err != nil {
+		return res, err
+	}
+	gid, err := s.groupID(ctx, c.Group)
+	if err != nil {
+		return res, err
+	}
+	res.GroupID = gid
+	res.Writes = 1
+	return res, s.addToGroup(ctx, gid, c.AccountID)
+}
+
+func (s *Sink) removeMember(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
+	res := reconcile.Result{AccountID: c.AccountID}
+	if err := needAccount(c); err != nil {
+		return res, err
+	}
+	gid, err := s.groupID(ctx, c.Group)
+	if errors.Is(err, ErrNotFound) {
+		return res, nil // no such group: no such membership
+	}
+	if err != nil {
+		return res, err
+	}
+	res.GroupID = gid
+	res.Writes = 1
+	_, err = s.removeFromGroup(ctx, gid, c.AccountID)
+	return res, err
+}
+
+// deactivate applies the configured method. remove-access removes the account from every
+// group in Change.Groups, one call each, and reports the groups it actually left (so that
+// reactivation restores exactly those); on a failure it returns what it removed so far with the
+// error.
+func (s *Sink) deactivate(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
+	res := reconcile.Result{AccountID: c.AccountID, Method: s.method}
+	if err := needAccount(c); err != nil {
+		return res, err
+	}
+	switch s.method {
+	case configs.DeactivateRemoveAccess:
+		for i := range c.Groups {
+			g := c.Groups[i]
+			gid, err := s.groupID(ctx, &g)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return res, err
+			}
+			removed, err := s.removeFromGroup(ctx, gid, c.AccountID)
+			res.Writes++
+			if err != nil {
+				return res, fmt.Errorf("removing from group %s: %w", g.Name, err)
+			}
+			if removed {
+				res.Groups = append(res.Groups, reconcile.GroupRef{ID: gid, Name: g.Name})
+			}
+		}
+		return res, nil
+	case configs.DeactivateAdminAPI:
+		_, err := s.c.write(ctx, request{method: http.MethodPost, target: TargetAdmin, endpoint: epDisable,
+			path: "/users/" + url.PathEscape(c.AccountID) + "/manage/lifecycle/disable",
+			body: map[string]string{"message": disableMessage}, idempotent: true})
+		res.Writes = 1
+		return res, err
+	case configs.DeactivateDelete:
+		_, err := s.c.write(ctx, request{method: http.MethodDelete, target: TargetJira, endpoint: epUser, path: epUser,
+			query: url.Values{"accountId": {c.AccountID}}})
+		res.Writes = 1
+		if errors.Is(err, ErrNotFound) {
+			return res, nil
+		}
+		return res, err
+	}
+	return res, fmt.Errorf("deactivation method %q is not implemented", s.method)
+}
+
+// reactivate reverses a deactivation: admin-api enables the account, delete brings it back by
+// email (POST /user: the Atlassian account, and so the accountId, survives removal from the
+// site), and in every case the groups of Change.Groups are restored (what remove-access took).
+func (s *Sink) reactivate(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
+	res := reconcile.Result{AccountID: c.AccountID, Method: s.method}
+	switch s.method {
+	case configs.DeactivateAdminAPI:
+		if err := needAccount(c); err != nil {
+			return res, err
+		}
+		_, err := s.c.write(ctx, request{method: http.MethodPost, target: TargetAdmin, endpoint: epEnable,
+			path: "/users/" + url.PathEscape(c.AccountID) + "/manage/lifecycle/enable", idempotent: true})
+		res.Writes++
+		if err != nil {
+			return res, err
+		}
+	case configs.DeactivateDelete:
+		cr, err := s.createUser(ctx, c.Email)
+		res.Writes += cr.Writes
+		if err != nil {
+			return res, err
+		}
+		res.AccountID = cr.AccountID
+	}
+	if res.AccountID == "" && len(c.Groups) > 0 {
+		return res, errors.New("change has no accountId")
+	}
+	for i := range c.Groups {
+		g := c.Groups[i]
+		gid, err := s.groupID(ctx, &g)
+		if err != nil {
+			return res, fmt.Errorf("restoring group %s: %w", g.Name, err)
+		}
+		res.Writes++
+		if err := s.addToGroup(ctx, gid, res.AccountID); err != nil {
+			return res, fmt.Errorf("restoring group %s: %w", g.Name, err)
+		}
+		res.Groups = append(res.Groups, reconcile.GroupRef{ID: gid, Name: g.Name})
+	}
+	return res, nil
+}
+
+// createCustomer creates a portal-only customer. With strictConflictStatusCode a duplicate
+// email answers 409, and the existing account is then looked up (on the desk of the change,
+// then by user search) and adopted.
+func (s *Sink) createCustomer(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
+	email := strings.TrimSpace(c.Email)
+	if email == "" {
+		return reconcile.Result{}, errors.New("create_customer has no email")
+	}
+	res := reconcile.Result{}
+	name := c.DisplayName
+	if name == "" {
+		name = email
+	}
+	for attempt := 1; ; attempt++ {
+		b, err := s.c.write(ctx, request{method: http.MethodPost, target: TargetJSM, endpoint: epCustomer, path: epCustomer,
+			query: url.Values{"strictConflictStatusCode": {"true"}},
+			body:  map[string]string{"email": email, "displayName": name}, ok: []int{http.StatusCreated, http.StatusOK}})
+		res.Writes++
+		if err == nil {
+			var u apiCustomer
+			if err := decode(request{method: http.MethodPost, endpoint: epCustomer}, b, &u); err != nil {
+				return res, err
+			}
+			if u.AccountID == "" {
+				return res, fmt.Errorf("POST %s: %w: no accountId in answer", epCustomer, ErrBadResponse)
+			}
+			res.AccountID = u.AccountID
+			return res, nil
+		}
+		exists := errors.Is(err, ErrAlreadyExists)
+		if !exists && !errors.Is(err, ErrTransient) {
+			return res, err
+		}
+		id, ferr := s.findCustomer(ctx, c.ServiceDesk, email)
+		if ferr != nil {
+			return res, errors.Join(err, ferr)
+		}
+		if id != "" {
+			res.AccountID, res.Adopted = id, true
+			return res, nil
+		}
+		if exists || attempt >= createAttempts {
+			return res, err
+		}
+	}
+}
+
+// findCustomer finds the account of an email among the desk's customers, then by user search.
+func (s *Sink) findCustomer(ctx context.Context, deskRef, email string) (string, error) {
+	if deskRef != "" {
+		d, err := s.desk(ctx, deskRef)
+		if err == nil {
+			cs, err := s.c.deskCustomers(ctx, d.ID, email)
+			if err != nil {
+				return "", err
+			}
+			for _, cu := range cs {
+				if strings.EqualFold(cu.EmailAddress, email) {
+					return cu.AccountID, nil
+				}
+			}
+		} else if !errors.Is(err, ErrNotFound) {
+			return "", err
+		}
+	}
+	us, err := s.c.findByEmail(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	if len(us) == 1 {
+		return us[0].AccountID, nil
+	}
+	return "", nil
+}
+
+func (s *Sink) changeCustomer(ctx context.Context, c reconcile.Change, add bool) (reconcile.Result, error) {
+	res := reconcile.Result{AccountID: c.AccountID}
+	if err := needAccount(c); err != nil {
+		return res, err
+	}
+	d, err := s.desk(ctx, c.ServiceDesk)
+	if err != nil {
+		return res, err
+	}
+	r := request{method: http.MethodPost, target: TargetJSM, endpoint: epDeskCustomer, path: deskPath(d.ID),
+		body: map[string][]string{"accountIds": {c.AccountID}}, idempotent: true}
+	if !add {
+		r.method, r.experimental = http.MethodDelete, true
+	}
+	res.Writes = 1
+	_, err = s.c.write(ctx, r)
+	return res, err
+}
+
+// orgID resolves an organization: the change's id, a name learnt earlier, or (create true)
+// POST /organization, which returns the existing organization of that name.
+func (s *Sink) orgID(ctx context.Context, c reconcile.Change, create bool) (string, int, error) {
+	if c.OrganizationID != "" {
+		return c.OrganizationID, 0, nil
+	}
+	key := strings.ToLower(c.Organization)
+	if key == "" {
+		return "", 0, errors.New("change names no organization")
+	}
+	s.mu.Lock()
+	id, ok := s.orgIDs[key]
+	s.mu.Unlock()
+	if ok {
+		return id, 0, nil
+	}
+	if !create {
+		os, err := s.c.listOrgs(ctx, "")
+		if err != nil {
+			return "", 0, err
+		}
+		for _, o := range os {
+			if strings.EqualFold(o.Name, c.Organization) {
+				s.mu.Lock()
+				s.orgIDs[key] = o.ID
+				s.mu.Unlock()
+				return o.ID, 0, nil
+			}
+		}
+		return "", 0, fmt.Errorf("organization %q: %w", c.Organization, ErrNotFound)
+	}
+	b, err := s.c.write(ctx, request{method: http.MethodPost, target: TargetJSM, endpoint: epOrgs, path: epOrgs,
+		body: map[string]string{"name": c.Organization}, idempotent: true, ok: []int{http.StatusCreated, http.StatusOK}})
+	if err != nil {
+		return "", 1, err
+	}
+	var o apiOrg
+	if err := json.Unmarshal(b, &o); err != nil || o.ID == "" {
+		return "", 1, fmt.Errorf("POST %s: %w: no organization id in answer", epOrgs, ErrBadResponse)
+	}
+	s.mu.Lock()
+	s.orgIDs[key] = o.ID
+	s.mu.Unlock()
+	return o.ID, 1, nil
+}
+
+func (s *Sink) changeOrgMember(ctx context.Context, c reconcile.Change, add bool) (reconcile.Result, error) {
+	res := reconcile.Result{AccountID: c.AccountID}
+	if err := needAccount(c); err != nil {
+		return res, err
+	}
+	id, writes, err := s.orgID(ctx, c, add)
+	res.Writes += writes
+	if !add && errors.Is(err, ErrNotFound) {
+		return res, nil // no such organization: no such membership
+	}
+	if err != nil {
+		return res, err
+	}
+	res.OrganizationID = id
+	method := http.MethodPost
+	if !add {
+		method = http.MethodDelete
+	}
+	res.Writes++
+	_, err = s.c.write(ctx, request{method: method, target: TargetJSM, endpoint: epOrgUsers, path: orgUsersPath(id),
+		body: map[string][]string{"accountIds": {c.AccountID}}, idempotent: true})
+	return res, err
+}

@@ -1,0 +1,662 @@
+package jira
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/metrics"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// Clock is the client's time: pacing, Retry-After and backoff all wait on it, so tests can
+// run them on a scaled or fake clock instead of waiting real seconds.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx is done; it returns ctx.Err() in the latter case.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Targets as the idsync_api_requests_total{target} label names them.
+const (
+	TargetJira  = "jira"
+	TargetJSM   = "jsm"
+	TargetAdmin = "admin"
+)
+
+// class is an endpoint class with its own token bucket and Retry-After window. Jira's burst
+// limits are per endpoint and method; reads, writes, the tenant-wide user-search limit and the
+// admin API are paced separately so that a throttled write never stalls the reads.
+type class int
+
+const (
+	classRead class = iota
+	classWrite
+	classSearch
+	classAdmin
+	numClasses
+)
+
+func (c class) String() string {
+	return [...]string{"read", "write", "user-search", "admin"}[c]
+}
+
+// Retry policy (Atlassian's recommended backoff for 429 without Retry-After: start 5 s,
+// double, cap 30 s, jitter x0.7-1.3, 4 retries). Other transient failures (5xx, resets) start
+// at 1 s.
+const (
+	maxRetries       = 4
+	rateBackoffBase  = 5 * time.Second
+	faultBackoffBase = time.Second
+	backoffCap       = 30 * time.Second
+	// maxResetWait bounds a wait derived from X-RateLimit-Reset alone.
+	maxResetWait = 2 * time.Minute
+	// maxBody bounds a response body (a users/search page of 1000 users is ~0.5 MiB).
+	maxBody = 32 << 20
+	// recoverFraction is the share of the configured rate regained per second after a 429
+	// halved it (additive increase: from half to full in five seconds).
+	recoverFraction = 0.1
+	// minRate is the floor a throttled bucket is halved down to.
+	minRate = 0.5
+)
+
+// Budget is the last-known rate-limit state the API reported (X-RateLimit-* and Retry-After).
+// The daemon may persist it so a restart does not start by bursting into a throttled tenant.
+type Budget struct {
+	Limit      int           `json:"limit,omitempty"`
+	Remaining  int           `json:"remaining,omitempty"`
+	NearLimit  bool          `json:"nearLimit,omitempty"`
+	Reset      time.Time     `json:"reset,omitempty"`
+	Reason     string        `json:"reason,omitempty"`
+	RetryAfter time.Duration `json:"retryAfter,omitempty"`
+	// Throttled counts 429 answers this sink received.
+	Throttled int64     `json:"throttled"`
+	Updated   time.Time `json:"updated,omitempty"`
+}
+
+type pacer struct {
+	mu           sync.Mutex
+	lim          *rate.Limiter // nil: unlimited
+	base         float64
+	cur          float64
+	blockedUntil time.Time
+	lastCut      time.Time
+	lastRaise    time.Time
+}
+
+// client is the HTTP layer: authentication, pacing, Retry-After, retries, metrics.
+type client struct {
+	base      *url.URL
+	adminBase *url.URL
+	email     string
+	token     string
+	orgKey    string
+	userAgent string
+	clock     Clock
+	metrics   *metrics.Metrics
+	log       zerolog.Logger
+	timeout   time.Duration
+
+	rc     *retryablehttp.Client
+	pacers [numClasses]*pacer
+	sem    chan struct{}
+
+	mu     sync.Mutex
+	budget Budget
+	rng    *rand.Rand
+}
+
+type callKey struct{}
+
+// call is the state of one logical request across its attempts, carried in the context so
+// the transport, CheckRetry and the response handler share it.
+type call struct {
+	class      class
+	target     string
+	endpoint   string
+	idempotent bool
+	attempt    int
+	delay      time.Duration // wait before the next attempt
+	body       []byte
+	bodyRead   bool
+}
+
+func callOf(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+func newClient(cfg configs.JiraConfig, opts Options, token, orgKey string) (*client, error) {
+	base, err := parseBase(cfg.BaseURL, "sink.jira.base_url")
+	if err != nil {
+		return nil, err
+	}
+	c := &client{
+		base: base, email: cfg.Email, token: token, orgKey: orgKey,
+		userAgent: "idsync/" + nonEmpty(opts.Version, "dev"),
+		clock:     opts.Clock, metrics: opts.Metrics, log: opts.Logger,
+		timeout: cfg.Timeout,
+		rng:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6a09e667f3bcc909)),
+	}
+	if c.clock == nil {
+		c.clock = realClock{}
+	}
+	if c.timeout <= 0 {
+		c.timeout = 60 * time.Second
+	}
+	if cfg.AdminAPI != nil && cfg.AdminAPI.BaseURL != "" {
+		if c.adminBase, err = parseBase(cfg.AdminAPI.BaseURL, "sink.jira.admin_api.base_url"); err != nil {
+			return nil, err
+		}
+	}
+	rl := cfg.RateLimit
+	conc := rl.Concurrency
+	if conc <= 0 {
+		conc = 4
+	}
+	c.sem = make(chan struct{}, conc)
+	now := c.clock.Now()
+	for i := range c.pacers {
+		p := &pacer{base: rl.RequestsPerSecond, cur: rl.RequestsPerSecond, lastRaise: now}
+		if rl.RequestsPerSecond > 0 {
+			burst := rl.Burst
+			if burst < 1 {
+				burst = 1
+			}
+			p.lim = rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
+		}
+		c.pacers[i] = p
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	inner := hc.Transport
+	if inner == nil {
+		inner = http.DefaultTransport
+	}
+	gated := *hc
+	// The client-wide Timeout would also count time spent waiting for Retry-After; each
+	// attempt gets its own deadline in the gate instead.
+	gated.Timeout = 0
+	gated.Transport = &gate{c: c, next: inner}
+	c.rc = &retryablehttp.Client{
+		HTTPClient:   &gated,
+		Logger:       nil,
+		RetryWaitMin: 0,
+		RetryWaitMax: 0,
+		RetryMax:     maxRetries,
+		CheckRetry:   c.checkRetry,
+		// Waiting happens in the gate on the injectable clock (so a Retry-After also holds
+		// back every other request of the class); retryablehttp itself must not sleep.
+		Backoff:      func(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return 0 },
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+	return c, nil
+}
+
+func parseBase(raw, field string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s %q: want an absolute http(s) URL", field, raw)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%s: credentials in the URL are not allowed", field)
+	}
+	return u, nil
+}
+
+func nonEmpty(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+// jitter returns d scaled by a random factor in [lo, hi).
+func (c *client) jitter(d time.Duration, lo, hi float64) time.Duration {
+	c.mu.Lock()
+	f := lo + c.rng.Float64()*(hi-lo)
+	c.mu.Unlock()
+	return time.Duration(float64(d) * f)
+}
+
+func backoff(attempt int, base time.Duration) time.Duration {
+	d := base << max(0, attempt-1)
+	if d > backoffCap || d <= 0 {
+		d = backoffCap
+	}
+	return d
+}
+
+// retryWait is how long to wait after a 429 or 503: Retry-After (seconds) as the minimum,
+// else until X-RateLimit-Reset, else the exponential backoff. The bool says whether the server
+// named the wait.
+func (c *client) retryWait(resp *http.Response, attempt int, now time.Time) (time.Duration, bool) {
+	if ra := strings.TrimSpace(resp.Header.Get("Retry-After")); ra != "" {
+		if secs, err := strconv.Atoi(ra); err == nil && secs >= 0 {
+			return c.jitter(time.Duration(secs)*time.Second, 1.0, 1.3), true
+		}
+		if t, err := http.ParseTime(ra); err == nil {
+			return c.jitter(max(0, t.Sub(now)), 1.0, 1.3), true
+		}
+	}
+	if rs := resp.Header.Get("X-RateLimit-Reset"); rs != "" {
+		if t, ok := parseReset(rs); ok && t.After(now) {
+			return min(c.jitter(t.Sub(now), 1.0, 1.3), maxResetWait), true
+		}
+	}
+	base := faultBackoffBase
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		base = rateBackoffBase
+	}
+	return c.jitter(backoff(attempt, base), 0.7, 1.3), false
+}
+
+func parseReset(v string) (time.Time, bool) {
+	for _, layout := range []string{"2006-01-02T15:04Z", time.RFC3339, "2006-01-02T15:04:05Z"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// checkRetry decides whether an attempt is retried, and records how long to wait first.
+// 429 was not processed, so any request may be re-sent after its wait; 503 likewise. Other
+// transient failures (5xx, resets, truncated bodies, the users/search 409 timeout) are retried
+// only for idempotent requests: a create whose outcome is unknown is checked by the caller
+// before it is sent again.
+func (c *client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	cs := callOf(ctx)
+	if cs == nil {
+		return false, nil
+	}
+	if cs.attempt > maxRetries {
+		return false, nil
+	}
+	if err != nil {
+		if !cs.idempotent {
+			return false, nil
+		}
+		cs.delay = c.jitter(backoff(cs.attempt, faultBackoffBase), 0.7, 1.3)
+		return true, nil
+	}
+	switch s := resp.StatusCode; {
+	case s == http.StatusTooManyRequests:
+		return true, nil // the gate has set the class window already
+	case s == http.StatusServiceUnavailable:
+		if d, named := c.retryWait(resp, cs.attempt, c.clock.Now()); !named {
+			cs.delay = d
+		}
+		return true, nil
+	case s >= 500 || s == http.StatusConflict && cs.endpoint == epUsersSearch:
+		if !cs.idempotent {
+			return false, nil
+		}
+		cs.delay, _ = c.retryWait(resp, cs.attempt, c.clock.Now())
+		return true, nil
+	}
+	return false, nil
+}
+
+// gate is the transport that paces requests: per-request backoff, the class's Retry-After
+// window, its token bucket and the concurrency bound, then metrics and budget bookkeeping.
+type gate struct {
+	c    *client
+	next http.RoundTripper
+}
+
+func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
+	c := g.c
+	ctx := req.Context()
+	cs := callOf(ctx)
+	if cs == nil {
+		return nil, errors.New("jira: request without call state")
+	}
+	cs.attempt++
+	start := c.clock.Now()
+	if cs.delay > 0 {
+		if err := c.clock.Sleep(ctx, cs.delay); err != nil {
+			return nil, err
+		}
+		cs.delay = 0
+	}
+	if err := c.admit(ctx, cs.class); err != nil {
+		return nil, err
+	}
+	c.metrics.RateLimitWaited(cs.target, c.clock.Now().Sub(start))
+
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	sent := c.clock.Now()
+	resp, err := g.next.RoundTrip(req.WithContext(actx))
+	took := c.clock.Now().Sub(sent)
+	if err != nil {
+		cancel()
+		<-c.sem
+		c.metrics.APIRequest(cs.target, cs.endpoint, req.Method, 0, took)
+		return nil, err
+	}
+	c.metrics.APIRequest(cs.target, cs.endpoint, req.Method, resp.StatusCode, took)
+	c.observe(cs, resp)
+	resp.Body = &releaser{ReadCloser: resp.Body, done: func() { cancel(); <-c.sem }}
+	return resp, nil
+}
+
+// admit waits until the class may send: outside any Retry-After window, with a token, and
+// under the concurrency bound.
+func (c *client) admit(ctx context.Context, cl class) error {
+	p := c.pacers[cl]
+	for {
+		now := c.clock.Now()
+		p.mu.Lock()
+		until := p.blockedUntil
+		p.mu.Unlock()
+		if now.Before(until) {
+			if err := c.clock.Sleep(ctx, until.Sub(now)); err != nil {
+				return err
+			}
+			continue
+		}
+		p.mu.Lock()
+		lim := p.lim
+		var r *rate.Reservation
+		if lim != nil {
+			r = lim.ReserveN(now, 1)
+		}
+		p.mu.Unlock()
+		if r != nil {
+			if d := r.DelayFrom(now); d > 0 {
+				if err := c.clock.Sleep(ctx, d); err != nil {
+					r.CancelAt(c.clock.Now())
+					return err
+				}
+			}
+		}
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		// A 429 may have opened a window while this request waited for its token.
+		now = c.clock.Now()
+		p.mu.Lock()
+		blocked := now.Before(p.blockedUntil)
+		p.mu.Unlock()
+		if !blocked {
+			return nil
+		}
+		<-c.sem
+	}
+}
+
+// observe records budget headers, opens a Retry-After window on 429 (and on 503 that names
+// one), halves the class's rate after a 429 and lets it recover on success.
+func (c *client) observe(cs *call, resp *http.Response) {
+	now := c.clock.Now()
+	h := resp.Header
+	c.mu.Lock()
+	if v := h.Get("X-RateLimit-Limit"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			c.budget.Limit = n
+			c.budget.Updated = now
+		}
+	}
+	if v := h.Get("X-RateLimit-Remaining"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			c.budget.Remaining = n
+			c.budget.Updated = now
+		}
+	}
+	if v := h.Get("X-RateLimit-Reset"); v != "" {
+		if t, ok := parseReset(v); ok {
+			c.budget.Reset = t
+		}
+	}
+	if h.Get("X-RateLimit-Limit") != "" || h.Get("X-RateLimit-Remaining") != "" {
+		c.budget.NearLimit = strings.EqualFold(h.Get("X-RateLimit-NearLimit"), "true")
+	}
+	if v := h.Get("RateLimit-Reason"); v != "" {
+		c.budget.Reason = v
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		c.budget.Throttled++
+	}
+	c.mu.Unlock()
+
+	p := c.pacers[cs.class]
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		wait, named := c.retryWait(resp, cs.attempt, now)
+		if resp.StatusCode == http.StatusServiceUnavailable && !named {
+			return
+		}
+		c.mu.Lock()
+		c.budget.RetryAfter = wait
+		c.mu.Unlock()
+		until := now.Add(wait)
+		pacers := []*pacer{p}
+		// A tenant-wide quota stops every class, not only the one that hit it.
+		if r := strings.ToLower(h.Get("RateLimit-Reason")); strings.Contains(r, "tenant") || strings.Contains(r, "global") || strings.Contains(r, "quota") {
+			pacers = c.pacers[:]
+		}
+		for _, q := range pacers {
+			q.mu.Lock()
+			if until.After(q.blockedUntil) {
+				q.blockedUntil = until
+			}
+			if resp.StatusCode == http.StatusTooManyRequests && q.lim != nil && now.Sub(q.lastCut) > wait {
+				q.cur = math.Max(q.cur/2, math.Min(minRate, q.base))
+				q.lim.SetLimitAt(now, rate.Limit(q.cur))
+				q.lastCut, q.lastRaise = now, now
+			}
+			q.mu.Unlock()
+		}
+		c.log.Debug().Str("class", cs.class.String()).Str("endpoint", cs.endpoint).Int("status", resp.StatusCode).
+			Dur("wait", wait).Msg("rate limited; pausing class")
+	default:
+		if resp.StatusCode < 400 {
+			p.mu.Lock()
+			if p.lim != nil && p.cur < p.base {
+				el := now.Sub(p.lastRaise).Seconds()
+				if el > 0 {
+					p.cur = math.Min(p.base, p.cur+p.base*recoverFraction*el)
+					p.lim.SetLimitAt(now, rate.Limit(p.cur))
+					p.lastRaise = now
+				}
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+type releaser struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (r *releaser) Close() error {
+	err := r.ReadCloser.Close()
+	r.once.Do(r.done)
+	return err
+}
+
+// request is one API call.
+type request struct {
+	method     string
+	target     string // TargetJira | TargetJSM | TargetAdmin
+	endpoint   string // path template for metrics and errors
+	path       string // escaped path
+	query      url.Values
+	body       any
+	class      class
+	idempotent bool
+	// experimental sends X-ExperimentalApi: opt-in.
+	experimental bool
+	// ok lists the success statuses; empty means any 2xx.
+	ok []int
+}
+
+// do sends r and returns the status and body of a success, or an error: an *APIError for a
+// non-success answer, an error wrapping ErrTransient for a transport failure.
+func (c *client) do(ctx context.Context, r request) (int, []byte, error) {
+	base := c.base
+	if r.target == TargetAdmin {
+		if c.adminBase == nil {
+			return 0, nil, fmt.Errorf("%s %s: %w (needs sink.jira.admin_api)", r.method, r.endpoint, ErrUnsupported)
+		}
+		base = c.adminBase
+	}
+	u := *base
+	u.Path = strings.TrimRight(base.Path, "/") + r.path
+	u.RawPath = ""
+	if enc := strings.TrimRight(base.EscapedPath(), "/") + r.path; enc != u.Path {
+		u.RawPath = enc
+	}
+	if len(r.query) > 0 {
+		u.RawQuery = r.query.Encode()
+	}
+	var body any
+	if r.body != nil {
+		b, err := json.Marshal(r.body)
+		if err != nil {
+			return 0, nil, fmt.Errorf("%s %s: encoding body: %w", r.method, r.endpoint, err)
+		}
+		body = b
+	}
+	cs := &call{class: r.class, target: r.target, endpoint: r.endpoint,
+		idempotent: r.idempotent || r.method == http.MethodGet || r.method == http.MethodDelete || r.method == http.MethodPut}
+	ctx = context.WithValue(ctx, callKey{}, cs)
+	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u.String(), body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: building request: %w", r.method, r.endpoint, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.experimental {
+		req.Header.Set("X-ExperimentalApi", "opt-in")
+	}
+	if r.target == TargetAdmin {
+		req.Header.Set("Authorization", "Bearer "+c.orgKey)
+	} else {
+		req.SetBasicAuth(c.email, c.token)
+	}
+	req.SetResponseHandler(func(resp *http.Response) error {
+		b, err := readBody(resp.Body)
+		if err != nil {
+			return fmt.Errorf("reading response body: %w", err)
+		}
+		cs.body, cs.bodyRead = b, true
+		return nil
+	})
+	resp, err := c.rc.Do(req)
+	if err != nil {
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return 0, nil, fmt.Errorf("%s %s: %w", r.method, r.endpoint, ctxErr)
+		}
+		// The transport error may carry the URL, which holds ids but never credentials.
+		return 0, nil, fmt.Errorf("%s %s: %w: %w", r.method, r.endpoint, ErrTransient, err)
+	}
+	defer resp.Body.Close()
+	b := cs.body
+	if !cs.bodyRead {
+		if b, err = readBody(resp.Body); err != nil {
+			return 0, nil, fmt.Errorf("%s %s: %w: reading response body: %w", r.method, r.endpoint, ErrTransient, err)
+		}
+	}
+	if success(resp.StatusCode, r.ok) {
+		return resp.StatusCode, b, nil
+	}
+	e := parseError(r.method, r.endpoint, resp.StatusCode, b)
+	e.RetryAfter = resp.Header.Get("Retry-After")
+	return resp.StatusCode, nil, e
+}
+
+func success(status int, ok []int) bool {
+	if len(ok) == 0 {
+		return status >= 200 && status < 300
+	}
+	for _, s := range ok {
+		if s == status {
+			return true
+		}
+	}
+	return false
+}
+
+func readBody(r io.Reader) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(r, maxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > maxBody {
+		return nil, fmt.Errorf("response larger than %d bytes", maxBody)
+	}
+	return buf.Bytes(), nil
+}
+
+// getJSON sends a GET and decodes the body into v.
+func (c *client) getJSON(ctx context.Context, r request, v any) error {
+	r.method = http.MethodGet
+	_, b, err := c.do(ctx, r)
+	if err != nil {
+		return err
+	}
+	return decode(r, b, v)
+}
+
+func decode(r request, b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s %s: %w: decoding body: %v", r.method, r.endpoint, ErrBadResponse, err)
+	}
+	return nil
+}
+
+func (c *client) snapshotBudget() Budget {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.budget
+}
