@@ -1,0 +1,200 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"go.etcd.io/bbolt"
+)
+
+// Dump writes the whole store as one JSON document for `idsync state inspect`: the schema
+// version, the meta bucket, every record of every bucket decoded from its JSON (SCIM
+// resources as objects, audit records in append order), and counts. Index buckets are only
+// counted, and buckets idsync does not know are listed by name and size without content.
+//
+// The store should hold no secret, but SCIM bodies may carry a "password" attribute and
+// user attributes are free-form, so every object key containing "password" (any case) is
+// dropped, at any depth. A record that does not decode is shown with its error rather than
+// stopping the dump. It reads in one transaction, so the document is consistent.
+func (s *Store) Dump(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	d := &dumper{w: bw}
+	err := s.view(func(tx *bbolt.Tx) error {
+		counts := map[string]int{}
+		d.beginObject()
+		d.member("file", s.path)
+		d.member("schemaVersion", s.version)
+
+		if meta := tx.Bucket([]byte(bucketMeta)); meta != nil {
+			m := map[string]string{}
+			_ = meta.ForEach(func(k, v []byte) error { m[string(k)] = string(v); return nil })
+			d.member("meta", m)
+		}
+		for _, sec := range []struct{ field, bucket string }{
+			{"links", bucketLinks}, {"owned", bucketOwned}, {"snapshots", bucketSnapshots},
+			{"runs", bucketRuns}, {"heldPlan", bucketHeld}, {"budgets", bucketBudget}, {"audit", bucketAudit},
+		} {
+			b := tx.Bucket([]byte(sec.bucket))
+			if b == nil {
+				continue
+			}
+			d.beginArray(sec.field)
+			counts[sec.field] = 0
+			_ = b.ForEach(func(k, v []byte) error {
+				counts[sec.field]++
+				label := string(k)
+				if sec.bucket == bucketAudit && len(k) == 8 {
+					label = fmt.Sprint(binary.BigEndian.Uint64(k))
+				}
+				d.item(decodeScrubbed(label, v))
+				return nil
+			})
+			d.endArray()
+		}
+
+		if b := tx.Bucket([]byte(bucketSCIM)); b != nil {
+			d.beginArray("scim")
+			counts["scim"] = 0
+			_ = b.ForEach(func(source, v []byte) error {
+				sb := b.Bucket(source)
+				if v != nil || sb == nil {
+					d.item(map[string]any{"key": string(source), "error": "not a source bucket"})
+					return nil
+				}
+				return sb.ForEach(func(k, v []byte) error {
+					counts["scim"]++
+					typ, id, _ := strings.Cut(string(k), "/")
+					d.item(map[string]any{
+						"source": string(source), "type": typ, "id": id,
+						"resource": decodeScrubbed(string(k), v),
+					})
+					return nil
+				})
+			})
+			d.endArray()
+		}
+
+		other := map[string]int{}
+		_ = tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			n := string(name)
+			switch {
+			case n == bucketAuditByTime || n == bucketAuditByUser:
+				counts[n] = b.Stats().KeyN
+			case !slices.Contains(allBuckets, n):
+				other[n] = b.Stats().KeyN
+			}
+			return nil
+		})
+		if len(other) > 0 {
+			d.member("otherBuckets", other)
+		}
+		d.member("counts", counts)
+		d.endObject()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dumping state file %s: %w", s.path, err)
+	}
+	if d.err != nil {
+		return fmt.Errorf("dumping state file %s: %w", s.path, d.err)
+	}
+	if err := bw.WriteByte('\n'); err != nil {
+		return fmt.Errorf("dumping state file %s: %w", s.path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("dumping state file %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// decodeScrubbed decodes a stored JSON value with secrets removed, or describes why it
+// cannot.
+func decodeScrubbed(key string, data []byte) any {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // keep numbers exactly as stored
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return map[string]any{"key": key, "error": "record does not decode: " + err.Error()}
+	}
+	return scrub(v)
+}
+
+// scrub drops every object key that names a password, at any depth.
+func scrub(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, val := range t {
+			if strings.Contains(strings.ToLower(k), "password") {
+				delete(t, k)
+				continue
+			}
+			t[k] = scrub(val)
+		}
+	case []any:
+		for i := range t {
+			t[i] = scrub(t[i])
+		}
+	}
+	return v
+}
+
+// dumper writes JSON incrementally so a large store is never held in memory whole. The
+// first write error sticks and stops further output.
+type dumper struct {
+	w *bufio.Writer
+	// used[i] says whether the container at depth i already has an element.
+	used []bool
+	err  error
+}
+
+func (d *dumper) write(p []byte) {
+	if d.err == nil {
+		_, d.err = d.w.Write(p)
+	}
+}
+
+// sep writes the comma before every element of a container but the first.
+func (d *dumper) sep() {
+	if n := len(d.used); n > 0 {
+		if d.used[n-1] {
+			d.write([]byte(",\n"))
+		}
+		d.used[n-1] = true
+	}
+}
+
+func (d *dumper) encode(v any) {
+	data, err := json.Marshal(v)
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+	d.write(data)
+}
+
+func (d *dumper) beginObject() { d.write([]byte("{\n")); d.used = append(d.used, false) }
+func (d *dumper) endObject()   { d.write([]byte("\n}")); d.used = d.used[:len(d.used)-1] }
+
+// member writes one "name": value member of the current object.
+func (d *dumper) member(name string, v any) {
+	d.sep()
+	d.encode(name)
+	d.write([]byte(": "))
+	d.encode(v)
+}
+
+// beginArray starts a "name": [ member; item adds to it and endArray closes it.
+func (d *dumper) beginArray(name string) {
+	d.sep()
+	d.encode(name)
+	d.write([]byte(": [\n"))
+	d.used = append(d.used, false)
+}
+
+func (d *dumper) item(v any) { d.sep(); d.encode(v) }
+func (d *dumper) endArray()  { d.write([]byte("\n]")); d.used = d.used[:len(d.used)-1] }
