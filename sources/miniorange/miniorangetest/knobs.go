@@ -1,0 +1,211 @@
+package miniorangetest
+
+import (
+	"net/http"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// FaultKind is what an injected fault does to the page it hits.
+type FaultKind int
+
+// Fault kinds.
+const (
+	// FaultStatus answers an HTTP error (Status, default 500) with a miniOrange error body.
+	FaultStatus FaultKind = iota
+	// FaultBodyError answers HTTP 200 with {"status": "ERROR"}.
+	FaultBodyError
+	// FaultReset drops the connection without an answer.
+	FaultReset
+	// FaultTruncate sends half the body, then closes the connection.
+	FaultTruncate
+	// FaultTotalSkew serves the page with totalCount off by Delta: the listing disagrees
+	// with its count.
+	FaultTotalSkew
+	// FaultShift serves the page one item early, as if a user had been inserted before it
+	// (the last item of the previous page comes again).
+	FaultShift
+	// FaultHireAfter serves the page, then hires Delta (at least 1) users: the total changes
+	// mid-read.
+	FaultHireAfter
+)
+
+// AnyPage makes a fault match every page of its listing.
+const AnyPage = -1
+
+// Fault is one injected failure of a paged listing.
+type Fault struct {
+	Kind FaultKind
+	// Endpoint is the listing's path (PathUsersList, PathGroupsList, PathGroupMembers).
+	Endpoint string
+	// Group restricts a PathGroupMembers fault to one group ("" = any group).
+	Group string
+	// Page is the 0-based page index, counted in units of the batch cap: page k is every
+	// request whose startIndex is in [k*cap, (k+1)*cap). AnyPage matches every request.
+	Page int
+	// Times is how often the fault fires; 0 means every time.
+	Times  int
+	Status int
+	Delta  int
+
+	fired int
+}
+
+// AddFault injects f.
+func (s *Sim) AddFault(f Fault) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.faults = append(s.faults, &f)
+}
+
+// ClearFaults removes every injected fault and the random error rate.
+func (s *Sim) ClearFaults() {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.faults = nil
+	s.errorRate = 0
+}
+
+// SetErrorRate makes a seeded fraction of authenticated requests fail with status (default 503).
+func (s *Sim) SetErrorRate(fraction float64, status int) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.errorRate = fraction
+	s.errorCode = status
+}
+
+// SetLatency delays every answer by fixed plus a uniform [0, jitter).
+func (s *Sim) SetLatency(fixed, jitter time.Duration) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.latency, s.jitter = fixed, jitter
+}
+
+// SetRateLimit answers 429 with Retry-After beyond rps requests per second (burst at once).
+// rps <= 0 turns the limit off.
+func (s *Sim) SetRateLimit(rps float64, burst int) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	if rps <= 0 {
+		s.limiter = nil
+		return
+	}
+	s.limiter = rate.NewLimiter(rate.Limit(rps), max(burst, 1))
+}
+
+// SetBatchCap sets the most items one page returns.
+func (s *Sim) SetBatchCap(n int) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	if n <= 0 {
+		n = DefaultBatchCap
+	}
+	s.batchCap = n
+}
+
+// SetClockSkew shifts the server clock by d (the client's timestamps then look stale).
+func (s *Sim) SetClockSkew(d time.Duration) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.skew = d
+}
+
+// SetTimestampWindow sets how far a request's Timestamp may be from the server clock.
+func (s *Sim) SetTimestampWindow(d time.Duration) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.window = d
+}
+
+// Calls returns the requests served per endpoint path, 429s excluded.
+func (s *Sim) Calls() map[string]int {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	out := make(map[string]int, len(s.calls))
+	for k, v := range s.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// TotalCalls is the sum of Calls.
+func (s *Sim) TotalCalls() int {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	n := 0
+	for _, v := range s.calls {
+		n += v
+	}
+	return n
+}
+
+// Throttled returns how many requests were answered 429.
+func (s *Sim) Throttled() int {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	return s.throttled
+}
+
+// Reset zeroes the call and 429 counters.
+func (s *Sim) Reset() {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.calls = map[string]int{}
+	s.throttled = 0
+}
+
+// pageFault returns the fault that hits this page, if any, and counts it as fired.
+func (s *Sim) pageFault(endpoint, groupName string, req request) *Fault {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	if len(s.faults) == 0 || req.StartIndex == nil || *req.StartIndex < 0 {
+		return nil
+	}
+	page := *req.StartIndex / s.batchCap
+	for _, f := range s.faults {
+		if f.Endpoint != endpoint || (f.Group != "" && f.Group != groupName) {
+			continue
+		}
+		if f.Page != AnyPage && f.Page != page {
+			continue
+		}
+		if f.Times > 0 && f.fired >= f.Times {
+			continue
+		}
+		f.fired++
+		c := *f
+		return &c
+	}
+	return nil
+}
+
+// randomFault fails a seeded fraction of requests; it reports whether it answered.
+func (s *Sim) randomFault(w http.ResponseWriter) bool {
+	s.kmu.Lock()
+	hit := s.errorRate > 0 && s.rng.Float64() < s.errorRate
+	code := s.errorCode
+	s.kmu.Unlock()
+	if !hit {
+		return false
+	}
+	if code == 0 {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, errorBody{"ERROR", "Service temporarily unavailable"})
+	return true
+}
+
+func (f *Fault) totalDelta() int {
+	if f == nil || f.Kind != FaultTotalSkew {
+		return 0
+	}
+	return f.Delta
+}
+
+func (f *Fault) shift(start, end int) (int, int) {
+	if f == nil || f.Kind != FaultShift || start == 0 {
+		return start, end
+	}
+	return start - 1, end - 1
+}

@@ -1,0 +1,506 @@
+// Package miniorange reads users and groups from the miniOrange admin REST API (pull mode).
+//
+// Only the per-user calls are publicly documented. The list endpoints (users/list,
+// groups/list, groups/members) are a contract idsync assumes, so every path is a config value
+// (sources[].miniorange.endpoints); package miniorangetest simulates exactly that contract.
+//
+// Every call is a signed POST (Customer-Key, Timestamp, Authorization = SHA-512 of
+// customerKey + timestamp + apiKey). After an auth failure the client asks the server for its
+// time, keeps the clock offset for later calls and retries once. Transient failures (resets,
+// 5xx, 429 with Retry-After) are retried; the source has its own token bucket.
+//
+// Snapshot returns the whole directory or an error wrapping ErrIncomplete, never a partial
+// directory.
+package miniorange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-cleanhttp"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/logging"
+	"github.com/idsync/idsync/internal/metrics"
+	"github.com/idsync/idsync/reconcile"
+)
+
+// Defaults for unset config values.
+const (
+	DefaultBaseURL     = "https://login.xecurify.com"
+	DefaultPageSize    = 500
+	DefaultTimeout     = 30 * time.Second
+	DefaultConcurrency = 4
+	// DefaultMaxRetryAfter bounds how long one Retry-After answer can make a read wait.
+	DefaultMaxRetryAfter = 2 * time.Minute
+)
+
+// DefaultEndpoints are the paths of reference/MINIORANGE.md. users/get and get-timestamp are
+// documented; the three listings are assumed.
+var DefaultEndpoints = configs.MiniOrangeEndpoints{
+	UsersList:    "/moas/api/admin/users/list",
+	GroupsList:   "/moas/api/admin/groups/list",
+	GroupMembers: "/moas/api/admin/groups/members",
+	UserGet:      "/moas/api/admin/users/get",
+	Timestamp:    "/moas/rest/mobile/get-timestamp",
+}
+
+// Options are the runtime dependencies of a Source. Zero values take defaults.
+type Options struct {
+	Metrics *metrics.Metrics
+	Logger  zerolog.Logger
+	// HTTPClient is copied; its Transport is wrapped for metrics and rate limiting. Nil
+	// builds a pooled client sized for Concurrency.
+	HTTPClient *http.Client
+	// Now is the local clock used to sign requests (default time.Now).
+	Now func() time.Time
+	// Concurrency bounds the requests one Snapshot has in flight: group member listings and
+	// the pages after the first of every listing. Zero takes cfg.RateLimit.Concurrency,
+	// then DefaultConcurrency.
+	Concurrency int
+	// RetryMax is how many times a transient failure is retried (default 4).
+	RetryMax int
+	// RetryWaitMin and RetryWaitMax bound the exponential backoff (default 500ms and 30s).
+	RetryWaitMin, RetryWaitMax time.Duration
+	// MaxRetryAfter caps the wait a 429/503 Retry-After asks for (default 2m).
+	MaxRetryAfter time.Duration
+}
+
+// Source is one configured miniOrange tenant.
+type Source struct {
+	name        string
+	cfg         configs.MiniOrangeConfig
+	ep          configs.MiniOrangeEndpoints
+	pageSize    int
+	concurrency int
+	c           *client
+	log         zerolog.Logger
+	metrics     *metrics.Metrics
+}
+
+var (
+	_ reconcile.Source     = (*Source)(nil)
+	_ reconcile.UserSource = (*Source)(nil)
+)
+
+// New checks cfg and builds the source. cfg.APIKey must hold the resolved key (configs
+// resolves api_key_file).
+func New(name string, cfg configs.MiniOrangeConfig, opts Options) (*Source, error) {
+	if name == "" {
+		return nil, errors.New("miniorange source: name is empty")
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("miniorange source %q: base_url %q is not an http(s) URL", name, cfg.BaseURL)
+	}
+	if strings.TrimSpace(cfg.CustomerKey) == "" {
+		return nil, fmt.Errorf("miniorange source %q: customer_key is empty", name)
+	}
+	if cfg.APIKey.Value() == "" {
+		return nil, fmt.Errorf("miniorange source %q: the API key is empty (set api_key or api_key_file)", name)
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = DefaultPageSize
+	}
+	ep := cfg.Endpoints
+	for _, f := range []struct {
+		v   *string
+		def string
+		key string
+	}{
+		{&ep.UsersList, DefaultEndpoints.UsersList, "users_list"},
+		{&ep.GroupsList, DefaultEndpoints.GroupsList, "groups_list"},
+		{&ep.GroupMembers, DefaultEndpoints.GroupMembers, "group_members"},
+		{&ep.UserGet, DefaultEndpoints.UserGet, "user_get"},
+		{&ep.Timestamp, DefaultEndpoints.Timestamp, "timestamp"},
+	} {
+		if *f.v == "" {
+			*f.v = f.def
+		}
+		if !strings.HasPrefix(*f.v, "/") {
+			return nil, fmt.Errorf("miniorange source %q: endpoints.%s %q must start with /", name, f.key, *f.v)
+		}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = cfg.RateLimit.Concurrency
+	}
+	if conc <= 0 {
+		conc = DefaultConcurrency
+	}
+	var limiter *rate.Limiter
+	if rl := cfg.RateLimit; rl.RequestsPerSecond > 0 {
+		burst := rl.Burst
+		if burst <= 0 {
+			burst = max(1, int(rl.RequestsPerSecond))
+		}
+		limiter = rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = cleanhttp.DefaultPooledClient()
+		if tr, ok := hc.Transport.(*http.Transport); ok {
+			tr.MaxIdleConnsPerHost = conc + 2
+		}
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	retryMax := opts.RetryMax
+	if retryMax <= 0 {
+		retryMax = 4
+	}
+	waitMin, waitMax := opts.RetryWaitMin, opts.RetryWaitMax
+	if waitMin <= 0 {
+		waitMin = 500 * time.Millisecond
+	}
+	if waitMax <= 0 {
+		waitMax = 30 * time.Second
+	}
+	maxRA := opts.MaxRetryAfter
+	if maxRA <= 0 {
+		maxRA = DefaultMaxRetryAfter
+	}
+	log := opts.Logger.With().Str(logging.FieldSource, name).Str(logging.FieldComponent, "miniorange").Logger()
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		log.Warn().Str("base_url", cfg.BaseURL).Msg("miniOrange base_url is plain http: signatures and user data travel unencrypted")
+	}
+	s := &Source{
+		name:        name,
+		cfg:         cfg,
+		ep:          ep,
+		pageSize:    cfg.PageSize,
+		concurrency: conc,
+		log:         log,
+		metrics:     opts.Metrics,
+	}
+	s.c = newClient(clientOptions{
+		base:          cfg.BaseURL,
+		timestampPath: ep.Timestamp,
+		customerKey:   strings.TrimSpace(cfg.CustomerKey),
+		apiKey:        cfg.APIKey.Value(),
+		sendAPIKey:    cfg.SendAPIKeyHeader,
+		now:           now,
+		httpClient:    hc,
+		timeout:       cfg.Timeout,
+		limiter:       limiter,
+		metrics:       opts.Metrics,
+		log:           log,
+		retryMax:      retryMax,
+		retryWaitMin:  waitMin,
+		retryWaitMax:  waitMax,
+		maxRetryAfter: maxRA,
+	})
+	return s, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Name is the configured source name.
+func (s *Source) Name() string { return s.name }
+
+// Close releases idle connections.
+func (s *Source) Close() error {
+	s.c.std.CloseIdleConnections()
+	return nil
+}
+
+// ClockOffset is the server clock minus the local clock, as learned after an auth failure.
+func (s *Source) ClockOffset() time.Duration {
+	return time.Duration(s.c.signer.offsetMS.Load()) * time.Millisecond
+}
+
+// listBody is the request body of every listing.
+type listBody struct {
+	CustomerKey string `json:"customerKey"`
+	GroupName   string `json:"groupName,omitempty"`
+	StartIndex  int    `json:"startIndex"`
+	BatchSize   int    `json:"batchSize"`
+}
+
+func (s *Source) fetchUsers(ctx context.Context, start, size int) (page[moUser], error) {
+	var a usersAnswer
+	err := s.c.call(ctx, s.ep.UsersList, listBody{CustomerKey: s.c.signer.customerKey, StartIndex: start, BatchSize: size}, &a)
+	return page[moUser]{total: a.TotalCount, items: a.Users}, err
+}
+
+func (s *Source) fetchGroups(ctx context.Context, start, size int) (page[moGroup], error) {
+	var a groupsAnswer
+	err := s.c.call(ctx, s.ep.GroupsList, listBody{CustomerKey: s.c.signer.customerKey, StartIndex: start, BatchSize: size}, &a)
+	return page[moGroup]{total: a.TotalCount, items: a.Groups}, err
+}
+
+func (s *Source) membersFetcher(group string) fetcher[string] {
+	return func(ctx context.Context, start, size int) (page[string], error) {
+		var a membersAnswer
+		err := s.c.call(ctx, s.ep.GroupMembers, listBody{CustomerKey: s.c.signer.customerKey, GroupName: group, StartIndex: start, BatchSize: size}, &a)
+		return page[string]{total: a.TotalCount, items: a.Members}, err
+	}
+}
+
+// Snapshot reads every user, every group and every group's members, and converts them.
+//
+// Memberships are the union of each user's groups field and the group member listings
+// (DEFAULT included): the two are read at different moments, so a disagreement is usually
+// a change in between, and keeping both never removes access on a guess (the next pass
+// settles it). A member listing that names a user the user listing did not return, however,
+// means the user listing may have skipped someone: that read is incomplete.
+func (s *Source) Snapshot(ctx context.Context) (reconcile.Directory, error) {
+	start := time.Now()
+	dir, pages, err := s.snapshot(ctx)
+	if err != nil {
+		if !errors.Is(err, ErrIncomplete) {
+			err = fmt.Errorf("%w: %w", ErrIncomplete, err)
+		}
+		s.metrics.SourceRead(s.name, false, 0, 0)
+		s.log.Debug().Err(err).Int64("pages", pages).Dur("took", time.Since(start)).Msg("miniOrange read failed")
+		return reconcile.Directory{}, fmt.Errorf("miniorange source %q: %w", s.name, err)
+	}
+	s.metrics.SourceRead(s.name, true, len(dir.Users), len(dir.Groups))
+	s.log.Debug().Int("users", len(dir.Users)).Int("groups", len(dir.Groups)).Int64("pages", pages).
+		Dur("took", time.Since(start)).Msg("miniOrange read complete")
+	return dir, nil
+}
+
+func (s *Source) snapshot(ctx context.Context) (reconcile.Directory, int64, error) {
+	p := newPager(ctx, s.concurrency)
+	var (
+		mu      sync.Mutex
+		users   []moUser
+		groups  []moGroup
+		members = map[string][]string{}
+	)
+	p.g.Go(func() error {
+		return readListing(p, "users listing", s.pageSize, s.fetchUsers, func(items []moUser) error {
+			mu.Lock()
+			users = items
+			mu.Unlock()
+			return nil
+		})
+	})
+	p.g.Go(func() error {
+		return readListing(p, "groups listing", s.pageSize, s.fetchGroups, func(items []moGroup) error {
+			seen := make(map[string]bool, len(items))
+			for i, g := range items {
+				if g.Name == "" {
+					return fmt.Errorf("%w: groups listing: group at position %d (id %q) has no name", ErrIncomplete, i, string(g.ID))
+				}
+				if seen[g.Name] {
+					return fmt.Errorf("%w: groups listing: group %q listed twice (a page shifted during the read)", ErrIncomplete, g.Name)
+				}
+				seen[g.Name] = true
+			}
+			mu.Lock()
+			groups = items
+			mu.Unlock()
+			p.g.Go(func() error { return s.readMembers(p, items, &mu, members) })
+			return nil
+		})
+	})
+	if err := p.g.Wait(); err != nil {
+		return reconcile.Directory{}, p.pages.Load(), err
+	}
+	dir, err := s.assemble(users, groups, members)
+	return dir, p.pages.Load(), err
+}
+
+// readMembers starts one member listing per group, at most Concurrency of them waiting for
+// their first page at a time.
+func (s *Source) readMembers(p *pager, groups []moGroup, mu *sync.Mutex, members map[string][]string) error {
+	for _, g := range groups {
+		if err := acquire(p.ctx, p.starts); err != nil {
+			return err
+		}
+		name := g.Name
+		p.g.Go(func() error {
+			what := fmt.Sprintf("members of group %q", name)
+			err := readListing(p, what, s.pageSize, s.membersFetcher(name), func(items []string) error {
+				mu.Lock()
+				members[name] = items
+				mu.Unlock()
+				return nil
+			})
+			<-p.starts
+			return err
+		})
+	}
+	return nil
+}
+
+// assemble checks the listings against each other and converts them to the model.
+func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][]string) (reconcile.Directory, error) {
+	byName := make(map[string]int, len(users))
+	keys := make(map[string]struct{}, len(users))
+	for i, u := range users {
+		if strings.TrimSpace(u.UserName) == "" {
+			return reconcile.Directory{}, fmt.Errorf("%w: users listing: user at position %d (id %q) has no username", ErrIncomplete, i, string(u.ID))
+		}
+		key := string(u.ID)
+		if key == "" {
+			key = u.UserName
+		}
+		if _, dup := keys[key]; dup {
+			return reconcile.Directory{}, fmt.Errorf("%w: users listing: user id %q listed twice (a page shifted during the read)", ErrIncomplete, key)
+		}
+		keys[key] = struct{}{}
+		lower := strings.ToLower(u.UserName)
+		if _, dup := byName[lower]; dup {
+			return reconcile.Directory{}, fmt.Errorf("%w: users listing: username %q listed twice", ErrIncomplete, u.UserName)
+		}
+		byName[lower] = i
+	}
+
+	extra := make([][]string, len(users))
+	var unknown []string
+	onlyListing := 0
+	for _, g := range groups {
+		seen := make(map[int]bool, len(members[g.Name]))
+		for _, m := range members[g.Name] {
+			i, ok := byName[strings.ToLower(m)]
+			if !ok {
+				if len(unknown) < 5 {
+					unknown = append(unknown, fmt.Sprintf("%q in %q", m, g.Name))
+				} else if len(unknown) == 5 {
+					unknown = append(unknown, "...")
+				}
+				continue
+			}
+			if seen[i] {
+				return reconcile.Directory{}, fmt.Errorf("%w: members of group %q: %q listed twice (a page shifted during the read)", ErrIncomplete, g.Name, m)
+			}
+			seen[i] = true
+			extra[i] = append(extra[i], g.Name)
+			if !hasName(users[i].Groups, g.Name) {
+				onlyListing++
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		return reconcile.Directory{}, fmt.Errorf("%w: group member listings name users the users listing did not return (%s): the directory changed during the read, or the users listing is short",
+			ErrIncomplete, strings.Join(unknown, ", "))
+	}
+
+	dir := reconcile.Directory{Source: s.name, Users: make([]reconcile.User, 0, len(users)), Groups: make([]reconcile.Group, 0, len(groups))}
+	listed := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		key := string(g.ID)
+		if key == "" {
+			key = g.Name
+		}
+		dir.Groups = append(dir.Groups, reconcile.Group{Key: key, Name: g.Name, Description: g.Description})
+		listed[g.Name] = true
+	}
+	missingStatus, onlyField := 0, 0
+	for i, u := range users {
+		if _, missing, _ := parseStatus(listState(u)); missing {
+			missingStatus++
+		}
+		if u.Groups != nil {
+			for _, g := range *u.Groups {
+				if !listed[g] || !contains(extra[i], g) {
+					onlyField++
+				}
+			}
+		}
+		ru, err := convertUser(u, listState(u), extra[i])
+		if err != nil {
+			return reconcile.Directory{}, fmt.Errorf("%w: users listing: %w", ErrIncomplete, err)
+		}
+		dir.Users = append(dir.Users, ru)
+	}
+	if onlyField > 0 || onlyListing > 0 {
+		s.log.Debug().Int("only_in_user_groups", onlyField).Int("only_in_member_listings", onlyListing).
+			Msg("users' groups and group member listings disagree; keeping the union")
+	}
+	if missingStatus > 0 {
+		s.log.Warn().Int("users", missingStatus).Msg("miniOrange users without a status field are taken as active")
+	}
+	return dir, nil
+}
+
+func hasName(l *nameList, name string) bool {
+	return l != nil && contains(*l, name)
+}
+
+func contains(l []string, name string) bool {
+	for _, x := range l {
+		if x == name {
+			return true
+		}
+	}
+	return false
+}
+
+// listState is a listed user's state: status, or userStatus if a tenant answers like users/get.
+func listState(u moUser) string {
+	if u.Status != "" {
+		return u.Status
+	}
+	return u.UserStatus
+}
+
+// userGetBody is the users/get request.
+type userGetBody struct {
+	CustomerKey string `json:"customerKey"`
+	UserName    string `json:"username"`
+}
+
+// User fetches one user and its groups (from the answer's groups field) for targeted and
+// login-time runs. FAILED means no such user. An answer without a groups field is an error:
+// a user with no groups would make a targeted pass remove their memberships.
+//
+// Every miniOrange user is in DEFAULT, so it is added when the answer leaves it out, to
+// match what Snapshot reports.
+func (s *Source) User(ctx context.Context, userName string) (reconcile.User, error) {
+	if strings.TrimSpace(userName) == "" {
+		return reconcile.User{}, fmt.Errorf("miniorange source %q: empty userName", s.name)
+	}
+	var a userGetAnswer
+	err := s.c.call(ctx, s.ep.UserGet, userGetBody{CustomerKey: s.c.signer.customerKey, UserName: userName}, &a)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && strings.EqualFold(apiErr.Status, "FAILED") && !errors.Is(err, ErrAuth) {
+		return reconcile.User{}, fmt.Errorf("miniorange source %q: user %q: %w", s.name, userName, reconcile.ErrUserNotFound)
+	}
+	if err != nil {
+		return reconcile.User{}, fmt.Errorf("miniorange source %q: fetching user %q: %w", s.name, userName, err)
+	}
+	if !strings.EqualFold(strings.TrimSpace(a.UserName), strings.TrimSpace(userName)) {
+		return reconcile.User{}, fmt.Errorf("miniorange source %q: asked for user %q, the answer is for %q", s.name, userName, a.UserName)
+	}
+	if a.Groups == nil {
+		return reconcile.User{}, fmt.Errorf("miniorange source %q: user %q: the %s answer has no groups field, so the user's memberships are unknown",
+			s.name, userName, s.ep.UserGet)
+	}
+	u, err := convertUser(a.moUser, a.UserStatus, []string{DefaultGroupName})
+	if err != nil {
+		return reconcile.User{}, fmt.Errorf("miniorange source %q: %w", s.name, err)
+	}
+	if _, missing, _ := parseStatus(a.UserStatus); missing {
+		s.log.Warn().Str(logging.FieldUser, userName).Msg("miniOrange user answer has no userStatus; taken as active")
+	}
+	sort.Strings(u.Groups)
+	return u, nil
+}

@@ -1,0 +1,282 @@
+package miniorange
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/idsync/idsync/reconcile"
+)
+
+// Wire types of the assumed list contract (see the README and reference/MINIORANGE.md).
+// Decoding is lenient where the real service may differ from the assumption without harm
+// (ids as numbers, groups as objects, attributes as a list), and strict where a guess could
+// cost access (status values, missing counts).
+
+// DefaultGroupName is miniOrange's automatic group of every user.
+const DefaultGroupName = "DEFAULT"
+
+// flexString accepts a JSON string or number.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || bytes.Equal(b, []byte("null")) {
+		*f = ""
+		return nil
+	}
+	if b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("want a string or a number, got %s", truncateJSON(b))
+	}
+	*f = flexString(n.String())
+	return nil
+}
+
+// nameList accepts ["a", "b"] or [{"name": "a"}, {"groupName": "b"}, {"username": "c"}].
+type nameList []string
+
+func (l *nameList) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("want a list of names: %w", err)
+	}
+	out := make(nameList, 0, len(raw))
+	for _, r := range raw {
+		r = bytes.TrimSpace(r)
+		if len(r) > 0 && r[0] == '"' {
+			var s string
+			if err := json.Unmarshal(r, &s); err != nil {
+				return err
+			}
+			out = append(out, s)
+			continue
+		}
+		var obj struct {
+			Name      string `json:"name"`
+			GroupName string `json:"groupName"`
+			UserName  string `json:"username"`
+		}
+		if err := json.Unmarshal(r, &obj); err != nil {
+			return fmt.Errorf("want a name or an object with one, got %s", truncateJSON(r))
+		}
+		switch {
+		case obj.Name != "":
+			out = append(out, obj.Name)
+		case obj.GroupName != "":
+			out = append(out, obj.GroupName)
+		case obj.UserName != "":
+			out = append(out, obj.UserName)
+		default:
+			return fmt.Errorf("entry without a name: %s", truncateJSON(r))
+		}
+	}
+	*l = out
+	return nil
+}
+
+// attributes accepts {"k": "v"} or [{"name"|"key": "k", "value": "v"}]; non-string values
+// keep their JSON text.
+type attributes map[string]string
+
+func (a *attributes) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	out := attributes{}
+	if len(b) > 0 && b[0] == '[' {
+		var list []struct {
+			Name  string          `json:"name"`
+			Key   string          `json:"key"`
+			Value json.RawMessage `json:"value"`
+		}
+		if err := json.Unmarshal(b, &list); err != nil {
+			return fmt.Errorf("custom attributes: %w", err)
+		}
+		for _, e := range list {
+			k := e.Name
+			if k == "" {
+				k = e.Key
+			}
+			if v, ok := attrValue(e.Value); ok && k != "" {
+				out[k] = v
+			}
+		}
+		*a = out
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return fmt.Errorf("custom attributes: %w", err)
+	}
+	for k, raw := range obj {
+		if v, ok := attrValue(raw); ok {
+			out[k] = v
+		}
+	}
+	*a = out
+	return nil
+}
+
+func attrValue(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return "", false
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s, true
+		}
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) == nil {
+		return buf.String(), true
+	}
+	return string(raw), true
+}
+
+func truncateJSON(b []byte) string {
+	if len(b) > 80 {
+		return string(b[:80]) + "..."
+	}
+	return string(b)
+}
+
+// moUser is one user of users/list, or the flat users/get answer.
+type moUser struct {
+	ID        flexString `json:"id"`
+	UserName  string     `json:"username"`
+	Email     string     `json:"email"`
+	FirstName string     `json:"firstName"`
+	LastName  string     `json:"lastName"`
+	Phone     string     `json:"phone"`
+	// Status is the user's state in users/list; in users/get it is the call's result and
+	// the state is UserStatus.
+	Status           string     `json:"status"`
+	UserStatus       string     `json:"userStatus"`
+	Groups           *nameList  `json:"groups"`
+	CustomAttributes attributes `json:"customAttributes"`
+}
+
+type usersAnswer struct {
+	TotalCount *int     `json:"totalCount"`
+	Users      []moUser `json:"users"`
+}
+
+type moGroup struct {
+	ID          flexString `json:"id"`
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+}
+
+type groupsAnswer struct {
+	TotalCount *int      `json:"totalCount"`
+	Groups     []moGroup `json:"groups"`
+}
+
+type membersAnswer struct {
+	TotalCount *int     `json:"totalCount"`
+	Members    nameList `json:"members"`
+}
+
+// userGetAnswer is users/get: the call's status plus the user's fields, flat.
+type userGetAnswer struct {
+	moUser
+}
+
+// parseStatus maps a miniOrange user state to active. A missing state counts as active
+// (the field's name is not public, and a guess must never deprovision anyone); a value
+// idsync does not know is an error, so the pass stays incomplete rather than guessing.
+func parseStatus(s string) (active, missing bool, err error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "":
+		return true, true, nil
+	case "ACTIVE", "ENABLED", "TRUE":
+		return true, false, nil
+	case "DISABLED", "INACTIVE", "SUSPENDED", "LOCKED", "BLOCKED", "DEACTIVATED", "FALSE":
+		return false, false, nil
+	}
+	return false, false, fmt.Errorf("unknown user status %q", s)
+}
+
+// convertUser turns one miniOrange user into the model. state is the user's status value;
+// extraGroups are memberships learned from group member listings.
+func convertUser(u moUser, state string, extraGroups []string) (reconcile.User, error) {
+	if strings.TrimSpace(u.UserName) == "" {
+		return reconcile.User{}, fmt.Errorf("user with id %q has no username", string(u.ID))
+	}
+	active, _, err := parseStatus(state)
+	if err != nil {
+		return reconcile.User{}, fmt.Errorf("user %q: %w", u.UserName, err)
+	}
+	key := string(u.ID)
+	if key == "" {
+		key = u.UserName
+	}
+	display := strings.TrimSpace(strings.TrimSpace(u.FirstName) + " " + strings.TrimSpace(u.LastName))
+	if display == "" {
+		display = u.UserName
+	}
+	out := reconcile.User{
+		Key:         key,
+		UserName:    u.UserName,
+		Email:       strings.TrimSpace(u.Email),
+		DisplayName: display,
+		GivenName:   u.FirstName,
+		FamilyName:  u.LastName,
+		Active:      active,
+	}
+	if len(u.CustomAttributes) > 0 || u.Phone != "" {
+		out.Attributes = make(map[string]string, len(u.CustomAttributes)+1)
+		for k, v := range u.CustomAttributes {
+			out.Attributes[k] = v
+		}
+		// The profile's phone field wins over a custom attribute of the same name.
+		if u.Phone != "" {
+			out.Attributes["phone"] = u.Phone
+		}
+	}
+	out.Groups = mergeGroups(u.Groups, extraGroups)
+	return out, nil
+}
+
+// mergeGroups returns the sorted union of both lists without duplicates or empty names.
+func mergeGroups(a *nameList, b []string) []string {
+	n := len(b)
+	if a != nil {
+		n += len(*a)
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	if a != nil {
+		out = append(out, (*a)...)
+	}
+	out = append(out, b...)
+	sort.Strings(out)
+	w := 0
+	for _, g := range out {
+		if g == "" || (w > 0 && g == out[w-1]) {
+			continue
+		}
+		out[w] = g
+		w++
+	}
+	if w == 0 {
+		return nil
+	}
+	return out[:w]
+}
