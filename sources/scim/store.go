@@ -5,18 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/idsync/idsync/state"
 )
 
-// Resource is one stored SCIM resource: the state package's record, keyed by source, type
-// and id, whose Data the listener alone reads and writes.
-type Resource struct {
-	Source string `json:"source"`
-	Type   string `json:"type"` // "User" | "Group"
-	ID     string `json:"id"`
-	Data   []byte `json:"data"`
-}
+// Resource is one stored SCIM resource, keyed by source, type and id; only the listener
+// reads and writes its Data.
+type Resource = state.SCIMResource
 
-// Store is the durable home of pushed resources (*state.Store implements it).
+// Store is the durable home of pushed resources; *state.Store implements it.
 type Store interface {
 	// PutSCIM stores (or replaces) one resource and returns only once it is on disk.
 	PutSCIM(r Resource) error
@@ -72,3 +69,5 @@ func unmarshalNumbers(b []byte, v any) error {
 	dec.UseNumber()
 	return dec.Decode(v)
 }
+
+var _ Store = (*state.Store)(nil)

@@ -404,6 +404,9 @@ func (p *parser) parseAtom(depth int, inValuePath bool) (Expr, error) {
 		return &AttrExpr{Path: path, Op: OpPr}, nil
 	}
 	if !compareOps[op] {
+		if strings.EqualFold(path.String(), "not") {
+			return nil, &Error{Pos: t.pos, Msg: "not must be followed by a filter in parentheses: not (...)"}
+		}
 		return nil, &Error{Pos: opTok.pos, Msg: fmt.Sprintf("unknown operator %q (want eq, ne, co, sw, ew, gt, ge, lt, le or pr)", opTok.text)}
 	}
 	vt := p.next()
