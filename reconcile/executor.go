@@ -1,0 +1,477 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Item results, as in Run.Counts and idsync_changes_total{result}.
+const (
+	ItemOK          = "ok"
+	ItemFailed      = "failed"
+	ItemSkipped     = "skipped"
+	ItemHeld        = "held"
+	ItemUnsupported = "unsupported"
+	ItemPlanned     = "planned" // dry run
+)
+
+// maxRunErrors caps the error messages a run record keeps; the total is still reported.
+const maxRunErrors = 100
+
+// ErrJournal wraps a failure to write the journal: the pass stops, because an applied item
+// that is not journaled could lose an ownership record.
+var ErrJournal = errors.New("writing the journal")
+
+// ExecOptions configure one execution of a plan.
+type ExecOptions struct {
+	RunID string
+	// Actor is who the audit log names: the trigger, or "approve:<who>".
+	Actor string
+	// RemovalActor, when set, is the actor of removals and deactivations (an approved pass
+	// names who approved them).
+	RemovalActor string
+	Concurrency  int
+	// Links are the current links (after the plan's own links were journaled); deactivation
+	// and reactivation update them.
+	Links    []Link
+	Now      func() time.Time
+	Observer Observer
+	// ItemTimeout bounds one item, including after shutdown began (the item in flight is
+	// finished with a context that ignores cancellation). Default 2 minutes.
+	ItemTimeout time.Duration
+}
+
+// ExecResult is what an execution did.
+type ExecResult struct {
+	Counts map[Kind]map[string]int
+	Errors []string
+	// ErrorCount is the number of failed items (Errors keeps the first maxRunErrors).
+	ErrorCount int
+	// Stopped is set when shutdown or a journal failure stopped the pass early.
+	Stopped bool
+	// Err is the journal failure that stopped the pass, if any.
+	Err error
+}
+
+type executor struct {
+	sink  Sink
+	store Store
+	o     ExecOptions
+	obs   Observer
+	total int
+
+	mu       sync.Mutex
+	accounts map[string]string // person -> accountId of accounts created or re-created here
+	groups   map[string]string // lower group name -> id of groups created here
+	orgs     map[string]string // lower organization name -> id
+	failed   map[string]string // person or "group:"+lower name -> the failed item
+	links    map[string]Link
+	byAcc    map[string][]string // accountId -> link keys
+	res      ExecResult
+	done     int
+	stop     atomic.Bool
+}
+
+// Execute applies a guarded plan through the sink in Kinds order, with bounded concurrency
+// within a kind. Every item is journaled (links, ownership, audit) before anything that
+// depends on it starts; ownership of an add is journaled before the add is sent, so a crash
+// can leave a stale record (the next plan forgets it) but never an unowned membership. One
+// item's failure never stops the pass: dependants are skipped and the next pass retries.
+// Cancelling ctx finishes the items in flight, journals them, and starts nothing new.
+func Execute(ctx context.Context, sink Sink, store Store, c Changes, o ExecOptions) ExecResult {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ItemTimeout <= 0 {
+		o.ItemTimeout = 2 * time.Minute
+	}
+	e := &executor{
+		sink: sink, store: store, o: o, obs: nopObserver(o.Observer),
+		accounts: map[string]string{}, groups: map[string]string{}, orgs: map[string]string{},
+		failed: map[string]string{}, links: make(map[string]Link, len(o.Links)),
+		res: ExecResult{Counts: map[Kind]map[string]int{}},
+	}
+	e.byAcc = make(map[string][]string, len(o.Links))
+	for _, l := range o.Links {
+		e.links[l.LinkKey()] = l
+		e.byAcc[l.AccountID] = append(e.byAcc[l.AccountID], l.LinkKey())
+	}
+	for _, k := range Kinds {
+		e.total += len(*c.List(k))
+	}
+	for _, k := range Kinds {
+		items := *c.List(k)
+		if k == KindAddOrganizationMember {
+			// The first add to an organization that does not exist yet creates it; the
+			// others then find it by name instead of racing to create it.
+			first, rest := splitFirstPerOrg(items)
+			e.runKind(ctx, first)
+			e.runKind(ctx, rest)
+			continue
+		}
+		e.runKind(ctx, items)
+	}
+	if ctx.Err() != nil && e.done < e.total {
+		e.res.Stopped = true
+	}
+	return e.res
+}
+
+func splitFirstPerOrg(items []Change) (first, rest []Change) {
+	seen := map[string]bool{}
+	for _, ch := range items {
+		k := lower(ch.Organization)
+		if ch.OrganizationID == "" && !seen[k] {
+			seen[k] = true
+			first = append(first, ch)
+			continue
+		}
+		rest = append(rest, ch)
+	}
+	return first, rest
+}
+
+func (e *executor) runKind(ctx context.Context, items []Change) {
+	sem := make(chan struct{}, e.o.Concurrency)
+	var wg sync.WaitGroup
+	for _, ch := range items {
+		if ctx.Err() != nil || e.stop.Load() {
+			e.res.Stopped = true
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			e.res.Stopped = true
+		}
+		if ctx.Err() != nil || e.stop.Load() {
+			e.res.Stopped = true
+			break
+		}
+		wg.Add(1)
+		go func(ch Change) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			e.item(ctx, ch)
+		}(ch)
+	}
+	wg.Wait()
+}
+
+func (e *executor) count(k Kind, result string) {
+	e.mu.Lock()
+	m := e.res.Counts[k]
+	if m == nil {
+		m = map[string]int{}
+		e.res.Counts[k] = m
+	}
+	m[result]++
+	e.done++
+	done := e.done
+	e.mu.Unlock()
+	e.obs.ChangeApplied(k, result)
+	e.obs.Progress(done, e.total)
+}
+
+func (e *executor) fail(ch Change, err error) {
+	e.mu.Lock()
+	e.res.ErrorCount++
+	if len(e.res.Errors) < maxRunErrors {
+		e.res.Errors = append(e.res.Errors, fmt.Sprintf("%s %s (%s): %v", ch.Kind, ch.Who(), ch.What(), err))
+	}
+	switch ch.Kind {
+	case KindCreateUser, KindCreateCustomer, KindReactivateUser:
+		e.failed[personKey(ch)] = string(ch.Kind) + " " + ch.Who()
+	case KindCreateGroup:
+		e.failed["group:"+lower(ch.Group.Name)] = "create_group " + ch.Group.Name
+	}
+	e.mu.Unlock()
+}
+
+// resolve fills ids of objects created earlier in the pass, or says which failed item the
+// change depends on.
+func (e *executor) resolve(ch *Change) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch ch.Kind {
+	case KindAddMember, KindAddCustomer, KindAddOrganizationMember, KindUpdateUser:
+		if f, ok := e.failed[personKey(*ch)]; ok {
+			return "depends on failed " + f
+		}
+	}
+	if ch.AccountID == "" && ch.Kind != KindCreateUser && ch.Kind != KindCreateCustomer && ch.Kind != KindCreateGroup {
+		id, ok := e.accounts[personKey(*ch)]
+		if !ok {
+			return "depends on an account that was not created in this pass"
+		}
+		ch.AccountID = id
+	}
+	if ch.Group != nil && ch.Group.ID == "" && ch.Kind != KindCreateGroup {
+		k := lower(ch.Group.Name)
+		if f, ok := e.failed["group:"+k]; ok {
+			return "depends on failed " + f
+		}
+		id, ok := e.groups[k]
+		if !ok {
+			return "depends on group " + ch.Group.Name + " that was not created in this pass"
+		}
+		g := *ch.Group
+		g.ID = id
+		ch.Group = &g
+	}
+	if ch.Kind == KindAddOrganizationMember && ch.OrganizationID == "" {
+		ch.OrganizationID = e.orgs[lower(ch.Organization)]
+	}
+	return ""
+}
+
+func (e *executor) audit(ch Change, result string, err error) AuditRecord {
+	a := AuditRecord{
+		Time: e.o.Now(), RunID: e.o.RunID, Actor: e.o.Actor, Action: string(ch.Kind),
+		Source: ch.Source, UserKey: ch.UserKey, UserName: ch.UserName, AccountID: ch.AccountID,
+		Target: ch.target(), Reason: ch.Reason, Result: result,
+	}
+	if ch.Kind.IsRemoval() && e.o.RemovalActor != "" {
+		a.Actor = e.o.RemovalActor
+	}
+	if ch.Kind == KindCreateGroup {
+		a.Target = ch.Group.Name
+	}
+	if err != nil {
+		a.Error = err.Error()
+	}
+	return a
+}
+
+func (e *executor) journal(j JournalEntry) error {
+	if err := e.store.Journal(j); err != nil {
+		e.stop.Store(true)
+		e.mu.Lock()
+		if e.res.Err == nil {
+			e.res.Err = fmt.Errorf("%w: %w", ErrJournal, err)
+		}
+		e.res.Stopped = true
+		e.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (e *executor) item(ctx context.Context, ch Change) {
+	if ch.Unsupported != "" {
+		e.count(ch.Kind, ItemUnsupported)
+		return
+	}
+	if dep := e.resolve(&ch); dep != "" {
+		_ = e.journal(JournalEntry{Audit: []AuditRecord{e.audit(ch, ItemSkipped, errors.New(dep))}})
+		e.count(ch.Kind, ItemSkipped)
+		return
+	}
+	now := e.o.Now()
+	pre, prevPending := e.pre(ch, now)
+	if len(pre.Links) > 0 || len(pre.Own) > 0 {
+		if err := e.journal(pre); err != nil {
+			e.count(ch.Kind, ItemFailed)
+			return
+		}
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.o.ItemTimeout)
+	res, err := e.sink.Apply(actx, ch)
+	cancel()
+	if err == nil {
+		err = checkResult(ch, res)
+	}
+	if err != nil {
+		e.fail(ch, err)
+		_ = e.journal(JournalEntry{Audit: []AuditRecord{e.audit(ch, ItemFailed, err)}})
+		e.count(ch.Kind, ItemFailed)
+		return
+	}
+	post := e.post(ch, res, prevPending, e.o.Now())
+	if err := e.journal(post); err != nil {
+		e.count(ch.Kind, ItemFailed)
+		return
+	}
+	e.count(ch.Kind, ItemOK)
+}
+
+// checkResult refuses results a create cannot do without: a missing id would lose the link.
+func checkResult(ch Change, res Result) error {
+	switch ch.Kind {
+	case KindCreateUser, KindCreateCustomer:
+		if res.AccountID == "" {
+			return errors.New("sink returned no accountId")
+		}
+	case KindCreateGroup:
+		if res.GroupID == "" {
+			return errors.New("sink returned no groupId")
+		}
+	}
+	return nil
+}
+
+// pre is what must be durable before the change is sent: ownership of adds, and the groups a
+// deactivation is about to remove.
+func (e *executor) pre(ch Change, now time.Time) (JournalEntry, []GroupRef) {
+	var j JournalEntry
+	switch ch.Kind {
+	case KindAddMember:
+		j.Own = append(j.Own, Owned{Kind: OwnedMembership, Container: ch.Group.ID, ContainerName: ch.Group.Name, AccountID: ch.AccountID, Since: now})
+	case KindAddCustomer:
+		j.Own = append(j.Own, Owned{Kind: OwnedCustomer, Container: ch.ServiceDesk, ContainerName: ch.ServiceDesk, AccountID: ch.AccountID, Since: now})
+	case KindAddOrganizationMember:
+		if ch.OrganizationID != "" {
+			j.Own = append(j.Own, Owned{Kind: OwnedOrganization, Container: ch.OrganizationID, ContainerName: ch.Organization, AccountID: ch.AccountID, Since: now})
+		}
+	case KindDeactivateUser:
+		ls := e.linksOf(ch.AccountID)
+		var prev []GroupRef
+		for _, l := range ls {
+			prev = unionGroups(prev, l.PendingGroups)
+		}
+		if len(ch.Groups) > 0 {
+			for _, l := range ls {
+				l.PendingGroups = unionGroups(prev, ch.Groups)
+				l.UpdatedAt = now
+				j.Links = append(j.Links, l)
+			}
+			e.putLinks(j.Links)
+		}
+		return j, prev
+	}
+	return j, nil
+}
+
+// post is the journal entry of an applied change.
+func (e *executor) post(ch Change, res Result, prevPending []GroupRef, now time.Time) JournalEntry {
+	j := JournalEntry{}
+	a := e.audit(ch, ItemOK, nil)
+	pk := personKey(ch)
+	switch ch.Kind {
+	case KindCreateGroup:
+		j.Own = append(j.Own, Owned{Kind: OwnedGroup, Container: res.GroupID, ContainerName: ch.Group.Name, Since: now})
+		e.mu.Lock()
+		e.groups[lower(ch.Group.Name)] = res.GroupID
+		e.mu.Unlock()
+		a.Target = ch.Group.Name + " (" + res.GroupID + ")"
+	case KindCreateUser, KindCreateCustomer:
+		l := Link{Source: ch.Source, Key: ch.UserKey, UserName: ch.UserName, Email: ch.Email,
+			AccountID: res.AccountID, Created: !res.Adopted, Customer: ch.Kind == KindCreateCustomer,
+			LinkedAt: now, UpdatedAt: now}
+		j.Links = append(j.Links, l)
+		e.mu.Lock()
+		e.accounts[pk] = res.AccountID
+		e.mu.Unlock()
+		e.putLinks(j.Links)
+		a.AccountID = res.AccountID
+		if res.Adopted {
+			a.Reason += " (adopted existing account)"
+		}
+	case KindReactivateUser:
+		id := cmp.Or(res.AccountID, ch.AccountID)
+		e.mu.Lock()
+		e.accounts[pk] = id
+		e.mu.Unlock()
+		for _, l := range e.linksOf(ch.AccountID) {
+			l.AccountID = id
+			l.Deactivated, l.DeactivatedAt, l.Method = false, time.Time{}, ""
+			l.RemovedGroups, l.PendingGroups = nil, nil
+			l.MissingPasses = 0
+			l.UpdatedAt = now
+			j.Links = append(j.Links, l)
+		}
+		e.putLinks(j.Links)
+		a.AccountID = id
+	case KindAddOrganizationMember:
+		id := cmp.Or(res.OrganizationID, ch.OrganizationID)
+		if ch.OrganizationID == "" && id != "" {
+			j.Own = append(j.Own, Owned{Kind: OwnedOrganization, Container: id, ContainerName: ch.Organization, AccountID: ch.AccountID, Since: now})
+		}
+		if id != "" {
+			e.mu.Lock()
+			e.orgs[lower(ch.Organization)] = id
+			e.mu.Unlock()
+		}
+	case KindRemoveMember:
+		j.Disown = append(j.Disown, Owned{Kind: OwnedMembership, Container: ch.Group.ID, AccountID: ch.AccountID})
+	case KindRemoveCustomer:
+		j.Disown = append(j.Disown, Owned{Kind: OwnedCustomer, Container: ch.ServiceDesk, AccountID: ch.AccountID})
+	case KindRemoveOrganizationMember:
+		j.Disown = append(j.Disown, Owned{Kind: OwnedOrganization, Container: ch.OrganizationID, AccountID: ch.AccountID})
+	case KindDeactivateUser:
+		for _, l := range e.linksOf(ch.AccountID) {
+			l.Deactivated, l.DeactivatedAt = true, now
+			l.Method = res.Method
+			l.RemovedGroups = unionGroups(prevPending, res.Groups)
+			l.PendingGroups = nil
+			l.UpdatedAt = now
+			j.Links = append(j.Links, l)
+		}
+		e.putLinks(j.Links)
+		for _, g := range res.Groups {
+			j.Disown = append(j.Disown, Owned{Kind: OwnedMembership, Container: g.ID, AccountID: ch.AccountID})
+		}
+		if len(res.Groups) > 0 {
+			a.Target = groupNames(res.Groups)
+		}
+		if res.Method != "" {
+			a.Reason += " (" + res.Method + ")"
+		}
+	}
+	j.Audit = append(j.Audit, a)
+	return j
+}
+
+func unionGroups(a, b []GroupRef) []GroupRef {
+	if len(a) == 0 {
+		return append([]GroupRef(nil), b...)
+	}
+	out := append([]GroupRef(nil), a...)
+	for _, g := range b {
+		dup := false
+		for _, x := range out {
+			if (g.ID != "" && x.ID == g.ID) || strings.EqualFold(x.Name, g.Name) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// linksOf returns copies of every link to an account.
+func (e *executor) linksOf(accountID string) []Link {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Link
+	for _, k := range e.byAcc[accountID] {
+		if l, ok := e.links[k]; ok && l.AccountID == accountID {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (e *executor) putLinks(ls []Link) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, l := range ls {
+		k := l.LinkKey()
+		if old, ok := e.links[k]; !ok || old.AccountID != l.AccountID {
+			e.byAcc[l.AccountID] = append(e.byAcc[l.AccountID], k)
+		}
+		e.links[k] = l
+	}
+}

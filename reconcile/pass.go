@@ -1,0 +1,491 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/idsync/idsync/internal/logging"
+)
+
+// Result of dropped items in Run.Counts: kept out by safety.policy.
+const ItemDropped = "dropped"
+
+// maxLoggedWarnings caps the per-record warnings one pass logs; the rest are counted.
+const maxLoggedWarnings = 50
+
+// pass runs one reconcile pass: read, map, read Jira, plan, guard, journal, apply, record.
+func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
+	mapper, _, safety := r.config()
+	now := r.cfg.Now()
+	run := Run{ID: r.cfg.RunID(now), Trigger: o.Trigger, DryRun: o.DryRun, Started: now,
+		Target: describeTarget(o), Counts: map[Kind]map[string]int{}}
+	log := r.log.With().Str(logging.FieldRunID, run.ID).Str(logging.FieldTrigger, o.Trigger).Logger()
+	r.setCurrent(&run)
+	r.obs.PassStarted(run)
+	targeted := o.targeted()
+
+	// 1. Sources.
+	var reads []*sourceRead
+	if targeted {
+		reads = r.readTargeted(ctx, o)
+	} else {
+		reads = r.readFull(ctx, o, now)
+	}
+	var data []SourceData
+	var failed []string
+	allFresh := true
+	var warns []Warning
+	for _, sr := range reads {
+		run.Sources = append(run.Sources, sr.run)
+		warns = append(warns, sr.warns...)
+		read := o.Source == "" || o.Source == sr.name
+		if read && !sr.run.Complete {
+			failed = append(failed, "source "+sr.name+" could not be read ("+sr.run.Error+")")
+			log.Warn().Str(logging.FieldSource, sr.name).Str("error", sr.run.Error).
+				Bool("stored_snapshot", sr.have).Msg("source read incomplete; its last stored snapshot stands in")
+		}
+		if sr.have {
+			data = append(data, SourceData{Directory: sr.dir, Priority: sr.spec.Priority})
+		}
+		allFresh = allFresh && sr.fresh
+	}
+	if len(data) == 0 {
+		return r.finish(log, run, "no source could be read and none has a stored snapshot: "+strings.Join(failed, "; "), nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return r.finish(log, run, "interrupted before planning", err)
+	}
+
+	// 2. Map.
+	desired, mw := mapper.Map(data)
+	warns = append(warns, mw...)
+	for i, w := range warns {
+		if i == maxLoggedWarnings {
+			log.Warn().Int("more", len(warns)-i).Msg("further source data warnings not logged")
+			break
+		}
+		log.Warn().Str(logging.FieldSource, w.Source).Str(logging.FieldUser, cmp.Or(w.UserName, w.Key)).Msg(w.Message)
+	}
+
+	// 3. Ownership and Jira.
+	links, err := r.cfg.Store.Links()
+	if err != nil {
+		return r.finish(log, run, "reading links", err)
+	}
+	owned, err := r.cfg.Store.Owned()
+	if err != nil {
+		return r.finish(log, run, "reading ownership", err)
+	}
+	var hold *HeldPlan
+	if h, err := r.cfg.Store.HeldPlan(); err == nil {
+		hold = &h
+	} else if !errors.Is(err, ErrNotFound) {
+		return r.finish(log, run, "reading the held plan", err)
+	}
+	own := Ownership{Links: links, Owned: owned}
+	live, err := r.cfg.Sink.Live(ctx, BuildScope(desired, own, targeted))
+	if err != nil {
+		return r.finish(log, run, "reading Jira", err)
+	}
+
+	// 4. Plan and guards.
+	planned := Plan(desired, live, own, PlanOptions{Now: now, ProfileWritable: r.cfg.ProfileWritable,
+		DeactivateMethod: r.cfg.DeactivateMethod, Targeted: targeted})
+	c, hp := PolicyGuard(planned, safety.Policy)
+	c, ho := OwnershipGuard(c, OwnershipView{Links: links, Owned: owned, Authoritative: authoritative(desired), Accounts: live.Accounts})
+	reason := ""
+	switch {
+	case len(failed) > 0:
+		reason = strings.Join(failed, "; ")
+	case o.Source != "":
+		reason = "pass limited to source " + o.Source
+	case targeted:
+		reason = "targeted pass"
+	}
+	c, hi := IncompleteGuard(c, reason, targeted && len(failed) == 0)
+	c, hg := GraceGuard(c, links, safety.GracePasses)
+	full := !targeted && o.Source == "" && allFresh
+	c, hb, trip := Breaker(c, BreakerInput{Safety: safety, ManagedUsers: managedUsers(links),
+		ManagedMemberships: managedMemberships(owned, live, desired), Hold: hold, Full: full})
+	for _, h := range hp {
+		run.count(h.Change.Kind, ItemDropped, 1)
+	}
+	for _, hs := range [][]Held{hi, hg, hb} {
+		for _, h := range hs {
+			run.count(h.Change.Kind, ItemHeld, 1)
+			r.obs.ChangeApplied(h.Change.Kind, ItemHeld)
+		}
+	}
+	run.Held = len(hb)
+	if len(ho) > 0 {
+		log.Debug().Int("dropped", len(ho)).Msg("removals of what idsync does not own were dropped")
+	}
+	for _, n := range c.Notes {
+		log.Info().Msg(n)
+	}
+	heldNow := trip.Held() && len(hb) > 0
+	if heldNow {
+		log.Warn().Str("reason", trip.Reason).Int("deactivations", trip.Deactivations).Int("removals", trip.Removals).
+			Msg("circuit breaker: every deactivation and removal of this pass is held; approve with `idsync approve " + cmp.Or(holdRunID(trip, run.ID, hold), run.ID) + "`")
+	}
+
+	if o.DryRun {
+		for _, k := range Kinds {
+			for _, ch := range *c.List(k) {
+				if ch.Unsupported != "" {
+					run.count(k, ItemUnsupported, 1)
+				} else {
+					run.count(k, ItemPlanned, 1)
+				}
+			}
+		}
+		run.Complete = full
+		run.Changes = capChanges(c, r.cfg.RunChangesCap)
+		run.Result = passResult(heldNow, len(failed) > 0, ExecResult{})
+		return r.record(log, run, nil)
+	}
+
+	// 5. Journal links, grace counters and forgotten ownership before any Jira write.
+	curLinks, err := r.journalLinks(run.ID, o, desired, links, c, full && o.Trigger != TriggerPush)
+	if err != nil {
+		return r.finish(log, run, "journaling links", err)
+	}
+
+	// 6. Held plan.
+	actor := ""
+	if !r.updateHold(log, run.ID, trip, hb, hold) && trip.UsedApproval && hold != nil {
+		actor = "approve:" + hold.ApprovedBy
+	}
+
+	// 7. Apply.
+	res := Execute(ctx, r.cfg.Sink, r.cfg.Store, c, ExecOptions{
+		RunID: run.ID, Actor: o.Trigger, RemovalActor: actor, Concurrency: r.cfg.Concurrency,
+		Links: curLinks, Now: r.cfg.Now, Observer: r.obs, ItemTimeout: r.cfg.ItemTimeout,
+	})
+	for k, m := range res.Counts {
+		for result, n := range m {
+			run.count(k, result, n)
+		}
+	}
+	run.Errors = res.Errors
+	if res.ErrorCount > len(res.Errors) {
+		run.Errors = append(run.Errors, fmt.Sprintf("... and %d more errors", res.ErrorCount-len(res.Errors)))
+	}
+	if res.Stopped && ctx.Err() != nil {
+		run.Errors = append(run.Errors, "pass stopped by shutdown; the next pass continues")
+	}
+	run.Complete = full
+	run.Changes = capChanges(c, r.cfg.RunChangesCap)
+	run.Result = passResult(heldNow, len(failed) > 0, res)
+	if res.Err != nil {
+		run.Errors = append(run.Errors, res.Err.Error())
+	}
+	return r.record(log, run, res.Err)
+}
+
+func holdRunID(t Trip, runID string, hold *HeldPlan) string {
+	if t.Decision == BreakerKeep && hold != nil {
+		return hold.RunID
+	}
+	return runID
+}
+
+func passResult(held, incomplete bool, res ExecResult) string {
+	switch {
+	case held:
+		return ResultHeld
+	case incomplete || res.ErrorCount > 0 || res.Stopped:
+		return ResultPartial
+	}
+	return ResultOK
+}
+
+func (run *Run) count(k Kind, result string, n int) {
+	if n == 0 {
+		return
+	}
+	if run.Counts == nil {
+		run.Counts = map[Kind]map[string]int{}
+	}
+	m := run.Counts[k]
+	if m == nil {
+		m = map[string]int{}
+		run.Counts[k] = m
+	}
+	m[result] += n
+}
+
+// finish ends a pass that could not plan: nothing was applied.
+func (r *Runner) finish(log zerolog.Logger, run Run, what string, err error) (Run, error) {
+	run.Result = ResultFailed
+	msg := what
+	if err != nil {
+		msg = what + ": " + err.Error()
+		err = fmt.Errorf("%s: %w", what, err)
+	} else {
+		err = errors.New(what)
+	}
+	run.Errors = append(run.Errors, msg)
+	out, rerr := r.record(log, run, err)
+	return out, rerr
+}
+
+// record stores the run record, prunes old ones and reports the pass.
+func (r *Runner) record(log zerolog.Logger, run Run, err error) (Run, error) {
+	run.Finished = r.cfg.Now()
+	if perr := r.cfg.Store.PutRun(run); perr != nil {
+		log.Error().Err(perr).Msg("storing the run record failed")
+		if err == nil {
+			err = fmt.Errorf("storing the run record: %w", perr)
+		}
+	}
+	if p, ok := r.cfg.Store.(Pruner); ok {
+		if perr := p.PruneRuns(r.cfg.KeepRuns); perr != nil {
+			log.Warn().Err(perr).Msg("pruning old run records failed")
+		}
+	}
+	r.mu.Lock()
+	r.current = nil
+	last := run
+	r.last = &last
+	r.mu.Unlock()
+	r.obs.PassFinished(run)
+	ev := log.Info()
+	if run.Result == ResultFailed || run.Result == ResultHeld {
+		ev = log.Warn()
+	}
+	ev.Str("result", run.Result).Bool("complete", run.Complete).Bool("dry_run", run.DryRun).
+		Str("target", run.Target).Dur("took", run.Finished.Sub(run.Started)).
+		Interface("counts", run.Counts).Int("errors", len(run.Errors)).Msg("pass finished")
+	return run, err
+}
+
+func (r *Runner) setCurrent(run *Run) {
+	r.mu.Lock()
+	c := *run
+	r.current = &c
+	r.mu.Unlock()
+}
+
+func describeTarget(o RunOptions) string {
+	var parts []string
+	if o.Source != "" {
+		parts = append(parts, "source "+o.Source)
+	}
+	if len(o.Users) > 0 {
+		parts = append(parts, "users "+strings.Join(o.Users, ", "))
+	}
+	if len(o.Groups) > 0 {
+		parts = append(parts, "groups "+strings.Join(o.Groups, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func authoritative(d Desired) []string {
+	var out []string
+	for _, g := range d.Groups {
+		if g.Authoritative {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+func managedUsers(links []Link) int {
+	seen := make(map[string]bool, len(links))
+	for _, l := range links {
+		if !l.Deactivated && !l.Customer {
+			seen[l.AccountID] = true
+		}
+	}
+	return len(seen)
+}
+
+// managedMemberships counts what idsync manages: owned memberships, customers and organization
+// members, plus the members of authoritative groups it does not own.
+func managedMemberships(owned []Owned, live Live, d Desired) int {
+	n := 0
+	type key struct{ c, a string }
+	ownedM := map[key]bool{}
+	for _, o := range owned {
+		if o.Kind != OwnedGroup {
+			n++
+		}
+		if o.Kind == OwnedMembership {
+			ownedM[key{o.Container, o.AccountID}] = true
+		}
+	}
+	auth := lowerSet(authoritative(d))
+	for _, g := range live.Groups {
+		if !auth[lower(g.Name)] {
+			continue
+		}
+		for _, m := range g.Members {
+			if !ownedM[key{g.ID, m}] {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// journalLinks writes the plan's links, the grace counters of a complete full pass, and the
+// ownership records the plan forgets, in one entry before anything is applied. It returns the
+// links as they now stand.
+func (r *Runner) journalLinks(runID string, o RunOptions, d Desired, links []Link, c Changes, countGrace bool) ([]Link, error) {
+	now := r.cfg.Now()
+	upd := map[string]Link{}
+	byKey := make(map[string]int, len(links))
+	for i, l := range links {
+		byKey[l.LinkKey()] = i
+	}
+	if countGrace {
+		present := make(map[Record]bool, len(d.People))
+		for _, p := range d.People {
+			for _, rc := range p.Records {
+				present[rc] = true
+			}
+		}
+		for _, ig := range d.Ignored {
+			present[ig.Record] = true
+		}
+		presentAcc := map[string]bool{}
+		for _, l := range links {
+			if present[Record{Source: l.Source, Key: l.Key}] {
+				presentAcc[l.AccountID] = true
+			}
+		}
+		for _, l := range c.Links {
+			presentAcc[l.AccountID] = true
+		}
+		for _, l := range links {
+			if l.Deactivated {
+				continue
+			}
+			// A link whose account a present person holds (re-keyed, merged) counts as seen,
+			// so it can never carry an old count into a later deactivation.
+			seen := present[Record{Source: l.Source, Key: l.Key}] || presentAcc[l.AccountID]
+			switch {
+			case seen && l.MissingPasses != 0:
+				l.MissingPasses, l.UpdatedAt = 0, now
+				upd[l.LinkKey()] = l
+			case !seen:
+				l.MissingPasses++
+				l.UpdatedAt = now
+				upd[l.LinkKey()] = l
+			}
+		}
+	}
+	var audit []AuditRecord
+	for _, l := range c.Links {
+		k := l.LinkKey()
+		if u, ok := upd[k]; ok {
+			u.UserName, u.Email, u.Customer, u.AccountID, u.UpdatedAt = l.UserName, l.Email, l.Customer, l.AccountID, now
+			upd[k] = u
+		} else {
+			upd[k] = l
+		}
+		if i, ok := byKey[k]; !ok || links[i].AccountID != l.AccountID {
+			audit = append(audit, AuditRecord{Time: now, RunID: runID, Actor: o.Trigger, Action: "link",
+				Source: l.Source, UserKey: l.Key, UserName: l.UserName, AccountID: l.AccountID,
+				Reason: "matched an existing Jira account by email", Result: ItemOK})
+		}
+	}
+	if len(upd) == 0 && len(c.Forget) == 0 {
+		return links, nil
+	}
+	e := JournalEntry{Disown: c.Forget, Audit: audit}
+	for _, l := range upd {
+		e.Links = append(e.Links, l)
+	}
+	slices.SortFunc(e.Links, func(a, b Link) int { return strings.Compare(a.LinkKey(), b.LinkKey()) })
+	if err := r.cfg.Store.Journal(e); err != nil {
+		return nil, err
+	}
+	out := slices.Clone(links)
+	for i, l := range out {
+		if u, ok := upd[l.LinkKey()]; ok {
+			out[i] = u
+			delete(upd, l.LinkKey())
+		}
+	}
+	for _, l := range e.Links {
+		if _, ok := upd[l.LinkKey()]; ok {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// updateHold stores or clears the held plan per the breaker's verdict and audits it. It
+// reports whether the pass now holds.
+func (r *Runner) updateHold(log zerolog.Logger, runID string, t Trip, held []Held, old *HeldPlan) bool {
+	r.holdMu.Lock()
+	defer r.holdMu.Unlock()
+	now := r.cfg.Now()
+	switch t.Decision {
+	case BreakerHold:
+		h := HeldPlan{RunID: runID, Created: now, Reason: t.Reason, Deactivations: t.Deactivations, Removals: t.Removals}
+		for _, x := range held {
+			l := h.Changes.List(x.Change.Kind)
+			*l = append(*l, x.Change)
+		}
+		if err := r.cfg.Store.PutHeldPlan(h); err != nil {
+			log.Error().Err(err).Msg("storing the held plan failed; the changes stay held")
+		}
+		r.audit(log, AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "hold", Reason: t.Reason, Result: ItemHeld})
+		r.obs.Held(len(held))
+		return true
+	case BreakerKeep:
+		if old != nil {
+			r.obs.Held(old.Deactivations + old.Removals)
+		}
+		return true
+	case BreakerRelease:
+		if err := r.cfg.Store.ClearHeldPlan(); err != nil && !errors.Is(err, ErrNotFound) {
+			log.Error().Err(err).Msg("clearing the held plan failed")
+		}
+		r.audit(log, AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "release", Reason: t.Reason, Result: ItemOK})
+		r.obs.Held(0)
+		return false
+	}
+	r.obs.Held(0)
+	return false
+}
+
+func (r *Runner) audit(log zerolog.Logger, a AuditRecord) {
+	if err := r.cfg.Store.Journal(JournalEntry{Audit: []AuditRecord{a}}); err != nil {
+		log.Error().Err(err).Str("action", a.Action).Msg("writing the audit record failed")
+	}
+}
+
+// capChanges keeps at most n items per kind for the stored run record.
+func capChanges(c Changes, n int) *Changes {
+	out := c
+	truncated := false
+	for _, k := range Kinds {
+		l := out.List(k)
+		if len(*l) > n {
+			*l = (*l)[:n:n]
+			truncated = true
+		}
+	}
+	if len(out.Links) > n {
+		out.Links = out.Links[:n:n]
+		truncated = true
+	}
+	if len(out.Forget) > n {
+		out.Forget = out.Forget[:n:n]
+		truncated = true
+	}
+	if truncated {
+		out.Notes = append(slices.Clone(out.Notes), fmt.Sprintf("this run record keeps the first %d items of each kind; Counts are complete", n))
+	}
+	return &out
+}

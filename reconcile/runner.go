@@ -1,0 +1,344 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/logging"
+)
+
+// Triggers, as in idsync_passes_total{trigger}.
+const (
+	TriggerSchedule = "schedule"
+	TriggerSignal   = "signal"
+	TriggerPush     = "push"
+	TriggerAPI      = "api"
+	TriggerCLI      = "cli"
+	TriggerStartup  = "startup"
+)
+
+// SourceSpec is one configured source as the Runner reads it.
+type SourceSpec struct {
+	Source Source
+	// Push is the SCIM listener's view of a pulled source that also pushes (nil otherwise).
+	// For a push-only source (type scim) the listener's source is Source itself.
+	Push     Source
+	Priority int
+}
+
+// RunnerConfig wires a Runner.
+type RunnerConfig struct {
+	Sources []SourceSpec
+	Sink    Sink
+	Store   Store
+	Mapping configs.MappingConfig
+	Safety  configs.SafetyConfig
+	// Concurrency bounds the items applied at once within one change kind (default 4).
+	Concurrency int
+	// ProfileWritable is true when the sink can change display names and emails.
+	ProfileWritable bool
+	// DeactivateMethod is sink.jira.deactivate (remove-access when empty).
+	DeactivateMethod string
+	Observer         Observer // nil-safe
+	Logger           zerolog.Logger
+	Now              func() time.Time
+	// RunID makes run ids (default: time-sortable ids like 20261127T040515Z-3f9a; the daemon
+	// passes state.NewRunID).
+	RunID func(now time.Time) string
+	// KeepRuns is how many run records to keep (default 500) when the store can prune.
+	KeepRuns int
+	// RunChangesCap caps the items per kind a stored run record keeps (default 1000): the
+	// counts stay exact, the record stays small on a 100k-user first pass.
+	RunChangesCap int
+	// ItemTimeout bounds one applied item (default 2 minutes).
+	ItemTimeout time.Duration
+}
+
+// RunOptions say what one pass covers.
+type RunOptions struct {
+	Trigger string // schedule | signal | push | api | cli | startup
+	DryRun  bool
+	// Source limits the read to one source: the others' last stored snapshots stand in for
+	// them, and the pass removes and deactivates nothing.
+	Source string
+	// Users and Groups make the pass targeted: these userNames, and the members of these IdP
+	// groups.
+	Users  []string
+	Groups []string
+}
+
+func (o RunOptions) targeted() bool { return len(o.Users) > 0 || len(o.Groups) > 0 }
+
+// RunnerStatus is what `idsync status` and the admin API show.
+type RunnerStatus struct {
+	Running bool `json:"running"`
+	// Current is the pass in progress (without its changes).
+	Current *Run `json:"current,omitempty"`
+	// Last is the last finished pass (without its changes).
+	Last *Run `json:"last,omitempty"`
+	// Pending is true when a requested pass waits for the running one.
+	Pending bool `json:"pending"`
+	// Hold is the open held plan, without its changes.
+	Hold *HeldPlan `json:"hold,omitempty"`
+}
+
+// Pruner is implemented by stores that can drop old run records.
+type Pruner interface {
+	PruneRuns(keep int) error
+}
+
+// Runner drives reconcile passes: one at a time, whoever triggers them.
+type Runner struct {
+	cfg RunnerConfig
+	log zerolog.Logger
+	obs Observer
+
+	sem  chan struct{} // single flight
+	wake chan struct{}
+
+	mu      sync.Mutex
+	mapper  *Mapper
+	mapping configs.MappingConfig
+	safety  configs.SafetyConfig
+	pending *RunOptions
+	current *Run
+	last    *Run
+
+	holdMu sync.Mutex // serialises held-plan read-modify-writes (passes and Approve)
+}
+
+// NewRunner checks the wiring and compiles the mapping.
+func NewRunner(cfg RunnerConfig) (*Runner, error) {
+	if len(cfg.Sources) == 0 {
+		return nil, errors.New("runner: no sources")
+	}
+	if cfg.Sink == nil {
+		return nil, errors.New("runner: no sink")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("runner: no store")
+	}
+	seen := map[string]bool{}
+	for i, s := range cfg.Sources {
+		if s.Source == nil {
+			return nil, fmt.Errorf("runner: sources[%d] has no source", i)
+		}
+		if seen[s.Source.Name()] {
+			return nil, fmt.Errorf("runner: source %q given twice", s.Source.Name())
+		}
+		seen[s.Source.Name()] = true
+	}
+	m, err := NewMapper(cfg.Mapping)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RunID == nil {
+		cfg.RunID = NewRunID
+	}
+	if cfg.KeepRuns <= 0 {
+		cfg.KeepRuns = 500
+	}
+	if cfg.RunChangesCap <= 0 {
+		cfg.RunChangesCap = 1000
+	}
+	r := &Runner{
+		cfg: cfg, obs: nopObserver(cfg.Observer),
+		log:    cfg.Logger.With().Str(logging.FieldComponent, "reconcile").Logger(),
+		sem:    make(chan struct{}, 1),
+		wake:   make(chan struct{}, 1),
+		mapper: m, mapping: cfg.Mapping, safety: cfg.Safety,
+	}
+	return r, nil
+}
+
+var runSeq atomic.Uint32
+
+// NewRunID makes a time-sortable run id, unique within the process.
+func NewRunID(now time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%04x%s", now.UTC().Format("20060102T150405Z"), runSeq.Add(1)&0xffff, hex.EncodeToString(b[:1]))
+}
+
+// Reconfigure swaps the mapping and safety config (SIGHUP); the next pass uses them. A mapping
+// that does not compile keeps the old one and logs why (configs validation should have caught
+// it).
+func (r *Runner) Reconfigure(m configs.MappingConfig, s configs.SafetyConfig) {
+	mp, err := NewMapper(m)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.log.Error().Err(err).Msg("new mapping refused; keeping the previous one")
+	} else {
+		r.mapper, r.mapping = mp, m
+	}
+	r.safety = s
+}
+
+// RunOnce runs one pass and blocks until it ends. Passes never overlap: a call made while one
+// runs waits for it (or for ctx). The error is non-nil when the pass could not plan or could
+// not journal; the Run record says everything else.
+func (r *Runner) RunOnce(ctx context.Context, o RunOptions) (Run, error) {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return Run{}, fmt.Errorf("waiting for the running pass: %w", ctx.Err())
+	}
+	defer func() { <-r.sem }()
+	if o.Trigger == "" {
+		o.Trigger = TriggerCLI
+	}
+	return r.pass(ctx, o)
+}
+
+// Request asks for a pass without waiting. Requests made while a pass runs coalesce into one
+// follow-up pass: targeted requests merge their users and groups, a full request absorbs
+// targeted ones. Serve runs them.
+func (r *Runner) Request(o RunOptions) {
+	r.mu.Lock()
+	if r.pending == nil {
+		cp := o
+		r.pending = &cp
+	} else {
+		m := mergeOptions(*r.pending, o)
+		r.pending = &m
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func mergeOptions(a, b RunOptions) RunOptions {
+	out := a
+	out.DryRun = a.DryRun && b.DryRun
+	switch {
+	case !a.targeted() && !b.targeted():
+		if a.Source != b.Source {
+			out.Source = ""
+		}
+	case !a.targeted():
+	case !b.targeted():
+		out = b
+		out.DryRun = a.DryRun && b.DryRun
+	default:
+		out.Users = unionFold(a.Users, b.Users)
+		out.Groups = unionFold(a.Groups, b.Groups)
+		if a.Source != b.Source {
+			out.Source = ""
+		}
+	}
+	return out
+}
+
+func unionFold(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.ContainsFunc(out, func(x string) bool { return strings.EqualFold(x, s) }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Serve runs requested passes until ctx is done, then returns nil. A pass in flight at
+// shutdown finishes its current items and stops.
+func (r *Runner) Serve(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		}
+		r.mu.Lock()
+		p := r.pending
+		r.pending = nil
+		r.mu.Unlock()
+		if p == nil {
+			continue
+		}
+		if _, err := r.RunOnce(ctx, *p); err != nil && ctx.Err() == nil {
+			r.log.Error().Err(err).Str(logging.FieldTrigger, p.Trigger).Msg("requested pass failed")
+		}
+	}
+}
+
+// Approve approves the open held plan, which must be that of runID (the latest held run). The
+// next complete full pass may then exceed the circuit breaker once, re-planning fresh.
+func (r *Runner) Approve(runID, by string) error {
+	r.holdMu.Lock()
+	defer r.holdMu.Unlock()
+	h, err := r.cfg.Store.HeldPlan()
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("approving run %s: no changes are held", runID)
+	}
+	if err != nil {
+		return fmt.Errorf("approving run %s: reading the held plan: %w", runID, err)
+	}
+	if h.RunID != runID {
+		return fmt.Errorf("approving run %s: it is not the latest held run; the latest is %s", runID, h.RunID)
+	}
+	if by == "" {
+		by = "unknown"
+	}
+	now := r.cfg.Now()
+	h.Approved, h.ApprovedBy, h.ApprovedAt = true, by, now
+	if err := r.cfg.Store.PutHeldPlan(h); err != nil {
+		return fmt.Errorf("approving run %s: %w", runID, err)
+	}
+	if err := r.cfg.Store.Journal(JournalEntry{Audit: []AuditRecord{{
+		Time: now, RunID: runID, Actor: "approve:" + by, Action: "approve",
+		Reason: fmt.Sprintf("%d deactivations and %d removals held: %s", h.Deactivations, h.Removals, h.Reason),
+		Result: "approved",
+	}}}); err != nil {
+		return fmt.Errorf("approving run %s: auditing: %w", runID, err)
+	}
+	r.log.Warn().Str(logging.FieldRunID, runID).Str("by", by).Int("deactivations", h.Deactivations).
+		Int("removals", h.Removals).Msg("held plan approved; the next complete pass may exceed the circuit breaker once")
+	return nil
+}
+
+// Status reports what the Runner is doing.
+func (r *Runner) Status() RunnerStatus {
+	r.mu.Lock()
+	st := RunnerStatus{Pending: r.pending != nil}
+	if r.current != nil {
+		c := *r.current
+		st.Running, st.Current = true, &c
+	}
+	if r.last != nil {
+		l := *r.last
+		l.Changes = nil
+		st.Last = &l
+	}
+	r.mu.Unlock()
+	if h, err := r.cfg.Store.HeldPlan(); err == nil {
+		h.Changes = Changes{}
+		st.Hold = &h
+	}
+	return st
+}
+
+func (r *Runner) config() (*Mapper, configs.MappingConfig, configs.SafetyConfig) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mapper, r.mapping, r.safety
+}
