@@ -194,6 +194,10 @@ func container(res map[string]any, ext string, create bool) map[string]any {
 
 func applyPath(rt *resourceType, res map[string]any, id, op string, p filter.Path, v any, hasValue bool) *Error {
 	ext, a := rt.lookupAttr(p.Attr.URI, p.Attr.Name)
+	if a == nil && rt == userType && strings.EqualFold(p.Attr.Name, "password") &&
+		(p.Attr.URI == "" || strings.EqualFold(p.Attr.URI, rt.Schema.ID)) {
+		return nil // password changes are accepted and never stored
+	}
 	if a == nil {
 		if p.Attr.URI != "" && rt.extension(p.Attr.URI) == nil && !strings.EqualFold(p.Attr.URI, rt.Schema.ID) {
 			return nil // an attribute of an extension this listener does not keep: ignored
