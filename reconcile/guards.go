@@ -125,15 +125,25 @@ func OwnershipGuard(c Changes, v OwnershipView) (Changes, []Held) {
 		container string
 		account   string
 	}
-	owned := make(map[ok]bool)
-	need := false
-	for _, k := range []Kind{KindRemoveMember, KindRemoveCustomer, KindRemoveOrganizationMember} {
-		need = need || len(*c.List(k)) > 0
+	// Index only the candidates, then scan the (large) ownership list once against them.
+	owned := map[ok]bool{}
+	for _, ch := range c.RemoveMembers {
+		if ch.Group != nil {
+			owned[ok{OwnedMembership, ch.Group.ID, ch.AccountID}] = false
+		}
 	}
-	if need {
-		owned = make(map[ok]bool, len(v.Owned))
+	for _, ch := range c.RemoveCustomers {
+		owned[ok{OwnedCustomer, ch.ServiceDesk, ch.AccountID}] = false
+	}
+	for _, ch := range c.RemoveOrganizationMembers {
+		owned[ok{OwnedOrganization, ch.OrganizationID, ch.AccountID}] = false
+	}
+	if len(owned) > 0 {
 		for _, o := range v.Owned {
-			owned[ok{o.Kind, o.Container, o.AccountID}] = true
+			k := ok{o.Kind, o.Container, o.AccountID}
+			if _, cand := owned[k]; cand {
+				owned[k] = true
+			}
 		}
 	}
 	auth := lowerSet(v.Authoritative)

@@ -312,16 +312,22 @@ func managedUsers(links []Link) int {
 func managedMemberships(owned []Owned, live Live, d Desired) int {
 	n := 0
 	type key struct{ c, a string }
+	auth := lowerSet(authoritative(d))
+	authID := map[string]bool{}
+	for _, g := range live.Groups {
+		if auth[lower(g.Name)] {
+			authID[g.ID] = true
+		}
+	}
 	ownedM := map[key]bool{}
 	for _, o := range owned {
 		if o.Kind != OwnedGroup {
 			n++
 		}
-		if o.Kind == OwnedMembership {
+		if o.Kind == OwnedMembership && authID[o.Container] {
 			ownedM[key{o.Container, o.AccountID}] = true
 		}
 	}
-	auth := lowerSet(authoritative(d))
 	for _, g := range live.Groups {
 		if !auth[lower(g.Name)] {
 			continue

@@ -1018,6 +1018,8 @@ func (p *planner) forget() {
 	for i, o := range p.live.Organizations {
 		orgByID[o.ID] = int32(i)
 	}
+	// Records come grouped by container (store key order), so one lookup serves a run.
+	lastC, lastLi, lastOK := "", int32(-1), false
 	for _, o := range p.own.Owned {
 		switch o.Kind {
 		case OwnedGroup:
@@ -1025,7 +1027,11 @@ func (p *planner) forget() {
 				p.out.Forget = append(p.out.Forget, o)
 			}
 		case OwnedMembership:
-			li, ok := p.lgByID[o.Container]
+			if o.Container != lastC || lastLi < 0 && !lastOK {
+				lastC = o.Container
+				lastLi, lastOK = p.lgByID[o.Container]
+			}
+			li, ok := lastLi, lastOK
 			if !ok {
 				p.out.Forget = append(p.out.Forget, o)
 				continue
