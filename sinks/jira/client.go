@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -90,6 +91,8 @@ const (
 	recoverFraction = 0.1
 	// minRate is the floor a throttled bucket is halved down to.
 	minRate = 0.5
+	// unlimitedAgain is the learnt rate above which an unlimited class stops pacing again.
+	unlimitedAgain = 1000
 )
 
 // Budget is the last-known rate-limit state the API reported (X-RateLimit-* and Retry-After).
@@ -201,7 +204,11 @@ func newClient(cfg configs.JiraConfig, opts Options, token, orgKey string) (*cli
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// Keep one idle connection per worker: re-dialling between requests costs latency
+		// and, under a rate limit, lets requests reach Jira later than they were paced.
+		tr.MaxIdleConnsPerHost = conc
+		hc = &http.Client{Transport: tr}
 	}
 	inner := hc.Transport
 	if inner == nil {
@@ -363,6 +370,12 @@ func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.metrics.RateLimitWaited(cs.target, c.clock.Now().Sub(start))
 
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	// Waiting for a connection can take long enough for another request's 429 to open a
+	// window meanwhile; the last check runs when the connection is in hand, just before the
+	// request is written.
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+		_ = c.waitWindow(actx, cs.class)
+	}})
 	sent := c.clock.Now()
 	resp, err := g.next.RoundTrip(req.WithContext(actx))
 	took := c.clock.Now().Sub(sent)
@@ -378,21 +391,32 @@ func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// admit waits until the class may send: outside any Retry-After window, with a token, and
-// under the concurrency bound.
-func (c *client) admit(ctx context.Context, cl class) error {
+// waitWindow waits while the class is inside a Retry-After window.
+func (c *client) waitWindow(ctx context.Context, cl class) error {
 	p := c.pacers[cl]
 	for {
 		now := c.clock.Now()
 		p.mu.Lock()
 		until := p.blockedUntil
 		p.mu.Unlock()
-		if now.Before(until) {
-			if err := c.clock.Sleep(ctx, until.Sub(now)); err != nil {
-				return err
-			}
-			continue
+		if !now.Before(until) {
+			return nil
 		}
+		if err := c.clock.Sleep(ctx, until.Sub(now)); err != nil {
+			return err
+		}
+	}
+}
+
+// admit waits until the class may send: outside any Retry-After window, with a token, and
+// under the concurrency bound.
+func (c *client) admit(ctx context.Context, cl class) error {
+	p := c.pacers[cl]
+	for {
+		if err := c.waitWindow(ctx, cl); err != nil {
+			return err
+		}
+		now := c.clock.Now()
 		p.mu.Lock()
 		lim := p.lim
 		var r *rate.Reservation
@@ -480,9 +504,19 @@ func (c *client) observe(cs *call, resp *http.Response) {
 			if until.After(q.blockedUntil) {
 				q.blockedUntil = until
 			}
-			if resp.StatusCode == http.StatusTooManyRequests && q.lim != nil && now.Sub(q.lastCut) > wait {
-				q.cur = math.Max(q.cur/2, math.Min(minRate, q.base))
-				q.lim.SetLimitAt(now, rate.Limit(q.cur))
+			if resp.StatusCode == http.StatusTooManyRequests && now.Sub(q.lastCut) > wait {
+				if q.lim == nil {
+					// Unlimited by config, but Jira says otherwise: start pacing at the
+					// limit it announced (or 1/s) and grow from there.
+					q.cur = 1
+					if n, err := strconv.Atoi(h.Get("X-RateLimit-Limit")); err == nil && n > 0 {
+						q.cur = float64(n)
+					}
+					q.lim = rate.NewLimiter(rate.Limit(q.cur), 1)
+				} else {
+					q.cur = math.Max(q.cur/2, math.Min(minRate, q.base))
+					q.lim.SetLimitAt(now, rate.Limit(q.cur))
+				}
 				q.lastCut, q.lastRaise = now, now
 			}
 			q.mu.Unlock()
@@ -491,18 +525,35 @@ func (c *client) observe(cs *call, resp *http.Response) {
 			Dur("wait", wait).Msg("rate limited; pausing class")
 	default:
 		if resp.StatusCode < 400 {
-			p.mu.Lock()
-			if p.lim != nil && p.cur < p.base {
-				el := now.Sub(p.lastRaise).Seconds()
-				if el > 0 {
-					p.cur = math.Min(p.base, p.cur+p.base*recoverFraction*el)
-					p.lim.SetLimitAt(now, rate.Limit(p.cur))
-					p.lastRaise = now
-				}
-			}
-			p.mu.Unlock()
+			p.recover(now)
 		}
 	}
+}
+
+// recover raises a throttled rate additively: by a tenth of the configured rate per second
+// (of the current rate when the config is unlimited, dropping the limiter once it is high).
+func (p *pacer) recover(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lim == nil || (p.base > 0 && p.cur >= p.base) {
+		return
+	}
+	el := now.Sub(p.lastRaise).Seconds()
+	if el <= 0 {
+		return
+	}
+	p.lastRaise = now
+	if p.base > 0 {
+		p.cur = math.Min(p.base, p.cur+p.base*recoverFraction*el)
+		p.lim.SetLimitAt(now, rate.Limit(p.cur))
+		return
+	}
+	p.cur += math.Max(p.cur, 1) * recoverFraction * el
+	if p.cur > unlimitedAgain {
+		p.lim = nil
+		return
+	}
+	p.lim.SetLimitAt(now, rate.Limit(p.cur))
 }
 
 type releaser struct {

@@ -27,6 +27,13 @@ type env struct {
 
 type envOpt func(*configs.JiraConfig, *jiratest.Options)
 
+// withScale replaces the default 100x clock. Rate-limit tests use 4x so that a one-second
+// Retry-After (250 ms real) is well past the simulator's in-flight grace (100 ms real) and
+// an early request is really counted.
+func withScale(f float64) envOpt {
+	return func(_ *configs.JiraConfig, o *jiratest.Options) { o.Clock = jiratest.NewScaledClock(f) }
+}
+
 func withAdmin(cfg *configs.JiraConfig, _ *jiratest.Options) {
 	// Base URL filled in by newEnv once the server runs.
 	cfg.AdminAPI = &configs.AdminAPIConfig{OrgAPIKey: jiratest.DefaultOrgAPIKey}
@@ -59,12 +66,15 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 	for _, o := range opts {
 		o(&cfg, &so)
 	}
+	clock = so.Clock.(*jiratest.ScaledClock)
 	sim, srv := jiratest.NewServer(t, so)
 	cfg.BaseURL = srv.URL
 	if cfg.AdminAPI != nil {
 		cfg.AdminAPI.BaseURL = srv.URL
 	}
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16
+	hc := &http.Client{Transport: tr}
 	t.Cleanup(hc.CloseIdleConnections)
 	s, err := jira.New(cfg, jira.Options{Logger: zerolog.Nop(), HTTPClient: hc, Version: "test", Clock: clock})
 	if err != nil {

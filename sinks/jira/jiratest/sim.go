@@ -122,7 +122,7 @@ type Options struct {
 	Rate            Limit
 	// RetryAfter is the wait a 429 announces (whole seconds, at least 1; default 1 s).
 	RetryAfter time.Duration
-	// EarlyGrace (real time, default 50 ms) is how long after a 429 other requests of the
+	// EarlyGrace (real time, default 100 ms) is how long after a 429 other requests of the
 	// same credential and bucket count as already in flight rather than as early retries.
 	// A request repeating one that got the 429 counts as early at any time.
 	EarlyGrace time.Duration
@@ -218,7 +218,7 @@ func New(opts Options) *Sim {
 		opts.RetryAfter = time.Second
 	}
 	if opts.EarlyGrace <= 0 {
-		opts.EarlyGrace = 50 * time.Millisecond
+		opts.EarlyGrace = 100 * time.Millisecond
 	}
 	s.opts = opts
 	s.rng = rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
