@@ -224,7 +224,7 @@ func TestErrorsAreTypedAndHoldNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Live(ctxT(t), reconcile.Scope{})
+	_, err = s.Apply(ctxT(t), reconcile.Change{Kind: reconcile.KindCreateGroup, Group: &reconcile.GroupRef{Name: "x"}})
 	if !errors.Is(err, jira.ErrUnauthorized) {
 		t.Fatalf("err = %v, want ErrUnauthorized", err)
 	}
@@ -232,11 +232,11 @@ func TestErrorsAreTypedAndHoldNoSecrets(t *testing.T) {
 		t.Fatal("token in error")
 	}
 	var d dto.Metric
-	if err := m.APIRequests.WithLabelValues("jira", "/rest/api/3/users/search", "GET", "401").Write(&d); err != nil {
+	if err := m.APIRequests.WithLabelValues("jira", "/rest/api/3/group", "POST", "401").Write(&d); err != nil {
 		t.Fatal(err)
 	}
 	if n := d.GetCounter().GetValue(); n != 1 {
-		t.Errorf("metrics counted %v 401s on users/search", n)
+		t.Errorf("metrics counted %v 401s on POST /group", n)
 	}
 }
 
