@@ -120,6 +120,9 @@ func OwnershipGuard(c Changes, v OwnershipView) (Changes, []Held) {
 	for _, l := range v.Links {
 		linked[l.AccountID] = true
 	}
+	for _, l := range c.Links {
+		linked[l.AccountID] = true // matched by email in this very pass: mapped to a person
+	}
 	type ok struct {
 		kind      OwnedKind
 		container string
