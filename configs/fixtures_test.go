@@ -57,7 +57,7 @@ var badFixtures = []struct {
 	{"no-sources.bad.yaml", "sources: at least one source is required", ErrRequired, 1},
 	{"invalid-yaml.bad.yaml", "testdata/invalid-yaml.bad.yaml: line 3: did not find expected '-' indicator", ErrSyntax, 1},
 	{"duplicate-key.bad.yaml", `testdata/duplicate-key.bad.yaml: line 4: mapping key "listen" already defined at line 3`, ErrSyntax, 1},
-	{"two-documents.bad.yaml", "more than one YAML document", ErrSyntax, 1},
+	{"two-documents.bad.yaml", "line 16: a second YAML document (---)", ErrSyntax, 1},
 	{"top-level-list.bad.yaml", "the top level must be a mapping of keys", ErrWrongType, 1},
 	{"comments-only.bad.yaml", "testdata/comments-only.bad.yaml: the file holds no settings", ErrEmpty, 1},
 	{"empty.bad.yaml", "testdata/empty.bad.yaml: the file is empty", ErrEmpty, 1},

@@ -26,6 +26,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("schedule: CRON_TZ=UTC\n"))
 	f.Add([]byte("a: &a [*a, *a]\nsources: [{name: x, type: scim, push: {token: ${HOME}}}]\n"))
 	f.Add([]byte("? [a, b]\n: c\n1: 2\nnull: ~\n"))
+	f.Add([]byte("listen: x\nlog: \xff\x01\n"))
 
 	// Secret files named by seeds resolve against testdata/, like the fixtures.
 	base := filepath.Join("testdata", "fuzz.yaml")
@@ -54,7 +55,11 @@ func FuzzLoad(f *testing.F) {
 				continue
 			}
 			switch {
-			case errors.Is(p, ErrSyntax), errors.Is(p, ErrEmpty), errors.Is(p, ErrWrongType) && strings.Contains(p.Msg, "top level"):
+			case errors.Is(p, ErrSyntax):
+				if !strings.Contains(p.Msg, "line ") {
+					t.Fatalf("syntax error without a line: %q", p.Msg)
+				}
+			case errors.Is(p, ErrEmpty), errors.Is(p, ErrWrongType) && strings.Contains(p.Msg, "top level"):
 			default:
 				t.Fatalf("file-level problem of an unexpected kind: %q (%v)", p.Error(), p.Err)
 			}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -198,15 +199,15 @@ func parseYAML(data []byte, path string, ps *Problems) map[string]any {
 			ps.Add("", name+": the file holds no settings, only comments (see configs/idsync.example.yaml)", ErrEmpty)
 			return nil
 		}
-		ps.Add("", name+": "+yamlMessage(err), ErrSyntax)
+		ps.Add("", name+": "+yamlMessage(err, data), ErrSyntax)
 		return nil
 	}
-	var extra any
+	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			ps.Add("", name+": "+yamlMessage(err), ErrSyntax)
+			ps.Add("", name+": "+yamlMessage(err, data), ErrSyntax)
 		} else {
-			ps.Add("", name+": more than one YAML document (---); idsync reads one", ErrSyntax)
+			ps.Add("", fmt.Sprintf("%s: line %d: a second YAML document (---); idsync reads one", name, extra.Line), ErrSyntax)
 		}
 		return nil
 	}
@@ -223,13 +224,34 @@ func parseYAML(data []byte, path string, ps *Problems) map[string]any {
 	return m
 }
 
-func yamlMessage(err error) string {
+// yamlMessage words a YAML error with its line. The YAML reader reports bad bytes (invalid
+// UTF-8, control characters) without one, so it is found here.
+func yamlMessage(err error, data []byte) string {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		return strings.Join(te.Errors, "; ")
 	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	return strings.ReplaceAll(msg, "\n", " ")
+	msg := strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", " ")
+	if !strings.Contains(msg, "line ") {
+		msg = fmt.Sprintf("line %d: %s", badByteLine(data), msg)
+	}
+	return msg
+}
+
+// badByteLine is the line of the first byte YAML refuses (1 when there is none).
+func badByteLine(data []byte) int {
+	line := 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if (r == utf8.RuneError && size == 1) || (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
+			return line
+		}
+		if r == '\n' {
+			line++
+		}
+		i += size
+	}
+	return 1
 }
 
 // normalize turns YAML maps with non-string keys into string-keyed ones (keys printed as

@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -512,7 +511,7 @@ func TestSecretFiles(t *testing.T) {
 	writeFile(t, filepath.Join(cfgDir, "blank"), "\n\r\n")
 	writeFile(t, filepath.Join(cfgDir, "dir", "x"), "x")
 	writeFile(t, filepath.Join(cfgDir, "big"), strings.Repeat("k", 64<<10+1))
-	if err := syscall.Mkfifo(filepath.Join(cfgDir, "fifo"), 0o600); err != nil {
+	if err := mkfifo(filepath.Join(cfgDir, "fifo")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range cases {
@@ -659,5 +658,28 @@ func TestProblemsFormat(t *testing.T) {
 	var one Problem
 	if !errors.As(err, &one) || one.Path != "a" {
 		t.Errorf("errors.As(Problem) = %+v", one)
+	}
+}
+
+// BenchmarkLoadExample measures a full load and validation of the example (with its secret
+// files): what a start or a SIGHUP reload costs.
+func BenchmarkLoadExample(b *testing.B) {
+	for b.Loop() {
+		if _, err := LoadAndValidate("idsync.example.yaml", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestSyntaxErrorsCarryALine(t *testing.T) {
+	for name, tc := range map[string]struct{ body, line string }{
+		"invalid utf-8":     {"listen: x\nlog:\n  level: \xff\n", "line 3:"},
+		"control character": {"listen: x\n\nlog: \x01\n", "line 3:"},
+		"bad indentation":   {"log:\n  level: info\n format: json\n", "line 2:"}, // where YAML notices
+	} {
+		_, err := Load(writeConfig(t, "", tc.body), nil)
+		if !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), tc.line) {
+			t.Errorf("%s: %v, want a syntax error at %s", name, err, tc.line)
+		}
 	}
 }

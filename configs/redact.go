@@ -75,7 +75,7 @@ func redact(s Secret) Secret {
 
 // Warnings lists what is legal but risky: credentials over plain HTTP to another machine,
 // an unencrypted listener reachable from the network, secret files others can read, a schedule
-// that spends the API budget on full passes, short SCIM tokens. `idsync validate` prints them;
+// that spends the API budget on full passes, short SCIM tokens on a listener others can reach. `idsync validate` prints them;
 // they never stop the daemon.
 func (c *Config) Warnings() []Problem {
 	var w []Problem
@@ -85,7 +85,9 @@ func (c *Config) Warnings() []Problem {
 			add(path, "plain http to another machine sends credentials unencrypted; use https")
 		}
 	}
-	if host, _, err := net.SplitHostPort(c.Listen); err == nil && !isLoopback(host) && !c.TLS.Enabled() {
+	host, _, err := net.SplitHostPort(c.Listen)
+	exposed := err == nil && !isLoopback(host)
+	if exposed && !c.TLS.Enabled() {
 		add("listen", "reachable from the network without tls: admin and SCIM tokens travel unencrypted (set tls or put a TLS proxy in front)")
 	}
 	if s, err := ParseSchedule(c.Schedule); err == nil {
@@ -101,7 +103,8 @@ func (c *Config) Warnings() []Problem {
 		if s.SCIMPull != nil {
 			plain(p+".scimpull.base_url", s.SCIMPull.BaseURL)
 		}
-		if s.Push != nil && s.Push.Enabled && s.Push.Token != "" && len(s.Push.Token) < MinAdminTokenLength {
+		// A short token only matters where the network can try guesses.
+		if exposed && s.Push != nil && s.Push.Enabled && s.Push.Token != "" && len(s.Push.Token) < MinAdminTokenLength {
 			add(p+".push.token", fmt.Sprintf("shorter than %d characters: use a long random token", MinAdminTokenLength))
 		}
 	}

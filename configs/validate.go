@@ -20,13 +20,13 @@ import (
 
 // Allowed values of the enumerated keys.
 var (
-	LogLevels  = []string{"trace", "debug", "info", "warn", "error"}
-	LogFormats = []string{"auto", "json", "console"}
-	Policies   = []string{PolicySync, PolicyUpsertOnly, PolicyCreateOnly}
-	Deactivate = []string{DeactivateRemoveAccess, DeactivateAdminAPI, DeactivateDelete}
-	// Products are the Jira product keys POST /rest/api/3/user accepts.
-	Products    = []string{"jira-software", "jira-core", "jira-servicedesk", "jira-product-discovery"}
-	SourceTypes = []string{SourceMiniOrange, SourceSCIM, SourceSCIMPull}
+	LogLevels         = []string{"trace", "debug", "info", "warn", "error"}
+	LogFormats        = []string{"auto", "json", "console"}
+	Policies          = []string{PolicySync, PolicyUpsertOnly, PolicyCreateOnly}
+	DeactivateMethods = []string{DeactivateRemoveAccess, DeactivateAdminAPI, DeactivateDelete}
+	// JiraProducts are the Jira product keys POST /rest/api/3/user accepts.
+	JiraProducts = []string{"jira-software", "jira-core", "jira-servicedesk", "jira-product-discovery"}
+	SourceTypes  = []string{SourceMiniOrange, SourceSCIM, SourceSCIMPull}
 )
 
 // plannedSourceTypes are known but not built yet: a clear "not supported yet" beats "unknown".
@@ -448,14 +448,14 @@ func (v *validator) sink(c *Config) {
 	for i, pr := range j.Products {
 		pp := fmt.Sprintf("sink.jira.products[%d]", i)
 		switch {
-		case !slices.Contains(Products, pr):
-			v.add(pp, fmt.Sprintf("unknown product %q (one of %s)", truncate(pr, 40), strings.Join(Products, ", ")), ErrInvalid)
+		case !slices.Contains(JiraProducts, pr):
+			v.add(pp, fmt.Sprintf("unknown product %q (one of %s)", truncate(pr, 40), strings.Join(JiraProducts, ", ")), ErrInvalid)
 		case seen[pr]:
 			v.add(pp, fmt.Sprintf("%q is listed twice", pr), ErrDuplicate)
 		}
 		seen[pr] = true
 	}
-	if v.enum("sink.jira.deactivate", j.Deactivate, Deactivate) && j.Deactivate == DeactivateAdminAPI && j.AdminAPI == nil {
+	if v.enum("sink.jira.deactivate", j.Deactivate, DeactivateMethods) && j.Deactivate == DeactivateAdminAPI && j.AdminAPI == nil {
 		v.add("sink.jira.deactivate", "admin-api requires sink.jira.admin_api (base_url and org_api_key)", ErrRequired)
 	}
 	v.rateLimit("sink.jira.rate_limit", j.RateLimit)
