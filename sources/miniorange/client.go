@@ -305,10 +305,16 @@ func readAnswer(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
+// resulter is an answer type: it decodes itself and carries the envelope's status.
+type resulter interface {
+	decode([]byte) error
+	result() statusBody
+}
+
 // call POSTs body to path and decodes a SUCCESS answer into out. An auth failure triggers
 // one clock correction from the timestamp endpoint and one retry. Error answers come back
 // as *APIError (wrapping ErrAuth for credentials that stay rejected).
-func (c *client) call(ctx context.Context, path string, body, out any) error {
+func (c *client) call(ctx context.Context, path string, body any, out resulter) error {
 	payload, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encoding request for %s: %w", path, err)
@@ -319,8 +325,18 @@ func (c *client) call(ctx context.Context, path string, body, out any) error {
 		if err != nil {
 			return fmt.Errorf("calling miniorange %s: %w", path, err)
 		}
+		// Pages are large: decode a 2xx answer once, straight into out.
 		var st statusBody
-		jsonErr := json.Unmarshal(ans.body, &st)
+		var decodeErr, jsonErr error
+		ok2xx := ans.code >= 200 && ans.code <= 299
+		if ok2xx {
+			if decodeErr = out.decode(ans.body); decodeErr == nil {
+				st = out.result()
+			}
+		}
+		if !ok2xx || decodeErr != nil {
+			jsonErr = json.Unmarshal(ans.body, &st)
+		}
 		if isAuthFailure(ans.code, st) {
 			apiErr := c.apiError(path, ans, st)
 			if attempt == 0 {
@@ -333,7 +349,7 @@ func (c *client) call(ctx context.Context, path string, body, out any) error {
 			}
 			return fmt.Errorf("%w: check customer_key, the API key and the host clock: %w", ErrAuth, apiErr)
 		}
-		if ans.code < 200 || ans.code > 299 {
+		if !ok2xx {
 			return c.apiError(path, ans, st)
 		}
 		if jsonErr != nil {
@@ -343,8 +359,8 @@ func (c *client) call(ctx context.Context, path string, body, out any) error {
 		if !strings.EqualFold(st.Status, "SUCCESS") {
 			return c.apiError(path, ans, st)
 		}
-		if err := json.Unmarshal(ans.body, out); err != nil {
-			return fmt.Errorf("decoding miniorange %s answer: %w", path, err)
+		if decodeErr != nil {
+			return fmt.Errorf("decoding miniorange %s answer: %w", path, decodeErr)
 		}
 		return nil
 	}

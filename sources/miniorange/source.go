@@ -374,10 +374,11 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 	}
 
 	extra := make([][]string, len(users))
+	lastGroup := make([]int, len(users)) // 1 + index of the last group that listed the user
 	var unknown []string
+	debug := s.log.GetLevel() <= zerolog.DebugLevel && zerolog.GlobalLevel() <= zerolog.DebugLevel
 	onlyListing := 0
-	for _, g := range groups {
-		seen := make(map[int]bool, len(members[g.Name]))
+	for gi, g := range groups {
 		for _, m := range members[g.Name] {
 			i, ok := byName[strings.ToLower(m)]
 			if !ok {
@@ -388,12 +389,12 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 				}
 				continue
 			}
-			if seen[i] {
+			if lastGroup[i] == gi+1 {
 				return reconcile.Directory{}, fmt.Errorf("%w: members of group %q: %q listed twice (a page shifted during the read)", ErrIncomplete, g.Name, m)
 			}
-			seen[i] = true
+			lastGroup[i] = gi + 1
 			extra[i] = append(extra[i], g.Name)
-			if !hasName(users[i].Groups, g.Name) {
+			if debug && !hasName(users[i].Groups, g.Name) {
 				onlyListing++
 			}
 		}
@@ -418,7 +419,7 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 		if _, missing, _ := parseStatus(listState(u)); missing {
 			missingStatus++
 		}
-		if u.Groups != nil {
+		if debug && u.Groups != nil {
 			for _, g := range *u.Groups {
 				if !listed[g] || !contains(extra[i], g) {
 					onlyField++

@@ -47,6 +47,11 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 type nameList []string
 
 func (l *nameList) UnmarshalJSON(b []byte) error {
+	var plain []string
+	if json.Unmarshal(b, &plain) == nil {
+		*l = plain
+		return nil
+	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return fmt.Errorf("want a list of names: %w", err)
@@ -92,6 +97,11 @@ type attributes map[string]string
 func (a *attributes) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	var plain map[string]string
+	if json.Unmarshal(b, &plain) == nil {
+		*a = plain
 		return nil
 	}
 	out := attributes{}
@@ -171,6 +181,7 @@ type moUser struct {
 }
 
 type usersAnswer struct {
+	statusBody
 	TotalCount *int     `json:"totalCount"`
 	Users      []moUser `json:"users"`
 }
@@ -182,11 +193,13 @@ type moGroup struct {
 }
 
 type groupsAnswer struct {
+	statusBody
 	TotalCount *int      `json:"totalCount"`
 	Groups     []moGroup `json:"groups"`
 }
 
 type membersAnswer struct {
+	statusBody
 	TotalCount *int     `json:"totalCount"`
 	Members    nameList `json:"members"`
 }
@@ -194,6 +207,73 @@ type membersAnswer struct {
 // userGetAnswer is users/get: the call's status plus the user's fields, flat.
 type userGetAnswer struct {
 	moUser
+	Message string `json:"message"`
+}
+
+func (a *usersAnswer) result() statusBody   { return a.statusBody }
+func (a *groupsAnswer) result() statusBody  { return a.statusBody }
+func (a *membersAnswer) result() statusBody { return a.statusBody }
+
+func (a *groupsAnswer) decode(b []byte) error  { return json.Unmarshal(b, a) }
+func (a *userGetAnswer) decode(b []byte) error { return json.Unmarshal(b, a) }
+
+// Listings are decoded first with plain types (the shape the contract names) and only when
+// that fails with the lenient ones: the custom unmarshalers re-validate every field they
+// see, which triples the work on a 100,000-user read.
+
+// moUserPlain is moUser in the contract's exact shape.
+type moUserPlain struct {
+	ID               string            `json:"id"`
+	UserName         string            `json:"username"`
+	Email            string            `json:"email"`
+	FirstName        string            `json:"firstName"`
+	LastName         string            `json:"lastName"`
+	Phone            string            `json:"phone"`
+	Status           string            `json:"status"`
+	UserStatus       string            `json:"userStatus"`
+	Groups           *[]string         `json:"groups"`
+	CustomAttributes map[string]string `json:"customAttributes"`
+}
+
+func (a *usersAnswer) decode(b []byte) error {
+	var plain struct {
+		statusBody
+		TotalCount *int          `json:"totalCount"`
+		Users      []moUserPlain `json:"users"`
+	}
+	if json.Unmarshal(b, &plain) != nil {
+		type lenient usersAnswer // no decode method: plain encoding/json with the lenient fields
+		return json.Unmarshal(b, (*lenient)(a))
+	}
+	a.statusBody, a.TotalCount = plain.statusBody, plain.TotalCount
+	a.Users = make([]moUser, len(plain.Users))
+	for i, u := range plain.Users {
+		a.Users[i] = moUser{
+			ID: flexString(u.ID), UserName: u.UserName, Email: u.Email, FirstName: u.FirstName,
+			LastName: u.LastName, Phone: u.Phone, Status: u.Status, UserStatus: u.UserStatus,
+			Groups: (*nameList)(u.Groups), CustomAttributes: attributes(u.CustomAttributes),
+		}
+	}
+	return nil
+}
+
+func (a *membersAnswer) decode(b []byte) error {
+	var plain struct {
+		statusBody
+		TotalCount *int     `json:"totalCount"`
+		Members    []string `json:"members"`
+	}
+	if json.Unmarshal(b, &plain) != nil {
+		type lenient membersAnswer
+		return json.Unmarshal(b, (*lenient)(a))
+	}
+	a.statusBody, a.TotalCount, a.Members = plain.statusBody, plain.TotalCount, plain.Members
+	return nil
+}
+
+// result of users/get: its status field is the call's result.
+func (a *userGetAnswer) result() statusBody {
+	return statusBody{Status: a.Status, Message: a.Message}
 }
 
 // parseStatus maps a miniOrange user state to active. A missing state counts as active
