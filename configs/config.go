@@ -145,6 +145,9 @@ type PushConfig struct {
 }
 
 // RateLimit is a token bucket plus a concurrency bound. Zero RequestsPerSecond means unlimited.
+// Zero Concurrency lets the component choose: the outgoing API clients use 4, the SCIM
+// listener sets no bound beyond the token bucket. Load gives a paced limit without a burst a
+// burst of ceil(RequestsPerSecond); Validate rejects a paced limit with burst 0.
 type RateLimit struct {
 	RequestsPerSecond float64 `mapstructure:"requests_per_second" json:"requests_per_second"`
 	Burst             int     `mapstructure:"burst" json:"burst"`

@@ -277,7 +277,7 @@ func (v *validator) rateLimit(path string, r RateLimit) {
 		v.add(path+".burst", "must be at least 1 when requests_per_second is set", ErrInvalid)
 	}
 	if r.Concurrency < 0 {
-		v.add(path+".concurrency", fmt.Sprintf("must be >= 0 (0 = no bound), got %d", r.Concurrency), ErrInvalid)
+		v.add(path+".concurrency", fmt.Sprintf("must be >= 0 (0 = the default), got %d", r.Concurrency), ErrInvalid)
 	}
 }
 
