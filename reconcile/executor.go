@@ -329,9 +329,10 @@ func (e *executor) pre(ch Change, now time.Time) (JournalEntry, []GroupRef) {
 	case KindAddCustomer:
 		j.Own = append(j.Own, Owned{Kind: OwnedCustomer, Container: ch.ServiceDesk, ContainerName: ch.ServiceDesk, AccountID: ch.AccountID, Since: now})
 	case KindAddOrganizationMember:
-		if ch.OrganizationID != "" {
-			j.Own = append(j.Own, Owned{Kind: OwnedOrganization, Container: ch.OrganizationID, ContainerName: ch.Organization, AccountID: ch.AccountID, Since: now})
-		}
+		// An organization created by this very add has no id yet: own the membership under
+		// its name until the id is known (see OrgPlaceholder).
+		j.Own = append(j.Own, Owned{Kind: OwnedOrganization, Container: cmp.Or(ch.OrganizationID, OrgPlaceholder(ch.Organization)),
+			ContainerName: ch.Organization, AccountID: ch.AccountID, Since: now})
 	case KindDeactivateUser:
 		ls := e.linksOf(ch.AccountID)
 		var prev []GroupRef
@@ -395,6 +396,7 @@ func (e *executor) post(ch Change, res Result, prevPending []GroupRef, now time.
 		id := cmp.Or(res.OrganizationID, ch.OrganizationID)
 		if ch.OrganizationID == "" && id != "" {
 			j.Own = append(j.Own, Owned{Kind: OwnedOrganization, Container: id, ContainerName: ch.Organization, AccountID: ch.AccountID, Since: now})
+			j.Disown = append(j.Disown, Owned{Kind: OwnedOrganization, Container: OrgPlaceholder(ch.Organization), AccountID: ch.AccountID})
 		}
 		if id != "" {
 			e.mu.Lock()
@@ -475,3 +477,8 @@ func (e *executor) putLinks(ls []Link) {
 		e.links[k] = l
 	}
 }
+
+// OrgPlaceholder is the ownership container of a membership in an organization whose id was
+// not known when the add was journaled (the add creates the organization). Guards and the
+// planner treat it as the organization of that name.
+func OrgPlaceholder(name string) string { return "name:" + lower(name) }

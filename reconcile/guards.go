@@ -140,6 +140,7 @@ func OwnershipGuard(c Changes, v OwnershipView) (Changes, []Held) {
 	}
 	for _, ch := range c.RemoveOrganizationMembers {
 		owned[ok{OwnedOrganization, ch.OrganizationID, ch.AccountID}] = false
+		owned[ok{OwnedOrganization, OrgPlaceholder(ch.Organization), ch.AccountID}] = false
 	}
 	if len(owned) > 0 {
 		for _, o := range v.Owned {
@@ -191,7 +192,7 @@ func OwnershipGuard(c Changes, v OwnershipView) (Changes, []Held) {
 			}
 			return "customer access not granted by idsync"
 		case KindRemoveOrganizationMember:
-			if owned[ok{OwnedOrganization, ch.OrganizationID, ch.AccountID}] {
+			if owned[ok{OwnedOrganization, ch.OrganizationID, ch.AccountID}] || owned[ok{OwnedOrganization, OrgPlaceholder(ch.Organization), ch.AccountID}] {
 				return ""
 			}
 			return "organization membership not added by idsync"

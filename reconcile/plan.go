@@ -3,6 +3,7 @@ package reconcile
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/idsync/idsync/configs"
@@ -420,7 +421,11 @@ func (p *planner) indexDesksOrgs() {
 				p.deskMan[li] = true
 			}
 		case OwnedOrganization:
-			if li, ok := orgByID[o.Container]; ok {
+			li, ok := orgByID[o.Container]
+			if !ok && strings.HasPrefix(o.Container, "name:") {
+				li, ok = p.orgByNm[strings.TrimPrefix(o.Container, "name:")]
+			}
+			if ok {
 				p.orgMan[li] = true
 			}
 		}
@@ -1056,6 +1061,9 @@ func (p *planner) forget() {
 			p.out.Forget = append(p.out.Forget, o)
 		case OwnedOrganization:
 			li, ok := orgByID[o.Container]
+			if !ok && strings.HasPrefix(o.Container, "name:") {
+				li, ok = p.orgByNm[strings.TrimPrefix(o.Container, "name:")]
+			}
 			if !ok {
 				continue
 			}
