@@ -134,7 +134,9 @@ type source struct {
 	limiter  *rate.Limiter
 	sem      chan struct{}
 	deb      *debouncer
-	stripes  [64]sync.Mutex
+	// Stripe locks serialize writes to one resource; users and groups have their own, as a
+	// user delete takes the locks of the groups it leaves.
+	userStripes, groupStripes [64]sync.Mutex
 
 	mu          sync.RWMutex
 	users       map[string]*entry // live users
@@ -295,10 +297,13 @@ func (s *source) removeMemberOf(userID, groupID string) {
 	}
 }
 
-func (s *source) stripe(id string) *sync.Mutex {
+func (s *source) stripe(rt *resourceType, id string) *sync.Mutex {
 	f := fnv.New32a()
 	_, _ = f.Write([]byte(id))
-	return &s.stripes[f.Sum32()%uint32(len(s.stripes))]
+	if rt == userType {
+		return &s.userStripes[f.Sum32()%uint32(len(s.userStripes))]
+	}
+	return &s.groupStripes[f.Sum32()%uint32(len(s.groupStripes))]
 }
 
 // Close stops the debounce timers, calling OnChange at once for triggers still pending,
@@ -727,11 +732,8 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, s *source, rt *re
 			writeError(w, badRequest(errInvalidFilter, "filter %q: %v", fs, err))
 			return
 		}
-		if match, err = filter.Compile(expr, rt); err != nil {
-			writeError(w, badRequest(errInvalidFilter, "filter %q: %v", fs, errMsg(err)))
-			return
-		}
-		withGroup = rt == userType && mentions(expr, "groups")
+		// Equality on id, userName (users) or displayName (groups) is answered from the
+		// index without compiling the filter: it is the lookup IdPs make before every write.
 		if v, ok := filter.EqualityOn(expr, rt.Schema.ID, "id"); ok {
 			indexed, indexedID = true, v
 		}
@@ -750,6 +752,13 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, s *source, rt *re
 				s.mu.RUnlock()
 				indexed = true
 			}
+		}
+		if !indexed {
+			if match, err = filter.Compile(expr, rt); err != nil {
+				writeError(w, badRequest(errInvalidFilter, "filter %q: %v", fs, errMsg(err)))
+				return
+			}
+			withGroup = rt == userType && mentions(expr, "groups")
 		}
 	}
 	s.mu.RLock()

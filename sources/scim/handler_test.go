@@ -703,3 +703,36 @@ func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64
 	}
 	return m.GetCounter().GetValue()
 }
+
+func TestDeletedUserLeavesGroups(t *testing.T) {
+	f := newFixture(t)
+	a := f.createUser("a@example.com")
+	b := f.createUser("b@example.com")
+	g1 := f.createGroup("One", a, b)
+	g2 := f.createGroup("Two", a)
+	// The group write of the cascade fails for g2: the tombstone still lands.
+	f.store.failPut = func(r Resource) error {
+		if r.ID == g2 {
+			return errBoom
+		}
+		return nil
+	}
+	mustCode(t, f.corp("DELETE", "Users/"+a, ""), http.StatusNoContent)
+	f.store.failPut = nil
+	groups := f.store.records(t, "corp", TypeGroup)
+	if ids := memberIDs(groups[g1].Resource); len(ids) != 1 || ids[0] != b || groups[g1].Version != 2 {
+		t.Fatalf("g1 after delete = %+v", groups[g1])
+	}
+	if ids := memberIDs(groups[g2].Resource); len(ids) != 1 || ids[0] != a {
+		t.Fatalf("g2 should still hold the stale id: %+v", groups[g2])
+	}
+	// Reads hide the stale member, and the group's next write drops it instead of failing.
+	if r := mustCode(t, f.corp("GET", "Groups/"+g2, ""), http.StatusOK); r.Body["members"] != nil {
+		t.Fatalf("stale member shown: %s", r.Raw)
+	}
+	mustCode(t, f.corp("PATCH", "Groups/"+g2, `{"Operations":[{"op":"add","path":"members","value":["`+b+`"]}]}`), http.StatusNoContent)
+	groups = f.store.records(t, "corp", TypeGroup)
+	if ids := memberIDs(groups[g2].Resource); len(ids) != 1 || ids[0] != b {
+		t.Fatalf("g2 after write = %+v", groups[g2])
+	}
+}

@@ -215,7 +215,7 @@ func (h *Handler) purge(s *source) {
 	}
 	s.mu.RUnlock()
 	for _, id := range expired {
-		lock := s.stripe(id)
+		lock := s.stripe(userType, id)
 		lock.Lock()
 		if err := h.opts.Store.DeleteSCIM(s.name, TypeUser, id); err != nil {
 			lock.Unlock()

@@ -55,11 +55,19 @@ func uniquenessError(rt *resourceType, res map[string]any) *Error {
 	return &Error{Status: http.StatusConflict, ScimType: errUniqueness, Detail: fmt.Sprintf("a group named %q already exists (displayName is unique, case-insensitively)", displayName(res))}
 }
 
-// checkMembers verifies that every member of a group is a live user of this source.
-func (s *source) checkMembers(res map[string]any) *Error {
+// checkMembers verifies that every member of a group is a live user of this source. A
+// member the group already had (old) whose user has since been deleted is dropped rather
+// than refused, so IdPs that echo a group's member list can still write it.
+func (s *source) checkMembers(res, old map[string]any) *Error {
+	had := map[string]bool{}
+	for _, id := range memberIDs(old) {
+		had[id] = true
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for i, el := range elements(res["members"]) {
+	list := elements(res["members"])
+	keep := list[:0:0]
+	for i, el := range list {
 		m, _ := el.(map[string]any)
 		v, _ := m["value"].(string)
 		if v == "" {
@@ -69,11 +77,18 @@ func (s *source) checkMembers(res map[string]any) *Error {
 			return badRequest(errInvalidValue, "members[%d] has type %q; only users can be members (nested groups are not supported)", i, t)
 		}
 		if _, ok := s.users[v]; !ok {
+			if had[v] {
+				continue
+			}
 			if _, isGroup := s.groups[v]; isGroup {
 				return badRequest(errInvalidValue, "members[%d]: %s is a group; nested groups are not supported", i, v)
 			}
 			return badRequest(errInvalidValue, "members[%d]: no user with id %q in this source", i, v)
 		}
+		keep = append(keep, el)
+	}
+	if len(keep) != len(list) {
+		setOrDelete(res, "members", nonEmptyList(keep))
 	}
 	return nil
 }
@@ -105,7 +120,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *
 		return
 	}
 	if rt == groupType {
-		if err := s.checkMembers(res); err != nil {
+		if err := s.checkMembers(res, nil); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -155,7 +170,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 		writeError(w, errClosed)
 		return
 	}
-	lock := s.stripe(id)
+	lock := s.stripe(rt, id)
 	lock.Lock()
 	defer lock.Unlock()
 	s.mu.RLock()
@@ -197,7 +212,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 		return
 	}
 	if rt == groupType {
-		if err := s.checkMembers(res); err != nil {
+		if err := s.checkMembers(res, old.rec.Resource); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -272,7 +287,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *
 		writeError(w, errClosed)
 		return
 	}
-	lock := s.stripe(id)
+	lock := s.stripe(rt, id)
 	lock.Lock()
 	defer lock.Unlock()
 	s.mu.RLock()
@@ -298,8 +313,10 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *
 			return
 		}
 		s.mu.Lock()
+		gids := sortedKeys(s.memberOf[id])
 		h.tombstone(s, old, rec)
 		s.mu.Unlock()
+		h.leaveGroups(s, id, gids)
 	} else {
 		if err := h.opts.Store.DeleteSCIM(s.name, rt.Name, id); err != nil {
 			h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM delete not stored")
@@ -470,4 +487,39 @@ func (h *Handler) touch(s *source, rt *resourceType, old, cur map[string]any) {
 	}
 	s.mu.RUnlock()
 	s.deb.touch(users, groups)
+}
+
+// leaveGroups removes a deleted user from the groups it was in, as RFC 7643 expects of a
+// service provider. It is best effort: a group that cannot be written keeps the id, which
+// reads hide and the group's next write drops (checkMembers).
+func (h *Handler) leaveGroups(s *source, userID string, gids []string) {
+	for _, gid := range gids {
+		lock := s.stripe(groupType, gid)
+		lock.Lock()
+		s.mu.RLock()
+		old := s.groups[gid]
+		s.mu.RUnlock()
+		if old == nil {
+			lock.Unlock()
+			continue
+		}
+		res, _ := deepCopy(old.rec.Resource).(map[string]any)
+		var keep []any
+		for _, el := range elements(res["members"]) {
+			if m, _ := el.(map[string]any); m["value"] != userID {
+				keep = append(keep, el)
+			}
+		}
+		setOrDelete(res, "members", nonEmptyList(keep))
+		rec := record{Version: old.rec.Version + 1, Created: old.rec.Created, Modified: h.now().UTC(), Resource: res}
+		if err := h.put(s, groupType, gid, rec); err != nil {
+			h.log.Warn().Err(err).Str(logging.FieldSource, s.name).Str("group", gid).Msg("removing a deleted user from a group failed; reads hide it")
+			lock.Unlock()
+			continue
+		}
+		s.mu.Lock()
+		h.index(s, groupType, gid, old, rec)
+		s.mu.Unlock()
+		lock.Unlock()
+	}
 }
