@@ -501,7 +501,7 @@ func (s *Sim) wrap(pattern string, fam family, fn handlerFunc) http.Handler {
 		}
 		switch fault {
 		case FaultReset, FaultResetAfter:
-			resetConn(w)
+			resetConn(w, false)
 			return
 		case FaultTruncate:
 			body := rec.Body.Bytes()
@@ -509,7 +509,7 @@ func (s *Sim) wrap(pattern string, fam family, fn handlerFunc) http.Handler {
 			w.Header().Set("Content-Length", fmt.Sprint(len(body)+16))
 			w.WriteHeader(rec.Code)
 			_, _ = w.Write(body[:len(body)/2])
-			resetConn(w)
+			resetConn(w, true)
 			return
 		}
 		copyHeader(w.Header(), rec.Header())
@@ -524,9 +524,10 @@ func copyHeader(dst, src http.Header) {
 	}
 }
 
-// resetConn closes the client connection abruptly (RST), as a dying proxy would.
-func resetConn(w http.ResponseWriter) {
-	if f, ok := w.(http.Flusher); ok {
+// resetConn closes the client connection abruptly (RST), as a dying proxy would; flush
+// first sends what was written (a truncated body), else nothing at all reaches the client.
+func resetConn(w http.ResponseWriter, flush bool) {
+	if f, ok := w.(http.Flusher); ok && flush {
 		f.Flush()
 	}
 	hj, ok := w.(http.Hijacker)
