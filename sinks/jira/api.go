@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -374,19 +373,4 @@ func forEach[T any](ctx context.Context, conc int, items []T, fn func(context.Co
 		g.Go(func() error { return fn(gctx, it) })
 	}
 	return g.Wait()
-}
-
-// syncMap is a small mutex-guarded map for results gathered concurrently.
-type syncMap[K comparable, V any] struct {
-	mu sync.Mutex
-	m  map[K]V
-}
-
-func (s *syncMap[K, V]) set(k K, v V) {
-	s.mu.Lock()
-	if s.m == nil {
-		s.m = map[K]V{}
-	}
-	s.m[k] = v
-	s.mu.Unlock()
 }

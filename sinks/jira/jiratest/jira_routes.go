@@ -69,6 +69,11 @@ func readAll(r io.Reader) ([]byte, error) { return io.ReadAll(r) }
 
 func baseURL(r *http.Request) string { return "http://" + r.Host }
 
+// badParam is a parameter error worded as the API words it (a sentence, shown to clients).
+type badParam string
+
+func (b badParam) Error() string { return string(b) }
+
 // intParam reads a non-negative integer query parameter.
 func intParam(q url.Values, name string, def int) (int, error) {
 	v := q.Get(name)
@@ -77,7 +82,7 @@ func intParam(q url.Values, name string, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("The value '%s' is invalid for the parameter '%s'.", v, name)
+		return 0, badParam(fmt.Sprintf("The value '%s' is invalid for the parameter '%s'.", v, name))
 	}
 	return n, nil
 }
@@ -89,7 +94,7 @@ func boolParam(q url.Values, name string, def bool) (bool, error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, fmt.Errorf("The value '%s' is invalid for the parameter '%s'.", v, name)
+		return false, badParam(fmt.Sprintf("The value '%s' is invalid for the parameter '%s'.", v, name))
 	}
 	return b, nil
 }
@@ -742,7 +747,7 @@ func (s *Sim) getGroupMembers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	start, max, err := paging(q, s.knobs().Caps.GroupMember)
 	if err == nil && max == 0 {
-		err = errors.New("The maxResults parameter must be between 1 and 50.")
+		err = badParam("The maxResults parameter must be between 1 and 50.")
 	}
 	if err != nil {
 		writeJira(w, http.StatusBadRequest, err.Error())
