@@ -278,10 +278,10 @@ func TestOverlay(t *testing.T) {
 	newer, older := taken.Add(time.Minute), taken.Add(-time.Minute)
 	pushed := func(u reconcile.User, at time.Time) reconcile.User { u.Modified = at; return u }
 	push := reconcile.Directory{Source: "corp", Users: []reconcile.User{
-		pushed(disabled(user("s1", "ALICE", "alice@x.io", "Eng")), newer),  // newer deprovision: explicit
-		pushed(user("s2", "bobby", "BOB@x.io", "Eng", "Sales"), older),     // older and disagrees (joined by email): pull wins
-		pushed(user("s3", "dave", "dave@x.io"), newer),                     // new hire pushed after the pull
-		pushed(user("s4", "erin", "erin@x.io"), older),                     // older push the pull does not list
+		pushed(disabled(user("s1", "ALICE", "alice@x.io", "Eng")), newer), // newer deprovision: explicit
+		pushed(user("s2", "bobby", "BOB@x.io", "Eng", "Sales"), older),    // older and disagrees (joined by email): pull wins
+		pushed(user("s3", "dave", "dave@x.io"), newer),                    // new hire pushed after the pull
+		pushed(user("s4", "erin", "erin@x.io"), older),                    // older push the pull does not list
 	}}
 	out, w := reconcile.Overlay(pull, taken, push)
 	byName := map[string]reconcile.User{}

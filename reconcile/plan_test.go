@@ -192,9 +192,9 @@ func TestPlan(t *testing.T) {
 			},
 		},
 		{
-			name:  "linked person missing from every source is a missing deprovision",
-			live:  reconcile.Live{Accounts: []reconcile.Account{acc("a1", "alice@example.com")}, Groups: []reconcile.LiveGroup{jsu("a1")}},
-			own:   reconcile.Ownership{Links: []reconcile.Link{func() reconcile.Link { l := link("1", "alice", "a1"); l.MissingPasses = 2; return l }()}},
+			name: "linked person missing from every source is a missing deprovision",
+			live: reconcile.Live{Accounts: []reconcile.Account{acc("a1", "alice@example.com")}, Groups: []reconcile.LiveGroup{jsu("a1")}},
+			own:  reconcile.Ownership{Links: []reconcile.Link{func() reconcile.Link { l := link("1", "alice", "a1"); l.MissingPasses = 2; return l }()}},
 			check: func(t *testing.T, c reconcile.Changes) {
 				wantLen(t, "DeactivateUsers", c.DeactivateUsers, 1)
 				d := c.DeactivateUsers[0]
@@ -246,9 +246,9 @@ func TestPlan(t *testing.T) {
 			},
 		},
 		{
-			name:  "missing customer-only link loses its desk access and is never deactivated",
-			live:  reconcile.Live{Accounts: []reconcile.Account{{AccountID: "qm:1", AccountType: "customer", Email: "carol@example.com", Active: true}}, ServiceDesks: []reconcile.LiveDesk{{ID: "10", Key: "DEMO", Customers: []string{"qm:1"}}}},
-			own:   reconcile.Ownership{Links: []reconcile.Link{func() reconcile.Link { l := link("1", "carol", "qm:1"); l.Customer = true; return l }()}},
+			name: "missing customer-only link loses its desk access and is never deactivated",
+			live: reconcile.Live{Accounts: []reconcile.Account{{AccountID: "qm:1", AccountType: "customer", Email: "carol@example.com", Active: true}}, ServiceDesks: []reconcile.LiveDesk{{ID: "10", Key: "DEMO", Customers: []string{"qm:1"}}}},
+			own:  reconcile.Ownership{Links: []reconcile.Link{func() reconcile.Link { l := link("1", "carol", "qm:1"); l.Customer = true; return l }()}},
 			check: func(t *testing.T, c reconcile.Changes) {
 				wantLen(t, "DeactivateUsers", c.DeactivateUsers, 0)
 				wantLen(t, "RemoveCustomers", c.RemoveCustomers, 1)

@@ -35,6 +35,10 @@ type SourceSpec struct {
 	// For a push-only source (type scim) the listener's source is Source itself.
 	Push     Source
 	Priority int
+	// PushOnly marks a push-only source (type scim): its Snapshot is the listener's
+	// in-memory store, cheap to read whole, with deletions as inactive users; targeted passes
+	// read it whole instead of fetching users one by one.
+	PushOnly bool
 }
 
 // RunnerConfig wires a Runner.

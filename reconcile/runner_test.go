@@ -1,9 +1,21 @@
 package reconcile_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"go.uber.org/goleak"
+
+	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/reconciletest"
 )
 
 func TestRunnerFirstPassThenNoop(t *testing.T) {
@@ -49,5 +61,408 @@ func TestRunnerFirstPassThenNoop(t *testing.T) {
 	}
 	if e.sink.DuplicateCreates() != 0 {
 		t.Errorf("duplicate creates %d", e.sink.DuplicateCreates())
+	}
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestRunOnceIsSingleFlight(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com")}, baseMapping(), openSafety())
+	block := make(chan struct{})
+	e.src.Block = block
+	var running, maxRunning atomic.Int32
+	e.cfg.Observer = &funcObserver{started: func() {
+		if n := running.Add(1); n > maxRunning.Load() {
+			maxRunning.Store(n)
+		}
+	}, finished: func() { running.Add(-1) }}
+	e.rebuild()
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "api"}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		block <- struct{}{}
+	}
+	wg.Wait()
+	if maxRunning.Load() != 1 {
+		t.Fatalf("%d passes overlapped", maxRunning.Load())
+	}
+	if n := e.src.SnapshotCalls(); n != 3 {
+		t.Fatalf("%d passes ran, want 3", n)
+	}
+}
+
+type funcObserver struct {
+	started, finished func()
+	mu                sync.Mutex
+	runs              []reconcile.Run
+}
+
+func (o *funcObserver) PassStarted(reconcile.Run) {
+	if o.started != nil {
+		o.started()
+	}
+}
+func (o *funcObserver) Progress(int, int)                    {}
+func (o *funcObserver) ChangeApplied(reconcile.Kind, string) {}
+func (o *funcObserver) SourceRead(reconcile.SourceRun)       {}
+func (o *funcObserver) Held(int)                             {}
+func (o *funcObserver) PassFinished(r reconcile.Run) {
+	o.mu.Lock()
+	o.runs = append(o.runs, r)
+	o.mu.Unlock()
+	if o.finished != nil {
+		o.finished()
+	}
+}
+
+func (o *funcObserver) finishedRuns() []reconcile.Run {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.runs)
+}
+
+func TestRequestsDuringAPassCoalesceIntoOne(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com"), user("2", "bob", "bob@example.com")}, baseMapping(), openSafety())
+	block := make(chan struct{})
+	e.src.Block = block
+	obs := &funcObserver{}
+	e.cfg.Observer = obs
+	e.rebuild()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.r.Serve(ctx) }()
+	e.r.Request(reconcile.RunOptions{Trigger: "schedule"})
+	// Wait until the first pass runs (it blocks in the source), then pile up requests.
+	for !e.r.Status().Running {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; i < 10; i++ {
+		e.r.Request(reconcile.RunOptions{Trigger: "push", Users: []string{fmt.Sprintf("u%d", i)}})
+	}
+	e.r.Request(reconcile.RunOptions{Trigger: "signal"})
+	if !e.r.Status().Pending {
+		t.Errorf("status does not show the pending pass")
+	}
+	block <- struct{}{} // first pass
+	block <- struct{}{} // the one follow-up (a full pass absorbed the targeted ones)
+	for len(obs.finishedRuns()) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	runs := obs.finishedRuns()
+	if len(runs) != 2 {
+		t.Fatalf("%d passes, want 2", len(runs))
+	}
+	if runs[1].Trigger != "signal" || runs[1].Target != "" {
+		t.Errorf("follow-up %s %q, want the full signal pass", runs[1].Trigger, runs[1].Target)
+	}
+}
+
+func TestTargetedRequestsMergeUsers(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com"), user("2", "bob", "bob@example.com")}, baseMapping(), openSafety())
+	e.r.Request(reconcile.RunOptions{Trigger: "push", Users: []string{"alice"}})
+	e.r.Request(reconcile.RunOptions{Trigger: "push", Users: []string{"BOB", "alice"}})
+	obs := &funcObserver{}
+	e.cfg.Observer = obs
+	// Serve the merged request with a runner sharing nothing but the options: read them back.
+	st := e.r.Status()
+	if !st.Pending {
+		t.Fatal("no pending request")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.r.Serve(ctx) }()
+	for e.r.Status().Last == nil {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	if got := e.r.Status().Last.Target; got != "users alice, BOB" {
+		t.Fatalf("merged target %q", got)
+	}
+	if _, ok := e.sink.AccountByEmail("bob@example.com"); !ok {
+		t.Errorf("bob not created by the targeted pass")
+	}
+}
+
+func TestGraceOverPasses(t *testing.T) {
+	s := openSafety()
+	s.GracePasses = 2
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com"), user("2", "bob", "bob@example.com")}, baseMapping(), s)
+	e.run(reconcile.RunOptions{})
+	e.src.Set([]reconcile.User{user("1", "alice", "alice@example.com")})
+	bob, _ := e.sink.AccountByEmail("bob@example.com")
+	held := func(o reconcile.RunOptions) {
+		t.Helper()
+		run := e.run(o)
+		if applied(run, reconcile.KindDeactivateUser) != 0 || run.Counts[reconcile.KindDeactivateUser][reconcile.ItemHeld] != 1 {
+			t.Fatalf("%+v: %+v", o, run.Counts)
+		}
+	}
+	held(reconcile.RunOptions{})                               // missing 0 of 2
+	held(reconcile.RunOptions{Trigger: reconcile.TriggerPush}) // missing 1 of 2; push passes do not count
+	held(reconcile.RunOptions{})                               // missing 1 of 2
+	run := e.run(reconcile.RunOptions{})
+	if applied(run, reconcile.KindDeactivateUser) != 1 {
+		t.Fatalf("missing pass after grace did not deactivate: %+v", run.Counts)
+	}
+	if slices.Contains(e.sink.Members("jira-software-users"), bob.AccountID) {
+		t.Errorf("bob still has product access")
+	}
+	// Coming back reactivates and restores access.
+	e.src.Set([]reconcile.User{user("1", "alice", "alice@example.com"), user("2", "bob", "bob@example.com")})
+	run = e.run(reconcile.RunOptions{})
+	if applied(run, reconcile.KindReactivateUser) != 1 || !slices.Contains(e.sink.Members("jira-software-users"), bob.AccountID) {
+		t.Fatalf("not reactivated: %+v", run.Counts)
+	}
+	if again := e.run(reconcile.RunOptions{}); again.Changes.HasChanges() {
+		t.Fatalf("not converged after reactivation: %+v", again.Counts)
+	}
+}
+
+func TestIncompleteSourceHoldsRemovals(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com", "Engineering"), user("2", "bob", "bob@example.com")}, baseMapping(), openSafety())
+	e.run(reconcile.RunOptions{})
+	e.src.Set([]reconcile.User{user("3", "carl", "carl@example.com")})
+	e.src.Fail = func(int) error { return errors.New("page 2: 502") }
+	run := e.run(reconcile.RunOptions{})
+	if run.Result != reconcile.ResultPartial || run.Complete || run.Sources[0].Complete {
+		t.Fatalf("result %s complete %v sources %+v", run.Result, run.Complete, run.Sources)
+	}
+	if totalApplied(run) != 0 {
+		t.Fatalf("an unreadable source changed Jira: %+v", run.Counts)
+	}
+	links, _ := e.store.Links()
+	for _, l := range links {
+		if l.MissingPasses != 0 {
+			t.Errorf("grace counter moved on an incomplete pass: %+v", l)
+		}
+	}
+}
+
+func TestEverySourceFailedWithoutSnapshotFails(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com")}, baseMapping(), openSafety())
+	e.src.Fail = func(int) error { return errors.New("401") }
+	run, err := e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+	if err == nil || run.Result != reconcile.ResultFailed || e.sink.ApplyCalls() != 0 || e.sink.LiveCalls() != 0 {
+		t.Fatalf("err %v result %s", err, run.Result)
+	}
+	e.src.Fail = nil
+	e.sink.LiveFail = func(reconcile.Scope) error { return errors.New("jira down") }
+	run, err = e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+	if err == nil || run.Result != reconcile.ResultFailed || e.sink.ApplyCalls() != 0 {
+		t.Fatalf("sink failure: err %v result %s", err, run.Result)
+	}
+	if stored, _ := e.store.Runs(0); len(stored) != 2 {
+		t.Errorf("failed runs not recorded: %d", len(stored))
+	}
+}
+
+func TestSourceLimitedPass(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com")}, baseMapping(), openSafety())
+	hr := reconciletest.NewFakeSource("hr", []reconcile.User{user("h1", "bob", "bob@example.com")})
+	e.cfg.Sources = append(e.cfg.Sources, reconcile.SourceSpec{Source: hr, Priority: 5})
+	e.rebuild()
+	e.run(reconcile.RunOptions{})
+	// Bob leaves hr, alice leaves corp; a pass limited to hr reads only hr.
+	hr.Set(nil)
+	e.src.Set(nil)
+	before := e.src.SnapshotCalls()
+	run := e.run(reconcile.RunOptions{Source: "hr"})
+	if e.src.SnapshotCalls() != before {
+		t.Errorf("corp was read")
+	}
+	if run.Complete || applied(run, reconcile.KindDeactivateUser) != 0 || run.Counts[reconcile.KindDeactivateUser][reconcile.ItemHeld] != 1 {
+		t.Fatalf("limited pass: complete %v counts %+v", run.Complete, run.Counts)
+	}
+	links, _ := e.store.Links()
+	for _, l := range links {
+		if l.MissingPasses != 0 {
+			t.Errorf("grace moved on a limited pass: %+v", l)
+		}
+	}
+}
+
+func TestTargetedPass(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com", "Engineering"), user("2", "bob", "bob@example.com", "Engineering")}, baseMapping(), openSafety())
+	e.run(reconcile.RunOptions{})
+	bob, _ := e.sink.AccountByEmail("bob@example.com")
+	alice, _ := e.sink.AccountByEmail("alice@example.com")
+	// Alice moves to Sales, bob vanishes, dave is hired; only alice and dave are targeted.
+	e.src.Set([]reconcile.User{user("1", "alice", "alice@example.com", "Sales"), user("4", "dave", "dave@example.com"),
+		disabled(user("5", "erin", "erin@example.com"))})
+	run := e.run(reconcile.RunOptions{Trigger: "api", Users: []string{"alice", "dave"}})
+	if !e.sink.LastScope().Targeted {
+		t.Errorf("Jira read was not targeted")
+	}
+	if !slices.Contains(e.sink.Members("Sales"), alice.AccountID) {
+		t.Errorf("alice not added to Sales")
+	}
+	if _, ok := e.sink.AccountByEmail("dave@example.com"); !ok {
+		t.Errorf("dave not created")
+	}
+	if !slices.Contains(e.sink.Members("engineering"), alice.AccountID) {
+		t.Errorf("a targeted pass removed a membership (waits for a full pass)")
+	}
+	if applied(run, reconcile.KindDeactivateUser) != 0 || !slices.Contains(e.sink.Members("jira-software-users"), bob.AccountID) {
+		t.Errorf("a targeted pass deprovisioned someone it did not target")
+	}
+	if e.src.UserCalls() != 2 {
+		t.Errorf("users fetched %d times, want 2", e.src.UserCalls())
+	}
+}
+
+func TestPushOverlayAndExplicitDeprovision(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com"), user("2", "bob", "bob@example.com")}, baseMapping(), configs.SafetyConfig{GracePasses: 5})
+	push := reconciletest.NewFakeSource("corp", nil)
+	e.cfg.Sources[0].Push = push
+	e.rebuild()
+	e.run(reconcile.RunOptions{})
+	// The IdP pushes bob's deletion after the last pull: explicit, so no grace.
+	gone := disabled(user("scim-b", "bob", "bob@example.com"))
+	gone.Modified = e.clock.t.Add(time.Minute)
+	push.Set([]reconcile.User{gone})
+	e.clock.t = e.clock.t.Add(2 * time.Minute)
+	e.src.Fail = func(int) error { return errors.New("timeout") } // no newer pull: the push is newest
+	run := e.run(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"bob"}})
+	if applied(run, reconcile.KindDeactivateUser) != 1 {
+		t.Fatalf("pushed deletion not applied: %+v %v", run.Counts, run.Errors)
+	}
+	// The next complete pull still lists bob active and is authoritative: he comes back.
+	e.src.Fail = nil
+	run = e.run(reconcile.RunOptions{})
+	if applied(run, reconcile.KindReactivateUser) != 1 {
+		t.Fatalf("complete pull did not win over the older push: %+v", run.Counts)
+	}
+}
+
+func TestApprovalFlow(t *testing.T) {
+	s := configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2}
+	var users []reconcile.User
+	for i := 0; i < 10; i++ {
+		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
+	}
+	e := newEnv(t, users, baseMapping(), s)
+	e.run(reconcile.RunOptions{})
+	e.src.Set(users[:5]) // five leave at once
+	held := e.run(reconcile.RunOptions{})
+	if held.Result != reconcile.ResultHeld || held.Held != 5 || applied(held, reconcile.KindDeactivateUser) != 0 {
+		t.Fatalf("breaker did not hold: %s %d %+v", held.Result, held.Held, held.Counts)
+	}
+	// Later passes keep holding and replace the held plan.
+	held2 := e.run(reconcile.RunOptions{})
+	if held2.Result != reconcile.ResultHeld {
+		t.Fatalf("second pass %s", held2.Result)
+	}
+	if err := e.r.Approve(held.ID, "ops"); err == nil || !strings.Contains(err.Error(), held2.ID) {
+		t.Fatalf("approving a stale run: %v", err)
+	}
+	if err := e.r.Approve(held2.ID, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if h := e.r.Status().Hold; h == nil || !h.Approved {
+		t.Fatalf("status hold %+v", h)
+	}
+	// 10% over the approved count (5 -> 6 is 20% over) holds again.
+	e.src.Set(users[:4])
+	again := e.run(reconcile.RunOptions{})
+	if again.Result != reconcile.ResultHeld {
+		t.Fatalf("more than 10%% over the approval was applied: %+v", again.Counts)
+	}
+	if err := e.r.Approve(again.ID, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	run := e.run(reconcile.RunOptions{})
+	if applied(run, reconcile.KindDeactivateUser) != 6 || run.Result != reconcile.ResultOK {
+		t.Fatalf("approved pass: %s %+v", run.Result, run.Counts)
+	}
+	if e.r.Status().Hold != nil {
+		t.Errorf("hold not cleared")
+	}
+	audit, _ := e.store.Audit(time.Time{}, "")
+	var approvals, deacts int
+	for _, a := range audit {
+		if a.Action == "approve" {
+			approvals++
+		}
+		if a.Action == string(reconcile.KindDeactivateUser) && a.Actor == "approve:ops" {
+			deacts++
+		}
+	}
+	if approvals != 2 || deacts != 6 {
+		t.Errorf("audit: %d approvals, %d deactivations by approve:ops", approvals, deacts)
+	}
+	// The approval was used once: a new mass change holds again.
+	e.src.Set(nil)
+	if run := e.run(reconcile.RunOptions{}); run.Result != reconcile.ResultHeld {
+		t.Errorf("approval reused: %s", run.Result)
+	}
+}
+
+func TestDryRunAppliesNothing(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com")}, baseMapping(), openSafety())
+	run := e.run(reconcile.RunOptions{DryRun: true})
+	if !run.DryRun || e.sink.ApplyCalls() != 0 || run.Counts[reconcile.KindCreateUser][reconcile.ItemPlanned] != 1 {
+		t.Fatalf("dry run: %+v applies %d", run.Counts, e.sink.ApplyCalls())
+	}
+	if links, _ := e.store.Links(); len(links) != 0 {
+		t.Errorf("dry run journaled links")
+	}
+	if r, err := e.store.Run(run.ID); err != nil || !r.DryRun {
+		t.Errorf("dry run not recorded: %v", err)
+	}
+}
+
+func TestFailedItemSkipsDependantsAndRetriesNextPass(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com", "Engineering"), user("2", "bob", "bob@example.com")}, baseMapping(), openSafety())
+	e.sink.Fail = func(c reconcile.Change, _ int) error {
+		if c.Kind == reconcile.KindCreateUser && c.UserName == "alice" {
+			return errors.New("400 licence limit")
+		}
+		return nil
+	}
+	run := e.run(reconcile.RunOptions{})
+	if run.Result != reconcile.ResultPartial || run.Counts[reconcile.KindCreateUser][reconcile.ItemFailed] != 1 ||
+		run.Counts[reconcile.KindAddMember][reconcile.ItemSkipped] != 2 || applied(run, reconcile.KindCreateUser) != 1 {
+		t.Fatalf("%s %+v", run.Result, run.Counts)
+	}
+	if len(run.Errors) != 1 || !strings.Contains(run.Errors[0], "licence limit") {
+		t.Errorf("errors %v", run.Errors)
+	}
+	e.sink.Fail = nil
+	if run := e.run(reconcile.RunOptions{}); applied(run, reconcile.KindCreateUser) != 1 || run.Result != reconcile.ResultOK {
+		t.Fatalf("retry: %+v", run.Counts)
+	}
+}
+
+func TestRenderTable(t *testing.T) {
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com", "Engineering"), {Key: "2", UserName: "bob", Email: "bob@example.com", DisplayName: "Bob\tBuilder", Active: true}}, baseMapping(), openSafety())
+	e.sink.AddAccount(reconcile.Account{Email: "bob@example.com", DisplayName: "Bob", Active: true})
+	run := e.run(reconcile.RunOptions{DryRun: true})
+	var b strings.Builder
+	if err := reconcile.Render(&b, *run.Changes, reconcile.RenderOptions{Links: true}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"KIND", "create_user", "alice <alice@example.com>", "in IdP group Engineering -> engineering",
+		"update_user (unsupported: needs admin_api)", "Summary:", "(1 unsupported)", "link"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Bob\tBuilder") {
+		t.Errorf("a tab from source data broke the table")
 	}
 }

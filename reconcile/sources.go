@@ -232,8 +232,11 @@ func (r *Runner) readTargeted(ctx context.Context, o RunOptions) []*sourceRead {
 		sr.run.Error = ""
 		sr.run.Complete = true
 		us, ok := spec.Source.(UserSource)
-		if !ok || len(o.Users) == 0 {
-			if !sr.have {
+		// Pushes are the fresh data of a push-triggered pass: fetching the user again from
+		// the pull side would cost a call and could not see a pushed deletion.
+		fetch := ok && len(o.Users) > 0 && !spec.PushOnly && !(o.Trigger == TriggerPush && spec.Push != nil)
+		if !fetch {
+			if !sr.have || spec.PushOnly {
 				// Nothing stored: read it whole (push-only sources are cheap to read).
 				dir, err := spec.Source.Snapshot(ctx)
 				if err == nil {
