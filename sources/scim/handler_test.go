@@ -13,6 +13,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/metrics"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
 )
 
 func TestAuth(t *testing.T) {
@@ -735,4 +736,40 @@ func TestDeletedUserLeavesGroups(t *testing.T) {
 	if ids := memberIDs(groups[g2].Resource); len(ids) != 1 || ids[0] != b {
 		t.Fatalf("g2 after write = %+v", groups[g2])
 	}
+}
+
+func TestDebugLogRedactsSecrets(t *testing.T) {
+	var buf syncBuffer
+	f := newFixture(t, func(o *HandlerOptions) { o.Logger = zerolog.New(&buf).Level(zerolog.DebugLevel) })
+	id := f.createUser("a@example.com", `"password":"hunter2-secret"`, `"x-api-token":"tok-123"`)
+	f.corp("PATCH", "Users/"+id, `{"Operations":[{"op":"replace","path":"password","value":"patched-secret"}]}`)
+	f.corp("POST", "Users", `{"userName":`) // malformed: logged without a body
+	out := buf.String()
+	for _, secret := range []string{"hunter2-secret", "tok-123", "patched-secret", tokenA} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("log leaks %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{`"message":"SCIM request body"`, `"userName":"a@example.com"`, `[redacted]`, `"message":"SCIM user created"`, `"body_bytes":12`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

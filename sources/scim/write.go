@@ -20,7 +20,7 @@ import (
 
 var errClosed = &Error{Status: http.StatusServiceUnavailable, Detail: "the SCIM listener is shutting down; retry later"}
 
-func storeFailed(err error) *Error {
+func storeFailed() *Error {
 	return &Error{Status: http.StatusInternalServerError, Detail: "the resource could not be stored durably; nothing was changed, retry later"}
 }
 
@@ -141,7 +141,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *
 	if err := h.put(s, rt, id, rec); err != nil {
 		s.release(key)
 		h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM create not stored")
-		writeError(w, storeFailed(err))
+		writeError(w, storeFailed())
 		return
 	}
 	s.mu.Lock()
@@ -150,6 +150,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *
 	b := h.render(s, rt, e)
 	s.mu.Unlock()
 	h.touch(s, rt, nil, res)
+	h.logWrite(s, rt, "created", id, res)
 
 	w.Header().Set("Location", e.view["meta"].(map[string]any)["location"].(string))
 	w.Header().Set("ETag", etag(rec.Version))
@@ -170,6 +171,13 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 		writeError(w, errClosed)
 		return
 	}
+	// The body is read before the resource's lock is taken, so a slow client delays no
+	// other writer.
+	body, berr := h.readBody(w, r, s)
+	if berr != nil {
+		writeError(w, berr)
+		return
+	}
 	lock := s.stripe(rt, id)
 	lock.Lock()
 	defer lock.Unlock()
@@ -178,11 +186,6 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 	s.mu.RUnlock()
 	if old == nil {
 		writeError(w, &Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %s not found", rt.Name, id)})
-		return
-	}
-	body, berr := h.readBody(w, r, s)
-	if berr != nil {
-		writeError(w, berr)
 		return
 	}
 	if im := r.Header.Get("If-Match"); im != "" && !matchETag(im, old.rec.Version) {
@@ -241,7 +244,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 			s.release(key)
 		}
 		h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM update not stored")
-		writeError(w, storeFailed(err))
+		writeError(w, storeFailed())
 		return
 	}
 	s.mu.Lock()
@@ -254,6 +257,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 	e := h.index(s, rt, id, old, rec)
 	s.mu.Unlock()
 	h.touch(s, rt, old.rec.Resource, res)
+	h.logWrite(s, rt, "updated", id, res)
 	h.answerUpdate(w, r, s, rt, e, patch)
 }
 
@@ -309,7 +313,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *
 		rec.Deleted = &now
 		if err := h.put(s, rt, id, rec); err != nil {
 			h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM delete not stored")
-			writeError(w, storeFailed(err))
+			writeError(w, storeFailed())
 			return
 		}
 		s.mu.Lock()
@@ -320,7 +324,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *
 	} else {
 		if err := h.opts.Store.DeleteSCIM(s.name, rt.Name, id); err != nil {
 			h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM delete not stored")
-			writeError(w, storeFailed(err))
+			writeError(w, storeFailed())
 			return
 		}
 		s.mu.Lock()
@@ -328,6 +332,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *
 		s.mu.Unlock()
 	}
 	h.touch(s, rt, old.rec.Resource, nil)
+	h.logWrite(s, rt, "deleted", id, old.rec.Resource)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -522,4 +527,18 @@ func (h *Handler) leaveGroups(s *source, userID string, gids []string) {
 		s.mu.Unlock()
 		lock.Unlock()
 	}
+}
+
+// logWrite records each stored write at info level: what an IdP pushed is an audit fact.
+func (h *Handler) logWrite(s *source, rt *resourceType, what, id string, res map[string]any) {
+	ev := h.log.Info().Str(logging.FieldSource, s.name).Str("type", rt.Name).Str("id", id)
+	if rt == userType {
+		ev = ev.Str(logging.FieldUser, userName(res))
+		if a, ok := res["active"].(bool); ok {
+			ev = ev.Bool("active", a)
+		}
+	} else {
+		ev = ev.Str("group", displayName(res)).Int("members", len(elements(res["members"])))
+	}
+	ev.Msg("SCIM " + strings.ToLower(rt.Name) + " " + what)
 }
