@@ -95,3 +95,5 @@ func notImplemented(name string) func(*cobra.Command, []string) error {
 		return withCode(exitNotImpl, fmt.Errorf("%s: not implemented in this build", name))
 	}
 }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

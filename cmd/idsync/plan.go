@@ -1,7 +1,19 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"github.com/spf13/cobra"
+)
 
 func newPlanCmd() *cobra.Command {
-	return &cobra.Command{Use: "plan", Short: "plan (not implemented in this build)", RunE: notImplemented("plan")}
+	var f passFlags
+	cmd := &cobra.Command{
+		Use:   "plan -c FILE [-o table|json]",
+		Short: "Show what a pass would change (reconcile --dry-run); -o json prints the Changes value",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPass(cmd, f, true)
+		},
+	}
+	addPassFlags(cmd, &f)
+	return cmd
 }

@@ -1,7 +1,109 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/cli"
+	"github.com/idsync/idsync/reconcile"
+)
+
+type passFlags struct {
+	config string
+	dryRun bool
+	users  []string
+	source string
+	output string
+}
 
 func newReconcileCmd() *cobra.Command {
-	return &cobra.Command{Use: "reconcile", Short: "reconcile (not implemented in this build)", RunE: notImplemented("reconcile")}
+	var f passFlags
+	cmd := &cobra.Command{
+		Use:   "reconcile -c FILE [--dry-run] [--user NAME] [--source NAME] [-o table|json]",
+		Short: "Run one pass in the foreground; the exit code says how it went (0 ok, 1 items failed, 2 config/connection error, 3 held)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPass(cmd, f, false)
+		},
+	}
+	addPassFlags(cmd, &f)
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "plan only: write nothing to Jira or to the ownership records")
+	return cmd
+}
+
+func addPassFlags(cmd *cobra.Command, f *passFlags) {
+	cmd.Flags().StringVarP(&f.config, "config", "c", "", "config file")
+	cmd.Flags().StringSliceVar(&f.users, "user", nil, "reconcile only this user (userName; repeatable)")
+	cmd.Flags().StringVar(&f.source, "source", "", "read only this source (others' last snapshots stand in; nothing is removed)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output: table or json")
+	configs.BindFlags(cmd.Flags())
+}
+
+// runPass is reconcile and plan: one pass, its output, and the exit code from its outcome.
+func runPass(cmd *cobra.Command, f passFlags, planOnly bool) error {
+	if err := cli.CheckFormat(f.output); err != nil {
+		return withCode(exitConfig, err)
+	}
+	cfg, err := cli.LoadConfig(f.config, cmd.Flags())
+	if err != nil {
+		return withCode(exitConfig, err)
+	}
+	log := cli.Logger(cfg, cmd.ErrOrStderr())
+	progress := cli.NewProgress(cmd.ErrOrStderr())
+	a, err := cli.OpenApp(cfg, log, progress.Observer())
+	if err != nil {
+		return withCode(exitConfig, err)
+	}
+	defer a.Close()
+
+	if f.source != "" {
+		found := false
+		for _, s := range cfg.Sources {
+			found = found || s.Name == f.source
+		}
+		if !found {
+			return withCode(exitConfig, errorf("--source %q: no such source in %s", f.source, cfg.Path))
+		}
+	}
+	// The first interrupt finishes the item in flight and stops; a second one kills.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	run, err := a.RunOnce(ctx, reconcile.RunOptions{
+		Trigger: reconcile.TriggerCLI, DryRun: f.dryRun || planOnly, Users: f.users, Source: f.source,
+	})
+	if err != nil && run.ID == "" {
+		return withCode(exitConfig, err)
+	}
+	out := cmd.OutOrStdout()
+	switch {
+	case f.output == "json" && planOnly:
+		changes := run.Changes
+		if changes == nil {
+			changes = &reconcile.Changes{}
+		}
+		_ = cli.WriteJSON(out, changes)
+	case f.output == "json":
+		_ = cli.WriteJSON(out, run)
+	default:
+		if run.Changes != nil && (planOnly || f.dryRun) {
+			_ = reconcile.Render(out, *run.Changes, reconcile.RenderOptions{MaxRows: 200, Links: true})
+			cmd.Println()
+		}
+		cli.Summary(out, run)
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("pass ended with an error")
+	}
+	if code := cli.ExitCode(run); code != exitOK {
+		return withCode(code, errSilent)
+	}
+	if err != nil {
+		return withCode(exitPartial, errSilent)
+	}
+	return nil
 }

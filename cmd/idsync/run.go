@@ -1,7 +1,40 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/daemon"
+)
 
 func newRunCmd() *cobra.Command {
-	return &cobra.Command{Use: "run", Short: "run (not implemented in this build)", RunE: notImplemented("run")}
+	var opts daemon.Options
+	cmd := &cobra.Command{
+		Use:   "run -c FILE",
+		Short: "Run the daemon: scheduled passes, SCIM listener, admin API, metrics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.ConfigPath == "" {
+				return withCode(exitConfig, errors.New("no config file: pass -c FILE"))
+			}
+			opts.Flags = cmd.Flags()
+			opts.LogOutput = cmd.ErrOrStderr()
+			err := daemon.Run(context.Background(), opts)
+			switch {
+			case err == nil:
+				return nil
+			case errors.Is(err, daemon.ErrForced):
+				return withCode(130, err)
+			default:
+				return withCode(exitConfig, err)
+			}
+		},
+	}
+	cmd.Flags().StringVarP(&opts.ConfigPath, "config", "c", "", "config file")
+	cmd.Flags().BoolVar(&opts.NoInitialPass, "no-initial-pass", false, "do not run a pass at start-up")
+	configs.BindFlags(cmd.Flags())
+	return cmd
 }

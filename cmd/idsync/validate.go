@@ -1,7 +1,36 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/idsync/idsync/configs"
+)
 
 func newValidateCmd() *cobra.Command {
-	return &cobra.Command{Use: "validate", Short: "validate (not implemented in this build)", RunE: notImplemented("validate")}
+	var path string
+	cmd := &cobra.Command{
+		Use:   "validate -c FILE",
+		Short: "Check a config file and list every problem with its field path",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path == "" {
+				return withCode(exitConfig, fmt.Errorf("no config file: pass -c FILE"))
+			}
+			cfg, err := configs.LoadAndValidate(path, cmd.Flags())
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s is not valid:\n%v\n", path, err)
+				return withCode(exitConfig, errSilent)
+			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w.Error())
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is valid: %d source(s), sink %s, schedule %q\n", path, len(cfg.Sources), cfg.Sink.Type, cfg.Schedule)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")
+	configs.BindFlags(cmd.Flags())
+	return cmd
 }

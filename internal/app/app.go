@@ -1,0 +1,272 @@
+// Package app builds idsync's parts from a validated config: the state store, the sources
+// (chosen from an explicit map of source types), the Jira sink, the SCIM listener and the
+// Runner. The daemon and the one-shot CLI commands share it, so they can never be wired
+// differently.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/metrics"
+	"github.com/idsync/idsync/internal/version"
+	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/sinks/jira"
+	"github.com/idsync/idsync/sources/miniorange"
+	"github.com/idsync/idsync/sources/scim"
+	"github.com/idsync/idsync/state"
+)
+
+// App is one wired idsync.
+type App struct {
+	Config  *configs.Config
+	Log     zerolog.Logger
+	Metrics *metrics.Metrics
+	Store   *state.Store
+	Sink    *jira.Sink
+	Runner  *reconcile.Runner
+	// SCIM is the push listener; nil when no source has push enabled.
+	SCIM *scim.Handler
+
+	closeOnce sync.Once
+}
+
+// Options are the collaborators the caller supplies.
+type Options struct {
+	Logger  zerolog.Logger
+	Metrics *metrics.Metrics // nil: a fresh registry
+	// Observer hears passes besides the metrics (progress bars); may be nil.
+	Observer reconcile.Observer
+	// HTTPClient is used for sources and the sink (nil: their defaults).
+	HTTPClient *http.Client
+	// StateTimeout bounds the wait for the state file lock (state's default when zero).
+	StateTimeout time.Duration
+	// NoSCIM skips building the push listener (one-shot CLI runs answer no pushes; pushed
+	// resources are still read from the store).
+	NoSCIM bool
+	// BaseURL is the listener's external URL for SCIM meta.location.
+	BaseURL string
+}
+
+// ErrStateLocked is returned (wrapped) when another process holds the state file.
+var ErrStateLocked = state.ErrLocked
+
+// Open builds every part. On error, whatever was opened is closed again.
+func Open(cfg *configs.Config, opts Options) (*App, error) {
+	if cfg == nil {
+		return nil, errors.New("app: nil config")
+	}
+	m := opts.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
+	a := &App{Config: cfg, Log: opts.Logger, Metrics: m}
+
+	st, err := state.Open(cfg.State.Path, state.Options{
+		Timeout: opts.StateTimeout,
+		Logger:  opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening state: %w", err)
+	}
+	a.Store = st
+
+	if err := a.build(cfg, opts); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) build(cfg *configs.Config, opts Options) error {
+	if cfg.Sink.Type != configs.SinkJira || cfg.Sink.Jira == nil {
+		return fmt.Errorf("sink.type %q: only jira is supported", cfg.Sink.Type)
+	}
+	sink, err := jira.New(*cfg.Sink.Jira, jira.Options{
+		Metrics:    a.Metrics,
+		Logger:     a.Log,
+		HTTPClient: opts.HTTPClient,
+		Version:    version.String(),
+	})
+	if err != nil {
+		return fmt.Errorf("building the Jira sink: %w", err)
+	}
+	a.Sink = sink
+
+	var pushSources []scim.SourceOptions
+	for _, sc := range cfg.Sources {
+		if sc.PushEnabled() {
+			po := scim.SourceOptions{Name: sc.Name}
+			if sc.Push != nil {
+				po.Token, po.RateLimit, po.Debounce = sc.Push.Token, sc.Push.RateLimit, sc.Push.Debounce
+			}
+			pushSources = append(pushSources, po)
+		}
+	}
+	if len(pushSources) > 0 {
+		h, err := scim.NewHandler(scim.HandlerOptions{
+			Sources:  pushSources,
+			Store:    a.Store,
+			OnChange: a.onPush,
+			Metrics:  a.Metrics,
+			Logger:   a.Log,
+			BaseURL:  opts.BaseURL,
+		})
+		if err != nil {
+			return fmt.Errorf("building the SCIM listener: %w", err)
+		}
+		a.SCIM = h
+	}
+
+	specs := make([]reconcile.SourceSpec, 0, len(cfg.Sources))
+	for _, sc := range cfg.Sources {
+		spec, err := a.sourceSpec(sc, opts)
+		if err != nil {
+			return fmt.Errorf("sources[%s]: %w", sc.Name, err)
+		}
+		specs = append(specs, spec)
+	}
+
+	var obs reconcile.Observer = reconcile.MetricsObserver{M: a.Metrics}
+	if opts.Observer != nil {
+		obs = multiObserver{obs, opts.Observer}
+	}
+	r, err := reconcile.NewRunner(reconcile.RunnerConfig{
+		Sources:          specs,
+		Sink:             sink,
+		Store:            a.Store,
+		Mapping:          cfg.Mapping,
+		Safety:           cfg.Safety,
+		Concurrency:      cfg.Sink.Jira.RateLimit.Concurrency,
+		ProfileWritable:  sink.ProfileWritable(),
+		DeactivateMethod: sink.Method(),
+		Observer:         obs,
+		Logger:           a.Log,
+		RunID:            state.NewRunID,
+	})
+	if err != nil {
+		return fmt.Errorf("building the runner: %w", err)
+	}
+	a.Runner = r
+	return nil
+}
+
+// sourceFactories maps a pull source type to its constructor; push-only sources (type scim)
+// are served by the SCIM listener.
+var sourceFactories = map[string]func(a *App, sc configs.SourceConfig, opts Options) (reconcile.Source, error){
+	configs.SourceMiniOrange: func(a *App, sc configs.SourceConfig, opts Options) (reconcile.Source, error) {
+		return miniorange.New(sc.Name, *sc.MiniOrange, miniorange.Options{
+			Metrics: a.Metrics, HTTPClient: opts.HTTPClient,
+			Logger: a.Log,
+		})
+	},
+}
+
+func (a *App) sourceSpec(sc configs.SourceConfig, opts Options) (reconcile.SourceSpec, error) {
+	spec := reconcile.SourceSpec{Priority: sc.Priority}
+	if sc.Type == configs.SourceSCIM {
+		if a.SCIM == nil {
+			return spec, errors.New("push-only source without a SCIM listener")
+		}
+		spec.Source = scim.NewSource(sc.Name, a.SCIM)
+		return spec, nil
+	}
+	build, ok := sourceFactories[sc.Type]
+	if !ok {
+		return spec, fmt.Errorf("source type %q is not supported", sc.Type)
+	}
+	src, err := build(a, sc, opts)
+	if err != nil {
+		return spec, err
+	}
+	spec.Source = src
+	if sc.PushEnabled() && a.SCIM != nil {
+		spec.Push = scim.NewSource(sc.Name, a.SCIM)
+	}
+	return spec, nil
+}
+
+// onPush turns a debounced SCIM write into a targeted pass request.
+func (a *App) onPush(source string, userNames, groupNames []string) {
+	if a.Runner == nil {
+		return
+	}
+	a.Runner.Request(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: userNames, Groups: groupNames})
+}
+
+// SaveBudget stores the sink's last known API budget, so `status` can show it after a restart.
+func (a *App) SaveBudget() {
+	b := a.Sink.Budget()
+	if b.Limit == 0 && b.Remaining == 0 && b.Throttled == 0 {
+		return
+	}
+	if err := a.Store.PutBudget(state.Budget{
+		Target: jira.TargetJira, Limit: b.Limit, Remaining: b.Remaining, Reset: b.Reset,
+		Throttled: int(b.Throttled), UpdatedAt: time.Now(),
+	}); err != nil {
+		a.Log.Warn().Err(err).Msg("saving the API budget")
+	}
+}
+
+// Close stops the SCIM listener's timers (flushing pending pushes) and closes the state
+// file. It is safe to call twice.
+func (a *App) Close() error {
+	var errs []error
+	a.closeOnce.Do(func() {
+		if a.SCIM != nil {
+			errs = append(errs, a.SCIM.Close())
+		}
+		if a.Store != nil {
+			errs = append(errs, a.Store.Close())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// RunOnce is a convenience for one-shot commands.
+func (a *App) RunOnce(ctx context.Context, o reconcile.RunOptions) (reconcile.Run, error) {
+	run, err := a.Runner.RunOnce(ctx, o)
+	a.SaveBudget()
+	return run, err
+}
+
+// multiObserver fans pass events out to several observers.
+type multiObserver []reconcile.Observer
+
+func (m multiObserver) PassStarted(r reconcile.Run) {
+	for _, o := range m {
+		o.PassStarted(r)
+	}
+}
+func (m multiObserver) Progress(done, total int) {
+	for _, o := range m {
+		o.Progress(done, total)
+	}
+}
+func (m multiObserver) ChangeApplied(k reconcile.Kind, result string) {
+	for _, o := range m {
+		o.ChangeApplied(k, result)
+	}
+}
+func (m multiObserver) SourceRead(sr reconcile.SourceRun) {
+	for _, o := range m {
+		o.SourceRead(sr)
+	}
+}
+func (m multiObserver) PassFinished(r reconcile.Run) {
+	for _, o := range m {
+		o.PassFinished(r)
+	}
+}
+func (m multiObserver) Held(n int) {
+	for _, o := range m {
+		o.Held(n)
+	}
+}

@@ -1,0 +1,123 @@
+// Package cli holds what the one-shot commands share: loading the config with every problem
+// printed, opening the app with a clear message when the daemon holds the state file, output
+// formats, the progress bar and exit codes from a run's outcome.
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
+
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/app"
+	"github.com/idsync/idsync/internal/logging"
+	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/state"
+)
+
+// Exit codes of one-shot commands, documented in the README.
+const (
+	ExitOK      = 0
+	ExitPartial = 1 // some items failed
+	ExitConfig  = 2 // config, usage or connection error (including an incomplete source read)
+	ExitHeld    = 3 // the circuit breaker held changes back
+	ExitNotImpl = 4
+)
+
+// ErrLockedHint is appended when the daemon holds the state file.
+const ErrLockedHint = "the daemon holds the state file: stop it, or use its admin API (idsync status --addr URL, idsync approve --addr URL RUN_ID)"
+
+// LoadConfig loads and validates the config file; the error lists every problem.
+func LoadConfig(path string, fs *pflag.FlagSet) (*configs.Config, error) {
+	if path == "" {
+		return nil, errors.New("no config file: pass -c FILE")
+	}
+	cfg, err := configs.LoadAndValidate(path, fs)
+	if err != nil {
+		return nil, fmt.Errorf("config %s:\n%w", path, err)
+	}
+	return cfg, nil
+}
+
+// Logger builds the logger of a one-shot command: the config's level and format, on stderr.
+func Logger(cfg *configs.Config, w io.Writer) zerolog.Logger {
+	log, err := logging.New(w, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		log, _ = logging.New(w, "info", "auto")
+	}
+	return log
+}
+
+// OpenApp wires the app for a one-shot command (no SCIM listener).
+func OpenApp(cfg *configs.Config, log zerolog.Logger, obs reconcile.Observer) (*app.App, error) {
+	a, err := app.Open(cfg, app.Options{Logger: log, Observer: obs, NoSCIM: true})
+	if err != nil {
+		if errors.Is(err, state.ErrLocked) {
+			return nil, fmt.Errorf("%w\n%s", err, ErrLockedHint)
+		}
+		return nil, err
+	}
+	for _, w := range a.Store.Warnings() {
+		log.Warn().Msg(w)
+	}
+	return a, nil
+}
+
+// OpenState opens the state file alone (state inspect, audit).
+func OpenState(cfg *configs.Config, log zerolog.Logger, readOnly bool) (*state.Store, error) {
+	st, err := state.Open(cfg.State.Path, state.Options{ReadOnly: readOnly, Logger: log})
+	if err != nil {
+		if errors.Is(err, state.ErrLocked) {
+			return nil, fmt.Errorf("%w\n%s", err, ErrLockedHint)
+		}
+		return nil, err
+	}
+	return st, nil
+}
+
+// ExitCode maps a run's outcome to the command's exit code.
+func ExitCode(run reconcile.Run) int {
+	if run.Result == reconcile.ResultHeld {
+		return ExitHeld
+	}
+	if run.Result == reconcile.ResultFailed {
+		return ExitConfig
+	}
+	for _, s := range run.Sources {
+		if !s.Complete {
+			return ExitConfig
+		}
+	}
+	for _, byResult := range run.Counts {
+		if byResult["failed"] > 0 || byResult["skipped"] > 0 {
+			return ExitPartial
+		}
+	}
+	if run.Result == reconcile.ResultPartial {
+		return ExitPartial
+	}
+	return ExitOK
+}
+
+// WriteJSON writes v indented.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// CheckFormat accepts table or json.
+func CheckFormat(f string) error {
+	if f != "table" && f != "json" {
+		return fmt.Errorf("-o %q: want table or json", f)
+	}
+	return nil
+}
+
+// Stderr is where one-shot commands log (a variable so tests can capture it).
+var Stderr io.Writer = os.Stderr
