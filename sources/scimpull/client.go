@@ -1,0 +1,283 @@
+package scimpull
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+
+	"github.com/idsync/idsync/internal/metrics"
+)
+
+// target labels this source's outbound requests in idsync_api_requests_total.
+const target = "scimpull"
+
+// maxAnswer caps one response body.
+const maxAnswer = 64 << 20
+
+var errAnswerTooLarge = errors.New("answer larger than 64 MiB")
+
+// Error is a SCIM error answer (RFC 7644 section 3.12) or any other non-2xx answer.
+type Error struct {
+	Endpoint   string
+	HTTPStatus int
+	// SCIMType is the RFC 7644 error keyword (invalidFilter, tooMany, ...), if given.
+	SCIMType string
+	Detail   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "scim %s: HTTP %d", e.Endpoint, e.HTTPStatus)
+	if e.SCIMType != "" {
+		fmt.Fprintf(&b, " (%s)", e.SCIMType)
+	}
+	if e.Detail != "" {
+		fmt.Fprintf(&b, ": %s", e.Detail)
+	}
+	if e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden {
+		b.WriteString("; check the source's bearer token")
+	}
+	return b.String()
+}
+
+// scimError is the wire form; status is a string in the RFC but some servers send a number.
+type scimError struct {
+	Status   json.RawMessage `json:"status"`
+	SCIMType string          `json:"scimType"`
+	Detail   string          `json:"detail"`
+	Message  string          `json:"message"` // non-SCIM gateways
+}
+
+type client struct {
+	base          string
+	token         string
+	http          *retryablehttp.Client
+	std           *http.Client
+	log           zerolog.Logger
+	metrics       *metrics.Metrics
+	maxRetryAfter time.Duration
+}
+
+type clientOptions struct {
+	base          string
+	token         string
+	httpClient    *http.Client
+	timeout       time.Duration
+	limiter       *rate.Limiter
+	metrics       *metrics.Metrics
+	log           zerolog.Logger
+	retryMax      int
+	retryWaitMin  time.Duration
+	retryWaitMax  time.Duration
+	maxRetryAfter time.Duration
+}
+
+func newClient(o clientOptions) *client {
+	hc := *o.httpClient // a copy: wrapping the transport leaves the caller's client alone
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = &instrumented{next: next, limiter: o.limiter, metrics: o.metrics}
+	if o.timeout > 0 {
+		hc.Timeout = o.timeout
+	}
+	c := &client{
+		base:          strings.TrimRight(o.base, "/"),
+		token:         o.token,
+		std:           &hc,
+		log:           o.log,
+		metrics:       o.metrics,
+		maxRetryAfter: o.maxRetryAfter,
+	}
+	c.http = &retryablehttp.Client{
+		HTTPClient:   &hc,
+		RetryWaitMin: o.retryWaitMin,
+		RetryWaitMax: o.retryWaitMax,
+		RetryMax:     o.retryMax,
+		CheckRetry:   checkRetry,
+		Backoff:      c.backoff,
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
+			if attempt > 0 {
+				c.log.Debug().Str("endpoint", r.URL.Path).Int("attempt", attempt+1).Msg("retrying SCIM request")
+			}
+		},
+	}
+	return c
+}
+
+func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if errors.Is(err, errAnswerTooLarge) {
+		return false, err
+	}
+	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+}
+
+// backoff honours Retry-After on 429 and 503 (up to maxRetryAfter), else waits
+// exponentially with jitter.
+func (c *client) backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			d = min(d, c.maxRetryAfter)
+			c.metrics.RateLimitWaited(target, d)
+			return d
+		}
+	}
+	d := retryablehttp.DefaultBackoff(lo, hi, attempt, nil)
+	if d > 0 {
+		d = d/2 + rand.N(d/2+1)
+	}
+	return d
+}
+
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// instrumented applies the token bucket to every attempt and counts it.
+type instrumented struct {
+	next    http.RoundTripper
+	limiter *rate.Limiter
+	metrics *metrics.Metrics
+}
+
+func (t *instrumented) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.limiter != nil {
+		start := time.Now()
+		if err := t.limiter.Wait(req.Context()); err != nil {
+			return nil, fmt.Errorf("waiting for the rate limiter: %w", err)
+		}
+		t.metrics.RateLimitWaited(target, time.Since(start))
+	}
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	code := 0
+	if resp != nil {
+		code = resp.StatusCode
+	}
+	t.metrics.APIRequest(target, endpointLabel(req.URL.Path), req.Method, code, time.Since(start))
+	return resp, err
+}
+
+// endpointLabel keeps metric cardinality bounded: /Groups/{id} counts as /Groups/{id}.
+func endpointLabel(path string) string {
+	for _, res := range []string{"/Users", "/Groups"} {
+		if i := strings.LastIndex(path, res); i >= 0 {
+			if rest := path[i+len(res):]; rest == "" {
+				return res
+			}
+			return res + "/{id}"
+		}
+	}
+	return path
+}
+
+// get fetches base+path?query and decodes a 2xx answer into out.
+func (c *client) get(ctx context.Context, path, query string, out any) error {
+	u := c.base + path
+	if query != "" {
+		u += "?" + query
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("building request: %w", err)
+	}
+	req.Header.Set("Accept", "application/scim+json, application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	var body []byte
+	read := false
+	// Reading inside the handler makes a body cut mid-way a retryable failure.
+	req.SetResponseHandler(func(resp *http.Response) error {
+		b, err := readAnswer(resp.Body)
+		if err != nil {
+			return err
+		}
+		body, read = b, true
+		return nil
+	})
+	resp, err := c.http.Do(req)
+	if resp != nil {
+		defer func() { _ = resp.Body.Close() }()
+	}
+	if err != nil {
+		return fmt.Errorf("calling scim %s: %w", path, err)
+	}
+	if !read {
+		if body, err = readAnswer(resp.Body); err != nil {
+			return fmt.Errorf("reading scim %s answer: %w", path, err)
+		}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return c.errorFrom(path, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decoding scim %s answer (Content-Type %q): %w", path, resp.Header.Get("Content-Type"), err)
+	}
+	return nil
+}
+
+func readAnswer(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxAnswer+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxAnswer {
+		return nil, errAnswerTooLarge
+	}
+	return b, nil
+}
+
+func (c *client) errorFrom(path string, code int, body []byte) *Error {
+	e := &Error{Endpoint: path, HTTPStatus: code}
+	var se scimError
+	if json.Unmarshal(body, &se) == nil {
+		e.SCIMType, e.Detail = se.SCIMType, se.Detail
+		if e.Detail == "" {
+			e.Detail = se.Message
+		}
+	} else {
+		b := strings.TrimSpace(string(body))
+		if len(b) > 200 {
+			b = b[:200] + "..."
+		}
+		e.Detail = b
+	}
+	e.Detail = c.scrub(e.Detail)
+	return e
+}
+
+// scrub keeps the bearer token out of errors and bounds their length.
+func (c *client) scrub(s string) string {
+	if c.token != "" {
+		s = strings.ReplaceAll(s, c.token, "[redacted]")
+	}
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}

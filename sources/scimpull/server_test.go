@@ -1,0 +1,212 @@
+package scimpull
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeSCIM is a small SCIM 2.0 server: GET /Users and /Groups with paging and `eq`
+// filters on userName and members.value, GET /Groups/{id}, bearer auth, and hooks that
+// inject faults. Resources are JSON objects so tests can shape them freely.
+type fakeSCIM struct {
+	mu       sync.Mutex
+	token    string
+	users    []map[string]any
+	groups   []map[string]any
+	maxCount int
+	calls    map[string]int
+	// noMembersFilter answers members.value filters with 400 invalidFilter.
+	noMembersFilter bool
+	// before may answer a request itself (a fault); it returns false to let it through.
+	before func(w http.ResponseWriter, r *http.Request) bool
+	// edit may change a list page before it is sent.
+	edit func(path string, startIndex int, page map[string]any)
+}
+
+const testToken = "test-scim-token-5f2a"
+
+func newFakeSCIM(t *testing.T, users, groups int) (*fakeSCIM, string) {
+	t.Helper()
+	f := &fakeSCIM{token: testToken, maxCount: 1000, calls: map[string]int{}}
+	f.users, f.groups = directory(users, groups)
+	srv := httptest.NewServer(http.StripPrefix("/scim/v2", f))
+	t.Cleanup(srv.Close)
+	return f, srv.URL + "/scim/v2"
+}
+
+// directory builds n users and g groups; user i is in groups i%g and (i+1)%g.
+func directory(n, g int) ([]map[string]any, []map[string]any) {
+	users := make([]map[string]any, n)
+	groups := make([]map[string]any, g)
+	members := make([][]any, g)
+	for i := range users {
+		id := fmt.Sprintf("u-%04d", i)
+		var refs []any
+		if g > 0 {
+			for _, gi := range []int{i % g, (i + 1) % g} {
+				if len(refs) == 1 && gi == i%g {
+					continue
+				}
+				refs = append(refs, map[string]any{"value": fmt.Sprintf("g-%02d", gi), "display": fmt.Sprintf("Group %02d", gi)})
+				members[gi] = append(members[gi], map[string]any{"value": id, "display": fmt.Sprintf("User %d", i), "type": "User"})
+			}
+		}
+		users[i] = map[string]any{
+			"schemas":     []any{"urn:ietf:params:scim:schemas:core:2.0:User"},
+			"id":          id,
+			"userName":    fmt.Sprintf("user%d@example.com", i),
+			"name":        map[string]any{"givenName": "Given" + strconv.Itoa(i), "familyName": "Family"},
+			"displayName": fmt.Sprintf("User %d", i),
+			"emails":      []any{map[string]any{"value": fmt.Sprintf("User%d@Example.com", i), "type": "work", "primary": true}},
+			"active":      i%10 != 9,
+			"groups":      refs,
+		}
+	}
+	for i := range groups {
+		groups[i] = map[string]any{
+			"schemas":     []any{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+			"id":          fmt.Sprintf("g-%02d", i),
+			"displayName": fmt.Sprintf("Group %02d", i),
+			"members":     members[i],
+		}
+	}
+	return users, groups
+}
+
+var eqFilter = regexp.MustCompile(`^(\S+) eq ("(?:[^"\\]|\\.)*")$`)
+
+func scimErr(w http.ResponseWriter, code int, scimType, detail string) {
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"schemas":  []any{"urn:ietf:params:scim:api:messages:2.0:Error"},
+		"status":   strconv.Itoa(code),
+		"scimType": scimType,
+		"detail":   detail,
+	})
+}
+
+func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.calls[r.URL.Path]++
+	before := f.before
+	f.mu.Unlock()
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+f.token)) != 1 {
+		scimErr(w, http.StatusUnauthorized, "", "Invalid bearer token")
+		return
+	}
+	if r.Method != http.MethodGet {
+		scimErr(w, http.StatusMethodNotAllowed, "", "read-only")
+		return
+	}
+	if before != nil && before(w, r) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	path := r.URL.Path
+	if id, ok := strings.CutPrefix(path, "/Groups/"); ok {
+		for _, g := range f.groups {
+			if g["id"] == id {
+				out := map[string]any{"id": g["id"], "displayName": g["displayName"]}
+				w.Header().Set("Content-Type", "application/scim+json")
+				_ = json.NewEncoder(w).Encode(out)
+				return
+			}
+		}
+		scimErr(w, http.StatusNotFound, "", "no such group")
+		return
+	}
+	var list []map[string]any
+	switch path {
+	case "/Users":
+		list = f.users
+	case "/Groups":
+		list = f.groups
+	default:
+		scimErr(w, http.StatusNotFound, "", "no such endpoint")
+		return
+	}
+	q := r.URL.Query()
+	if filter := q.Get("filter"); filter != "" {
+		m := eqFilter.FindStringSubmatch(filter)
+		var want string
+		if m == nil || json.Unmarshal([]byte(m[2]), &want) != nil {
+			scimErr(w, http.StatusBadRequest, "invalidFilter", "unsupported filter "+filter)
+			return
+		}
+		var kept []map[string]any
+		switch {
+		case path == "/Users" && m[1] == "userName":
+			for _, u := range list {
+				if strings.EqualFold(u["userName"].(string), want) {
+					kept = append(kept, u)
+				}
+			}
+		case path == "/Groups" && m[1] == "members.value" && !f.noMembersFilter:
+			for _, g := range list {
+				ms, _ := g["members"].([]any)
+				for _, x := range ms {
+					if x.(map[string]any)["value"] == want {
+						kept = append(kept, g)
+						break
+					}
+				}
+			}
+		default:
+			scimErr(w, http.StatusBadRequest, "invalidFilter", "unsupported filter "+filter)
+			return
+		}
+		list = kept
+	}
+	start, count := 1, f.maxCount
+	if v := q.Get("startIndex"); v != "" {
+		start, _ = strconv.Atoi(v)
+	}
+	if v := q.Get("count"); v != "" {
+		count, _ = strconv.Atoi(v)
+	}
+	start = max(start, 1)
+	count = min(max(count, 0), f.maxCount)
+	lo := min(start-1, len(list))
+	hi := min(lo+count, len(list))
+	res := make([]any, 0, hi-lo)
+	for _, x := range list[lo:hi] {
+		if q.Get("excludedAttributes") == "members" {
+			c := map[string]any{}
+			for k, v := range x {
+				if k != "members" {
+					c[k] = v
+				}
+			}
+			x = c
+		}
+		res = append(res, x)
+	}
+	page := map[string]any{
+		"schemas":      []any{"urn:ietf:params:scim:api:messages:2.0:ListResponse"},
+		"totalResults": len(list),
+		"itemsPerPage": len(res),
+		"startIndex":   start,
+		"Resources":    res,
+	}
+	if f.edit != nil {
+		f.edit(path, start, page)
+	}
+	w.Header().Set("Content-Type", "application/scim+json")
+	_ = json.NewEncoder(w).Encode(page)
+}
+
+func (f *fakeSCIM) callCount(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[path]
+}
