@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/idsync/idsync/reconcile"
 )
 
 // Dump writes the whole store as one JSON document for `idsync state inspect`: the schema
@@ -36,9 +38,18 @@ func (s *Store) Dump(w io.Writer) error {
 			_ = meta.ForEach(func(k, v []byte) error { m[string(k)] = string(v); return nil })
 			d.member("meta", m)
 		}
-		for _, sec := range []struct{ field, bucket string }{
-			{"links", bucketLinks}, {"owned", bucketOwned}, {"snapshots", bucketSnapshots},
-			{"runs", bucketRuns}, {"heldPlan", bucketHeld}, {"budgets", bucketBudget}, {"audit", bucketAudit},
+		for _, sec := range []struct {
+			field, bucket string
+			// typed checks that a record decodes as the code will read it.
+			typed func([]byte) error
+		}{
+			{"links", bucketLinks, typed[reconcile.Link]},
+			{"owned", bucketOwned, typed[reconcile.Owned]},
+			{"snapshots", bucketSnapshots, typed[reconcile.SnapshotRecord]},
+			{"runs", bucketRuns, typed[reconcile.Run]},
+			{"heldPlan", bucketHeld, typed[reconcile.HeldPlan]},
+			{"budgets", bucketBudget, typed[Budget]},
+			{"audit", bucketAudit, typed[reconcile.AuditRecord]},
 		} {
 			b := tx.Bucket([]byte(sec.bucket))
 			if b == nil {
@@ -51,6 +62,10 @@ func (s *Store) Dump(w io.Writer) error {
 				label := string(k)
 				if sec.bucket == bucketAudit && len(k) == 8 {
 					label = fmt.Sprint(binary.BigEndian.Uint64(k))
+				}
+				if err := sec.typed(v); err != nil {
+					d.item(map[string]any{"key": label, "error": "record does not decode: " + err.Error()})
+					return nil
 				}
 				d.item(decodeScrubbed(label, v))
 				return nil
@@ -113,6 +128,11 @@ func (s *Store) Dump(w io.Writer) error {
 	return nil
 }
 
+func typed[T any](data []byte) error {
+	var v T
+	return json.Unmarshal(data, &v)
+}
+
 // decodeScrubbed decodes a stored JSON value with secrets removed, or describes why it
 // cannot.
 func decodeScrubbed(key string, data []byte) any {
@@ -144,8 +164,8 @@ func scrub(v any) any {
 	return v
 }
 
-// dumper writes JSON incrementally so a large store is never held in memory whole. The
-// first write error sticks and stops further output.
+// dumper writes indented JSON incrementally so a large store is never held in memory
+// whole. The first write error sticks and stops further output.
 type dumper struct {
 	w *bufio.Writer
 	// used[i] says whether the container at depth i already has an element.
@@ -153,20 +173,20 @@ type dumper struct {
 	err  error
 }
 
-func (d *dumper) write(p []byte) {
+func (d *dumper) write(s string) {
 	if d.err == nil {
-		_, d.err = d.w.Write(p)
+		_, d.err = d.w.WriteString(s)
 	}
 }
 
-// sep writes the comma before every element of a container but the first.
+// sep starts an element of the current container on its own line.
 func (d *dumper) sep() {
-	if n := len(d.used); n > 0 {
-		if d.used[n-1] {
-			d.write([]byte(",\n"))
-		}
-		d.used[n-1] = true
+	n := len(d.used)
+	if d.used[n-1] {
+		d.write(",")
 	}
+	d.used[n-1] = true
+	d.write("\n" + strings.Repeat("  ", n))
 }
 
 func (d *dumper) encode(v any) {
@@ -174,17 +194,27 @@ func (d *dumper) encode(v any) {
 	if err != nil && d.err == nil {
 		d.err = err
 	}
-	d.write(data)
+	d.write(string(data))
 }
 
-func (d *dumper) beginObject() { d.write([]byte("{\n")); d.used = append(d.used, false) }
-func (d *dumper) endObject()   { d.write([]byte("\n}")); d.used = d.used[:len(d.used)-1] }
+func (d *dumper) beginObject() { d.write("{"); d.used = append(d.used, false) }
+func (d *dumper) endObject()   { d.close("}") }
+
+// close ends the current container, on a line of its own unless it is empty.
+func (d *dumper) close(c string) {
+	n := len(d.used)
+	if d.used[n-1] {
+		d.write("\n" + strings.Repeat("  ", n-1))
+	}
+	d.write(c)
+	d.used = d.used[:n-1]
+}
 
 // member writes one "name": value member of the current object.
 func (d *dumper) member(name string, v any) {
 	d.sep()
 	d.encode(name)
-	d.write([]byte(": "))
+	d.write(": ")
 	d.encode(v)
 }
 
@@ -192,9 +222,9 @@ func (d *dumper) member(name string, v any) {
 func (d *dumper) beginArray(name string) {
 	d.sep()
 	d.encode(name)
-	d.write([]byte(": [\n"))
+	d.write(": [")
 	d.used = append(d.used, false)
 }
 
 func (d *dumper) item(v any) { d.sep(); d.encode(v) }
-func (d *dumper) endArray()  { d.write([]byte("\n]")); d.used = d.used[:len(d.used)-1] }
+func (d *dumper) endArray()  { d.close("]") }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/idsync/idsync/reconcile"
 )
@@ -326,7 +328,7 @@ func TestCorruptOrForeignFiles(t *testing.T) {
 			}
 			// The failed open must release the file.
 			db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 100 * time.Millisecond, ReadOnly: true})
-			if errors.Is(err, bbolt.ErrTimeout) {
+			if errors.Is(err, berrors.ErrTimeout) {
 				t.Fatal("the refused file is still locked")
 			}
 			if db != nil {
@@ -607,4 +609,45 @@ func TestTimeKeyOrder(t *testing.T) {
 	if got := binary.BigEndian.Uint64(seqKey(258)); got != 258 {
 		t.Errorf("seqKey round trip = %d", got)
 	}
+}
+
+// FuzzOpen: whatever the file holds, Open and the first reads return (an error or data),
+// never panic, and never leave the file locked.
+func FuzzOpen(f *testing.F) {
+	dir := f.TempDir()
+	path := filepath.Join(dir, "seed.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	_ = s.PutSCIM(SCIMResource{Source: "corp", Type: SCIMUser, ID: "u1", Data: []byte(`{}`)})
+	_ = s.Journal(reconcile.JournalEntry{Audit: []reconcile.AuditRecord{{Action: "x", UserName: "ann"}}})
+	_ = s.Close()
+	valid, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(valid)
+	f.Add(valid[:3*4096])
+	f.Add([]byte(`{"json": true}`))
+	f.Add(make([]byte, 4096))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return // an empty file is a new store
+		}
+		path := filepath.Join(t.TempDir(), "idsync.db")
+		writeFile(t, path, data)
+		s, err := Open(path, Options{Timeout: 50 * time.Millisecond})
+		if err != nil {
+			if errors.Is(err, ErrLocked) {
+				t.Fatalf("Open = %v", err)
+			}
+			return
+		}
+		_, _ = s.Links()
+		_, _ = s.Audit(time.Time{}, "ann")
+		_, _ = s.SCIMResources("corp", SCIMUser)
+		_ = s.Dump(io.Discard)
+		_ = s.Close()
+	})
 }
