@@ -44,6 +44,10 @@ func acquire(ctx context.Context, sem chan struct{}) error {
 	}
 }
 
+// maxListing bounds a listing's totalCount, so a corrupt count cannot make the read
+// allocate without limit (a 50M-entry listing is far past the 1M memberships idsync targets).
+const maxListing = 50_000_000
+
 // page is one answer of an offset-paged listing.
 type page[T any] struct {
 	total *int
@@ -90,6 +94,8 @@ func readListing[T any](p *pager, what string, pageSize int, fetch fetcher[T], d
 	switch {
 	case total < 0:
 		return fmt.Errorf("%w: %s: negative totalCount %d", ErrIncomplete, what, total)
+	case total > maxListing:
+		return fmt.Errorf("%w: %s: totalCount %d is beyond what idsync reads (%d)", ErrIncomplete, what, total, maxListing)
 	case n > pageSize:
 		return fmt.Errorf("%w: %s: first page holds %d items, more than the %d asked", ErrIncomplete, what, n, pageSize)
 	case n > total:

@@ -429,3 +429,12 @@ func TestUser(t *testing.T) {
 		}
 	})
 }
+
+func TestImplausibleTotalIsRejected(t *testing.T) {
+	srv := startSim(t, nil)
+	url := serve(t, rewrite(srv.Handler(), miniorangetest.PathUsersList, func(b map[string]any) { b["totalCount"] = 1 << 40 }))
+	_, err := newSource(t, url, nil).Snapshot(context.Background())
+	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "beyond what idsync reads") {
+		t.Errorf("error = %v", err)
+	}
+}

@@ -190,7 +190,7 @@ func readAll[T any](ctx context.Context, c *client, what, path, extraQuery strin
 		}
 		total = t
 		if out == nil {
-			out = make([]T, 0, t)
+			out = make([]T, 0, min(t, 100_000)) // a corrupt total must not allocate without limit
 		}
 		for _, r := range page.Resources {
 			k := id(r)
