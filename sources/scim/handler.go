@@ -148,7 +148,10 @@ type source struct {
 	groupByName map[string]string // lower(displayName) -> id
 	memberOf    map[string]map[string]struct{}
 	reserved    map[string]int // names held by writes in flight: "u:"/"g:" + lower(name)
-	loadErrs    []string
+	// stale marks groups that still list a deleted user (a failed cascade, or an older
+	// file); their next write takes the general path, which drops such members.
+	stale    map[string]bool
+	loadErrs []string
 }
 
 // NewHandler builds the listener and loads every stored resource of its sources.
@@ -193,6 +196,7 @@ func NewHandler(opts HandlerOptions) (*Handler, error) {
 			groupByName: map[string]string{},
 			memberOf:    map[string]map[string]struct{}{},
 			reserved:    map[string]int{},
+			stale:       map[string]bool{},
 		}
 		if rl := so.RateLimit; rl.RequestsPerSecond > 0 {
 			burst := rl.Burst
@@ -256,6 +260,10 @@ func (h *Handler) load(s *source) error {
 		e := s.groups[id]
 		s.groupByName[strings.ToLower(displayName(e.rec.Resource))] = id
 		for _, m := range memberIDs(e.rec.Resource) {
+			if _, live := s.users[m]; !live {
+				s.stale[id] = true
+				continue
+			}
 			s.addMemberOf(m, id)
 		}
 	}

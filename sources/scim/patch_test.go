@@ -3,6 +3,7 @@ package scim
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -326,5 +327,91 @@ func checkSCIMErr(t *testing.T, e *Error) {
 	case errInvalidSyntax, errInvalidPath, errNoTarget, errInvalidValue, errMutability:
 	default:
 		t.Fatalf("unexpected scimType in %+v", e)
+	}
+}
+
+// TestMemberFastPathMatchesGeneralPath applies the same member operations through the
+// fast path and the general PATCH path and expects the same group.
+func TestMemberFastPathMatchesGeneralPath(t *testing.T) {
+	base := map[string]any{"displayName": "G", "members": []any{
+		map[string]any{"value": "a"}, map[string]any{"value": "b", "display": "B <b@x>"}, map[string]any{"value": "c"},
+	}}
+	cases := []string{
+		`{"Operations":[{"op":"add","path":"members","value":[{"value":"d","display":"D"}]}]}`,
+		`{"Operations":[{"op":"add","path":"members","value":["d","a","d"]}]}`,
+		`{"Operations":[{"op":"remove","path":"members[value eq \"b\"]"}]}`,
+		`{"Operations":[{"op":"remove","path":"members","value":[{"value":"a"},{"value":"c"}]}]}`,
+		`{"Operations":[{"op":"add","path":"members","value":["e"]},{"op":"remove","path":"members[value eq \"e\"]"},{"op":"add","path":"MEMBERS","value":{"value":"f"}}]}`,
+		`{"Operations":[{"op":"remove","path":"members[value eq \"zz\"]"}]}`,
+		`{"Operations":[{"op":"remove","path":"members","value":[{"value":"a"},{"value":"b"},{"value":"c"}]}]}`,
+	}
+	for _, c := range cases {
+		m, derr := decodeBody([]byte(c))
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		ops, perr := parsePatch(m)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		fast, _, ok, ferr := memberPatch(base, ops)
+		if !ok || ferr != nil {
+			t.Fatalf("%s: fast path ok=%v err=%v", c, ok, ferr)
+		}
+		slow, serr := applyPatch(groupType, base, "gid", ops)
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		delete(slow, "schemas")
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%s:\nfast %v\nslow %v", c, fast, slow)
+		}
+	}
+	if len(base["members"].([]any)) != 3 {
+		t.Fatal("memberPatch changed its input")
+	}
+	// Anything else is left to the general path.
+	for _, c := range []string{
+		`{"Operations":[{"op":"replace","path":"members","value":[]}]}`,
+		`{"Operations":[{"op":"add","path":"members","value":["d"]},{"op":"replace","path":"displayName","value":"X"}]}`,
+		`{"Operations":[{"op":"remove","path":"members[display eq \"B\"]"}]}`,
+		`{"Operations":[{"op":"remove","path":"members"}]}`,
+	} {
+		m, _ := decodeBody([]byte(c))
+		ops, _ := parsePatch(m)
+		if _, _, ok, _ := memberPatch(base, ops); ok {
+			t.Fatalf("%s took the fast path", c)
+		}
+	}
+}
+
+func TestEncodeRecordMembers(t *testing.T) {
+	res := map[string]any{"displayName": "G <&> \"q\"", "externalId": "x", "members": []any{
+		map[string]any{"value": "a", "display": "Ann <ann@x> & \"co\"\n", "type": "User", "$ref": "https://h/Users/a"},
+		map[string]any{"value": "b\u00e9\u2028"},
+	}}
+	for _, r := range []record{
+		{Version: 3, Resource: res},
+		{Version: 1, Resource: map[string]any{"members": res["members"]}},
+	} {
+		fast, err := encodeRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		if err := json.Unmarshal(fast, &a); err != nil {
+			t.Fatalf("fast encoding is not JSON: %v: %s", err, fast)
+		}
+		slow, _ := json.Marshal(r)
+		_ = json.Unmarshal(slow, &b)
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("fast %s\nslow %s", fast, slow)
+		}
+	}
+	// Members with other shapes fall back to encoding/json.
+	odd := record{Version: 1, Resource: map[string]any{"members": []any{map[string]any{"value": "a", "x": json.Number("1")}}}}
+	b, err := encodeRecord(odd)
+	if err != nil || !strings.Contains(string(b), `"x":1`) {
+		t.Fatalf("fallback = %s, %v", b, err)
 	}
 }

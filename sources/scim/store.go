@@ -36,6 +36,27 @@ type record struct {
 }
 
 func encodeRecord(r record) ([]byte, error) {
+	// A group's members are most of its bytes: they are written by a fast encoder.
+	if list, ok := r.Resource["members"].([]any); ok && len(list) > 0 {
+		rest := make(map[string]any, len(r.Resource))
+		for k, v := range r.Resource {
+			if k != "members" {
+				rest[k] = v
+			}
+		}
+		r2 := r
+		r2.Resource = rest
+		if b, err := json.Marshal(r2); err == nil && bytes.HasSuffix(b, []byte("}}")) {
+			out := b[: len(b)-2 : len(b)-2]
+			if !bytes.HasSuffix(out, []byte("{")) {
+				out = append(out, ',')
+			}
+			out = append(out, `"members":`...)
+			if out, ok := appendMembersJSON(out, list); ok {
+				return append(out, "}}"...), nil
+			}
+		}
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encoding SCIM resource: %w", err)

@@ -146,10 +146,10 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *
 	}
 	s.mu.Lock()
 	s.reserved[key]--
-	e := h.index(s, rt, id, nil, rec)
+	e := h.index(s, rt, id, nil, rec, nil)
 	b := h.render(s, rt, e)
 	s.mu.Unlock()
-	h.touch(s, rt, nil, res)
+	h.touch(s, rt, nil, res, nil)
 	h.logWrite(s, rt, "created", id, res)
 
 	w.Header().Set("Location", e.view["meta"].(map[string]any)["location"].(string))
@@ -195,6 +195,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 	var (
 		res  map[string]any
 		rerr *Error
+		diff *memberDiff // set by the member fast path
 	)
 	if patch {
 		ops, perr := parsePatch(body)
@@ -202,7 +203,28 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 			writeError(w, perr)
 			return
 		}
-		res, rerr = applyPatch(rt, old.rec.Resource, id, ops)
+		s.mu.RLock()
+		stale := s.stale[id]
+		s.mu.RUnlock()
+		if rt == groupType && !stale {
+			if fres, d, ok, ferr := memberPatch(old.rec.Resource, ops); ok {
+				if ferr == nil {
+					ferr = s.checkAdded(d.added)
+				}
+				if ferr != nil {
+					writeError(w, ferr)
+					return
+				}
+				if len(d.added)+len(d.removed) == 0 {
+					h.answerUpdate(w, r, s, rt, old, patch)
+					return
+				}
+				res, diff = fres, &d
+			}
+		}
+		if diff == nil {
+			res, rerr = applyPatch(rt, old.rec.Resource, id, ops)
+		}
 	} else {
 		if v, ok := getFold(body, "id"); ok && v != nil && v != any(id) {
 			writeError(w, badRequest(errMutability, "id is read-only: the body's id %v differs from %s", v, id))
@@ -214,13 +236,13 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 		writeError(w, rerr)
 		return
 	}
-	if rt == groupType {
+	if rt == groupType && diff == nil {
 		if err := s.checkMembers(res, old.rec.Resource); err != nil {
 			writeError(w, err)
 			return
 		}
 	}
-	if reflect.DeepEqual(res, old.rec.Resource) {
+	if diff == nil && reflect.DeepEqual(res, old.rec.Resource) {
 		// Nothing changes: no write, no version bump, no trigger.
 		h.answerUpdate(w, r, s, rt, old, patch)
 		return
@@ -254,9 +276,9 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 			delete(s.reserved, key)
 		}
 	}
-	e := h.index(s, rt, id, old, rec)
+	e := h.index(s, rt, id, old, rec, diff)
 	s.mu.Unlock()
-	h.touch(s, rt, old.rec.Resource, res)
+	h.touch(s, rt, old.rec.Resource, res, diff)
 	h.logWrite(s, rt, "updated", id, res)
 	h.answerUpdate(w, r, s, rt, e, patch)
 }
@@ -331,13 +353,14 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *
 		h.unindexGroup(s, old)
 		s.mu.Unlock()
 	}
-	h.touch(s, rt, old.rec.Resource, nil)
+	h.touch(s, rt, old.rec.Resource, nil, nil)
 	h.logWrite(s, rt, "deleted", id, old.rec.Resource)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// index puts a written resource into the index. Call with s.mu held.
-func (h *Handler) index(s *source, rt *resourceType, id string, old *entry, rec record) *entry {
+// index puts a written resource into the index; diff, when known, spares recomputing a
+// group's member changes. Call with s.mu held.
+func (h *Handler) index(s *source, rt *resourceType, id string, old *entry, rec record, diff *memberDiff) *entry {
 	e := h.newEntry(s, rt, id, rec)
 	if rt == userType {
 		if old != nil {
@@ -354,20 +377,36 @@ func (h *Handler) index(s *source, rt *resourceType, id string, old *entry, rec 
 		}
 		return e
 	}
-	oldMembers := map[string]bool{}
 	if old != nil {
 		if k := strings.ToLower(displayName(old.rec.Resource)); s.groupByName[k] == id {
 			delete(s.groupByName, k)
-		}
-		for _, m := range memberIDs(old.rec.Resource) {
-			oldMembers[m] = true
 		}
 	} else {
 		s.groupOrder = append(s.groupOrder, id)
 	}
 	s.groupByName[strings.ToLower(displayName(rec.Resource))] = id
 	s.groups[id] = e
+	if diff == nil {
+		delete(s.stale, id) // the general path dropped deleted members
+	}
 	renamed := old != nil && displayName(old.rec.Resource) != displayName(rec.Resource)
+	if diff != nil && !renamed {
+		for _, m := range diff.added {
+			s.addMemberOf(m, id)
+			s.invalidateUser(m)
+		}
+		for _, m := range diff.removed {
+			s.removeMemberOf(m, id)
+			s.invalidateUser(m)
+		}
+		return e
+	}
+	oldMembers := map[string]bool{}
+	if old != nil {
+		for _, m := range memberIDs(old.rec.Resource) {
+			oldMembers[m] = true
+		}
+	}
 	newMembers := map[string]bool{}
 	for _, m := range memberIDs(rec.Resource) {
 		newMembers[m] = true
@@ -416,6 +455,7 @@ func (h *Handler) tombstone(s *source, old *entry, rec record) {
 func (h *Handler) unindexGroup(s *source, old *entry) {
 	id := old.id
 	delete(s.groups, id)
+	delete(s.stale, id)
 	if k := strings.ToLower(displayName(old.rec.Resource)); s.groupByName[k] == id {
 		delete(s.groupByName, k)
 	}
@@ -443,7 +483,7 @@ func compact(order []string, table map[string]*entry) []string {
 // touch reports a write to the debouncer: for users, the old and new userName; for groups,
 // the old and new displayName plus the userNames of members added or removed (all members
 // when the group was created, deleted or renamed).
-func (h *Handler) touch(s *source, rt *resourceType, old, cur map[string]any) {
+func (h *Handler) touch(s *source, rt *resourceType, old, cur map[string]any, diff *memberDiff) {
 	var users, groups []string
 	if rt == userType {
 		for _, res := range []map[string]any{old, cur} {
@@ -459,6 +499,12 @@ func (h *Handler) touch(s *source, rt *resourceType, old, cur map[string]any) {
 			groups = append(groups, displayName(res))
 		}
 	}
+	var changed []string
+	if diff != nil {
+		changed = append(append(changed, diff.added...), diff.removed...)
+		h.touchMembers(s, changed, groups)
+		return
+	}
 	oldM, curM := map[string]bool{}, map[string]bool{}
 	if old != nil {
 		for _, m := range memberIDs(old) {
@@ -471,7 +517,6 @@ func (h *Handler) touch(s *source, rt *resourceType, old, cur map[string]any) {
 		}
 	}
 	all := old == nil || cur == nil || displayName(old) != displayName(cur)
-	var changed []string
 	for m := range oldM {
 		if all || !curM[m] {
 			changed = append(changed, m)
@@ -482,8 +527,14 @@ func (h *Handler) touch(s *source, rt *resourceType, old, cur map[string]any) {
 			changed = append(changed, m)
 		}
 	}
+	h.touchMembers(s, changed, groups)
+}
+
+// touchMembers reports the userNames of member ids, and groups, to the debouncer.
+func (h *Handler) touchMembers(s *source, ids, groups []string) {
+	users := make([]string, 0, len(ids))
 	s.mu.RLock()
-	for _, m := range changed {
+	for _, m := range ids {
 		if u := s.users[m]; u != nil {
 			users = append(users, userName(u.rec.Resource))
 		} else if t := s.tombs[m]; t != nil {
@@ -518,12 +569,15 @@ func (h *Handler) leaveGroups(s *source, userID string, gids []string) {
 		setOrDelete(res, "members", nonEmptyList(keep))
 		rec := record{Version: old.rec.Version + 1, Created: old.rec.Created, Modified: h.now().UTC(), Resource: res}
 		if err := h.put(s, groupType, gid, rec); err != nil {
+			s.mu.Lock()
+			s.stale[gid] = true
+			s.mu.Unlock()
 			h.log.Warn().Err(err).Str(logging.FieldSource, s.name).Str("group", gid).Msg("removing a deleted user from a group failed; reads hide it")
 			lock.Unlock()
 			continue
 		}
 		s.mu.Lock()
-		h.index(s, groupType, gid, old, rec)
+		h.index(s, groupType, gid, old, rec, &memberDiff{removed: []string{userID}})
 		s.mu.Unlock()
 		lock.Unlock()
 	}

@@ -1,0 +1,208 @@
+package scim
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/idsync/idsync/sources/scim/filter"
+)
+
+// IdPs change group membership one PATCH at a time, on groups that may hold many thousand
+// members. The general PATCH path copies, re-validates and compares the whole group; the
+// member fast path below touches only the members named by the request, so a member change
+// costs little more than the store write.
+
+// memberDiff is what a member PATCH changed.
+type memberDiff struct {
+	added, removed []string // member ids
+}
+
+// memberPatch applies ops when every one of them is a member addition ("add" with path
+// "members") or removal ("remove" with path members[value eq "id"], or path "members" and
+// a value list). ok is false for anything else, and the caller takes the general path.
+// res shares unchanged members with old, which is never modified.
+func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff memberDiff, ok bool, err *Error) {
+	type step struct {
+		add    []any
+		remove map[string]bool
+	}
+	steps := make([]step, 0, len(ops))
+	membersAttr := groupSchema.attr("members")
+	for _, op := range ops {
+		path := strings.TrimSpace(op.Path)
+		switch {
+		case op.Op == "add" && strings.EqualFold(path, "members") && op.HasValue:
+			nv, nerr := normalizeValue(membersAttr, op.Value, "members")
+			if nerr != nil {
+				return nil, memberDiff{}, true, nerr
+			}
+			steps = append(steps, step{add: elements(nv)})
+		case op.Op == "remove" && strings.EqualFold(path, "members") && op.HasValue:
+			nv, nerr := normalizeValue(membersAttr, op.Value, "members")
+			if nerr != nil {
+				return nil, memberDiff{}, true, nerr
+			}
+			rm := map[string]bool{}
+			for _, el := range elements(nv) {
+				m, _ := el.(map[string]any)
+				if v, _ := m["value"].(string); v != "" {
+					rm[strings.ToLower(v)] = true
+				}
+			}
+			steps = append(steps, step{remove: rm})
+		case op.Op == "remove" && path != "":
+			id, isValueEq := memberValueFilter(path)
+			if !isValueEq {
+				return nil, memberDiff{}, false, nil
+			}
+			steps = append(steps, step{remove: map[string]bool{strings.ToLower(id): true}})
+		default:
+			return nil, memberDiff{}, false, nil
+		}
+	}
+	list := elements(old["members"])
+	present := make(map[string]bool, len(list))
+	for _, el := range list {
+		m, _ := el.(map[string]any)
+		if v, _ := m["value"].(string); v != "" {
+			present[strings.ToLower(v)] = true
+		}
+	}
+	cur := list
+	copied := false
+	for _, st := range steps {
+		for _, el := range st.add {
+			m, _ := el.(map[string]any)
+			v, _ := m["value"].(string)
+			if v == "" {
+				return nil, memberDiff{}, true, badRequest(errInvalidValue, "a member to add has no value (the member's id)")
+			}
+			if present[strings.ToLower(v)] {
+				continue
+			}
+			if !copied {
+				cur = append(make([]any, 0, len(list)+len(st.add)), list...)
+				copied = true
+			}
+			cur = append(cur, el)
+			present[strings.ToLower(v)] = true
+			diff.added = append(diff.added, v)
+		}
+		if len(st.remove) == 0 {
+			continue
+		}
+		hit := false
+		for v := range st.remove {
+			if present[v] {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			continue // removing a non-member succeeds and changes nothing
+		}
+		keep := make([]any, 0, len(cur))
+		for _, el := range cur {
+			m, _ := el.(map[string]any)
+			v, _ := m["value"].(string)
+			if st.remove[strings.ToLower(v)] {
+				delete(present, strings.ToLower(v))
+				diff.removed = append(diff.removed, v)
+				continue
+			}
+			keep = append(keep, el)
+		}
+		cur, copied = keep, true
+	}
+	if !copied {
+		return old, memberDiff{}, true, nil
+	}
+	res = shallow(old)
+	setOrDelete(res, "members", nonEmptyList(cur))
+	return res, diff, true, nil
+}
+
+// memberValueFilter recognizes members[value eq "id"].
+func memberValueFilter(path string) (string, bool) {
+	p, err := filter.ParsePath(path)
+	if err != nil || p.Filter == nil || p.Sub != "" || p.Attr.URI != "" || p.Attr.Sub != "" || !strings.EqualFold(p.Attr.Name, "members") {
+		return "", false
+	}
+	x, ok := p.Filter.(*filter.AttrExpr)
+	if !ok || x.Op != filter.OpEq || x.Path.URI != "" || x.Path.Sub != "" || !strings.EqualFold(x.Path.Name, "value") {
+		return "", false
+	}
+	v, ok := x.Value.(string)
+	return v, ok
+}
+
+// checkAdded verifies that newly added members are live users of this source.
+func (s *source) checkAdded(ids []string) *Error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, v := range ids {
+		if _, ok := s.users[v]; ok {
+			continue
+		}
+		if _, isGroup := s.groups[v]; isGroup {
+			return badRequest(errInvalidValue, "member %s is a group; nested groups are not supported", v)
+		}
+		return badRequest(errInvalidValue, "no user with id %q in this source", v)
+	}
+	return nil
+}
+
+// appendMembersJSON appends a normalized members list as JSON, fast: members hold only the
+// string sub-attributes $ref, display, type and value, written in sorted key order as
+// encoding/json would. ok is false for anything else.
+func appendMembersJSON(b []byte, list []any) ([]byte, bool) {
+	keys := [...]string{"$ref", "display", "type", "value"}
+	b = append(b, '[')
+	for i, el := range list {
+		m, isMap := el.(map[string]any)
+		if !isMap {
+			return nil, false
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		n := 0
+		for _, k := range keys {
+			v, has := m[k]
+			if !has {
+				continue
+			}
+			s, isStr := v.(string)
+			if !isStr {
+				return nil, false
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, s)
+			n++
+		}
+		if n != len(m) {
+			return nil, false // an attribute this encoder does not know
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), true
+}
+
+// appendJSONString writes s as encoding/json does (which escapes <, > and &).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
