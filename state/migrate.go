@@ -88,7 +88,6 @@ func (s *Store) initSchema() error {
 				if err := m.fn(tx); err != nil {
 					return fmt.Errorf("migrating from schema version %d to %d (%s): %w", v, v+1, m.name, err)
 				}
-				s.log.Info().Str("file", s.path).Int("to", v+1).Str("migration", m.name).Msg("state file migrated")
 			}
 		}
 		for _, name := range allBuckets {
@@ -110,6 +109,11 @@ func (s *Store) initSchema() error {
 	})
 	if err != nil {
 		return fmt.Errorf("preparing state file %s: %w", s.path, err)
+	}
+	if !fresh {
+		for v := from; v < CurrentVersion; v++ {
+			s.log.Info().Str("file", s.path).Int("to", v+1).Str("migration", migrations[v].name).Msg("state file migrated")
+		}
 	}
 	s.version = CurrentVersion
 	return nil

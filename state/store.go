@@ -204,11 +204,10 @@ func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 		return nil, fmt.Errorf("state file %s is not a bbolt database (empty, zeroed, or another kind of file): %w", path, ErrNotStateFile)
 	case errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
 		return nil, fmt.Errorf("state file %s: bbolt header: %v: %w", path, err, ErrCorrupt)
-	case errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("opening state file %s: %w", path, err)
 	}
-	// Other failures come from mmap and size checks on a file bbolt accepted the header of.
-	return nil, fmt.Errorf("opening state file %s: %v: %w", path, err, ErrCorrupt)
+	// Anything else is the system's answer (permissions, a read-only or full disk, mmap
+	// limits), not a verdict on the file's content.
+	return nil, fmt.Errorf("opening state file %s: %w", path, err)
 }
 
 // boltMagic starts every bbolt meta page, after the 16-byte page header.

@@ -651,3 +651,20 @@ func FuzzOpen(f *testing.F) {
 		_ = s.Close()
 	})
 }
+
+func TestPanicInTransactionBecomesErrCorrupt(t *testing.T) {
+	s := newStore(t)
+	boom := func(*bbolt.Tx) error { panic("invalid page type: 7") }
+	for name, run := range map[string]func(func(*bbolt.Tx) error) error{"view": s.view, "update": s.update, "batch": s.batch} {
+		if err := run(boom); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "invalid page type") {
+			t.Errorf("%s: %v, want ErrCorrupt with the cause", name, err)
+		}
+	}
+	// The store still works afterwards: the transactions were rolled back.
+	if err := s.PutBudget(Budget{Target: "jira"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Budget("jira"); err != nil {
+		t.Fatal(err)
+	}
+}
