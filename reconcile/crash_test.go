@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -97,12 +98,16 @@ var errCrash = errors.New("simulated crash")
 // stateStore wraps the bbolt store with a journal that can fail at call k.
 type stateStore struct {
 	*state.Store
+	mu        sync.Mutex
 	failAt, n int
 }
 
 func (s *stateStore) Journal(e reconcile.JournalEntry) error {
+	s.mu.Lock()
 	s.n++
-	if s.n == s.failAt {
+	crash := s.n == s.failAt
+	s.mu.Unlock()
+	if crash {
 		return errCrash
 	}
 	return s.Store.Journal(e)

@@ -120,7 +120,7 @@ func Execute(ctx context.Context, sink Sink, store Store, c Changes, o ExecOptio
 		}
 		e.runKind(ctx, items)
 	}
-	if ctx.Err() != nil && e.done < e.total {
+	if e.stop.Load() || (ctx.Err() != nil && e.done < e.total) {
 		e.res.Stopped = true
 	}
 	return e.res
@@ -145,16 +145,15 @@ func (e *executor) runKind(ctx context.Context, items []Change) {
 	var wg sync.WaitGroup
 	for _, ch := range items {
 		if ctx.Err() != nil || e.stop.Load() {
-			e.res.Stopped = true
+			e.stop.Store(true)
 			break
 		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			e.res.Stopped = true
 		}
 		if ctx.Err() != nil || e.stop.Load() {
-			e.res.Stopped = true
+			e.stop.Store(true)
 			break
 		}
 		wg.Add(1)
@@ -259,7 +258,6 @@ func (e *executor) journal(j JournalEntry) error {
 		if e.res.Err == nil {
 			e.res.Err = fmt.Errorf("%w: %w", ErrJournal, err)
 		}
-		e.res.Stopped = true
 		e.mu.Unlock()
 		return err
 	}

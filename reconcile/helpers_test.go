@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,13 +13,25 @@ import (
 	"github.com/idsync/idsync/reconcile/reconciletest"
 )
 
-// clock is a test clock that advances a second per reading.
-type clock struct{ t time.Time }
+// clock is a test clock that advances a second per reading (safe for concurrent use).
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
 func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)} }
 
 func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.t = c.t.Add(time.Second)
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 	return c.t
 }
 

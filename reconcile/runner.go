@@ -56,7 +56,8 @@ type RunnerConfig struct {
 	DeactivateMethod string
 	Observer         Observer // nil-safe
 	Logger           zerolog.Logger
-	Now              func() time.Time
+	// Now is the clock; it must be safe for concurrent use (items apply concurrently).
+	Now func() time.Time
 	// RunID makes run ids (default: time-sortable ids like 20261127T040515Z-3f9a; the daemon
 	// passes state.NewRunID).
 	RunID func(now time.Time) string

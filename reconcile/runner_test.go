@@ -332,9 +332,9 @@ func TestPushOverlayAndExplicitDeprovision(t *testing.T) {
 	e.run(reconcile.RunOptions{})
 	// The IdP pushes bob's deletion after the last pull: explicit, so no grace.
 	gone := disabled(user("scim-b", "bob", "bob@example.com"))
-	gone.Modified = e.clock.t.Add(time.Minute)
+	gone.Modified = e.clock.advance(time.Minute)
 	push.Set([]reconcile.User{gone})
-	e.clock.t = e.clock.t.Add(2 * time.Minute)
+	e.clock.advance(time.Minute)
 	e.src.Fail = func(int) error { return errors.New("timeout") } // no newer pull: the push is newest
 	run := e.run(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"bob"}})
 	if applied(run, reconcile.KindDeactivateUser) != 1 {
