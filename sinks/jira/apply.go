@@ -33,7 +33,7 @@ func (s *Sink) Apply(ctx context.Context, c reconcile.Change) (reconcile.Result,
 	case reconcile.KindCreateGroup:
 		res, err = s.createGroup(ctx, c)
 	case reconcile.KindCreateUser:
-		res, err = s.createUser(ctx, c.Email)
+		res, err = s.createUser(ctx, c.Email, c.DisplayName)
 	case reconcile.KindUpdateUser:
 		res, err = s.updateUser(ctx, c)
 	case reconcile.KindAddMember:
@@ -138,7 +138,12 @@ func (s *Sink) createGroup(ctx context.Context, c reconcile.Change) (reconcile.R
 // createUser sends POST /rest/api/3/user with the configured products. Jira answers 201 with
 // the same account when the user exists and has access; a user that exists without access
 // (400) is adopted by an exact email search so that the plan can grant access.
-func (s *Sink) createUser(ctx context.Context, email string) (reconcile.Result, error) {
+//
+// Jira ignores a display name on create (the account gets the email's local part); with the
+// admin API configured the wanted name is set right away, so a first pass does not leave a
+// profile update for the next one. A failure there does not fail the create: the account
+// exists and must be linked; the next pass plans the update.
+func (s *Sink) createUser(ctx context.Context, email, displayName string) (reconcile.Result, error) {
 	if strings.TrimSpace(email) == "" {
 		return reconcile.Result{}, errors.New("create_user has no email")
 	}
@@ -168,6 +173,15 @@ func (s *Sink) createUser(ctx context.Context, email string) (reconcile.Result, 
 		return res, fmt.Errorf("POST %s: %w: no accountId in answer", epUser, ErrBadResponse)
 	}
 	res.AccountID = u.AccountID
+	if s.ProfileWritable() && displayName != "" && u.DisplayName != displayName && !res.Adopted {
+		_, err := s.c.write(ctx, request{method: http.MethodPatch, target: TargetAdmin, endpoint: epProfile,
+			path: "/users/" + url.PathEscape(u.AccountID) + "/manage/profile", body: map[string]string{"name": displayName}, idempotent: true})
+		if err != nil {
+			s.log.Warn().Err(err).Str("account_id", u.AccountID).Msg("setting the display name of a new account; the next pass retries")
+		} else {
+			res.Writes++
+		}
+	}
 	return res, nil
 }
 
@@ -322,7 +336,7 @@ func (s *Sink) reactivate(ctx context.Context, c reconcile.Change) (reconcile.Re
 			return res, err
 		}
 	case configs.DeactivateDelete:
-		cr, err := s.createUser(ctx, c.Email)
+		cr, err := s.createUser(ctx, c.Email, "")
 		res.Writes += cr.Writes
 		if err != nil {
 			return res, err

@@ -241,3 +241,16 @@ func TestUnsupportedChangeIsNotSent(t *testing.T) {
 		t.Fatal("an unsupported change reached the API")
 	}
 }
+
+func TestCreateUserSetsDisplayNameWithAdminAPI(t *testing.T) {
+	plain := newEnv(t)
+	res := mustApply(t, plain, reconcile.Change{Kind: reconcile.KindCreateUser, Email: "mo@example.com", DisplayName: "Mo Salah"})
+	if a, _ := plain.sim.Account(res.AccountID); a.DisplayName != "mo" || res.Writes != 1 {
+		t.Fatalf("without admin_api: %+v (%+v), want Jira's own name and one write", a, res)
+	}
+	e := newEnv(t, withAdmin)
+	res = mustApply(t, e, reconcile.Change{Kind: reconcile.KindCreateUser, Email: "mo@example.com", DisplayName: "Mo Salah"})
+	if a, _ := e.sim.Account(res.AccountID); a.DisplayName != "Mo Salah" || res.Writes != 2 {
+		t.Fatalf("with admin_api: %+v (%+v), want the IdP's name set on create", a, res)
+	}
+}
