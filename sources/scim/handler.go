@@ -20,8 +20,8 @@
 //     an explicit deprovision. Tombstones are purged after TombstoneRetention.
 //   - A group's members must be users of the same source (400 invalidValue otherwise);
 //     nested groups are not supported.
-//   - sortBy, bulk, /Me, /.search and changing passwords are not supported (as
-//     /ServiceProviderConfig says).
+//   - sortBy is ignored (lists come in creation order); bulk, /Me, /.search and changing
+//     passwords are not supported, as /ServiceProviderConfig says.
 //   - Removing a member or value that is not there succeeds (IdPs retry removals).
 package scim
 
@@ -408,7 +408,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		h.opts.Metrics.SCIMRequest(label, r.Method, code)
+		h.opts.Metrics.SCIMRequest(label, methodLabel(r.Method), code)
 	}()
 	if s == nil || !s.authorized(r) {
 		// An unknown source answers like a wrong token, so source names cannot be probed.
@@ -434,6 +434,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.route(sw, r, s, rest)
+}
+
+// methodLabel bounds the method label of metrics to the methods SCIM uses.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return m
+	}
+	return "other"
 }
 
 func (s *source) authorized(r *http.Request) bool {
@@ -465,7 +474,15 @@ func (s *source) admit(now time.Time) (int, bool) {
 
 func (h *Handler) route(w http.ResponseWriter, r *http.Request, s *source, rest string) {
 	endpoint, id, hasID := strings.Cut(rest, "/")
-	if hasID && (id == "" || strings.Contains(id, "/")) {
+	if hasID && id == "" {
+		hasID = false // "/Users/" is the collection
+	}
+	if endpoint == "" && r.Method == http.MethodGet {
+		// The source's base URL itself: some clients probe it to test a connection.
+		writeJSON(w, http.StatusOK, h.spConfig(s))
+		return
+	}
+	if hasID && strings.Contains(id, "/") {
 		writeError(w, &Error{Status: http.StatusNotFound, Detail: "no such endpoint: " + r.URL.Path})
 		return
 	}
@@ -713,11 +730,9 @@ func (s *source) order(rt *resourceType) []string {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType) {
+	// sortBy and sortOrder are ignored, as /ServiceProviderConfig announces: lists come in
+	// creation order, which keeps paging stable.
 	q := r.URL.Query()
-	if q.Get("sortBy") != "" {
-		writeError(w, badRequest(errInvalidValue, "sortBy is not supported (see /ServiceProviderConfig)"))
-		return
-	}
 	start, count, perr := h.paging(q.Get("startIndex"), q.Get("count"))
 	if perr != nil {
 		writeError(w, perr)

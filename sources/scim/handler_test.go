@@ -264,7 +264,10 @@ func TestListFilterPaging(t *testing.T) {
 	mustSCIMError(t, f.corp("GET", "Users?filter="+url.QueryEscape(`active gt true`), ""), http.StatusBadRequest, errInvalidFilter)
 	mustSCIMError(t, f.corp("GET", "Users?count=ten", ""), http.StatusBadRequest, errInvalidValue)
 	mustSCIMError(t, f.corp("GET", "Users?startIndex=x", ""), http.StatusBadRequest, errInvalidValue)
-	mustSCIMError(t, f.corp("GET", "Users?sortBy=userName", ""), http.StatusBadRequest, errInvalidValue)
+	// sortBy is ignored: creation order.
+	if got := names(list("sortBy=userName&sortOrder=descending&count=2")); len(got) != 2 || got[0] != "user0@example.com" {
+		t.Errorf("sortBy = %v", got)
+	}
 }
 
 func TestCountCap(t *testing.T) {
@@ -532,6 +535,14 @@ func TestMethodsAndRoutes(t *testing.T) {
 	// Endpoint names are matched case-insensitively, and the prefix may be stripped.
 	mustCode(t, f.do("GET", "/scim/v2/corp/users/"+uid, tokenA, ""), http.StatusOK)
 	mustCode(t, f.do("GET", "/corp/Users/"+uid, tokenA, ""), http.StatusOK)
+	if r := mustCode(t, f.corp("GET", "Users/", ""), http.StatusOK); r.Body["totalResults"] != jsonNum(1) {
+		t.Fatalf("trailing slash: %s", r.Raw)
+	}
+	// The base URL answers a connection test with the service provider config.
+	if r := mustCode(t, f.do("GET", "/scim/v2/corp", tokenA, ""), http.StatusOK); r.Body["patch"] == nil {
+		t.Fatalf("base URL: %s", r.Raw)
+	}
+	mustCode(t, f.do("GET", "/scim/v2/corp/", tokenA, ""), http.StatusOK)
 }
 
 func TestDiscovery(t *testing.T) {
