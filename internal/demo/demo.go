@@ -1,0 +1,268 @@
+// Package demo is `idsync demo`: idsync's whole job on the built-in simulators, narrated step
+// by step with the real plan tables. Everything runs in this process over real HTTP on
+// loopback: the miniOrange and Jira Cloud + JSM simulators, the state file, the Runner and the
+// SCIM listener.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/app"
+	"github.com/idsync/idsync/internal/logging"
+	"github.com/idsync/idsync/internal/sim"
+	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/sinks/jira/jiratest"
+	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
+)
+
+// The demo's fixed credentials: the simulators' public defaults (DESIGN "Simulator defaults").
+const (
+	SCIMToken  = "demo-scim-token"
+	AdminToken = "demo-admin-token"
+	sourceName = "corp"
+)
+
+// Options tune a demo run.
+type Options struct {
+	Out io.Writer // the narration
+	// Log receives idsync's own logs (discarded when nil).
+	Log io.Writer
+	// StatePath keeps the state file (a temporary one, removed afterwards, when empty).
+	StatePath string
+	// MaxRows caps plan rows shown per change kind.
+	MaxRows int
+}
+
+// Demo is one run's moving parts.
+type demo struct {
+	o     Options
+	out   io.Writer
+	sims  *sim.Sims
+	app   *app.App
+	scim  string // SCIM base URL of the source
+	start time.Time
+	step  int
+}
+
+// Run plays the five steps and returns nil when every check held.
+func Run(ctx context.Context, o Options) (err error) {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.MaxRows == 0 {
+		o.MaxRows = 6
+	}
+	d := &demo{o: o, out: o.Out, start: time.Now()}
+
+	d.sims, err = sim.Start(sim.Options{JiraAddr: "127.0.0.1:0", MiniOrangeAddr: "127.0.0.1:0", Seed: 1})
+	if err != nil {
+		return fmt.Errorf("starting the simulators: %w", err)
+	}
+	defer d.sims.Close()
+
+	statePath := o.StatePath
+	if statePath == "" {
+		dir, err := os.MkdirTemp("", "idsync-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		statePath = filepath.Join(dir, "idsync.db")
+	}
+	cfg := d.config(statePath)
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	logOut := o.Log
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	log, _ := logging.New(logOut, "info", logging.FormatJSON)
+	d.app, err = app.Open(cfg, app.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer d.app.Close()
+
+	// The SCIM listener, on its own loopback port, and the Runner's request loop for pushes.
+	stopSCIM, err := d.serveSCIM(log)
+	if err != nil {
+		return err
+	}
+	defer stopSCIM()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = d.app.Runner.Serve(runCtx) }()
+
+	d.intro(statePath)
+	for _, step := range []func(context.Context) error{d.initialSync, d.idpChanges, d.scimPush, d.massRemoval, d.summary} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *demo) config(statePath string) *configs.Config {
+	cfg := configs.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminToken = AdminToken
+	cfg.State.Path = statePath
+	cfg.Schedule = "@every 15m"
+	cfg.Sources = []configs.SourceConfig{{
+		Name: sourceName, Type: configs.SourceMiniOrange, Priority: 10,
+		MiniOrange: &configs.MiniOrangeConfig{
+			BaseURL: d.sims.MiniOrangeURL, CustomerKey: miniorangetest.DefaultCustomerKey,
+			APIKey: miniorangetest.DefaultAPIKey, PageSize: 500,
+		},
+		Push: &configs.PushConfig{Enabled: true, Token: SCIMToken, Debounce: 300 * time.Millisecond},
+	}}
+	cfg.Sink = configs.SinkConfig{Type: configs.SinkJira, Jira: &configs.JiraConfig{
+		BaseURL: d.sims.JiraURL, Email: jiratest.DefaultEmail, APIToken: jiratest.DefaultAPIToken,
+		Products: []string{"jira-software"}, Deactivate: configs.DeactivateRemoveAccess,
+		RateLimit: configs.RateLimit{RequestsPerSecond: 500, Burst: 100, Concurrency: 8},
+		AdminAPI:  &configs.AdminAPIConfig{BaseURL: d.sims.JiraURL, OrgAPIKey: jiratest.DefaultOrgAPIKey},
+	}}
+	cfg.Mapping = configs.MappingConfig{
+		ImportUsers: true, ImportGroups: true,
+		Groups:        []configs.GroupMapping{{IdP: "Engineering", Jira: []string{"engineering", "developers"}}},
+		DefaultGroups: []string{"jira-software-users"},
+		Customers:     []configs.CustomerMapping{{IdP: "Jira-Service-group", ServiceDesks: []string{"DEMO"}}},
+		DisplayName:   "displayName",
+	}
+	cfg.Safety = configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 1, MaxDeactivations: 25, MaxDeactivationPercent: 10, MaxMembershipRemovals: 250}
+	cfg.ApplyDefaults()
+	return cfg
+}
+
+func (d *demo) serveSCIM(log zerolog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/scim/v2/", d.app.SCIM)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("demo SCIM listener")
+		}
+	}()
+	d.scim = "http://" + ln.Addr().String() + "/scim/v2/" + sourceName
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+func (d *demo) intro(statePath string) {
+	fmt.Fprintln(d.out, "idsync demo: the whole job on built-in simulators (real HTTP on loopback, no network).")
+	fmt.Fprintf(d.out, "  miniOrange simulator  %s  (%d users, %d groups)\n", d.sims.MiniOrangeURL, len(d.sims.MiniOrange.Users()), len(d.sims.MiniOrange.Groups()))
+	fmt.Fprintf(d.out, "  Jira Cloud simulator  %s  (a site admin, an app account, jira-software-users, service desk DEMO)\n", d.sims.JiraURL)
+	fmt.Fprintf(d.out, "  SCIM listener         %s\n", d.scim)
+	fmt.Fprintf(d.out, "  state file            %s\n", statePath)
+	fmt.Fprintln(d.out, "  mapping: Engineering -> engineering, developers; other IdP groups same-name (import_groups);")
+	fmt.Fprintln(d.out, "           everyone -> jira-software-users; Jira-Service-group -> customers of DEMO")
+	fmt.Fprintln(d.out, "  safety:  grace 1 pass, circuit breaker at 25 deactivations or 10%")
+}
+
+func (d *demo) heading(title string) {
+	d.step++
+	fmt.Fprintf(d.out, "\n== Step %d: %s ==\n", d.step, title)
+}
+
+// pass shows the plan (a dry run), then applies it and prints the summary.
+func (d *demo) pass(ctx context.Context, o reconcile.RunOptions) (reconcile.Run, error) {
+	dry := o
+	dry.DryRun = true
+	plan, err := d.app.RunOnce(ctx, dry)
+	if err != nil && plan.ID == "" {
+		return plan, fmt.Errorf("planning: %w", err)
+	}
+	if plan.Changes != nil {
+		fmt.Fprintln(d.out, "Plan:")
+		if err := reconcile.Render(indent(d.out), *plan.Changes, reconcile.RenderOptions{MaxRows: d.o.MaxRows}); err != nil {
+			return plan, err
+		}
+	}
+	run, err := d.app.RunOnce(ctx, o)
+	if err != nil && run.ID == "" {
+		return run, fmt.Errorf("applying: %w", err)
+	}
+	fmt.Fprintln(d.out, "Applied:")
+	summarize(indent(d.out), run)
+	return run, nil
+}
+
+func summarize(w io.Writer, run reconcile.Run) {
+	fmt.Fprintf(w, "run %s: %s in %s\n", run.ID, run.Result, run.Finished.Sub(run.Started).Round(time.Millisecond))
+	for _, k := range reconcile.Kinds {
+		byResult := run.Counts[k]
+		if len(byResult) == 0 {
+			continue
+		}
+		var parts []string
+		for _, r := range []string{"ok", "failed", "skipped", "held", "unsupported"} {
+			if n := byResult[r]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n, r))
+			}
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "  %-28s %s\n", k, strings.Join(parts, ", "))
+		}
+	}
+	for i, e := range run.Errors {
+		if i == 5 {
+			break
+		}
+		fmt.Fprintf(w, "  error: %s\n", e)
+	}
+}
+
+// indent prefixes every line written to w with two spaces.
+func indent(w io.Writer) io.Writer { return &prefixWriter{w: w, prefix: "  ", bol: true} }
+
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+	bol    bool
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	var sb strings.Builder
+	for _, c := range string(b) {
+		if p.bol {
+			sb.WriteString(p.prefix)
+			p.bol = false
+		}
+		sb.WriteRune(c)
+		if c == '\n' {
+			p.bol = true
+		}
+	}
+	if _, err := io.WriteString(p.w, sb.String()); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// check fails the demo when an expectation does not hold, so a test running it catches rot.
+func check(ok bool, format string, args ...any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("demo check failed: "+format, args...)
+}
