@@ -333,15 +333,12 @@ func TestRequestMetrics(t *testing.T) {
 			t.Errorf("idsync_api_requests_total{endpoint=%q} = %v, simulator served %d", path, got, n)
 		}
 	}
-	if got := metricValue(m.SourceComplete.WithLabelValues("corp")); got != 1 {
-		t.Errorf("idsync_source_read_complete = %v, want 1", got)
+	srv.AddFault(miniorangetest.Fault{Kind: miniorangetest.FaultStatus, Status: 502, Endpoint: miniorangetest.PathUsersList, Page: 1, Times: 1})
+	if _, err := src.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	srv.AddFault(miniorangetest.Fault{Kind: miniorangetest.FaultBodyError, Endpoint: miniorangetest.PathUsersList, Page: 1})
-	if _, err := src.Snapshot(context.Background()); err == nil {
-		t.Fatal("Snapshot with a failing page succeeded")
-	}
-	if got := metricValue(m.SourceComplete.WithLabelValues("corp")); got != 0 {
-		t.Errorf("idsync_source_read_complete = %v after a failed read, want 0", got)
+	if got := metricValue(m.APIRequests.WithLabelValues("miniorange", miniorangetest.PathUsersList, "POST", "502")); got != 1 {
+		t.Errorf("the retried 502 was counted %v times, want 1", got)
 	}
 }
 

@@ -85,7 +85,6 @@ type Source struct {
 	concurrency int
 	c           *client
 	log         zerolog.Logger
-	metrics     *metrics.Metrics
 }
 
 var (
@@ -189,7 +188,6 @@ func New(name string, cfg configs.MiniOrangeConfig, opts Options) (*Source, erro
 		pageSize:    cfg.PageSize,
 		concurrency: conc,
 		log:         log,
-		metrics:     opts.Metrics,
 	}
 	s.c = newClient(clientOptions{
 		base:          cfg.BaseURL,
@@ -275,11 +273,9 @@ func (s *Source) Snapshot(ctx context.Context) (reconcile.Directory, error) {
 		if !errors.Is(err, ErrIncomplete) {
 			err = fmt.Errorf("%w: %w", ErrIncomplete, err)
 		}
-		s.metrics.SourceRead(s.name, false, 0, 0)
 		s.log.Debug().Err(err).Int64("pages", pages).Dur("took", time.Since(start)).Msg("miniOrange read failed")
 		return reconcile.Directory{}, fmt.Errorf("miniorange source %q: %w", s.name, err)
 	}
-	s.metrics.SourceRead(s.name, true, len(dir.Users), len(dir.Groups))
 	s.log.Debug().Int("users", len(dir.Users)).Int("groups", len(dir.Groups)).Int64("pages", pages).
 		Dur("took", time.Since(start)).Msg("miniOrange read complete")
 	return dir, nil

@@ -64,7 +64,6 @@ type Source struct {
 	pageSize int
 	c        *client
 	log      zerolog.Logger
-	metrics  *metrics.Metrics
 }
 
 var (
@@ -126,7 +125,6 @@ func New(name string, cfg configs.SCIMPullConfig, opts Options) (*Source, error)
 		name:     name,
 		pageSize: cfg.PageSize,
 		log:      log,
-		metrics:  opts.Metrics,
 		c: newClient(clientOptions{
 			base: cfg.BaseURL, token: cfg.Token.Value(), httpClient: hc, timeout: cfg.Timeout,
 			limiter: limiter, metrics: opts.Metrics, log: log, retryMax: retryMax,
@@ -224,11 +222,9 @@ func (s *Source) Snapshot(ctx context.Context) (reconcile.Directory, error) {
 		if !errors.Is(err, ErrIncomplete) {
 			err = fmt.Errorf("%w: %w", ErrIncomplete, err)
 		}
-		s.metrics.SourceRead(s.name, false, 0, 0)
 		s.log.Debug().Err(err).Dur("took", time.Since(start)).Msg("SCIM read failed")
 		return reconcile.Directory{}, fmt.Errorf("scimpull source %q: %w", s.name, err)
 	}
-	s.metrics.SourceRead(s.name, true, len(dir.Users), len(dir.Groups))
 	s.log.Debug().Int("users", len(dir.Users)).Int("groups", len(dir.Groups)).Dur("took", time.Since(start)).Msg("SCIM read complete")
 	return dir, nil
 }

@@ -83,9 +83,6 @@ func TestSnapshot(t *testing.T) {
 	if got := metricValue(m.APIRequests.WithLabelValues("scimpull", "/Users", "GET", "200")); got != 8 {
 		t.Errorf("metric counted %v /Users requests, want 8", got)
 	}
-	if got := metricValue(m.SourceComplete.WithLabelValues("idp")); got != 1 {
-		t.Errorf("source_read_complete = %v", got)
-	}
 }
 
 func TestConversion(t *testing.T) {
