@@ -271,7 +271,7 @@ func (c *client) post(ctx context.Context, path string, payload []byte, signed b
 	read := false
 	// Reading inside the handler lets a body cut mid-way count as a transient failure.
 	req.SetResponseHandler(func(resp *http.Response) error {
-		b, err := readAnswer(resp.Body)
+		b, err := readAnswer(resp.Body, resp.ContentLength)
 		if err != nil {
 			return err
 		}
@@ -287,22 +287,24 @@ func (c *client) post(ctx context.Context, path string, payload []byte, signed b
 	}
 	if !read {
 		// retries ran out on a retryable status: the handler never ran
-		if body, err = readAnswer(resp.Body); err != nil {
+		if body, err = readAnswer(resp.Body, resp.ContentLength); err != nil {
 			return answer{}, fmt.Errorf("reading answer: %w", err)
 		}
 	}
 	return answer{code: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: body}, nil
 }
 
-func readAnswer(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxAnswer+1))
-	if err != nil {
+// readAnswer reads a body of at most maxAnswer bytes, in one allocation when the server
+// announced its length.
+func readAnswer(r io.Reader, length int64) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(length, 0), maxAnswer)+bytes.MinRead+1))
+	if _, err := buf.ReadFrom(io.LimitReader(r, maxAnswer+1)); err != nil {
 		return nil, err
 	}
-	if len(b) > maxAnswer {
+	if buf.Len() > maxAnswer {
 		return nil, errAnswerTooLarge
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 // resulter is an answer type: it decodes itself and carries the envelope's status.

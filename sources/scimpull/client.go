@@ -1,6 +1,7 @@
 package scimpull
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -213,7 +214,7 @@ func (c *client) get(ctx context.Context, path, query string, out any) error {
 	read := false
 	// Reading inside the handler makes a body cut mid-way a retryable failure.
 	req.SetResponseHandler(func(resp *http.Response) error {
-		b, err := readAnswer(resp.Body)
+		b, err := readAnswer(resp.Body, resp.ContentLength)
 		if err != nil {
 			return err
 		}
@@ -228,7 +229,7 @@ func (c *client) get(ctx context.Context, path, query string, out any) error {
 		return fmt.Errorf("calling scim %s: %w", path, err)
 	}
 	if !read {
-		if body, err = readAnswer(resp.Body); err != nil {
+		if body, err = readAnswer(resp.Body, resp.ContentLength); err != nil {
 			return fmt.Errorf("reading scim %s answer: %w", path, err)
 		}
 	}
@@ -241,15 +242,17 @@ func (c *client) get(ctx context.Context, path, query string, out any) error {
 	return nil
 }
 
-func readAnswer(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxAnswer+1))
-	if err != nil {
+// readAnswer reads a body of at most maxAnswer bytes, in one allocation when the server
+// announced its length.
+func readAnswer(r io.Reader, length int64) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(length, 0), maxAnswer)+bytes.MinRead+1))
+	if _, err := buf.ReadFrom(io.LimitReader(r, maxAnswer+1)); err != nil {
 		return nil, err
 	}
-	if len(b) > maxAnswer {
+	if buf.Len() > maxAnswer {
 		return nil, errAnswerTooLarge
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 func (c *client) errorFrom(path string, code int, body []byte) *Error {

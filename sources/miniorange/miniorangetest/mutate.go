@@ -138,6 +138,7 @@ func (s *Sim) Rename(userName string, p Profile) error {
 	if p.Phone != "" {
 		u.phone = p.Phone
 	}
+	u.refresh()
 	return nil
 }
 
@@ -155,6 +156,7 @@ func (s *Sim) setDisabled(userName string, v bool) error {
 		return err
 	}
 	u.disabled = v
+	u.refresh()
 	return nil
 }
 
@@ -168,12 +170,13 @@ func (s *Sim) SetAttribute(userName, key, value string) error {
 	}
 	if value == "" {
 		delete(u.attrs, key)
-		return nil
+	} else {
+		if u.attrs == nil {
+			u.attrs = map[string]string{}
+		}
+		u.attrs[key] = value
 	}
-	if u.attrs == nil {
-		u.attrs = map[string]string{}
-	}
-	u.attrs[key] = value
+	u.refresh()
 	return nil
 }
 
@@ -205,6 +208,7 @@ func (s *Sim) DeleteGroup(name string) error {
 				break
 			}
 		}
+		u.refresh()
 	}
 	for i, x := range s.groups {
 		if x == g {
@@ -295,6 +299,7 @@ func (s *Sim) joinGroup(u *user, g *group) {
 	}
 	u.groups = append(u.groups, g)
 	g.members = append(g.members, u)
+	u.refresh()
 }
 
 func (s *Sim) leaveGroup(u *user, g *group) {
@@ -302,9 +307,10 @@ func (s *Sim) leaveGroup(u *user, g *group) {
 	for i, x := range u.groups {
 		if x == g {
 			u.groups = append(u.groups[:i:i], u.groups[i+1:]...)
-			return
+			break
 		}
 	}
+	u.refresh()
 }
 
 // removeUser returns list without u, in a fresh array so pages already built keep theirs.
