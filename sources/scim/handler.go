@@ -688,7 +688,7 @@ func matchETag(header string, version uint64) bool {
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string) {
-	proj, perr := parseProjection(r, rt)
+	proj, perr := parseProjection(r.URL.Query(), rt)
 	if perr != nil {
 		writeError(w, perr)
 		return
@@ -738,7 +738,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, s *source, rt *re
 		writeError(w, perr)
 		return
 	}
-	proj, perr := parseProjection(r, rt)
+	proj, perr := parseProjection(q, rt)
 	if perr != nil {
 		writeError(w, perr)
 		return

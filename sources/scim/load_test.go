@@ -1,10 +1,13 @@
 package scim
 
 import (
+	"encoding/json"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -84,4 +87,80 @@ func BenchmarkSCIMLoad(b *testing.B) {
 	b.ReportMetric(rep.PatchRPS, "patch_rps")
 	b.ReportMetric(rep.PatchP50ms, "patch_p50_ms")
 	b.ReportMetric(rep.PatchP99ms, "patch_p99_ms")
+}
+
+// BenchmarkHandlerFilter measures the handler alone (no network) answering the lookup IdPs
+// make before every write, among 10,000 users.
+func BenchmarkHandlerFilter(b *testing.B) {
+	h, err := NewHandler(HandlerOptions{Store: newMemStore(), Sources: []SourceOptions{{Name: "corp", Token: tokenA}}, Logger: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	f := &fixture{t: &testing.T{}, h: h}
+	for i := 0; i < 10000; i++ {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/scim/v2/corp/Users", strings.NewReader(`{"userName":"user`+strconv.Itoa(i)+`@example.com","name":{"givenName":"A","familyName":"B"},"emails":[{"value":"u@example.com","type":"work","primary":true}],"active":true}`))
+		req.Header.Set("Authorization", "Bearer "+tokenA)
+		f.h.ServeHTTP(rec, req)
+		if rec.Code != 201 {
+			b.Fatal(rec.Body.String())
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		req := httptest.NewRequest("GET", "/scim/v2/corp/Users?filter="+url.QueryEscape(`userName eq "user`+strconv.Itoa(i%10000)+`@example.com"`), nil)
+		req.Header.Set("Authorization", "Bearer "+tokenA)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Body.String())
+		}
+	}
+}
+
+// BenchmarkHandlerMemberPatch measures adding one member to a group of 5,000 (memory store).
+func BenchmarkHandlerMemberPatch(b *testing.B) {
+	h, err := NewHandler(HandlerOptions{Store: newMemStore(), Sources: []SourceOptions{{Name: "corp", Token: tokenA}}, Logger: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	do := func(method, path, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tokenA)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	var ids []string
+	for i := 0; i < 5000+10000; i++ {
+		rec := do("POST", "/scim/v2/corp/Users", `{"userName":"u`+strconv.Itoa(i)+`"}`)
+		var out struct{ ID string }
+		_ = json.Unmarshal(rec.Body.Bytes(), &out)
+		ids = append(ids, out.ID)
+	}
+	var members []string
+	for _, id := range ids[:5000] {
+		members = append(members, `{"value":"`+id+`"}`)
+	}
+	rec := do("POST", "/scim/v2/corp/Groups", `{"displayName":"Big","members":[`+strings.Join(members, ",")+`]}`)
+	var g struct{ ID string }
+	_ = json.Unmarshal(rec.Body.Bytes(), &g)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		id := ids[5000+i%10000]
+		i++
+		op := "add"
+		if i > 10000 {
+			op = "remove"
+		}
+		rec := do("PATCH", "/scim/v2/corp/Groups/"+g.ID, `{"Operations":[{"op":"`+op+`","path":"members","value":[{"value":"`+id+`"}]}]}`)
+		if rec.Code != 204 {
+			b.Fatal(rec.Code, rec.Body.String())
+		}
+	}
 }

@@ -2,7 +2,7 @@ package scim
 
 import (
 	"encoding/json"
-	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/idsync/idsync/sources/scim/filter"
@@ -23,8 +23,7 @@ type projection struct {
 
 func (p projection) empty() bool { return len(p.include) == 0 && len(p.exclude) == 0 }
 
-func parseProjection(r *http.Request, rt *resourceType) (projection, *Error) {
-	q := r.URL.Query()
+func parseProjection(q url.Values, rt *resourceType) (projection, *Error) {
 	inc, err := parseProjList(rt, "attributes", q.Get("attributes"))
 	if err != nil {
 		return projection{}, err

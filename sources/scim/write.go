@@ -293,7 +293,7 @@ func (h *Handler) answerUpdate(w http.ResponseWriter, r *http.Request, s *source
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	proj, perr := parseProjection(r, rt)
+	proj, perr := parseProjection(q, rt)
 	if perr != nil {
 		proj = projection{}
 	}
