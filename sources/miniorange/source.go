@@ -372,7 +372,8 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 	extra := make([][]string, len(users))
 	lastGroup := make([]int, len(users)) // 1 + index of the last group that listed the user
 	var unknown []string
-	debug := s.log.GetLevel() <= zerolog.DebugLevel && zerolog.GlobalLevel() <= zerolog.DebugLevel
+	// Counting disagreements costs a scan per membership: only when debug logs are on.
+	debug := s.log.Debug().Enabled()
 	onlyListing := 0
 	for gi, g := range groups {
 		for _, m := range members[g.Name] {
