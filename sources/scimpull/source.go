@@ -352,16 +352,22 @@ func (s *Source) User(ctx context.Context, userName string) (reconcile.User, err
 		return reconcile.User{}, fmt.Errorf("scimpull source %q: fetching user %q: %w", s.name, userName, err)
 	}
 	var found []scimUser
+	others := 0
 	for _, u := range page.Resources {
 		if strings.EqualFold(strings.TrimSpace(u.UserName), strings.TrimSpace(userName)) {
 			found = append(found, u)
+		} else {
+			others++
 		}
 	}
-	switch len(found) {
-	case 0:
+	switch {
+	case len(found) == 0 && (others > 0 || (page.TotalResults != nil && *page.TotalResults > 0)):
+		// A server that ignores the filter must not make a present user look deleted.
+		return reconcile.User{}, fmt.Errorf("scimpull source %q: user %q: the server answered the userName filter with other users; it may not support filtering",
+			s.name, userName)
+	case len(found) == 0:
 		return reconcile.User{}, fmt.Errorf("scimpull source %q: user %q: %w", s.name, userName, reconcile.ErrUserNotFound)
-	case 1:
-	default:
+	case len(found) > 1:
 		return reconcile.User{}, fmt.Errorf("scimpull source %q: %d users match userName %q", s.name, len(found), userName)
 	}
 	u := found[0]

@@ -347,6 +347,19 @@ func TestUser(t *testing.T) {
 			t.Errorf("User = %+v, %v", u, err)
 		}
 	})
+	t.Run("a server that ignores the filter is not not-found", func(t *testing.T) {
+		f.before = func(w http.ResponseWriter, r *http.Request) bool {
+			q := r.URL.Query()
+			q.Del("filter")
+			r.URL.RawQuery = q.Encode()
+			return false
+		}
+		defer func() { f.before = nil }()
+		_, err := src.User(context.Background(), "user25@example.com")
+		if err == nil || errors.Is(err, reconcile.ErrUserNotFound) || !strings.Contains(err.Error(), "may not support filtering") {
+			t.Errorf("error = %v", err)
+		}
+	})
 	t.Run("server error is not not-found", func(t *testing.T) {
 		f.before = func(w http.ResponseWriter, r *http.Request) bool {
 			scimErr(w, http.StatusBadRequest, "invalidFilter", "no filters here")
