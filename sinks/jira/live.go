@@ -39,6 +39,10 @@ func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live,
 
 	live := reconcile.Live{}
 	inScope := lowerSet(scope.Groups)
+	idInScope := map[string]bool{}
+	for _, id := range scope.GroupIDs {
+		idInScope[id] = true
+	}
 	adminIDs := map[string]bool{}
 	for _, ag := range adminGroups {
 		adminIDs[ag.GroupID] = true
@@ -47,7 +51,9 @@ func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live,
 	for _, gr := range groups {
 		s.learnGroup(gr.Name, gr.GroupID)
 		lg := reconcile.LiveGroup{ID: gr.GroupID, Name: gr.Name, ProductAccess: productKeys[strings.ToLower(gr.Name)]}
-		if inScope[strings.ToLower(gr.Name)] || adminIDs[gr.GroupID] {
+		// Members of product-access groups are read even when no mapping names them: a
+		// remove-access deactivation must take the account out of every one of them.
+		if inScope[strings.ToLower(gr.Name)] || idInScope[gr.GroupID] || adminIDs[gr.GroupID] || lg.ProductAccess {
 			toRead = append(toRead, len(live.Groups))
 		}
 		live.Groups = append(live.Groups, lg)

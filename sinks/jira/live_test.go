@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 )
@@ -209,6 +210,42 @@ func TestLiveTargeted(t *testing.T) {
 	for _, full := range []string{"/rest/api/3/users/search", "/rest/api/3/group/member"} {
 		if n := e.sim.CallCount("GET", full); n != 0 {
 			t.Errorf("targeted read listed %s %d times", full, n)
+		}
+	}
+}
+
+// A remove-access deactivation must know every product-access group an account is in, so
+// their members are read even when no mapping names them; owned groups named only by id
+// (renamed since) are read too.
+func TestLiveReadsProductAccessAndOwnedGroups(t *testing.T) {
+	e := newEnv(t, func(c *configs.JiraConfig, _ *jiratest.Options) { c.ProductAccessGroups = []string{"jira-users-site"} })
+	uid, _ := e.sim.AddUser(jiratest.User{Email: "pa@example.com"})
+	if _, err := e.sim.AddGroup("jira-users-site", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.AddMember("jira-users-site", uid); err != nil {
+		t.Fatal(err)
+	}
+	renamedID, _ := e.sim.AddGroup("renamed-team", "")
+	if err := e.sim.AddMember("renamed-team", uid); err != nil {
+		t.Fatal(err)
+	}
+	live, err := e.sink.Live(ctxT(t), reconcile.Scope{GroupIDs: []string{renamedID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"jira-users-site", "renamed-team"} {
+		var found bool
+		for _, g := range live.Groups {
+			if g.Name == name {
+				found = true
+				if !g.MembersRead || !slices.Contains(g.Members, uid) {
+					t.Errorf("group %s: members not read (%+v)", name, g)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("group %s not listed", name)
 		}
 	}
 }
