@@ -230,8 +230,18 @@ func (h *Handler) load(s *source) error {
 		if err != nil {
 			return fmt.Errorf("scim listener: loading %s resources of source %s: %w", rt.Name, s.name, err)
 		}
+		var buckets map[string][]Resource
+		if rt == groupType {
+			rs, buckets = splitGroupRecords(rs)
+		}
 		for _, r := range rs {
 			rec, err := decodeRecord(rt, r.Data)
+			if err == nil && rec.Buckets > 0 {
+				var members []any
+				if members, err = assembleMembers(r.ID, buckets[r.ID]); err == nil {
+					setOrDelete(rec.Resource, "members", nonEmptyList(dedupeByValue(members)))
+				}
+			}
 			if err != nil {
 				msg := fmt.Sprintf("%s %s: %v", rt.Name, r.ID, err)
 				s.loadErrs = append(s.loadErrs, msg)

@@ -31,7 +31,10 @@ type record struct {
 	Modified time.Time `json:"modified"`
 	// Deleted marks a tombstone: a user the IdP deleted, kept so the next pass sees an
 	// explicit deprovision rather than a user gone missing.
-	Deleted  *time.Time     `json:"deleted,omitempty"`
+	Deleted *time.Time `json:"deleted,omitempty"`
+	// Buckets is set on a large group's header: its members are in bucket records
+	// (buckets.go), not in Resource.
+	Buckets  int            `json:"buckets,omitempty"`
 	Resource map[string]any `json:"resource"`
 }
 

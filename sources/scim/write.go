@@ -104,6 +104,14 @@ func (h *Handler) put(s *source, rt *resourceType, id string, rec record) error 
 	return nil
 }
 
+// store writes a user, or a group in its layout (buckets.go).
+func (h *Handler) store(s *source, rt *resourceType, id string, old, rec *record, diff *memberDiff) error {
+	if rt == groupType {
+		return h.putGroup(s, id, old, rec, diff)
+	}
+	return h.put(s, rt, id, *rec)
+}
+
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType) {
 	if h.closed.Load() {
 		writeError(w, errClosed)
@@ -138,7 +146,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *
 	now := h.now().UTC()
 	id := newID()
 	rec := record{Version: 1, Created: now, Modified: now, Resource: res}
-	if err := h.put(s, rt, id, rec); err != nil {
+	if err := h.store(s, rt, id, nil, &rec, nil); err != nil {
 		s.release(key)
 		h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM create not stored")
 		writeError(w, storeFailed())
@@ -261,7 +269,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 		reserved = true
 	}
 	rec := record{Version: old.rec.Version + 1, Created: old.rec.Created, Modified: h.now().UTC(), Resource: res}
-	if err := h.put(s, rt, id, rec); err != nil {
+	if err := h.store(s, rt, id, &old.rec, &rec, diff); err != nil {
 		if reserved {
 			s.release(key)
 		}
@@ -344,7 +352,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *
 		s.mu.Unlock()
 		h.leaveGroups(s, id, gids)
 	} else {
-		if err := h.opts.Store.DeleteSCIM(s.name, rt.Name, id); err != nil {
+		if err := h.deleteGroup(s, id, old.rec); err != nil {
 			h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM delete not stored")
 			writeError(w, storeFailed())
 			return
@@ -568,7 +576,7 @@ func (h *Handler) leaveGroups(s *source, userID string, gids []string) {
 		}
 		setOrDelete(res, "members", nonEmptyList(keep))
 		rec := record{Version: old.rec.Version + 1, Created: old.rec.Created, Modified: h.now().UTC(), Resource: res}
-		if err := h.put(s, groupType, gid, rec); err != nil {
+		if err := h.putGroup(s, gid, &old.rec, &rec, &memberDiff{removed: []string{userID}}); err != nil {
 			s.mu.Lock()
 			s.stale[gid] = true
 			s.mu.Unlock()

@@ -1,0 +1,170 @@
+package scim
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strings"
+)
+
+// Large groups are stored in pieces. A group of up to groupInlineMax members is one record.
+// A larger one is a header record (its attributes, Buckets = memberBuckets) plus
+// memberBuckets records "<id>#mNN" that hold its members, each member in the bucket its
+// lower-cased id hashes to. A member change then rewrites one bucket (about 1/64 of the
+// members) and the small header, instead of the whole group: without this, a 100,000-member
+// group would rewrite megabytes per member an IdP adds.
+//
+// Buckets are written before the header. A crash between leaves the buckets newer than the
+// header; the member change the client was not told succeeded is then already there, and
+// its retry is a no-op. When a group shrinks back below groupInlineMax/2 it is written
+// inline again and its buckets deleted; buckets a non-bucketed header does not claim
+// (including those of deleted groups) are ignored when loading.
+
+const memberBuckets = 64
+
+// groupInlineMax is a variable so tests can exercise buckets with small groups.
+var groupInlineMax = 1000
+
+const bucketSep = "#m"
+
+func bucketID(gid string, k int) string { return fmt.Sprintf("%s%s%02d", gid, bucketSep, k) }
+
+func bucketOf(memberID string) int {
+	f := fnv.New32a()
+	_, _ = f.Write([]byte(strings.ToLower(memberID)))
+	return int(f.Sum32() % memberBuckets)
+}
+
+// bucketRecord is the Data of a bucket record.
+type bucketRecord struct {
+	Members []any `json:"members"`
+}
+
+func encodeBucket(members []any) ([]byte, error) {
+	if len(members) == 0 {
+		return []byte(`{"members":[]}`), nil
+	}
+	b := append([]byte(nil), `{"members":`...)
+	if out, ok := appendMembersJSON(b, members); ok {
+		return append(out, '}'), nil
+	}
+	data, err := json.Marshal(bucketRecord{Members: members})
+	if err != nil {
+		return nil, fmt.Errorf("encoding member bucket: %w", err)
+	}
+	return data, nil
+}
+
+// putGroup stores a group: inline, or as header and buckets (only the buckets diff touched
+// when the group was already bucketed). rec.Buckets is set to the layout written.
+func (h *Handler) putGroup(s *source, id string, old *record, rec *record, diff *memberDiff) error {
+	members := elements(rec.Resource["members"])
+	was := old != nil && old.Buckets > 0
+	bucketed := len(members) > groupInlineMax || (was && len(members) > groupInlineMax/2)
+	if !bucketed {
+		rec.Buckets = 0
+		if err := h.put(s, groupType, id, *rec); err != nil {
+			return err
+		}
+		if was {
+			// Best effort: a non-bucketed header never reads its old buckets.
+			for k := 0; k < memberBuckets; k++ {
+				if err := h.opts.Store.DeleteSCIM(s.name, TypeGroup, bucketID(id, k)); err != nil {
+					h.log.Warn().Err(err).Str("group", id).Msg("deleting an unused member bucket failed; it is ignored")
+					break
+				}
+			}
+		}
+		return nil
+	}
+	rec.Buckets = memberBuckets
+	var dirty [memberBuckets]bool
+	if was && diff != nil {
+		for _, m := range diff.added {
+			dirty[bucketOf(m)] = true
+		}
+		for _, m := range diff.removed {
+			dirty[bucketOf(m)] = true
+		}
+	} else {
+		for k := range dirty {
+			dirty[k] = true
+		}
+	}
+	var lists [memberBuckets][]any
+	for _, el := range members {
+		m, _ := el.(map[string]any)
+		v, _ := m["value"].(string)
+		if k := bucketOf(v); dirty[k] {
+			lists[k] = append(lists[k], el)
+		}
+	}
+	for k := range dirty {
+		if !dirty[k] {
+			continue
+		}
+		data, err := encodeBucket(lists[k])
+		if err != nil {
+			return err
+		}
+		if err := h.opts.Store.PutSCIM(Resource{Source: s.name, Type: TypeGroup, ID: bucketID(id, k), Data: data}); err != nil {
+			return fmt.Errorf("storing member bucket %d of group %s: %w", k, id, err)
+		}
+	}
+	header := *rec
+	header.Resource = make(map[string]any, len(rec.Resource))
+	for k, v := range rec.Resource {
+		if k != "members" {
+			header.Resource[k] = v
+		}
+	}
+	return h.put(s, groupType, id, header)
+}
+
+// deleteGroup removes a group's header, then its buckets (best effort: orphan buckets are
+// ignored when loading).
+func (h *Handler) deleteGroup(s *source, id string, rec record) error {
+	if err := h.opts.Store.DeleteSCIM(s.name, TypeGroup, id); err != nil {
+		return fmt.Errorf("deleting group %s of source %s: %w", id, s.name, err)
+	}
+	if rec.Buckets > 0 {
+		for k := 0; k < memberBuckets; k++ {
+			if err := h.opts.Store.DeleteSCIM(s.name, TypeGroup, bucketID(id, k)); err != nil {
+				h.log.Warn().Err(err).Str("group", id).Msg("deleting a member bucket of a deleted group failed; it is ignored")
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// splitGroupRecords separates headers from member buckets (by group id).
+func splitGroupRecords(rs []Resource) (headers []Resource, buckets map[string][]Resource) {
+	buckets = map[string][]Resource{}
+	for _, r := range rs {
+		if i := strings.LastIndex(r.ID, bucketSep); i > 0 {
+			buckets[r.ID[:i]] = append(buckets[r.ID[:i]], r)
+			continue
+		}
+		headers = append(headers, r)
+	}
+	return headers, buckets
+}
+
+// assembleMembers reads a bucketed group's members from its bucket records.
+func assembleMembers(id string, bs []Resource) ([]any, error) {
+	membersAttr := groupSchema.attr("members")
+	var all []any
+	for _, b := range bs {
+		var br bucketRecord
+		if err := unmarshalNumbers(b.Data, &br); err != nil {
+			return nil, fmt.Errorf("member bucket %s: %w", b.ID, err)
+		}
+		nv, verr := normalizeValue(membersAttr, br.Members, "members")
+		if verr != nil {
+			return nil, fmt.Errorf("member bucket %s: %s", b.ID, verr.Detail)
+		}
+		all = append(all, elements(nv)...)
+	}
+	return all, nil
+}
