@@ -29,9 +29,9 @@ func (s *Store) Owned() ([]reconcile.Owned, error) {
 // (bbolt's DB.Batch) and Journal returns once that transaction is on disk. An entry with an
 // invalid record is rejected whole, before anything is written.
 //
-// Zero timestamps are filled: Link.UpdatedAt, Owned.Since and AuditRecord.Time with now,
-// Link.LinkedAt with the stored link's LinkedAt (or now for a new link), so re-linking keeps
-// the original date.
+// Zero timestamps are filled: Link.UpdatedAt and AuditRecord.Time with now; Link.LinkedAt
+// and Owned.Since with the stored record's (or now for a new one), so an upsert keeps the
+// original date.
 func (s *Store) Journal(e reconcile.JournalEntry) error {
 	if len(e.Links)+len(e.Own)+len(e.Disown)+len(e.Audit) == 0 {
 		return nil
