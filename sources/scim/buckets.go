@@ -3,7 +3,6 @@ package scim
 import (
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"strings"
 )
 
@@ -29,10 +28,30 @@ const bucketSep = "#m"
 
 func bucketID(gid string, k int) string { return fmt.Sprintf("%s%s%02d", gid, bucketSep, k) }
 
+// bucketOf hashes the ASCII-lower-cased id (FNV-1a), without allocating: it runs for
+// every member on each write of a large group.
 func bucketOf(memberID string) int {
-	f := fnv.New32a()
-	_, _ = f.Write([]byte(strings.ToLower(memberID)))
-	return int(f.Sum32() % memberBuckets)
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	for i := 0; i < len(memberID); i++ {
+		c := memberID[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h ^= uint32(c)
+		h *= prime
+	}
+	return int(h % memberBuckets)
+}
+
+// foldID lower-cases an id for comparisons, allocating only when it has upper case.
+func foldID(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' || c >= 0x80 {
+			return strings.ToLower(s)
+		}
+	}
+	return s
 }
 
 // bucketRecord is the Data of a bucket record.

@@ -46,7 +46,7 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 			for _, el := range elements(nv) {
 				m, _ := el.(map[string]any)
 				if v, _ := m["value"].(string); v != "" {
-					rm[strings.ToLower(v)] = true
+					rm[foldID(v)] = true
 				}
 			}
 			steps = append(steps, step{remove: rm})
@@ -65,7 +65,7 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 	for _, el := range list {
 		m, _ := el.(map[string]any)
 		if v, _ := m["value"].(string); v != "" {
-			present[strings.ToLower(v)] = true
+			present[foldID(v)] = true
 		}
 	}
 	cur := list
@@ -77,7 +77,7 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 			if v == "" {
 				return nil, memberDiff{}, true, badRequest(errInvalidValue, "a member to add has no value (the member's id)")
 			}
-			if present[strings.ToLower(v)] {
+			if present[foldID(v)] {
 				continue
 			}
 			if !copied {
@@ -85,7 +85,7 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 				copied = true
 			}
 			cur = append(cur, el)
-			present[strings.ToLower(v)] = true
+			present[foldID(v)] = true
 			diff.added = append(diff.added, v)
 		}
 		if len(st.remove) == 0 {
@@ -105,8 +105,8 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 		for _, el := range cur {
 			m, _ := el.(map[string]any)
 			v, _ := m["value"].(string)
-			if st.remove[strings.ToLower(v)] {
-				delete(present, strings.ToLower(v))
+			if st.remove[foldID(v)] {
+				delete(present, foldID(v))
 				diff.removed = append(diff.removed, v)
 				continue
 			}
