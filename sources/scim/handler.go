@@ -23,6 +23,12 @@
 //   - sortBy is ignored (lists come in creation order); bulk, /Me, /.search and changing
 //     passwords are not supported, as /ServiceProviderConfig says.
 //   - Removing a member or value that is not there succeeds (IdPs retry removals).
+//   - A deleted user leaves its groups; a user pushed without "active" is active.
+//   - An unknown source answers 401 like a wrong token, so source names cannot be probed.
+//   - A request over the source's rate limit or concurrency bound gets 429 with
+//     Retry-After; after Close, writes get 503 (reads still work).
+//   - Groups of more than 1,000 members are stored in 64 member buckets, so one member
+//     change rewrites a bucket rather than the whole group (buckets.go).
 package scim
 
 import (
