@@ -14,11 +14,12 @@ import (
 // Exit codes, documented in the README.
 const (
 	exitOK       = 0
-	exitPartial  = 1 // some items failed
-	exitConfig   = 2 // config, usage or connection error
-	exitHeld     = 3 // the circuit breaker held changes back
-	exitNotImpl  = 4 // command not available in this build
-	exitInternal = 5
+	exitPartial  = 1   // some items failed
+	exitConfig   = 2   // config, usage or connection error
+	exitHeld     = 3   // the circuit breaker held changes back
+	exitNotImpl  = 4   // command not available in this build
+	exitInternal = 5   // an internal failure, or `run` that did not stop within shutdown_timeout
+	exitForced   = 130 // `run` stopped by a second SIGINT/SIGTERM (128 + SIGINT)
 )
 
 // exitError carries an exit code up to main without calling os.Exit deep in the call chain.

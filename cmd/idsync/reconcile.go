@@ -70,9 +70,11 @@ func runPass(cmd *cobra.Command, f passFlags, planOnly bool) error {
 			return withCode(exitConfig, errorf("--source %q: no such source in %s", f.source, cfg.Path))
 		}
 	}
-	// The first interrupt finishes the item in flight and stops; a second one kills.
+	// The first interrupt finishes the items in flight, journals them and stops; once it has
+	// arrived the default action is restored, so a second one kills at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	run, err := a.RunOnce(ctx, reconcile.RunOptions{
 		Trigger: reconcile.TriggerCLI, DryRun: f.dryRun || planOnly, Users: f.users, Source: f.source,
 	})

@@ -27,7 +27,9 @@ func newRunCmd() *cobra.Command {
 			case err == nil:
 				return nil
 			case errors.Is(err, daemon.ErrForced):
-				return withCode(130, err)
+				return withCode(exitForced, err)
+			case errors.Is(err, daemon.ErrShutdownTimeout):
+				return withCode(exitInternal, err)
 			default:
 				return withCode(exitConfig, err)
 			}

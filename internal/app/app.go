@@ -48,9 +48,6 @@ type Options struct {
 	HTTPClient *http.Client
 	// StateTimeout bounds the wait for the state file lock (state's default when zero).
 	StateTimeout time.Duration
-	// NoSCIM skips building the push listener (one-shot CLI runs answer no pushes; pushed
-	// resources are still read from the store).
-	NoSCIM bool
 	// BaseURL is the listener's external URL for SCIM meta.location.
 	BaseURL string
 }
@@ -175,7 +172,7 @@ func (a *App) sourceSpec(sc configs.SourceConfig, opts Options) (reconcile.Sourc
 		if a.SCIM == nil {
 			return spec, errors.New("push-only source without a SCIM listener")
 		}
-		spec.Source = scim.NewSource(sc.Name, a.SCIM)
+		spec.Source, spec.PushOnly = scim.NewSource(sc.Name, a.SCIM), true
 		return spec, nil
 	}
 	build, ok := sourceFactories[sc.Type]

@@ -30,7 +30,8 @@ const (
 )
 
 // ErrLockedHint is appended when the daemon holds the state file.
-const ErrLockedHint = "the daemon holds the state file: stop it, or use its admin API (idsync status --addr URL, idsync approve --addr URL RUN_ID)"
+const ErrLockedHint = "a running daemon (idsync run) holds this state file: use its admin API instead " +
+	"(idsync status --addr URL, idsync approve --addr URL RUN_ID, POST /api/v1/reconcile), or stop it first"
 
 // LoadConfig loads and validates the config file; the error lists every problem.
 func LoadConfig(path string, fs *pflag.FlagSet) (*configs.Config, error) {
@@ -55,7 +56,7 @@ func Logger(cfg *configs.Config, w io.Writer) zerolog.Logger {
 
 // OpenApp wires the app for a one-shot command (no SCIM listener).
 func OpenApp(cfg *configs.Config, log zerolog.Logger, obs reconcile.Observer) (*app.App, error) {
-	a, err := app.Open(cfg, app.Options{Logger: log, Observer: obs, NoSCIM: true})
+	a, err := app.Open(cfg, app.Options{Logger: log, Observer: obs})
 	if err != nil {
 		if errors.Is(err, state.ErrLocked) {
 			return nil, fmt.Errorf("%w\n%s", err, ErrLockedHint)

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -13,9 +12,16 @@ import (
 	"github.com/idsync/idsync/state"
 )
 
-// syncUserWait bounds how long POST /api/v1/sync/users/{userName} waits for its pass before
-// answering 202 and leaving the pass queued.
-const syncUserWait = 25 * time.Second
+// How long the admin API waits for a pass it started before answering 202 (the pass goes on).
+// Both stay below the server's WriteTimeout. ?wait=DURATION picks another bound up to
+// maxAPIWait.
+const (
+	syncUserWait = 10 * time.Second
+	maxAPIWait   = 50 * time.Second
+	// maxWaitingSyncs bounds the one-user syncs that wait for the runner one by one; past
+	// it (a login storm during a long pass), syncs coalesce into one follow-up pass.
+	maxWaitingSyncs = 8
+)
 
 type statusBody struct {
 	Version    string                 `json:"version"`
@@ -45,7 +51,7 @@ func (d *Daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		ConfigFile: cfg.Path,
 		Schedule:   cfg.Schedule,
 		NextPass:   d.sched.next(),
-		Runner:     d.app.Runner.Status(),
+		Runner:     runnerStatus(d.app.Runner),
 	}
 	for _, s := range cfg.Sources {
 		b.Sources = append(b.Sources, sourceStatus{Name: s.Name, Type: s.Type, Push: s.PushEnabled(), Priority: s.Priority})
@@ -90,41 +96,150 @@ func (d *Daemon) apiRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, run)
 }
 
-// apiReconcile requests a full pass. With ?wait=true it runs it and answers with the run
-// record; otherwise it answers 202 at once (the pass coalesces with any other request).
+// apiReconcile requests a full pass. Without ?wait it answers 202 at once (the pass
+// coalesces with any other request); with ?wait=true or ?wait=DURATION it waits up to that
+// long (at most 50 s) for the pass and answers with its run record, else 202.
 func (d *Daemon) apiReconcile(w http.ResponseWriter, r *http.Request) {
-	o := reconcile.RunOptions{Trigger: reconcile.TriggerAPI, Source: r.URL.Query().Get("source"), DryRun: r.URL.Query().Get("dry_run") == "true"}
+	q := r.URL.Query()
+	o := reconcile.RunOptions{Trigger: reconcile.TriggerAPI, Source: q.Get("source"), DryRun: q.Get("dry_run") == "true"}
 	if o.Source != "" && !d.hasSource(o.Source) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "unknown source", Detail: o.Source})
 		return
 	}
-	if r.URL.Query().Get("wait") != "true" {
+	wait, err := waitParam(q.Get("wait"), 0)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad wait", Detail: err.Error()})
+		return
+	}
+	if d.isClosing() {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "shutting down"})
+		return
+	}
+	if wait == 0 {
 		d.app.Runner.Request(o)
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested"})
 		return
 	}
-	run, err := d.app.Runner.RunOnce(d.passContext(r.Context()), o)
-	d.answerRun(w, run, err)
+	d.runAndWait(w, r, o, wait)
 }
 
-// apiSyncUser is the login-time sync: one user from the source to Jira, answered with what
-// changed. When a long pass holds the runner, the request is queued and answered 202.
+// apiSyncUser is the login-time sync: one user from the source to Jira, answered with the
+// run record (what changed). It waits up to ?wait (default 10 s) for the runner; when a long
+// pass holds it, the answer is 202 and the sync runs as soon as that pass ends.
 func (d *Daemon) apiSyncUser(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PathValue("userName"))
 	if name == "" || len(name) > 256 {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "userName must be 1 to 256 characters"})
 		return
 	}
-	o := reconcile.RunOptions{Trigger: reconcile.TriggerAPI, Users: []string{name}, DryRun: r.URL.Query().Get("dry_run") == "true"}
-	ctx, cancel := context.WithTimeout(d.passContext(r.Context()), syncUserWait)
-	defer cancel()
-	run, err := d.app.Runner.RunOnce(ctx, o)
-	if err != nil && run.ID == "" && errors.Is(err, context.DeadlineExceeded) {
-		d.app.Runner.Request(o)
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued", "detail": "another pass is running; this user's sync follows it"})
+	wait, err := waitParam(r.URL.Query().Get("wait"), syncUserWait)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad wait", Detail: err.Error()})
 		return
 	}
-	d.answerRun(w, run, err)
+	o := reconcile.RunOptions{Trigger: reconcile.TriggerAPI, Users: []string{name}, DryRun: r.URL.Query().Get("dry_run") == "true"}
+	if d.isClosing() {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "shutting down"})
+		return
+	}
+	if d.waitingSyncs.Add(1) > maxWaitingSyncs {
+		d.waitingSyncs.Add(-1)
+		d.app.Runner.Request(o)
+		writeJSON(w, http.StatusAccepted, pendingBody{Status: "queued", Detail: "many syncs are waiting; this one joins the next pass", Current: d.currentRun()})
+		return
+	}
+	d.runAndWait(w, r, o, wait, func() { d.waitingSyncs.Add(-1) })
+}
+
+// runAndWait runs a pass on the daemon's context (a client that goes away does not stop it)
+// and answers with its run record, or 202 when it has not ended within wait.
+func (d *Daemon) runAndWait(w http.ResponseWriter, r *http.Request, o reconcile.RunOptions, wait time.Duration, after ...func()) {
+	type outcome struct {
+		run reconcile.Run
+		err error
+	}
+	done := make(chan outcome, 1)
+	if !d.enter() {
+		for _, f := range after {
+			f()
+		}
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "shutting down"})
+		return
+	}
+	go func() {
+		defer d.passes.Done()
+		for _, f := range after {
+			defer f()
+		}
+		run, err := d.app.RunOnce(d.ctx, o)
+		done <- outcome{run, err}
+	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case out := <-done:
+		d.answerRun(w, out.run, out.err)
+	case <-t.C:
+		cur := d.currentRun()
+		b := pendingBody{Status: "running", Detail: "the pass goes on; GET /api/v1/runs shows its result", Current: cur}
+		if cur == nil || cur.Trigger != o.Trigger || cur.Target != describeTarget(o) {
+			b.Status, b.Detail = "queued", "another pass holds the runner; this one runs when it ends"
+		}
+		writeJSON(w, http.StatusAccepted, b)
+	case <-r.Context().Done():
+	}
+}
+
+type pendingBody struct {
+	Status  string         `json:"status"`
+	Detail  string         `json:"detail"`
+	Current *reconcile.Run `json:"current,omitempty"`
+}
+
+func (d *Daemon) currentRun() *reconcile.Run { return runnerStatus(d.app.Runner).Current }
+
+// runnerStatus is the Runner's status without the running pass's counts: Status copies the
+// Run shallowly, so its Counts map is the one the pass is still writing.
+func runnerStatus(r *reconcile.Runner) reconcile.RunnerStatus {
+	st := r.Status()
+	if st.Current != nil {
+		st.Current.Counts, st.Current.Changes = nil, nil
+	}
+	return st
+}
+
+// describeTarget mirrors the Runner's description of a targeted pass, to tell our pass from
+// another in the status.
+func describeTarget(o reconcile.RunOptions) string {
+	var parts []string
+	if o.Source != "" {
+		parts = append(parts, "source "+o.Source)
+	}
+	if len(o.Users) > 0 {
+		parts = append(parts, "users "+strings.Join(o.Users, ", "))
+	}
+	if len(o.Groups) > 0 {
+		parts = append(parts, "groups "+strings.Join(o.Groups, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// waitParam reads ?wait: "" gives def, "true" the longest wait, "false" none, else a
+// duration up to maxAPIWait.
+func waitParam(s string, def time.Duration) (time.Duration, error) {
+	switch s {
+	case "":
+		return def, nil
+	case "true":
+		return maxAPIWait, nil
+	case "false":
+		return 0, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, errors.New("want true, false or a duration such as 5s")
+	}
+	return min(v, maxAPIWait), nil
 }
 
 func (d *Daemon) answerRun(w http.ResponseWriter, run reconcile.Run, err error) {
@@ -182,13 +297,4 @@ func (d *Daemon) hasSource(name string) bool {
 		}
 	}
 	return false
-}
-
-// passContext detaches an API-triggered pass from nothing but the daemon's lifetime and the
-// request: a client that goes away stops waiting, the daemon's shutdown stops the pass.
-func (d *Daemon) passContext(req context.Context) context.Context {
-	ctx, cancel := context.WithCancel(req)
-	stop := context.AfterFunc(d.ctx, cancel)
-	context.AfterFunc(ctx, func() { stop() })
-	return ctx
 }

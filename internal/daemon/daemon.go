@@ -25,10 +25,14 @@ import (
 	"github.com/idsync/idsync/internal/app"
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/sinks/jira"
 )
 
 // ErrForced is returned when a second stop signal cut a graceful shutdown short.
 var ErrForced = errors.New("forced exit on second signal")
+
+// ErrShutdownTimeout is returned when the graceful stop did not end within shutdown_timeout.
+var ErrShutdownTimeout = errors.New("shutdown did not finish within shutdown_timeout")
 
 // Options configure one daemon run.
 type Options struct {
@@ -51,20 +55,37 @@ type Daemon struct {
 	app     *app.App
 	sched   *scheduler
 	health  *health
+	cert    *certificate // nil without TLS
 	started time.Time
-	ctx     context.Context
+	// ctx is the passes' context: it ends when shutdown begins.
+	ctx context.Context
 
 	cfgMu      sync.RWMutex
 	cfg        *configs.Config
 	adminToken atomic.Pointer[configs.Secret]
-	closing    atomic.Bool
+
+	// passMu guards closing against passes.Add, so Wait never races a new pass.
+	passMu  sync.Mutex
+	closing bool
+	passes  sync.WaitGroup
+	// waitingSyncs counts one-user syncs whose goroutine waits for or runs its pass.
+	waitingSyncs atomic.Int32
 }
 
 // Run loads the config, starts everything, and blocks until a stop signal or ctx ends.
 func Run(ctx context.Context, opts Options) error {
+	// Subscribe before anything else: SIGHUP and SIGUSR1 kill a process that has not asked
+	// for them, and a supervisor may send them as soon as the process exists.
+	sigs := opts.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 8)
+		signal.Notify(ch, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
 	cfg, err := configs.LoadAndValidate(opts.ConfigPath, opts.Flags)
 	if err != nil {
-		return fmt.Errorf("config %s: %w", opts.ConfigPath, err)
+		return fmt.Errorf("config %s:\n%w", opts.ConfigPath, err)
 	}
 	out := opts.LogOutput
 	if out == nil {
@@ -74,7 +95,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// The level lives in zerolog's global level so SIGHUP can change it for every component.
+	// The level lives in zerolog's global level so SIGHUP can change it for every component
+	// at once; the loggers themselves pass everything, so disabled levels cost nothing.
 	zerolog.SetGlobalLevel(log.GetLevel())
 	log = log.Level(zerolog.TraceLevel)
 	for _, w := range cfg.Warnings() {
@@ -83,6 +105,12 @@ func Run(ctx context.Context, opts Options) error {
 
 	d := &Daemon{opts: opts, log: log, health: newHealth(), started: time.Now(), cfg: cfg}
 	d.adminToken.Store(&cfg.AdminToken)
+	if cfg.TLS.Enabled() {
+		// Loaded before anything opens, so a bad pair is a start-up error, not a dead listener.
+		if d.cert, err = loadCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+	}
 
 	a, err := app.Open(cfg, app.Options{
 		Logger:   log,
@@ -96,7 +124,8 @@ func Run(ctx context.Context, opts Options) error {
 	for _, w := range a.Store.Warnings() {
 		log.Warn().Str(logging.FieldComponent, "state").Msg(w)
 	}
-	return d.serve(ctx)
+	d.primeMetrics()
+	return d.serve(ctx, sigs)
 }
 
 func baseURL(cfg *configs.Config) string {
@@ -113,7 +142,41 @@ func (d *Daemon) config() *configs.Config {
 	return d.cfg
 }
 
-func (d *Daemon) serve(parent context.Context) (err error) {
+// primeMetrics restores what the state file knows, so a restart does not read as "never
+// succeeded" or "nothing held" to alerting until the first pass ends, and creates the pass
+// and wait counters at zero so rate() and increase() see their first event.
+func (d *Daemon) primeMetrics() {
+	m := d.app.Metrics
+	for _, t := range []string{reconcile.TriggerSchedule, reconcile.TriggerSignal, reconcile.TriggerPush,
+		reconcile.TriggerAPI, reconcile.TriggerStartup} {
+		for _, r := range []string{reconcile.ResultOK, reconcile.ResultPartial, reconcile.ResultFailed, reconcile.ResultHeld} {
+			m.Passes.WithLabelValues(t, r)
+		}
+	}
+	m.ConfigReloads.WithLabelValues("ok")
+	m.ConfigReloads.WithLabelValues("invalid")
+	m.RateLimitWait.WithLabelValues(jira.TargetJira)
+	for _, s := range d.config().Sources {
+		if s.Type != configs.SourceSCIM {
+			m.RateLimitWait.WithLabelValues(s.Type) // the pull clients' target label is their type
+		}
+	}
+	if h, err := d.app.Store.HeldPlan(); err == nil {
+		d.app.Metrics.HeldChanges(h.Deactivations + h.Removals)
+	}
+	runs, err := d.app.Store.Runs(50)
+	if err != nil {
+		return
+	}
+	for _, r := range runs {
+		if r.Result == reconcile.ResultOK && !r.DryRun && r.Target == "" {
+			d.app.Metrics.LastSuccess.Set(float64(r.Finished.Unix()))
+			return
+		}
+	}
+}
+
+func (d *Daemon) serve(parent context.Context, sigs <-chan os.Signal) error {
 	cfg := d.config()
 	// passCtx ends passes at shutdown; the executor finishes and journals the item in flight.
 	passCtx, stopPasses := context.WithCancel(context.WithoutCancel(parent))
@@ -121,12 +184,7 @@ func (d *Daemon) serve(parent context.Context) (err error) {
 	d.ctx = passCtx
 
 	d.sched = newScheduler(passCtx, d.log.With().Str(logging.FieldComponent, "schedule").Logger(),
-		func(ctx context.Context) {
-			if _, err := d.app.RunOnce(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerSchedule}); err != nil && ctx.Err() == nil {
-				d.log.Error().Err(err).Msg("scheduled pass failed")
-			}
-		},
-		func() { d.app.Metrics.ScheduledSkipped.Inc() })
+		d.scheduledPass, func() { d.app.Metrics.ScheduledSkipped.Inc() })
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -137,55 +195,41 @@ func (d *Daemon) serve(parent context.Context) (err error) {
 	serveErr := make(chan error, 1)
 	go func() {
 		var e error
-		if cfg.TLS.Enabled() {
-			e = srv.ServeTLS(ln, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if d.cert != nil {
+			e = srv.ServeTLS(ln, "", "") // the certificate comes from srv.TLSConfig
 		} else {
 			e = srv.Serve(ln)
 		}
-		if !errors.Is(e, http.ErrServerClosed) {
-			serveErr <- e
+		if errors.Is(e, http.ErrServerClosed) {
+			e = nil
 		}
-		close(serveErr)
+		serveErr <- e
 	}()
-	d.log.Info().Str("listen", ln.Addr().String()).Bool("tls", cfg.TLS.Enabled()).Msg("listening")
+	d.log.Info().Str("listen", ln.Addr().String()).Bool("tls", d.cert != nil).Msg("listening")
 	if d.opts.Listening != nil {
 		d.opts.Listening(ln.Addr().String())
 	}
 
-	var wg sync.WaitGroup
-	wg.Add(1)
+	d.enter()
 	go func() {
-		defer wg.Done()
+		defer d.passes.Done()
 		_ = d.app.Runner.Serve(passCtx)
 	}()
 	if err := d.sched.set(cfg.Schedule, cfg.Jitter); err != nil {
-		_ = srv.Close()
-		_ = d.app.Close()
-		return fmt.Errorf("schedule: %w", err)
+		// Validation parsed the schedule already; this is defence in depth.
+		return d.shutdown("schedule refused", srv, sigs, stopPasses, fmt.Errorf("schedule: %w", err))
 	}
 	if !d.opts.NoInitialPass {
 		d.app.Runner.Request(reconcile.RunOptions{Trigger: reconcile.TriggerStartup})
 	}
 
-	sigs := d.opts.Signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
-
-	var stopReason string
-	for stopReason == "" {
+	for {
 		select {
 		case <-parent.Done():
-			stopReason = "context done"
+			return d.shutdown("context done", srv, sigs, stopPasses, nil)
 		case e := <-serveErr:
-			if e != nil {
-				d.log.Error().Err(e).Msg("listener failed")
-				err = fmt.Errorf("listener: %w", e)
-				stopReason = "listener failed"
-			}
+			d.log.Error().Err(e).Msg("listener failed")
+			return d.shutdown("listener failed", srv, sigs, stopPasses, fmt.Errorf("listener: %w", e))
 		case s := <-sigs:
 			switch s {
 			case syscall.SIGUSR1:
@@ -194,24 +238,63 @@ func (d *Daemon) serve(parent context.Context) (err error) {
 			case syscall.SIGHUP:
 				d.reload()
 			default:
-				stopReason = s.String()
+				return d.shutdown(s.String(), srv, sigs, stopPasses, nil)
 			}
 		}
 	}
+}
 
-	// Graceful stop, bounded by shutdown_timeout; a second signal forces exit.
-	d.log.Info().Str("reason", stopReason).Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down")
-	d.closing.Store(true)
+// scheduledPass is one cron tick's pass; it blocks the tick so skip-if-still-running works.
+func (d *Daemon) scheduledPass(ctx context.Context) {
+	if !d.enter() {
+		return
+	}
+	defer d.passes.Done()
+	if _, err := d.app.RunOnce(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerSchedule}); err != nil && ctx.Err() == nil {
+		d.log.Error().Err(err).Msg("scheduled pass failed")
+	}
+}
+
+// enter registers a pass about to start; it refuses once shutdown has begun.
+func (d *Daemon) enter() bool {
+	d.passMu.Lock()
+	defer d.passMu.Unlock()
+	if d.closing {
+		return false
+	}
+	d.passes.Add(1)
+	return true
+}
+
+func (d *Daemon) isClosing() bool {
+	d.passMu.Lock()
+	defer d.passMu.Unlock()
+	return d.closing
+}
+
+// shutdown stops gracefully, in order: no new passes; the pass in flight finishes its items
+// and journals them; the listener drains with Shutdown; the API budget and the state file
+// are saved and closed. The whole sequence is bounded by shutdown_timeout; a second stop
+// signal exits at once. SIGHUP and SIGUSR1 are ignored meanwhile (a log rotation must not
+// cut a shutdown short).
+func (d *Daemon) shutdown(reason string, srv *http.Server, sigs <-chan os.Signal, stopPasses func(), cause error) error {
+	timeout := d.config().ShutdownTimeout
+	deadline := time.Now().Add(timeout)
+	d.log.Info().Str("reason", reason).Dur("timeout", timeout).Msg("shutting down")
+	d.passMu.Lock()
+	d.closing = true
+	d.passMu.Unlock()
+
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		stopPasses()
 		d.sched.stop()
-		wg.Wait()
-		shCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		d.passes.Wait()
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
-		if e := srv.Shutdown(shCtx); e != nil {
-			d.log.Warn().Err(e).Msg("listener did not close in time")
+		if e := srv.Shutdown(ctx); e != nil {
+			d.log.Warn().Err(e).Msg("listener did not drain in time; closing its connections")
 			_ = srv.Close()
 		}
 		d.app.SaveBudget()
@@ -219,24 +302,36 @@ func (d *Daemon) serve(parent context.Context) (err error) {
 			d.log.Error().Err(e).Msg("closing state")
 		}
 	}()
-	timeout := time.NewTimer(cfg.ShutdownTimeout + 5*time.Second)
-	defer timeout.Stop()
-	select {
-	case <-done:
-		d.log.Info().Msg("stopped")
-		return err
-	case s := <-sigs:
-		d.log.Warn().Str("signal", s.String()).Msg("second signal: exiting now")
-		return ErrForced
-	case <-timeout.C:
-		d.log.Error().Msg("shutdown timed out; exiting")
-		return errors.New("shutdown timed out")
+	// A little past the deadline, so a Shutdown that used all of it can still close state.
+	timer := time.NewTimer(time.Until(deadline) + time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case <-done:
+			d.log.Info().Msg("stopped")
+			return cause
+		case s := <-sigs:
+			if s == syscall.SIGINT || s == syscall.SIGTERM {
+				d.log.Warn().Str("signal", s.String()).Msg("second signal: exiting now; the journal holds every item that landed")
+				return ErrForced
+			}
+			d.log.Warn().Str("signal", s.String()).Msg("signal ignored while shutting down")
+		case <-timer.C:
+			cur := d.app.Runner.Status().Current
+			ev := d.log.Error().Dur("timeout", timeout)
+			if cur != nil {
+				ev = ev.Str(logging.FieldRunID, cur.ID)
+			}
+			ev.Msg("shutdown timed out; exiting with work in flight (the journal holds every item that landed; the next pass continues)")
+			return ErrShutdownTimeout
+		}
 	}
 }
 
 // reload re-reads the config file (SIGHUP). A file that does not validate keeps the running
-// config, and every problem is logged. Mapping, safety, schedule, log level and the admin
-// token apply at once; keys that need a restart are named in a warning.
+// config, and every problem is logged. Mapping, safety, schedule, jitter, log level, the
+// admin token, shutdown_timeout and the TLS certificate (same paths, new contents) apply at
+// once; keys that need a restart are named in a warning and keep their running values.
 func (d *Daemon) reload() {
 	old := d.config()
 	cfg, err := configs.LoadAndValidate(d.opts.ConfigPath, d.opts.Flags)
@@ -258,16 +353,26 @@ func (d *Daemon) reload() {
 		d.app.Metrics.ConfigReloads.WithLabelValues("invalid").Inc()
 		return
 	}
+	for _, w := range cfg.Warnings() {
+		d.log.Warn().Str("key", w.Path).Msg(w.Msg)
+	}
 	d.app.Runner.Reconfigure(cfg.Mapping, cfg.Safety)
 	d.adminToken.Store(&cfg.AdminToken)
 	if lvl, err := zerolog.ParseLevel(cfg.Log.Level); err == nil {
 		zerolog.SetGlobalLevel(lvl)
 	}
+	if d.cert != nil {
+		if err := d.cert.reload(); err != nil {
+			d.log.Error().Err(err).Msg("SIGHUP: TLS certificate not reloaded; the listener keeps the previous one")
+		} else {
+			d.log.Info().Time("not_after", d.cert.notAfter()).Msg("SIGHUP: TLS certificate reloaded")
+		}
+	}
 	if keys := needsRestart(old, cfg); len(keys) > 0 {
 		d.log.Warn().Strs("keys", keys).Msg("SIGHUP: these changes take effect after a restart")
 	}
 	// Keep restart-only parts as they run, so status never shows what is not in effect.
-	cfg.Listen, cfg.State, cfg.TLS, cfg.Sources, cfg.Sink = old.Listen, old.State, old.TLS, old.Sources, old.Sink
+	cfg.Listen, cfg.State, cfg.TLS, cfg.Sources, cfg.Sink, cfg.Log.Format = old.Listen, old.State, old.TLS, old.Sources, old.Sink, old.Log.Format
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()

@@ -3,6 +3,7 @@ package daemon
 import (
 	"crypto/subtle"
 	"encoding/json"
+	stdlog "log"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/sources/scim"
 )
 
@@ -45,20 +47,35 @@ func (d *Daemon) newServer() *http.Server {
 	api.HandleFunc("POST /api/v1/held/{runId}/approve", d.apiApprove)
 	mux.Handle("/api/", requireToken(&d.adminToken, d.log, limitBody(api)))
 
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           recoverer(d.log, mux),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          nil,
+		// net/http's own complaints (TLS handshakes of scanners, bad requests) go to the
+		// structured log at debug level instead of unstructured lines on stderr.
+		ErrorLog: stdlog.New(serverErrorLog{d.log.With().Str(logging.FieldComponent, "http").Logger()}, "", 0),
 	}
+	if d.cert != nil {
+		srv.TLSConfig = d.cert.tlsConfig()
+	}
+	return srv
+}
+
+type serverErrorLog struct{ l zerolog.Logger }
+
+func (s serverErrorLog) Write(p []byte) (int, error) {
+	s.l.Debug().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // requireToken guards the admin API with the admin bearer token, compared in constant time.
-// A failure answers 401 and says nothing about why.
+// A failure answers 401 and says nothing about why. Refusals are logged, at most a burst per
+// minute, so a scanner cannot flood the log.
 func requireToken(token *atomic.Pointer[configs.Secret], log zerolog.Logger, next http.Handler) http.Handler {
+	log = log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		want := token.Load()
 		got, ok := bearer(r)
@@ -137,7 +154,7 @@ func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 		body.Sources = append(body.Sources, src{Name: s.Name, Complete: s.Complete, Error: s.Error})
 	}
 	switch {
-	case d.app.Store == nil || d.closing.Load():
+	case d.app.Store == nil || d.isClosing():
 		body.Ready, body.Reason = false, "state is closed (shutting down)"
 	case !ok:
 		body.Ready, body.Reason, body.FailingSince = false, "passes have been failing for more than two schedule intervals", since
