@@ -2,8 +2,10 @@ package scim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Large groups are stored in pieces. A group of up to groupInlineMax members is one record.
@@ -13,16 +15,18 @@ import (
 // members) and the small header, instead of the whole group: without this, a 100,000-member
 // group would rewrite megabytes per member an IdP adds.
 //
-// Buckets are written before the header. A crash between leaves the buckets newer than the
-// header; the member change the client was not told succeeded is then already there, and
-// its retry is a no-op. When a group shrinks back below groupInlineMax/2 it is written
+// The bucket and header writes of one change go to the store together and the client is
+// answered once all are durable. A crash in between can leave some of them newer than
+// others: the header's version may be ahead of its members, or a member change the client
+// was not told about may already be there; the client's retry then completes it (member
+// changes are idempotent). When a group shrinks back below groupInlineMax/2 it is written
 // inline again and its buckets deleted; buckets a non-bucketed header does not claim
 // (including those of deleted groups) are ignored when loading.
 
 const memberBuckets = 64
 
 // groupInlineMax is a variable so tests can exercise buckets with small groups.
-var groupInlineMax = 1000
+var groupInlineMax = 256
 
 const bucketSep = "#m"
 
@@ -118,6 +122,27 @@ func (h *Handler) putGroup(s *source, id string, old *record, rec *record, diff 
 			lists[k] = append(lists[k], el)
 		}
 	}
+	header := *rec
+	header.Resource = make(map[string]any, len(rec.Resource))
+	for k, v := range rec.Resource {
+		if k != "members" {
+			header.Resource[k] = v
+		}
+	}
+	// The writes go to the store together, so the store can commit them in one
+	// transaction: the answer waits for one disk sync, not one per record. Their order
+	// does not matter, as the client is answered only once all are durable and a retry of
+	// a member change is a no-op.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
 	for k := range dirty {
 		if !dirty[k] {
 			continue
@@ -126,18 +151,19 @@ func (h *Handler) putGroup(s *source, id string, old *record, rec *record, diff 
 		if err != nil {
 			return err
 		}
-		if err := h.opts.Store.PutSCIM(Resource{Source: s.name, Type: TypeGroup, ID: bucketID(id, k), Data: data}); err != nil {
-			return fmt.Errorf("storing member bucket %d of group %s: %w", k, id, err)
-		}
+		wg.Add(1)
+		go func(k int, data []byte) {
+			defer wg.Done()
+			if err := h.opts.Store.PutSCIM(Resource{Source: s.name, Type: TypeGroup, ID: bucketID(id, k), Data: data}); err != nil {
+				fail(fmt.Errorf("storing member bucket %d of group %s: %w", k, id, err))
+			}
+		}(k, data)
 	}
-	header := *rec
-	header.Resource = make(map[string]any, len(rec.Resource))
-	for k, v := range rec.Resource {
-		if k != "members" {
-			header.Resource[k] = v
-		}
+	if err := h.put(s, groupType, id, header); err != nil {
+		fail(err)
 	}
-	return h.put(s, groupType, id, header)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // deleteGroup removes a group's header, then its buckets (best effort: orphan buckets are
