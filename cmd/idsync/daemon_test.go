@@ -20,6 +20,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
 	e.cfg.Schedule = "@every 1s"
+	e.cfg.LogLevel = "debug" // secrets must stay out of every level
 	e.writeConfig(e.cfg)
 	d := e.startDaemon()
 	passes := func(trigger string) float64 {
