@@ -27,7 +27,7 @@
 //   - An unknown source answers 401 like a wrong token, so source names cannot be probed.
 //   - A request over the source's rate limit or concurrency bound gets 429 with
 //     Retry-After; after Close, writes get 503 (reads still work).
-//   - Groups of more than 256 members are stored in 64 member buckets, so one member
+//   - Groups of more than 128 members are stored in 64 member buckets, so one member
 //     change rewrites a bucket rather than the whole group (buckets.go).
 package scim
 
