@@ -186,6 +186,9 @@ func TestConcurrentCreatesOfOneName(t *testing.T) {
 	if created != 1 || f.store.count() != 1 {
 		t.Fatalf("created %d, stored %d; want exactly one", created, f.store.count())
 	}
+	if n := len(f.h.sources["corp"].reserved); n != 0 {
+		t.Fatalf("%d name reservations left behind", n)
+	}
 }
 
 func TestListFilterPaging(t *testing.T) {

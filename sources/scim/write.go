@@ -153,7 +153,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *
 		return
 	}
 	s.mu.Lock()
-	s.reserved[key]--
+	s.unreserve(key)
 	e := h.index(s, rt, id, nil, rec, nil)
 	b := h.render(s, rt, e)
 	s.mu.Unlock()
@@ -167,11 +167,16 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *
 
 func (s *source) release(key string) {
 	s.mu.Lock()
+	s.unreserve(key)
+	s.mu.Unlock()
+}
+
+// unreserve drops one reservation of key. Call with s.mu held.
+func (s *source) unreserve(key string) {
 	s.reserved[key]--
 	if s.reserved[key] <= 0 {
 		delete(s.reserved, key)
 	}
-	s.mu.Unlock()
 }
 
 func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string, patch bool) {
@@ -279,10 +284,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 	}
 	s.mu.Lock()
 	if reserved {
-		s.reserved[key]--
-		if s.reserved[key] <= 0 {
-			delete(s.reserved, key)
-		}
+		s.unreserve(key)
 	}
 	e := h.index(s, rt, id, old, rec, diff)
 	s.mu.Unlock()
