@@ -1,7 +1,87 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/idsync/idsync/internal/bench"
+	"github.com/idsync/idsync/internal/logging"
+)
 
 func newBenchCmd() *cobra.Command {
-	return &cobra.Command{Use: "bench", Short: "bench (not implemented in this build)", RunE: notImplemented("bench")}
+	var (
+		o        bench.Options
+		asJSON   bool
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "bench --scenario initial|noop|churn|scim|plan [--users N --groups G --memberships-per-user M --latency D --rate R] [--json]",
+		Short: "Measure a scenario against the simulators: calls against the API minimum, time against the floor, memory",
+		Long: `Runs one scale scenario against the built-in simulators (in-process, real HTTP on loopback, a
+temporary state file) and reports Jira reads and writes as the simulator counted them against the
+fewest calls the APIs allow, wall time against the floor the rate limit and latency impose, and
+peak RSS. With --json the last line is one JSON object.
+
+  initial  first sync into a Jira holding only its admin and app accounts
+  noop     a second pass over the same org (the measured one)
+  churn    after the first sync, 1% of the users move group, leave or are hired
+  scim     the SCIM listener under concurrent clients (create, filter, member PATCH)
+  plan     map and plan a big org in memory, no HTTP (default 100,000 users)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logging.New(cmd.ErrOrStderr(), logLevel, logging.FormatAuto)
+			if err != nil {
+				return withCode(exitConfig, err)
+			}
+			o.Logger = log
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := bench.Run(ctx, o)
+			if res != nil {
+				out := cmd.OutOrStdout()
+				if werr := bench.WriteTable(out, res); werr != nil {
+					return withCode(exitInternal, werr)
+				}
+				if asJSON {
+					if werr := bench.WriteJSON(out, res); werr != nil {
+						return withCode(exitInternal, werr)
+					}
+				}
+			}
+			switch {
+			case errors.Is(err, bench.ErrUsage):
+				return withCode(exitConfig, err)
+			case err != nil:
+				return withCode(exitInternal, err)
+			case res.PassResult != "" && res.PassResult != "ok":
+				return withCode(exitPartial, errorf("the measured pass ended %q", res.PassResult))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Scenario, "scenario", bench.ScenarioInitial, "initial | noop | churn | scim | plan")
+	f.IntVar(&o.Users, "users", 0, "users of the generated org, or SCIM requests per phase (default 2000; 100000 for plan)")
+	f.IntVar(&o.Groups, "groups", 0, "groups of the generated org (default 100; 10000 for plan)")
+	f.IntVar(&o.MembershipsPerUser, "memberships-per-user", 0, "groups per user (default 5; 10 for plan)")
+	f.IntVar(&o.Disabled, "disabled", 0, "disabled users in the generated org")
+	f.DurationVar(&o.Latency, "latency", 0, "latency of every simulator answer (default 10ms; negative: none)")
+	f.Float64Var(&o.Rate, "rate", 0, "Jira requests/s across all endpoints, also the sink's pacing (default 200; negative: unlimited)")
+	f.IntVar(&o.Burst, "burst", 0, "burst of the Jira rate limit and of the sink's pacing (default rate/10)")
+	f.IntVar(&o.Concurrency, "concurrency", 0, "sink.jira.rate_limit.concurrency (default 8), or SCIM clients (default 16)")
+	f.Int64Var(&o.Seed, "seed", 1, "seed of the generated org and of the churn")
+	f.IntVar(&o.SourceBatchCap, "miniorange-batch-cap", 0, "most items per miniOrange page (default 200, as the simulator)")
+	f.IntVar(&o.SourcePageSize, "page-size", 0, "sources[].miniorange.page_size (default 500)")
+	f.StringVar(&o.JiraURL, "jira-url", "", "run against a running `idsync sim`: its Jira URL (initial and noop only; calls are counted client-side)")
+	f.StringVar(&o.MiniOrangeURL, "miniorange-url", "", "run against a running `idsync sim`: its miniOrange URL")
+	f.StringVar(&o.PlanLive, "plan-live", "synced", "plan scenario: the Jira planned against, synced (1% churn) or empty (first sync)")
+	f.StringVar(&o.StateDir, "state-dir", "", "folder of the state file (default: a temporary folder, removed afterwards)")
+	f.BoolVar(&asJSON, "json", false, "also print the result as one JSON object on the last line")
+	f.StringVar(&logLevel, "log-level", "warn", "log level of the idsync parts under test (stderr)")
+	return cmd
 }
