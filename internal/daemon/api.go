@@ -178,6 +178,11 @@ func (d *Daemon) runAndWait(w http.ResponseWriter, r *http.Request, o reconcile.
 	defer t.Stop()
 	select {
 	case out := <-done:
+		if len(o.Users) == 1 && len(o.Groups) == 0 && out.err == nil && out.run.Result != reconcile.ResultFailed && noneFound(out.run) {
+			writeJSON(w, http.StatusNotFound, apiError{Error: "user not found",
+				Detail: "no source has user " + o.Users[0] + "; nothing changed (run " + out.run.ID + ")"})
+			return
+		}
 		d.answerRun(w, out.run, out.err)
 	case <-t.C:
 		cur := d.currentRun()
@@ -188,6 +193,17 @@ func (d *Daemon) runAndWait(w http.ResponseWriter, r *http.Request, o reconcile.
 		writeJSON(w, http.StatusAccepted, b)
 	case <-r.Context().Done():
 	}
+}
+
+// noneFound reports whether a targeted pass found its people in no source (every read
+// complete and empty).
+func noneFound(run reconcile.Run) bool {
+	for _, s := range run.Sources {
+		if !s.Complete || s.Users > 0 {
+			return false
+		}
+	}
+	return len(run.Sources) > 0
 }
 
 type pendingBody struct {

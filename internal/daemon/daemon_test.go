@@ -1,0 +1,227 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/idsync/idsync/internal/sim"
+	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	)
+}
+
+const testAdminToken = "test-admin-token-0123456789"
+
+// syncBuffer is a log sink safe for the daemon's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// inProcess is a daemon running in this test's process against the simulators.
+type inProcess struct {
+	t      *testing.T
+	sims   *sim.Sims
+	sigs   chan os.Signal
+	base   string
+	logs   *syncBuffer
+	done   chan error
+	client *http.Client
+}
+
+func startInProcess(t *testing.T, extra string) *inProcess {
+	t.Helper()
+	s, err := sim.Start(sim.Options{JiraAddr: "127.0.0.1:0", MiniOrangeAddr: "127.0.0.1:0",
+		Org: miniorangetest.OrgSpec{Users: 10, Groups: 3, MembershipsPerUser: 1, Seed: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+admin_token: %s
+state: {path: %s}
+schedule: "@every 1h"
+shutdown_timeout: 10s
+log: {level: debug, format: json}
+sources:
+  - name: corp
+    type: miniorange
+    miniorange: {base_url: %s, customer_key: "100001", api_key: sim-mo-api-key}
+sink:
+  type: jira
+  jira:
+    base_url: %s
+    email: admin@example.com
+    api_token: sim-jira-token
+    products: [jira-software]
+    rate_limit: {requests_per_second: 500, burst: 50, concurrency: 4}
+mapping: {import_users: true, import_groups: true, default_groups: [jira-software-users]}
+%s`, testAdminToken, filepath.Join(dir, "state.db"), s.MiniOrangeURL, s.JiraURL, extra)
+	path := filepath.Join(dir, "idsync.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &inProcess{t: t, sims: s, sigs: make(chan os.Signal, 4), logs: &syncBuffer{}, done: make(chan error, 1),
+		client: &http.Client{Timeout: 30 * time.Second}}
+	addr := make(chan string, 1)
+	go func() {
+		p.done <- Run(context.Background(), Options{ConfigPath: path, NoInitialPass: true, Signals: p.sigs,
+			LogOutput: p.logs, Listening: func(a string) { addr <- a }})
+	}()
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+	case err := <-p.done:
+		t.Fatalf("Run: %v\n%s", err, p.logs)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no listener")
+	}
+	t.Cleanup(func() {
+		select {
+		case p.sigs <- syscall.SIGTERM:
+		default:
+		}
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			t.Error("daemon did not stop")
+		}
+		p.client.CloseIdleConnections()
+		if strings.Contains(p.logs.String(), testAdminToken) {
+			t.Error("the admin token is in the log")
+		}
+	})
+	return p
+}
+
+func (p *inProcess) call(method, path string) (int, []byte) {
+	p.t.Helper()
+	req, _ := http.NewRequest(method, p.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestInProcessAdminAPI(t *testing.T) {
+	p := startInProcess(t, "")
+
+	code, body := p.call("POST", "/api/v1/reconcile?wait=true")
+	var run reconcile.Run
+	if code != http.StatusOK || json.Unmarshal(body, &run) != nil || run.Result != reconcile.ResultOK || run.Trigger != reconcile.TriggerAPI {
+		t.Fatalf("reconcile?wait=true: %d %s", code, body)
+	}
+	if code, body := p.call("POST", "/api/v1/reconcile?source=nope"); code != http.StatusBadRequest {
+		t.Errorf("unknown source: %d %s", code, body)
+	}
+	if code, body := p.call("POST", "/api/v1/reconcile?wait=soon"); code != http.StatusBadRequest {
+		t.Errorf("bad wait: %d %s", code, body)
+	}
+	if code, _ := p.call("POST", "/api/v1/reconcile"); code != http.StatusAccepted {
+		t.Errorf("reconcile without wait: %d, want 202", code)
+	}
+	if code, body := p.call("POST", "/api/v1/sync/users/nobody@example.com"); code != http.StatusNotFound || !strings.Contains(string(body), "nobody@example.com") {
+		t.Errorf("sync of a user no source has: %d %s, want 404", code, body)
+	}
+	u := p.sims.MiniOrange.Users()[0]
+	code, body = p.call("POST", "/api/v1/sync/users/"+u.UserName+"?dry_run=true")
+	if code != http.StatusOK || json.Unmarshal(body, &run) != nil || !run.DryRun {
+		t.Errorf("dry-run sync: %d %s", code, body)
+	}
+	if code, body := p.call("GET", "/api/v1/runs?limit=0"); code != http.StatusBadRequest {
+		t.Errorf("runs?limit=0: %d %s", code, body)
+	}
+	if code, _ := p.call("GET", "/api/v1/nothing"); code != http.StatusNotFound {
+		t.Errorf("unknown admin route: %d", code)
+	}
+
+	// Shutdown: the listener answers no more, Run returns nil.
+	p.sigs <- syscall.SIGTERM
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no stop")
+	}
+	p.done <- nil // for the cleanup
+	if _, err := p.client.Get(p.base + "/healthz"); err == nil {
+		t.Error("the listener still answers after stop")
+	}
+	if !strings.Contains(p.logs.String(), `"message":"stopped"`) {
+		t.Error("no stopped line")
+	}
+}
+
+func TestInProcessReloadLogLevel(t *testing.T) {
+	p := startInProcess(t, "")
+	_, body := p.call("GET", "/api/v1/status")
+	var st struct {
+		ConfigFile string `json:"configFile"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil || st.ConfigFile == "" {
+		t.Fatalf("status: %s", body)
+	}
+	path := st.ConfigFile
+	b, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), "level: debug", "level: warn", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.sigs <- syscall.SIGHUP
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, m := p.call("GET", "/metrics")
+		if strings.Contains(string(m), `idsync_config_reloads_total{result="ok"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload:\n%s", p.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Info lines stop at warn level: a pass logs "pass finished" at info.
+	before := strings.Count(p.logs.String(), "pass finished")
+	if code, _ := p.call("POST", "/api/v1/reconcile?wait=true"); code != http.StatusOK {
+		t.Fatal("pass")
+	}
+	if after := strings.Count(p.logs.String(), "pass finished"); after != before {
+		t.Errorf("info lines still logged after the level became warn")
+	}
+	p.sigs <- syscall.SIGUSR1 // a pass request, then the cleanup's SIGTERM
+}
