@@ -318,15 +318,16 @@ func convertUser(u moUser, state string, extraGroups []string) (reconcile.User, 
 		FamilyName:  u.LastName,
 		Active:      active,
 	}
-	if len(u.CustomAttributes) > 0 || u.Phone != "" {
-		out.Attributes = make(map[string]string, len(u.CustomAttributes)+1)
-		for k, v := range u.CustomAttributes {
-			out.Attributes[k] = v
+	// The decoded map belongs to this conversion alone, so it is kept rather than copied.
+	if len(u.CustomAttributes) > 0 {
+		out.Attributes = u.CustomAttributes
+	}
+	if u.Phone != "" {
+		if out.Attributes == nil {
+			out.Attributes = make(map[string]string, 1)
 		}
 		// The profile's phone field wins over a custom attribute of the same name.
-		if u.Phone != "" {
-			out.Attributes["phone"] = u.Phone
-		}
+		out.Attributes["phone"] = u.Phone
 	}
 	out.Groups = mergeGroups(u.Groups, extraGroups)
 	return out, nil
