@@ -73,6 +73,8 @@ var (
 
 // New checks cfg and builds the source. cfg.Token must hold the resolved token (configs
 // resolves token_file). BaseURL is the SCIM root, e.g. https://idp.example.com/scim/v2.
+// rate_limit.requests_per_second and burst shape every request; rate_limit.concurrency is
+// not used, since each listing is read one page at a time (at most two requests in flight).
 func New(name string, cfg configs.SCIMPullConfig, opts Options) (*Source, error) {
 	if name == "" {
 		return nil, errors.New("scimpull source: name is empty")
