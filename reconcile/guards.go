@@ -9,6 +9,7 @@ import (
 
 // Guard names, as Held.Guard reports them.
 const (
+	GuardIdentity   = "identity"
 	GuardPolicy     = "policy"
 	GuardOwnership  = "ownership"
 	GuardIncomplete = "incomplete"
@@ -16,9 +17,9 @@ const (
 	GuardBreaker    = "breaker"
 )
 
-// Held is a planned change a guard kept out of the pass, and why. Policy and ownership drop
-// items for good (by configuration); incomplete, grace and breaker hold them until a later
-// pass may apply them.
+// Held is a planned change a guard kept out of the pass, and why. Identity, policy and
+// ownership drop items for good (by safety rule or configuration); incomplete, grace and
+// breaker hold them until a later pass may apply them.
 type Held struct {
 	Change Change `json:"change"`
 	Guard  string `json:"guard"`
@@ -97,6 +98,81 @@ func PolicyGuard(c Changes, policy string) (Changes, []Held) {
 			return ""
 		})
 	}
+}
+
+// ActiveView is what the identity guard checks a plan against: the desired people, the stored
+// links and the live accounts (for their emails).
+type ActiveView struct {
+	People   []Person
+	Links    []Link
+	Accounts []Account
+}
+
+// IdentityGuard enforces the safety invariant "never deprovision someone the sources want":
+// it drops every deactivation, and every removal made as part of a deprovision, of an account
+// that an active desired person matches, through a stored link of any of their records or
+// through the account's email (case-insensitive). The planner keeps the same invariant; this
+// guard repeats it independently of the planner's matching, so a planner bug can never lock
+// out a wanted person. It runs first, before policy.
+func IdentityGuard(c Changes, v ActiveView) (Changes, []Held) {
+	cand := map[string]bool{}
+	for _, k := range Kinds {
+		if !k.IsRemoval() {
+			continue
+		}
+		for _, ch := range *c.List(k) {
+			if ch.AccountID != "" && (k == KindDeactivateUser || ch.Deprovision != "") {
+				cand[ch.AccountID] = true
+			}
+		}
+	}
+	if len(cand) == 0 {
+		return c, nil
+	}
+	byEmail := map[string]string{}
+	for _, a := range v.Accounts {
+		if cand[a.AccountID] && a.Email != "" {
+			byEmail[lower(strings.TrimSpace(a.Email))] = a.AccountID
+		}
+	}
+	byRec := map[Record]string{}
+	for _, l := range v.Links {
+		if cand[l.AccountID] {
+			byRec[Record{Source: l.Source, Key: l.Key}] = l.AccountID
+		}
+	}
+	wanted := map[string]string{}
+	for i := range v.People {
+		per := &v.People[i]
+		if !per.Active {
+			continue
+		}
+		for _, r := range per.Records {
+			if id, ok := byRec[r]; ok {
+				wanted[id] = "active person " + per.UserName + " (" + r.Source + "/" + r.Key + ") is linked to this account"
+			}
+		}
+		if per.Email == "" {
+			continue
+		}
+		if id, ok := byEmail[lower(strings.TrimSpace(per.Email))]; ok {
+			if _, dup := wanted[id]; !dup {
+				wanted[id] = "active person " + per.UserName + " has this account's email"
+			}
+		}
+	}
+	if len(wanted) == 0 {
+		return c, nil
+	}
+	return filter(c, GuardIdentity, func(ch Change) string {
+		if !ch.Kind.IsRemoval() || (ch.Kind != KindDeactivateUser && ch.Deprovision == "") {
+			return ""
+		}
+		if why, ok := wanted[ch.AccountID]; ok {
+			return why + ": never deprovisioned"
+		}
+		return ""
+	})
 }
 
 // personKey identifies the person of a change (the winning source record).

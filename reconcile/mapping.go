@@ -211,6 +211,7 @@ type rec struct {
 	prio     int
 	u        *User
 	key      string
+	aliases  []string // further keys of the same person (User.Aliases)
 	userName string
 	email    string
 	uLower   string
@@ -298,10 +299,13 @@ func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 	}
 	for i := range recs {
 		if rc := &recs[i]; rc.bad != "" {
-			r.d.Ignored = append(r.d.Ignored, Ignored{
-				Record:   Record{Source: srcs[rc.src].Directory.Source, Key: rc.key},
-				UserName: rc.userName, Email: rc.email, Reason: rc.bad,
-			})
+			// Every key of the record is left alone, so no link under any of them is missing.
+			for _, k := range append([]string{rc.key}, rc.aliases...) {
+				r.d.Ignored = append(r.d.Ignored, Ignored{
+					Record:   Record{Source: srcs[rc.src].Directory.Source, Key: k},
+					UserName: rc.userName, Email: rc.email, Reason: rc.bad,
+				})
+			}
 			if !strings.HasPrefix(rc.bad, "excluded") {
 				warns = append(warns, Warning{Source: srcs[rc.src].Directory.Source, Key: rc.key, UserName: rc.userName, Message: rc.bad + "; skipped"})
 			}
@@ -329,11 +333,14 @@ func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 			UserName: w.userName,
 			Email:    w.email,
 			Active:   w.u.Active,
-			Records:  make([]Record, len(idx)),
+			Records:  make([]Record, 0, len(idx)),
 		}
-		for j, ri := range idx {
+		for _, ri := range idx {
 			rc := &recs[ri]
-			p.Records[j] = Record{Source: srcs[rc.src].Directory.Source, Key: rc.key}
+			p.Records = append(p.Records, Record{Source: srcs[rc.src].Directory.Source, Key: rc.key})
+			for _, a := range rc.aliases {
+				p.Records = append(p.Records, Record{Source: srcs[rc.src].Directory.Source, Key: a})
+			}
 			if p.Email == "" {
 				p.Email = rc.email
 			}
@@ -422,6 +429,9 @@ func (r *mapRun) validateSource(si int, s SourceData, recs []rec, warns []Warnin
 	for ui := range s.Directory.Users {
 		u := &s.Directory.Users[ui]
 		rc := rec{src: si, prio: s.Priority, u: u, key: strings.TrimSpace(u.Key)}
+		if len(u.Aliases) > 0 {
+			rc.aliases = withKeys(nil, rc.key, "", u.Aliases)
+		}
 		name, err := normalizeUserName(u.UserName)
 		if err != nil {
 			if rc.key == "" {
@@ -452,6 +462,7 @@ func (r *mapRun) validateSource(si int, s SourceData, recs []rec, warns []Warnin
 		rc.uLower = lower(name)
 		if rc.key == "" {
 			rc.key = name
+			rc.aliases = withKeys(rc.aliases, rc.key, "", nil)
 		}
 		email := u.Email
 		if m.emailRe != nil && email != "" {
@@ -480,6 +491,13 @@ func (r *mapRun) validateSource(si int, s SourceData, recs []rec, warns []Warnin
 			markDup(j, i, "key "+quote(rc.key))
 		} else {
 			byKey[rc.key] = i
+		}
+		for _, k := range rc.aliases {
+			if j, ok := byKey[k]; ok && j != i {
+				markDup(j, i, "key "+quote(k))
+			} else {
+				byKey[k] = i
+			}
 		}
 		if rc.eLower != "" {
 			if j, ok := byEmail[rc.eLower]; ok {

@@ -31,6 +31,11 @@ type User struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 	// Modified is when a push source last wrote this user; zero for pulled users.
 	Modified time.Time `json:"modified,omitempty"`
+	// Aliases are further keys of this same person in this same source: when a source is
+	// pulled and also pushes, the SCIM id of the pushed record joined to the pulled one
+	// (DESIGN "Pull and push of one source"). A link made under any of them finds the
+	// person, so none of them counts as missing while the person is listed.
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // Group is one IdP group. Membership is carried by User.Groups.

@@ -97,7 +97,15 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	// 4. Plan and guards.
 	planned := Plan(desired, live, own, PlanOptions{Now: now, ProfileWritable: r.cfg.ProfileWritable,
 		DeactivateMethod: r.cfg.DeactivateMethod, Targeted: targeted})
-	c, hp := PolicyGuard(planned, safety.Policy)
+	c, hx := IdentityGuard(planned, ActiveView{People: desired.People, Links: links, Accounts: live.Accounts})
+	if len(hx) > 0 {
+		// The planner keeps this invariant itself: reaching here is a defect worth an error.
+		for _, h := range hx {
+			log.Error().Str(logging.FieldUser, h.Change.Who()).Str("kind", string(h.Change.Kind)).Str("reason", h.Reason).
+				Msg("identity guard: a deprovision of an account an active person matches was dropped")
+		}
+	}
+	c, hp := PolicyGuard(c, safety.Policy)
 	c, ho := OwnershipGuard(c, OwnershipView{Links: links, Owned: owned, Authoritative: authoritative(desired), Accounts: live.Accounts})
 	reason := ""
 	switch {
@@ -113,8 +121,10 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	full := !targeted && o.Source == "" && allFresh
 	c, hb, trip := Breaker(c, BreakerInput{Safety: safety, ManagedUsers: managedUsers(links),
 		ManagedMemberships: managedMemberships(owned, live, desired), Hold: hold, Full: full})
-	for _, h := range hp {
-		run.count(h.Change.Kind, ItemDropped, 1)
+	for _, hs := range [][]Held{hx, hp} {
+		for _, h := range hs {
+			run.count(h.Change.Kind, ItemDropped, 1)
+		}
 	}
 	for _, hs := range [][]Held{hi, hg, hb} {
 		for _, h := range hs {
@@ -389,6 +399,10 @@ func (r *Runner) journalLinks(runID string, o RunOptions, d Desired, links []Lin
 		}
 	}
 	var audit []AuditRecord
+	linkedAcc := make(map[string]bool, len(links))
+	for _, l := range links {
+		linkedAcc[l.AccountID] = true
+	}
 	for _, l := range c.Links {
 		k := l.LinkKey()
 		if u, ok := upd[k]; ok {
@@ -400,7 +414,7 @@ func (r *Runner) journalLinks(runID string, o RunOptions, d Desired, links []Lin
 		if i, ok := byKey[k]; !ok || links[i].AccountID != l.AccountID {
 			audit = append(audit, AuditRecord{Time: now, RunID: runID, Actor: o.Trigger, Action: "link",
 				Source: l.Source, UserKey: l.Key, UserName: l.UserName, AccountID: l.AccountID,
-				Reason: "matched an existing Jira account by email", Result: ItemOK})
+				Reason: linkReason(linkedAcc[l.AccountID]), Result: ItemOK})
 		}
 	}
 	if len(upd) == 0 && len(c.Forget) == 0 {
@@ -427,6 +441,13 @@ func (r *Runner) journalLinks(runID string, o RunOptions, d Desired, links []Lin
 		}
 	}
 	return out, nil
+}
+
+func linkReason(accountLinked bool) string {
+	if accountLinked {
+		return "another source record (or key) of a person already linked to this account"
+	}
+	return "matched an existing Jira account by email"
 }
 
 // updateHold stores or clears the held plan per the breaker's verdict and audits it. It

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +67,9 @@ type planner struct {
 
 	linkByRec   map[Record]int32
 	linkPresent []bool
+	linkActive  []bool // the link's record belongs to an active desired person
+
+	deprov []deprovItem // candidates, emitted by emitDeprovisions
 
 	// groups
 	lgByName map[string]int32
@@ -105,6 +109,7 @@ func Plan(d Desired, live Live, own Ownership, opts PlanOptions) Changes {
 	if !opts.Targeted {
 		p.missing()
 	}
+	p.emitDeprovisions()
 	p.buildEntries()
 	p.groupDiff()
 	p.deskDiff()
@@ -158,6 +163,7 @@ func (p *planner) indexLinks() {
 		p.linkByRec[Record{Source: l.Source, Key: l.Key}] = int32(i)
 	}
 	p.linkPresent = make([]bool, len(p.own.Links))
+	p.linkActive = make([]bool, len(p.own.Links))
 }
 
 // match finds each person's account: a stored link first, then email, never display name.
@@ -171,48 +177,18 @@ func (p *planner) match() {
 	for i := range p.accPers {
 		p.accPers[i] = -1
 	}
-	// Links first, so an email match can never take an account a link already claims.
-	for pi := range p.d.People {
-		per := &p.d.People[pi]
+	// Links first, so an email match can never take an account a link already claims; active
+	// people before inactive ones, so that when records of an active and a deprovisioned
+	// person are linked to one account, the active person keeps it.
+	for pi := range p.pAcc {
 		p.pAcc[pi], p.pLink[pi] = -1, -1
-		for _, r := range per.Records {
-			li, ok := p.linkByRec[r]
-			if !ok {
-				continue
-			}
-			p.linkPresent[li] = true
-			if p.pLink[pi] < 0 {
-				p.pLink[pi] = li
-			} else if l0 := p.own.Links[p.pLink[pi]]; l0.AccountID != p.own.Links[li].AccountID {
-				p.note(per.UserName + ": source records are linked to different accounts (" + l0.AccountID + ", " + p.own.Links[li].AccountID + "); using the first")
+	}
+	for _, active := range []bool{true, false} {
+		for pi := range p.d.People {
+			if p.d.People[pi].Active == active {
+				p.matchLink(pi)
 			}
 		}
-		li := p.pLink[pi]
-		if li < 0 {
-			continue
-		}
-		l := &p.own.Links[li]
-		ai, ok := p.accByID[l.AccountID]
-		if !ok {
-			if !l.Deactivated {
-				p.note(per.UserName + ": linked account " + l.AccountID + " is not in Jira any more; matching again by email")
-				p.pLink[pi] = -1
-			}
-			continue
-		}
-		acc := &p.live.Accounts[ai]
-		if !per.CustomerOnly && acc.AccountType == AccountCustomer {
-			// A portal-only customer cannot become licensed: find or create a real account.
-			p.pLink[pi] = -1
-			continue
-		}
-		if other := p.accPers[ai]; other >= 0 {
-			p.note(per.UserName + ": account " + l.AccountID + " is already linked to " + p.d.People[other].UserName + "; left alone")
-			p.pState[pi] |= pSkip
-			continue
-		}
-		p.pAcc[pi] = ai
-		p.accPers[ai] = int32(pi)
 	}
 	// Email, for active people without a usable link.
 	var atl, cust map[string]int32
@@ -275,6 +251,52 @@ func (p *planner) match() {
 			}
 		}
 	}
+}
+
+// matchLink finds a person's account through the stored links of their records.
+func (p *planner) matchLink(pi int) {
+	per := &p.d.People[pi]
+	for _, r := range per.Records {
+		li, ok := p.linkByRec[r]
+		if !ok {
+			continue
+		}
+		p.linkPresent[li] = true
+		if per.Active {
+			p.linkActive[li] = true
+		}
+		if p.pLink[pi] < 0 {
+			p.pLink[pi] = li
+		} else if l0 := p.own.Links[p.pLink[pi]]; l0.AccountID != p.own.Links[li].AccountID {
+			p.note(per.UserName + ": source records are linked to different accounts (" + l0.AccountID + ", " + p.own.Links[li].AccountID + "); using the first")
+		}
+	}
+	li := p.pLink[pi]
+	if li < 0 {
+		return
+	}
+	l := &p.own.Links[li]
+	ai, ok := p.accByID[l.AccountID]
+	if !ok {
+		if !l.Deactivated {
+			p.note(per.UserName + ": linked account " + l.AccountID + " is not in Jira any more; matching again by email")
+			p.pLink[pi] = -1
+		}
+		return
+	}
+	acc := &p.live.Accounts[ai]
+	if !per.CustomerOnly && acc.AccountType == AccountCustomer {
+		// A portal-only customer cannot become licensed: find or create a real account.
+		p.pLink[pi] = -1
+		return
+	}
+	if other := p.accPers[ai]; other >= 0 {
+		p.note(per.UserName + ": account " + l.AccountID + " is already linked to " + p.d.People[other].UserName + "; left alone")
+		p.pState[pi] |= pSkip
+		return
+	}
+	p.pAcc[pi] = ai
+	p.accPers[ai] = int32(pi)
 }
 
 func (p *planner) emailIndex() (atl, cust map[string]int32) {
@@ -632,9 +654,10 @@ func (p *planner) linkUpkeep(pi int, l *Link, acc *Account) {
 	for _, r := range per.Records {
 		li, ok := p.linkByRec[r]
 		if !ok {
+			// Another record of a linked person: same account, so the same origin (Created).
 			p.out.Links = append(p.out.Links, Link{
 				Source: r.Source, Key: r.Key, UserName: per.UserName, Email: per.Email,
-				AccountID: acc.AccountID, Customer: customer, LinkedAt: p.opts.Now, UpdatedAt: p.opts.Now,
+				AccountID: acc.AccountID, Created: l.Created, Customer: customer, LinkedAt: p.opts.Now, UpdatedAt: p.opts.Now,
 			})
 			continue
 		}
@@ -653,17 +676,77 @@ func (p *planner) linkUpkeep(pi int, l *Link, acc *Account) {
 	}
 }
 
+// deprovItem is one planned deprovision, emitted once every person has been matched.
+type deprovItem struct {
+	ai       int32
+	l        *Link
+	per      *Person
+	how, why string
+}
+
 // deprovision plans what takes access from a person the sources no longer want: deactivation
 // of a licensed account, and removal of customer access in managed desks and organizations.
 // Customer-only links are never deactivated: losing the customer access is their deprovision.
+// The account's memberships are left alone from here on (deactivation takes care of them).
 func (p *planner) deprovision(ai int32, l *Link, per *Person, how, why string) {
 	if p.accFlag[ai]&accDeprov != 0 {
 		return
 	}
 	p.accFlag[ai] |= accDeprov | accNoRemove
+	p.deprov = append(p.deprov, deprovItem{ai: ai, l: l, per: per, how: how, why: why})
+}
+
+// emitDeprovisions enforces the planner's safety invariant before emitting the deprovisions:
+// an account that any active desired person matches (a link of any of their records, or
+// their email) is never deactivated, nor stripped of customer access as part of a
+// deprovision, whatever the reason the candidate came from (a stale link, a disabled record
+// of another source, two people claiming one account). A note names the person.
+func (p *planner) emitDeprovisions() {
+	if len(p.deprov) == 0 {
+		return
+	}
+	cand := make(map[string]int32, len(p.deprov))
+	emails := make(map[string]int32, len(p.deprov))
+	for _, d := range p.deprov {
+		acc := &p.live.Accounts[d.ai]
+		cand[acc.AccountID] = d.ai
+		if acc.Email != "" {
+			emails[lower(acc.Email)] = d.ai
+		}
+	}
+	wanted := map[int32]string{}
+	for li := range p.own.Links {
+		if p.linkActive[li] {
+			if ai, ok := cand[p.own.Links[li].AccountID]; ok {
+				wanted[ai] = "source record " + p.own.Links[li].LinkKey() + " of an active person is linked to it"
+			}
+		}
+	}
+	for pi := range p.d.People {
+		per := &p.d.People[pi]
+		if !per.Active || per.Email == "" {
+			continue
+		}
+		if ai, ok := emails[lower(per.Email)]; ok {
+			if _, dup := wanted[ai]; !dup {
+				wanted[ai] = "active person " + per.UserName + " has its email"
+			}
+		}
+	}
+	for _, d := range p.deprov {
+		if why, ok := wanted[d.ai]; ok {
+			p.note(cmp.Or(d.l.UserName, d.l.LinkKey()) + ": account " + d.l.AccountID + " is not deprovisioned (" + d.why + "): " + why)
+			continue
+		}
+		p.emitDeprovision(d)
+	}
+}
+
+func (p *planner) emitDeprovision(d deprovItem) {
+	ai, l, per := d.ai, d.l, d.per
 	acc := &p.live.Accounts[ai]
 	base := Change{Source: l.Source, UserKey: l.Key, UserName: l.UserName, Email: l.Email,
-		AccountID: l.AccountID, DisplayName: acc.DisplayName, Deprovision: how, Reason: why}
+		AccountID: l.AccountID, DisplayName: acc.DisplayName, Deprovision: d.how, Reason: d.why}
 	if per != nil {
 		base.UserName, base.Email, base.DisplayName = per.UserName, per.Email, per.DisplayName
 	}

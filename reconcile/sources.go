@@ -143,16 +143,25 @@ func checkDirectory(name string, d *Directory) error {
 // at taken. Pushed users join pulled ones by userName (case-insensitive), then by email; a
 // push newer than the pull replaces the pulled record (keeping the pulled key, which links
 // use); an older push that disagrees with the pull loses, with a warning naming the user.
-// Pushed users the pull does not know are added when newer than the pull.
+// Either way the joined user carries the pushed record's key as an alias: it is one person,
+// and a link made under the SCIM id (by a push-triggered pass) must keep finding them after
+// the pull lists them under its own key. Pushed users the pull does not know are added when
+// newer than the pull.
 func Overlay(pull Directory, taken time.Time, push Directory) (Directory, []Warning) {
 	out := Directory{Source: pull.Source, Users: slices.Clone(pull.Users), Groups: slices.Clone(pull.Groups)}
 	byName := make(map[string]int, len(out.Users))
 	byEmail := make(map[string]int, len(out.Users))
-	for i, u := range out.Users {
+	index := func(i int) {
+		u := &out.Users[i]
 		byName[lower(strings.TrimSpace(u.UserName))] = i
 		if u.Email != "" {
-			byEmail[lower(strings.TrimSpace(u.Email))] = i
+			if _, dup := byEmail[lower(strings.TrimSpace(u.Email))]; !dup {
+				byEmail[lower(strings.TrimSpace(u.Email))] = i
+			}
 		}
+	}
+	for i := range out.Users {
+		index(i)
 	}
 	var warns []Warning
 	for _, u := range push.Users {
@@ -165,14 +174,18 @@ func Overlay(pull Directory, taken time.Time, push Directory) (Directory, []Warn
 		case newer && ok:
 			m := u
 			m.Key = out.Users[j].Key
+			m.Aliases = withKeys(out.Users[j].Aliases, m.Key, u.Key, u.Aliases)
 			out.Users[j] = m
 		case newer:
 			out.Users = append(out.Users, u)
-			byName[lower(strings.TrimSpace(u.UserName))] = len(out.Users) - 1
-		case ok && disagree(out.Users[j], u):
-			warns = append(warns, Warning{Source: pull.Source, Key: out.Users[j].Key, UserName: u.UserName,
-				Message: "the complete pull of " + taken.UTC().Format(time.RFC3339) + " disagrees with an older push; the pull wins"})
-		case !ok && u.Active:
+			index(len(out.Users) - 1)
+		case ok:
+			if disagree(out.Users[j], u) {
+				warns = append(warns, Warning{Source: pull.Source, Key: out.Users[j].Key, UserName: u.UserName,
+					Message: "the complete pull of " + taken.UTC().Format(time.RFC3339) + " disagrees with an older push; the pull wins"})
+			}
+			out.Users[j].Aliases = withKeys(out.Users[j].Aliases, out.Users[j].Key, u.Key, u.Aliases)
+		case u.Active:
 			warns = append(warns, Warning{Source: pull.Source, UserName: u.UserName,
 				Message: "pushed before the complete pull of " + taken.UTC().Format(time.RFC3339) + ", which does not list the user; the pull wins"})
 		}
@@ -188,6 +201,29 @@ func Overlay(pull Directory, taken time.Time, push Directory) (Directory, []Warn
 		}
 	}
 	return out, warns
+}
+
+// withKeys returns a new alias list: aliases plus key and more, without main (the user's own
+// key), empty keys or repeats. It never appends into the caller's slice, which a cloned
+// directory shares with its original.
+func withKeys(aliases []string, main, key string, more []string) []string {
+	out := make([]string, 0, len(aliases)+1+len(more))
+	add := func(k string) {
+		if k = strings.TrimSpace(k); k != "" && k != main && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	for _, k := range aliases {
+		add(k)
+	}
+	add(key)
+	for _, k := range more {
+		add(k)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func disagree(a, b User) bool {
@@ -269,6 +305,9 @@ func (r *Runner) readTargeted(ctx context.Context, o RunOptions) []*sourceRead {
 						if u.Key == "" {
 							u.Key = x.Key
 						}
+						// The record it replaces may be the pushed one (SCIM key) or carry
+						// aliases: all of them stay keys of this person.
+						u.Aliases = withKeys(x.Aliases, u.Key, x.Key, u.Aliases)
 						sr.dir.Users = slices.Clone(sr.dir.Users)
 						sr.dir.Users[j] = u
 						replaced = true

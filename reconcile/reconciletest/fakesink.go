@@ -62,6 +62,10 @@ type FakeSink struct {
 	// AfterApply, when set, is called after every successful Apply (tests use it to cancel a
 	// pass after k items).
 	AfterApply func(c reconcile.Change, n int)
+	// HideEmails makes Live report every account without its email, as Jira does for
+	// people whose profile visibility hides it. Lookups by email (Scope.Emails, creates that
+	// adopt) still find them, as Jira's user search does.
+	HideEmails bool
 
 	mu       sync.Mutex
 	seq      int
@@ -253,7 +257,11 @@ func (f *FakeSink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.L
 	}
 	for _, id := range f.accOrder {
 		if a := f.accounts[id]; a != nil && keep(id) {
-			live.Accounts = append(live.Accounts, *a)
+			acc := *a
+			if f.HideEmails {
+				acc.Email = ""
+			}
+			live.Accounts = append(live.Accounts, acc)
 		}
 	}
 	names := map[string]bool{}
