@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -388,5 +389,36 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 	if strings.Contains(strings.ToLower(strings.Join([]string{s.cfg.APIKey.String()}, "")), "sim-mo") {
 		t.Error("config secret prints")
+	}
+}
+
+func TestRetriesAreSignedAfresh(t *testing.T) {
+	srv := startSim(t, func(o *miniorangetest.Options) { o.TimestampWindow = time.Hour })
+	srv.AddFault(miniorangetest.Fault{Kind: miniorangetest.FaultStatus, Status: 503, Endpoint: miniorangetest.PathGroupsList, Page: 0, Times: 2})
+	rec := &recorder{h: srv.Handler()}
+	var mu sync.Mutex
+	clock := time.Now()
+	src := newSource(t, serve(t, rec), func(_ *configs.MiniOrangeConfig, o *Options) {
+		o.Now = func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			clock = clock.Add(time.Second)
+			return clock
+		}
+	})
+	if _, err := src.Snapshot(context.Background()); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	var stamps []string
+	for _, r := range rec.reqs {
+		if r.path == miniorangetest.PathGroupsList && strings.Contains(string(r.body), `"startIndex":0`) {
+			stamps = append(stamps, r.header.Get("Timestamp"))
+			if want := Signature("100001", r.header.Get("Timestamp"), "sim-mo-api-key"); r.header.Get("Authorization") != want {
+				t.Errorf("attempt with Timestamp %s carries a stale signature", r.header.Get("Timestamp"))
+			}
+		}
+	}
+	if len(stamps) != 3 || stamps[0] == stamps[1] || stamps[1] == stamps[2] {
+		t.Errorf("groups page 0 attempts carried timestamps %v; want 3 distinct", stamps)
 	}
 }
