@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -83,6 +85,9 @@ func runPass(cmd *cobra.Command, f passFlags, planOnly bool) error {
 	}
 	out := cmd.OutOrStdout()
 	switch {
+	case f.output == "json" && planOnly && run.Result == reconcile.ResultFailed:
+		// No plan could be made: an empty Changes would read as "nothing to do".
+		cli.Summary(cmd.ErrOrStderr(), run)
 	case f.output == "json" && planOnly:
 		changes := run.Changes
 		if changes == nil {
@@ -100,6 +105,9 @@ func runPass(cmd *cobra.Command, f passFlags, planOnly bool) error {
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("pass ended with an error")
+	}
+	if len(f.users) > 0 && cli.NoneFound(run) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: no source has %s; nothing was done for them\n", strings.Join(f.users, ", "))
 	}
 	if code := cli.ExitCode(run); code != exitOK {
 		return withCode(code, errSilent)

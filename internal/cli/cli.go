@@ -105,6 +105,20 @@ func ExitCode(run reconcile.Run) int {
 	return ExitOK
 }
 
+// NoneFound reports whether a targeted run found its people in no source: every source
+// read complete and empty (a typo in --user).
+func NoneFound(run reconcile.Run) bool {
+	if run.Target == "" || len(run.Sources) == 0 {
+		return false
+	}
+	for _, s := range run.Sources {
+		if !s.Complete || s.Users > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // WriteJSON writes v indented.
 func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
