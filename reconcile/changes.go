@@ -73,6 +73,9 @@ type Change struct {
 
 	// ServiceDesk (project key or id) of CreateCustomer, AddCustomer and RemoveCustomer.
 	ServiceDesk string `json:"serviceDesk,omitempty"`
+	// ServiceDeskKey is the desk's project key (e.g. DEMO) when known, for people reading
+	// plans and audit records; ServiceDesk stays what is applied.
+	ServiceDeskKey string `json:"serviceDeskKey,omitempty"`
 	// Organization (name) and its id, for organization membership changes.
 	Organization   string `json:"organization,omitempty"`
 	OrganizationID string `json:"organizationId,omitempty"`

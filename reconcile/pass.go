@@ -133,6 +133,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 		}
 	}
 	run.Held = len(hb)
+	run.HeldItems, run.HeldByGuard = capHeld(r.cfg.RunChangesCap, hx, hp, ho, hi, hg, hb)
 	if len(ho) > 0 {
 		log.Debug().Int("dropped", len(ho)).Msg("removals of what idsync does not own were dropped")
 	}
@@ -490,6 +491,32 @@ func (r *Runner) audit(log zerolog.Logger, a AuditRecord) {
 	if err := r.cfg.Store.Journal(JournalEntry{Audit: []AuditRecord{a}}); err != nil {
 		log.Error().Err(err).Str("action", a.Action).Msg("writing the audit record failed")
 	}
+}
+
+// capHeld joins what the guards held, keeping at most n items per guard and kind, and counts
+// every item per guard.
+func capHeld(n int, lists ...[]Held) ([]Held, map[string]int) {
+	var out []Held
+	var counts map[string]int
+	type gk struct {
+		guard string
+		kind  Kind
+	}
+	kept := map[gk]int{}
+	for _, l := range lists {
+		for _, h := range l {
+			if counts == nil {
+				counts = map[string]int{}
+			}
+			counts[h.Guard]++
+			k := gk{h.Guard, h.Change.Kind}
+			if kept[k] < n {
+				kept[k]++
+				out = append(out, h)
+			}
+		}
+	}
+	return out, counts
 }
 
 // capChanges keeps at most n items per kind for the stored run record.

@@ -754,7 +754,7 @@ func (p *planner) emitDeprovision(d deprovItem) {
 		if p.deskMan[di] && hasAcc(p.deskMem[di], ai) {
 			c := base
 			c.Kind = KindRemoveCustomer
-			c.ServiceDesk = p.live.ServiceDesks[di].ID
+			c.ServiceDesk, c.ServiceDeskKey = p.live.ServiceDesks[di].ID, p.live.ServiceDesks[di].Key
 			p.out.RemoveCustomers = append(p.out.RemoveCustomers, c)
 		}
 	}
@@ -1028,14 +1028,14 @@ func (p *planner) deskDiff() {
 			pi := int(uint32(e))
 			per := &p.d.People[pi]
 			c := p.personChange(KindAddCustomer, pi, p.addReason(p.grantVia(per, per.Desks, di), "service desk "+label, ""))
-			c.ServiceDesk = desk.ID
+			c.ServiceDesk, c.ServiceDeskKey = desk.ID, desk.Key
 			p.out.AddCustomers = append(p.out.AddCustomers, c)
 		}, func(a int32) {
 			if !p.mayRemove(a) {
 				return
 			}
 			c := p.removeChange(KindRemoveCustomer, a, "not in any IdP group mapped to service desk "+label)
-			c.ServiceDesk = desk.ID
+			c.ServiceDesk, c.ServiceDeskKey = desk.ID, desk.Key
 			p.out.RemoveCustomers = append(p.out.RemoveCustomers, c)
 		})
 	}
@@ -1049,7 +1049,7 @@ func (p *planner) deskDiff() {
 				continue
 			}
 			c := p.removeChange(KindRemoveCustomer, a, "service desk "+desk.Key+" is no longer mapped")
-			c.ServiceDesk = desk.ID
+			c.ServiceDesk, c.ServiceDeskKey = desk.ID, desk.Key
 			p.out.RemoveCustomers = append(p.out.RemoveCustomers, c)
 		}
 	}

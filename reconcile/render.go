@@ -40,7 +40,7 @@ func (c Change) target() string {
 	case c.Group != nil:
 		return c.Group.Name
 	case c.ServiceDesk != "":
-		return c.ServiceDesk
+		return cmp.Or(c.ServiceDeskKey, c.ServiceDesk)
 	case c.Organization != "":
 		return c.Organization
 	}
@@ -62,7 +62,8 @@ func (c Change) Who() string {
 	return "-"
 }
 
-// What says what a change does to its target.
+// What says what a change does to its target, by name where one is known (the WHO column
+// already names the person; ids stay in the JSON plan, which is what is applied).
 func (c Change) What() string {
 	switch c.Kind {
 	case KindCreateGroup:
@@ -73,9 +74,9 @@ func (c Change) What() string {
 		return "portal-only customer " + orDash(c.Email)
 	case KindReactivateUser:
 		if len(c.Groups) > 0 {
-			return "restore " + groupNames(c.Groups)
+			return "reactivate, restore " + groupNames(c.Groups)
 		}
-		return "reactivate " + orDash(c.AccountID)
+		return "reactivate " + c.account()
 	case KindUpdateUser:
 		var parts []string
 		for _, f := range c.Fields {
@@ -85,16 +86,25 @@ func (c Change) What() string {
 	case KindAddMember, KindRemoveMember:
 		return "group " + c.Group.Name
 	case KindAddCustomer, KindRemoveCustomer:
-		return "service desk " + c.ServiceDesk
+		return "service desk " + cmp.Or(c.ServiceDeskKey, c.ServiceDesk)
 	case KindAddOrganizationMember, KindRemoveOrganizationMember:
 		return "organization " + cmp.Or(c.Organization, c.OrganizationID)
 	case KindDeactivateUser:
 		if len(c.Groups) > 0 {
-			return "account " + c.AccountID + ", remove " + groupNames(c.Groups)
+			return "deactivate " + c.account() + ": remove from " + groupNames(c.Groups)
 		}
-		return "account " + c.AccountID
+		return "deactivate " + c.account()
 	}
 	return ""
+}
+
+// account names the account of a change in What: "account" when WHO already names the
+// person, else its id.
+func (c Change) account() string {
+	if c.UserName != "" || c.Email != "" || c.AccountID == "" {
+		return "account"
+	}
+	return "account " + c.AccountID
 }
 
 func groupNames(gs []GroupRef) string {
@@ -107,8 +117,12 @@ func groupNames(gs []GroupRef) string {
 
 // RenderOptions tune the plan table.
 type RenderOptions struct {
-	// Held are the items guards kept back; they are listed after the plan with their guard.
+	// Held are the items guards kept back; they are listed after the plan with their guard
+	// (ownership drops only counted: by design they are not idsync's to take).
 	Held []Held
+	// HeldCounts, when set, are the exact counts per guard (Run.HeldByGuard) for a Held
+	// list that was capped.
+	HeldCounts map[string]int
 	// MaxRows caps the rows listed per kind (0: no cap); the summary still counts all.
 	MaxRows int
 	// Links lists the links the pass would record (email matches) too.
@@ -168,29 +182,39 @@ func Render(w io.Writer, c Changes, o RenderOptions) error {
 		fmt.Fprintf(w, "  %-28s %6d  (no Jira write)\n", "new or updated links", len(c.Links))
 	}
 	fmt.Fprintf(w, "  %-28s %6d  (%d to apply)\n", "total", total, writes)
-	if len(o.Held) > 0 {
+	if len(o.Held) > 0 || len(o.HeldCounts) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Held back:")
-		byGuard := map[string]int{}
-		for _, h := range o.Held {
-			byGuard[h.Guard]++
+		byGuard := o.HeldCounts
+		if byGuard == nil {
+			byGuard = map[string]int{}
+			for _, h := range o.Held {
+				byGuard[h.Guard]++
+			}
 		}
-		for _, g := range []string{GuardPolicy, GuardOwnership, GuardIncomplete, GuardGrace, GuardBreaker} {
+		for _, g := range guardOrder {
 			if byGuard[g] > 0 {
-				fmt.Fprintf(w, "  %-28s %6d\n", g, byGuard[g])
+				what := "dropped"
+				if (Held{Guard: g}).Waiting() {
+					what = "held for a later pass"
+				}
+				fmt.Fprintf(w, "  %-28s %6d  (%s)\n", g, byGuard[g], what)
 			}
 		}
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "GUARD\tKIND\tWHO\tWHAT\tWHY")
-		for i, h := range o.Held {
-			if h.Guard == GuardOwnership {
-				continue // by design: not idsync's to take; counted above
+		printed := map[string]int{}
+		for _, h := range o.Held {
+			if h.Guard == GuardOwnership || (o.MaxRows > 0 && printed[h.Guard] == o.MaxRows) {
+				continue // ownership drops: by design not idsync's to take; counted above
 			}
-			if o.MaxRows > 0 && i >= o.MaxRows*4 {
-				fmt.Fprintf(tw, "...\t\t\t\t\n")
-				break
-			}
+			printed[h.Guard]++
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Guard, h.Change.Kind, clean(h.Change.Who()), clean(h.Change.What()), clean(h.Reason))
+		}
+		for _, g := range guardOrder {
+			if more := byGuard[g] - printed[g]; g != GuardOwnership && more > 0 {
+				fmt.Fprintf(tw, "%s\t... %d more\t\t\t\n", g, more)
+			}
 		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("writing plan: %w", err)
@@ -204,6 +228,21 @@ func Render(w io.Writer, c Changes, o RenderOptions) error {
 		}
 	}
 	return nil
+}
+
+// guardOrder is the order guards run in (and are listed in).
+var guardOrder = []string{GuardIdentity, GuardPolicy, GuardOwnership, GuardIncomplete, GuardGrace, GuardBreaker}
+
+// RenderRun renders a run record's plan (Run.Changes) with what its guards held back
+// (Run.HeldItems, counted exactly by Run.HeldByGuard): what `idsync plan`, the demo and
+// anyone showing a stored run print.
+func RenderRun(w io.Writer, run Run, o RenderOptions) error {
+	var c Changes
+	if run.Changes != nil {
+		c = *run.Changes
+	}
+	o.Held, o.HeldCounts = run.HeldItems, run.HeldByGuard
+	return Render(w, c, o)
 }
 
 // clean keeps source-controlled text from breaking the table (tabs, newlines, escapes).

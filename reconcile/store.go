@@ -125,12 +125,20 @@ type Run struct {
 	Complete bool      `json:"complete"`
 	Result   string    `json:"result"`
 	// Counts maps kind -> result (ok | failed | skipped | held | unsupported) -> items.
-	Counts  map[Kind]map[string]int `json:"counts,omitempty"`
-	Errors  []string                `json:"errors,omitempty"`
-	Held    int                     `json:"held"`
-	Sources []SourceRun             `json:"sources,omitempty"`
+	Counts map[Kind]map[string]int `json:"counts,omitempty"`
+	Errors []string                `json:"errors,omitempty"`
+	// Held counts the items the circuit breaker held back in this pass.
+	Held    int         `json:"held"`
+	Sources []SourceRun `json:"sources,omitempty"`
 	// Changes is the plan after the guards (what the pass tried to apply).
 	Changes *Changes `json:"changes,omitempty"`
+	// HeldItems are the planned items the guards kept out of the pass, each with its guard
+	// and reason: dropped for good by identity, policy and ownership, held for a later pass
+	// by incomplete, grace and breaker. Like Changes, at most RunChangesCap items per guard
+	// and kind are kept; HeldByGuard counts them all. Filled for dry runs too, so a plan can
+	// show which deactivations wait and why.
+	HeldItems   []Held         `json:"heldItems,omitempty"`
+	HeldByGuard map[string]int `json:"heldByGuard,omitempty"`
 }
 
 // HeldPlan is what the circuit breaker held back: every deactivation and removal of a pass.

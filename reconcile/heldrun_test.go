@@ -1,0 +1,98 @@
+package reconcile_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/reconcile"
+)
+
+// The run record says which items the guards held or dropped, and why, for dry runs too;
+// capped like Changes, counted exactly.
+func TestRunRecordsHeldItems(t *testing.T) {
+	var users []reconcile.User
+	for i := 0; i < 6; i++ {
+		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i), "Jira-Service-group", "Engineering"))
+	}
+	s := configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 1}
+	e := newEnv(t, users, baseMapping(), s)
+	e.cfg.RunChangesCap = 2
+	e.rebuild()
+	e.run(reconcile.RunOptions{})
+	e.src.Set(users[:2]) // four leave
+
+	for _, dry := range []bool{true, false} {
+		run := e.run(reconcile.RunOptions{DryRun: dry})
+		if got := run.HeldByGuard[reconcile.GuardGrace]; got != 3*4 { // deactivations, desk and organization removals
+			t.Fatalf("dry=%v: grace held %d, want 12: %+v", dry, got, run.HeldByGuard)
+		}
+		var grace, deact int
+		for _, h := range run.HeldItems {
+			if h.Guard == reconcile.GuardGrace {
+				grace++
+				if h.Change.Kind == reconcile.KindDeactivateUser {
+					deact++
+				}
+				if !strings.Contains(h.Reason, "0 of 1 complete passes") || !h.Waiting() {
+					t.Errorf("dry=%v: held %+v", dry, h)
+				}
+			}
+		}
+		if deact != 2 || grace != 6 {
+			t.Errorf("dry=%v: kept %d grace items (%d deactivations), want 2 per kind", dry, grace, deact)
+		}
+		// The site admin is in jira-software-users without a source: dropped by ownership.
+		if run.HeldByGuard[reconcile.GuardOwnership] != 1 {
+			t.Errorf("dry=%v: ownership drops %+v", dry, run.HeldByGuard)
+		}
+		stored, err := e.store.Run(run.ID)
+		if err != nil || len(stored.HeldItems) != len(run.HeldItems) || stored.HeldByGuard[reconcile.GuardGrace] != 12 {
+			t.Errorf("dry=%v: stored run %v %+v", dry, err, stored.HeldByGuard)
+		}
+		var b strings.Builder
+		if err := reconcile.RenderRun(&b, run, reconcile.RenderOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		for _, want := range []string{"Held back:", "grace", "12  (held for a later pass)", "ownership", "1  (dropped)",
+			"deactivate_user", "missing from every source for 0 of 1 complete passes", "service desk DEMO", "... 6 more"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("dry=%v: rendering lacks %q:\n%s", dry, want, out)
+			}
+		}
+	}
+
+	// The breaker's hold is listed with its reason.
+	e.cfg.Safety = configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 1}
+	e.rebuild()
+	run := e.run(reconcile.RunOptions{DryRun: true})
+	if run.HeldByGuard[reconcile.GuardBreaker] != 12 || run.Held != 12 {
+		t.Fatalf("breaker: %+v held %d", run.HeldByGuard, run.Held)
+	}
+	for _, h := range run.HeldItems {
+		if h.Guard == reconcile.GuardBreaker && !strings.Contains(h.Reason, "safety.max_deactivations 1") {
+			t.Errorf("breaker reason %q", h.Reason)
+		}
+	}
+}
+
+func TestWhatNamesTargets(t *testing.T) {
+	cases := []struct {
+		c    reconcile.Change
+		want string
+	}{
+		{reconcile.Change{Kind: reconcile.KindAddCustomer, UserName: "ann", ServiceDesk: "1", ServiceDeskKey: "DEMO"}, "service desk DEMO"},
+		{reconcile.Change{Kind: reconcile.KindRemoveCustomer, UserName: "ann", ServiceDesk: "1"}, "service desk 1"},
+		{reconcile.Change{Kind: reconcile.KindDeactivateUser, UserName: "ann", AccountID: "712020:abc", Groups: []reconcile.GroupRef{{ID: "g", Name: "jira-software-users"}}},
+			"deactivate account: remove from jira-software-users"},
+		{reconcile.Change{Kind: reconcile.KindDeactivateUser, AccountID: "712020:abc"}, "deactivate account 712020:abc"},
+		{reconcile.Change{Kind: reconcile.KindReactivateUser, Email: "ann@example.com", AccountID: "712020:abc"}, "reactivate account"},
+	}
+	for _, tc := range cases {
+		if got := tc.c.What(); got != tc.want {
+			t.Errorf("%s: What() = %q, want %q", tc.c.Kind, got, tc.want)
+		}
+	}
+}
