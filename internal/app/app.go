@@ -21,6 +21,7 @@ import (
 	"github.com/idsync/idsync/sinks/jira"
 	"github.com/idsync/idsync/sources/miniorange"
 	"github.com/idsync/idsync/sources/scim"
+	"github.com/idsync/idsync/sources/scimpull"
 	"github.com/idsync/idsync/state"
 )
 
@@ -160,6 +161,12 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 var sourceFactories = map[string]func(a *App, sc configs.SourceConfig, opts Options) (reconcile.Source, error){
 	configs.SourceMiniOrange: func(a *App, sc configs.SourceConfig, opts Options) (reconcile.Source, error) {
 		return miniorange.New(sc.Name, *sc.MiniOrange, miniorange.Options{
+			Metrics: a.Metrics, HTTPClient: opts.HTTPClient,
+			Logger: a.Log,
+		})
+	},
+	configs.SourceSCIMPull: func(a *App, sc configs.SourceConfig, opts Options) (reconcile.Source, error) {
+		return scimpull.New(sc.Name, *sc.SCIMPull, scimpull.Options{
 			Metrics: a.Metrics, HTTPClient: opts.HTTPClient,
 			Logger: a.Log,
 		})
