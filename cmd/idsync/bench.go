@@ -39,6 +39,13 @@ peak RSS. With --json the last line is one JSON object.
 				return withCode(exitConfig, err)
 			}
 			o.Logger = log
+			// On the command line 0 means none; in bench.Options it means the default.
+			if o.Latency == 0 {
+				o.Latency = -1
+			}
+			if o.Rate == 0 {
+				o.Rate = -1
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			res, err := bench.Run(ctx, o)
@@ -70,8 +77,8 @@ peak RSS. With --json the last line is one JSON object.
 	f.IntVar(&o.Groups, "groups", 0, "groups of the generated org (default 100; 10000 for plan)")
 	f.IntVar(&o.MembershipsPerUser, "memberships-per-user", 0, "groups per user (default 5; 10 for plan)")
 	f.IntVar(&o.Disabled, "disabled", 0, "disabled users in the generated org")
-	f.DurationVar(&o.Latency, "latency", 0, "latency of every simulator answer (default 10ms; negative: none)")
-	f.Float64Var(&o.Rate, "rate", 0, "Jira requests/s across all endpoints, also the sink's pacing (default 200; negative: unlimited)")
+	f.DurationVar(&o.Latency, "latency", bench.DefaultLatency, "latency of every simulator answer (0: none)")
+	f.Float64Var(&o.Rate, "rate", bench.DefaultRate, "Jira requests/s across all endpoints, also the sink's pacing (0: unlimited)")
 	f.IntVar(&o.Burst, "burst", 0, "burst of the Jira rate limit and of the sink's pacing (default rate/10)")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "sink.jira.rate_limit.concurrency (default 8), or SCIM clients (default 16)")
 	f.Int64Var(&o.Seed, "seed", 1, "seed of the generated org and of the churn")

@@ -242,6 +242,9 @@ func TestReconcileExitCodes(t *testing.T) {
 		if r := e.idsync("validate", "-c", e.configPath()); r.code != 2 || !strings.Contains(r.stderr, "safety.polcy") {
 			t.Errorf("validate of a broken config: %d %s", r.code, r.stderr)
 		}
+		if r := e.idsync("run", "-c", e.configPath()); r.code != 2 || !strings.Contains(r.stderr, "safety.polcy") {
+			t.Errorf("run with a broken config: %d %s", r.code, r.stderr)
+		}
 		if r := e.idsync("reconcile"); r.code != 2 || !strings.Contains(r.stderr, "-c FILE") {
 			t.Errorf("no config: %d %s", r.code, r.stderr)
 		}

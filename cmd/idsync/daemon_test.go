@@ -153,7 +153,8 @@ func TestDaemonLifecycle(t *testing.T) {
 		for _, name := range []string{"idsync_passes_total", "idsync_pass_duration_seconds",
 			"idsync_last_success_timestamp_seconds", "idsync_changes_total", "idsync_held_changes",
 			"idsync_source_read_complete", "idsync_source_objects", "idsync_api_requests_total",
-			"idsync_ratelimit_wait_seconds_total", "idsync_scim_requests_total", "idsync_config_reloads_total"} {
+			"idsync_ratelimit_wait_seconds_total", "idsync_scim_requests_total", "idsync_config_reloads_total",
+			"idsync_sink_objects", "idsync_scheduled_passes_skipped_total"} {
 			if !strings.Contains(string(body), "# TYPE "+name+" ") {
 				t.Errorf("/metrics lacks %s", name)
 			}
@@ -179,6 +180,10 @@ func TestDaemonLifecycle(t *testing.T) {
 		}
 		if !strings.Contains(r.stderr, e.statePath()) || !strings.Contains(r.stderr, "admin API") {
 			t.Errorf("message does not name the file and the admin API:\n%s", r.stderr)
+		}
+		r = e.idsync("state", "inspect", "-c", e.configPath())
+		if r.code != 2 || !strings.Contains(r.stderr, "admin API") {
+			t.Errorf("state inspect while the daemon runs: %d\n%s", r.code, r.stderr)
 		}
 		r = e.idsync("status", "--addr", d.url(""), "-c", e.configPath())
 		if r.code != 0 || !strings.Contains(r.stdout, `"runner"`) {

@@ -171,8 +171,11 @@ func (d *Daemon) runAndWait(w http.ResponseWriter, r *http.Request, o reconcile.
 		for _, f := range after {
 			defer f()
 		}
-		run, err := d.app.RunOnce(d.ctx, o)
-		done <- outcome{run, err}
+		var out outcome
+		if !d.guard("admin API pass", func() { out.run, out.err = d.app.RunOnce(d.ctx, o) }) {
+			out = outcome{err: errors.New("the pass panicked (logged); the daemon goes on")}
+		}
+		done <- out
 	}()
 	t := time.NewTimer(wait)
 	defer t.Stop()

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -213,7 +214,11 @@ func (d *Daemon) serve(parent context.Context, sigs <-chan os.Signal) error {
 	d.enter()
 	go func() {
 		defer d.passes.Done()
-		_ = d.app.Runner.Serve(passCtx)
+		// A pass that panics must not end the daemon's requested passes for good: log it
+		// with its stack and serve on (the Runner releases its lock on the way out).
+		for passCtx.Err() == nil {
+			d.guard("requested pass", func() { _ = d.app.Runner.Serve(passCtx) })
+		}
 	}()
 	if err := d.sched.set(cfg.Schedule, cfg.Jitter); err != nil {
 		// Validation parsed the schedule already; this is defence in depth.
@@ -253,6 +258,19 @@ func (d *Daemon) scheduledPass(ctx context.Context) {
 	if _, err := d.app.RunOnce(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerSchedule}); err != nil && ctx.Err() == nil {
 		d.log.Error().Err(err).Msg("scheduled pass failed")
 	}
+}
+
+// guard runs fn, turning a panic into an error log with its stack; it reports whether fn
+// returned normally.
+func (d *Daemon) guard(what string, fn func()) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			d.log.Error().Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg(what + " panicked; the daemon goes on")
+			ok = false
+		}
+	}()
+	fn()
+	return true
 }
 
 // enter registers a pass about to start; it refuses once shutdown has begun.

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -261,5 +262,19 @@ func TestRecovererAnswers500(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
 	if w.Code != 500 {
 		t.Errorf("%d, want 500", w.Code)
+	}
+}
+
+func TestGuardRecoversAPanic(t *testing.T) {
+	var b syncBuffer
+	d := &Daemon{log: zerolog.New(&b)}
+	if d.guard("test pass", func() { panic("boom") }) {
+		t.Error("a panic reported as a normal return")
+	}
+	if !strings.Contains(b.String(), "test pass panicked") || !strings.Contains(b.String(), "boom") || !strings.Contains(b.String(), "goroutine") {
+		t.Errorf("the panic is not logged with its stack: %s", b.String())
+	}
+	if !d.guard("test pass", func() {}) {
+		t.Error("a normal return reported as a panic")
 	}
 }
