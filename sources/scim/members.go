@@ -55,29 +55,47 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 			if !isValueEq {
 				return nil, memberDiff{}, false, nil
 			}
-			steps = append(steps, step{remove: map[string]bool{strings.ToLower(id): true}})
+			steps = append(steps, step{remove: map[string]bool{foldID(id): true}})
 		default:
 			return nil, memberDiff{}, false, nil
 		}
 	}
 	list := elements(old["members"])
-	present := make(map[string]bool, len(list))
-	for _, el := range list {
-		m, _ := el.(map[string]any)
-		if v, _ := m["value"].(string); v != "" {
-			present[foldID(v)] = true
+	// Membership is looked up by scanning for the few ids of a typical request, and
+	// through a map for bulk requests: a map of a large group costs more than a few scans.
+	nvals := 0
+	for _, st := range steps {
+		nvals += len(st.add) + len(st.remove)
+	}
+	var present map[string]bool
+	if nvals > 8 {
+		present = make(map[string]bool, len(list))
+		for _, el := range list {
+			if v := memberValue(el); v != "" {
+				present[foldID(v)] = true
+			}
 		}
 	}
 	cur := list
 	copied := false
+	has := func(v string) bool {
+		if present != nil {
+			return present[v]
+		}
+		for _, el := range cur {
+			if foldID(memberValue(el)) == v {
+				return true
+			}
+		}
+		return false
+	}
 	for _, st := range steps {
 		for _, el := range st.add {
-			m, _ := el.(map[string]any)
-			v, _ := m["value"].(string)
+			v := memberValue(el)
 			if v == "" {
 				return nil, memberDiff{}, true, badRequest(errInvalidValue, "a member to add has no value (the member's id)")
 			}
-			if present[foldID(v)] {
+			if has(foldID(v)) {
 				continue
 			}
 			if !copied {
@@ -85,7 +103,9 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 				copied = true
 			}
 			cur = append(cur, el)
-			present[foldID(v)] = true
+			if present != nil {
+				present[foldID(v)] = true
+			}
 			diff.added = append(diff.added, v)
 		}
 		if len(st.remove) == 0 {
@@ -93,7 +113,7 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 		}
 		hit := false
 		for v := range st.remove {
-			if present[v] {
+			if has(v) {
 				hit = true
 				break
 			}
@@ -103,10 +123,11 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 		}
 		keep := make([]any, 0, len(cur))
 		for _, el := range cur {
-			m, _ := el.(map[string]any)
-			v, _ := m["value"].(string)
+			v := memberValue(el)
 			if st.remove[foldID(v)] {
-				delete(present, foldID(v))
+				if present != nil {
+					delete(present, foldID(v))
+				}
 				diff.removed = append(diff.removed, v)
 				continue
 			}
@@ -120,6 +141,12 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 	res = shallow(old)
 	setOrDelete(res, "members", nonEmptyList(cur))
 	return res, diff, true, nil
+}
+
+func memberValue(el any) string {
+	m, _ := el.(map[string]any)
+	v, _ := m["value"].(string)
+	return v
 }
 
 // memberValueFilter recognizes members[value eq "id"].

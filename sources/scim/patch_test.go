@@ -344,6 +344,8 @@ func TestMemberFastPathMatchesGeneralPath(t *testing.T) {
 		`{"Operations":[{"op":"add","path":"members","value":["e"]},{"op":"remove","path":"members[value eq \"e\"]"},{"op":"add","path":"MEMBERS","value":{"value":"f"}}]}`,
 		`{"Operations":[{"op":"remove","path":"members[value eq \"zz\"]"}]}`,
 		`{"Operations":[{"op":"remove","path":"members","value":[{"value":"a"},{"value":"b"},{"value":"c"}]}]}`,
+		// More than 8 values: the map-based lookup.
+		`{"Operations":[{"op":"add","path":"members","value":["a","d","e","f","g","h","i","j","k","d"]},{"op":"remove","path":"members","value":["b","k","zz"]}]}`,
 	}
 	for _, c := range cases {
 		m, derr := decodeBody([]byte(c))
