@@ -268,3 +268,68 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestDaemonHeldAndApprove: the breaker's hold shows in the admin API and the held gauge;
+// `idsync approve --addr` releases it and the daemon applies the deactivations by itself.
+func TestDaemonHeldAndApprove(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{})
+	e.cfg.GracePasses = 0
+	e.writeConfig(e.cfg)
+	d := e.startDaemon("--no-initial-pass")
+	pass := func() reconcile.Run {
+		t.Helper()
+		code, body := d.do("POST", "/api/v1/reconcile?wait=true", e.adminToken)
+		var run reconcile.Run
+		if code != http.StatusOK || json.Unmarshal(body, &run) != nil {
+			t.Fatalf("reconcile?wait=true: %d %.300s", code, body)
+		}
+		return run
+	}
+	if r := pass(); r.Result != reconcile.ResultOK {
+		t.Fatalf("first pass: %s", r.Result)
+	}
+	left := 0
+	for _, u := range e.sims.MiniOrange.Users() {
+		if !u.Disabled && left < 15 {
+			_ = e.sims.MiniOrange.Leave(u.UserName)
+			left++
+		}
+	}
+	held := pass()
+	if held.Result != reconcile.ResultHeld || held.Held == 0 {
+		t.Fatalf("pass after 15 leavers: %s, %d held", held.Result, held.Held)
+	}
+	if v := d.metric("idsync_held_changes", nil); v == 0 {
+		t.Errorf("idsync_held_changes = 0 while changes are held")
+	}
+	code, body := d.do("GET", "/api/v1/held", e.adminToken)
+	var hp reconcile.HeldPlan
+	if code != http.StatusOK || json.Unmarshal(body, &hp) != nil || hp.RunID != held.ID || hp.Deactivations != 15 {
+		t.Fatalf("held plan: %d %.300s", code, body)
+	}
+	if code, _ := d.do("POST", "/api/v1/held/"+held.ID+"x/approve", e.adminToken); code != http.StatusConflict {
+		t.Errorf("approving another run: %d, want 409", code)
+	}
+	r := e.idsync("approve", "--addr", d.url(""), "-c", e.configPath(), held.ID)
+	if r.code != 0 {
+		t.Fatalf("approve --addr: %d %s", r.code, r.stderr)
+	}
+	eventually(t, 30*time.Second, "the approved deactivations", func() bool {
+		code, _ := d.do("GET", "/api/v1/held", e.adminToken)
+		return code == http.StatusNotFound && d.metric("idsync_held_changes", nil) == 0
+	})
+	lost := 0
+	for _, a := range createdAccounts(e.sims.Jira) {
+		if !contains(a.Groups, "jira-software-users") {
+			lost++
+		}
+	}
+	if lost != 15 {
+		t.Errorf("%d accounts lost product access, want 15", lost)
+	}
+	d.signal(syscall.SIGINT)
+	if code, _ := d.wait(25 * time.Second); code != 0 {
+		t.Errorf("exit code after SIGINT: %d", code)
+	}
+}
