@@ -504,6 +504,10 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, s *source, rest 
 	}
 	switch strings.ToLower(endpoint) {
 	case "users", "groups":
+		if hasID && id == ".search" {
+			writeError(w, &Error{Status: http.StatusNotImplemented, Detail: "POST .search is not supported by this listener; use GET with filter"})
+			return
+		}
 		rt := userType
 		if strings.EqualFold(endpoint, "groups") {
 			rt = groupType
@@ -537,6 +541,9 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, s *source, rest 
 			return
 		}
 		h.discovery(w, s, strings.ToLower(endpoint), id, hasID)
+	case "bulk", "me", ".search":
+		// RFC 7644 answers 501 for optional features a provider leaves out.
+		writeError(w, &Error{Status: http.StatusNotImplemented, Detail: "/" + endpoint + " is not supported by this listener (see /ServiceProviderConfig)"})
 	default:
 		writeError(w, &Error{Status: http.StatusNotFound, Detail: "no such endpoint: " + r.URL.Path})
 	}

@@ -533,7 +533,10 @@ func TestMethodsAndRoutes(t *testing.T) {
 			t.Fatalf("%s %s: Allow %q", c.method, c.path, r.Header.Get("Allow"))
 		}
 	}
-	mustSCIMError(t, f.corp("GET", "Bulk", ""), http.StatusNotFound, "")
+	mustSCIMError(t, f.corp("POST", "Bulk", `{}`), http.StatusNotImplemented, "")
+	mustSCIMError(t, f.corp("GET", "Me", ""), http.StatusNotImplemented, "")
+	mustSCIMError(t, f.corp("POST", "Users/.search", `{}`), http.StatusNotImplemented, "")
+	mustSCIMError(t, f.corp("GET", "Devices", ""), http.StatusNotFound, "")
 	mustSCIMError(t, f.corp("GET", "Users/"+uid+"/x", ""), http.StatusNotFound, "")
 	// Endpoint names are matched case-insensitively, and the prefix may be stripped.
 	mustCode(t, f.do("GET", "/scim/v2/corp/users/"+uid, tokenA, ""), http.StatusOK)
