@@ -117,9 +117,9 @@ func TestDaemonSecondSignalForcesExit(t *testing.T) {
 	e.writeConfig(e.cfg)
 	d := e.startDaemon()
 	eventually(t, 30*time.Second, "the start-up pass applying", func() bool { return e.sims.Jira.Writes() >= 2 })
-	// From now on every Jira call takes 5 s: the items the executor starts next are in
+	// From now on every Jira call takes 15 s: the items the executor starts next are in
 	// flight when SIGTERM arrives, and a graceful stop waits for them.
-	e.sims.Jira.SetLatency(5*time.Second, 0)
+	e.sims.Jira.SetLatency(15*time.Second, 0)
 	time.Sleep(300 * time.Millisecond)
 	d.signal(syscall.SIGTERM)
 	eventually(t, 3*time.Second, "shutting down", func() bool { return d.logged(map[string]string{"message": "shutting down"}) })
