@@ -318,6 +318,46 @@ func FuzzPatch(f *testing.F) {
 	})
 }
 
+// FuzzMemberPatch: where the member fast path takes a PATCH, the general path agrees.
+func FuzzMemberPatch(f *testing.F) {
+	for _, s := range []string{
+		`{"Operations":[{"op":"add","path":"members","value":["d",{"value":"e","display":"E"}]}]}`,
+		`{"Operations":[{"op":"remove","path":"members[value eq \"B\"]"},{"op":"add","path":"members","value":[{"value":"b"}]}]}`,
+		`{"Operations":[{"op":"remove","path":"members","value":[{"value":"a"},"c"]}]}`,
+	} {
+		f.Add(s)
+	}
+	base := map[string]any{"displayName": "G", "members": []any{
+		map[string]any{"value": "a"}, map[string]any{"value": "b", "display": "B"}, map[string]any{"value": "c"},
+	}}
+	f.Fuzz(func(t *testing.T, body string) {
+		m, derr := decodeBody([]byte(body))
+		if derr != nil {
+			return
+		}
+		ops, perr := parsePatch(m)
+		if perr != nil {
+			return
+		}
+		fast, _, ok, ferr := memberPatch(base, ops)
+		if !ok {
+			return
+		}
+		slow, serr := applyPatch(groupType, base, "gid", ops)
+		if ferr != nil {
+			checkSCIMErr(t, ferr)
+			return
+		}
+		if serr != nil {
+			t.Fatalf("fast path accepted what the general path refuses (%v)", serr)
+		}
+		delete(slow, "schemas")
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast %v\nslow %v", fast, slow)
+		}
+	})
+}
+
 func checkSCIMErr(t *testing.T, e *Error) {
 	t.Helper()
 	if e.Status < 400 || e.Status > 499 || e.Detail == "" {
