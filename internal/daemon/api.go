@@ -217,12 +217,13 @@ type pendingBody struct {
 
 func (d *Daemon) currentRun() *reconcile.Run { return runnerStatus(d.app.Runner).Current }
 
-// runnerStatus is the Runner's status without the running pass's counts: Status copies the
-// Run shallowly, so its Counts map is the one the pass is still writing.
+// runnerStatus is the Runner's status with only the scalar fields of the running pass:
+// Status copies that Run shallowly, so its maps (Counts) are the ones the pass is still
+// writing, and reading them races.
 func runnerStatus(r *reconcile.Runner) reconcile.RunnerStatus {
 	st := r.Status()
-	if st.Current != nil {
-		st.Current.Counts, st.Current.Changes = nil, nil
+	if c := st.Current; c != nil {
+		st.Current = &reconcile.Run{ID: c.ID, Trigger: c.Trigger, Target: c.Target, DryRun: c.DryRun, Started: c.Started}
 	}
 	return st
 }
