@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,13 @@ const (
 	ItemHeld        = "held"
 	ItemUnsupported = "unsupported"
 	ItemPlanned     = "planned" // dry run
+	// ItemStarted is the write-ahead audit record journaled before a change is sent; its
+	// outcome (ok, failed, skipped) follows with the same AuditRecord.Intent.
+	ItemStarted = "started"
+	// ItemUnknown closes a started record whose outcome was never journaled (the process
+	// died in between); the next complete pass writes it, saying whether its plan found the
+	// change applied.
+	ItemUnknown = "unknown"
 )
 
 // maxRunErrors caps the error messages a run record keeps; the total is still reported.
@@ -45,6 +53,10 @@ type ExecOptions struct {
 	// ItemTimeout bounds one item, including after shutdown began (the item in flight is
 	// finished with a context that ignores cancellation). Default 2 minutes.
 	ItemTimeout time.Duration
+	// Retried are person keys (source/key) whose create an earlier, interrupted pass had
+	// started without journaling its outcome: when the create now adopts an existing
+	// account, that account is the one idsync created (Link.Created).
+	Retried map[string]bool
 }
 
 // ExecResult is what an execution did.
@@ -76,14 +88,24 @@ type executor struct {
 	res      ExecResult
 	done     int
 	stop     atomic.Bool
+	intents  atomic.Int64
 }
 
 // Execute applies a guarded plan through the sink in Kinds order, with bounded concurrency
-// within a kind. Every item is journaled (links, ownership, audit) before anything that
-// depends on it starts; ownership of an add is journaled before the add is sent, so a crash
-// can leave a stale record (the next plan forgets it) but never an unowned membership. One
-// item's failure never stops the pass: dependants are skipped and the next pass retries.
-// Cancelling ctx finishes the items in flight, journals them, and starts nothing new.
+// within a kind. Every item is written ahead: its "started" audit record (and, for adds, the
+// ownership of what it adds; for deactivations, the groups it is about to remove) is durable
+// before the change is sent, and its outcome (links, ownership, audit) is durable before
+// anything that depends on it starts. So a crash at any point leaves at most a stale
+// ownership record (the next plan forgets it) or a started record without outcome (the next
+// complete pass resolves it), never an unowned membership or an applied change without an
+// audit record. One item's failure never stops the pass: dependants are skipped and the next
+// pass retries. Cancelling ctx finishes the items in flight, journals them, and starts
+// nothing new.
+//
+// The journal does not cap throughput: each worker journals the outcome of its previous item
+// together with the intent of its next one, while the current one is being applied, so an
+// item costs one journal write (shared by all workers through the store's batching) that
+// overlaps the sink's latency instead of adding to it.
 func Execute(ctx context.Context, sink Sink, store Store, c Changes, o ExecOptions) ExecResult {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 1
@@ -140,30 +162,207 @@ func splitFirstPerOrg(items []Change) (first, rest []Change) {
 	return first, rest
 }
 
+// runKind applies the items of one kind with up to Concurrency workers and returns once every
+// item it started is journaled.
 func (e *executor) runKind(ctx context.Context, items []Change) {
-	sem := make(chan struct{}, e.o.Concurrency)
+	if len(items) == 0 {
+		return
+	}
+	queue := make(chan Change)
 	var wg sync.WaitGroup
+	for range min(e.o.Concurrency, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.worker(ctx, queue)
+		}()
+	}
+feed:
 	for _, ch := range items {
 		if ctx.Err() != nil || e.stop.Load() {
 			e.stop.Store(true)
 			break
 		}
 		select {
-		case sem <- struct{}{}:
+		case queue <- ch:
 		case <-ctx.Done():
-		}
-		if ctx.Err() != nil || e.stop.Load() {
 			e.stop.Store(true)
+			break feed
+		}
+	}
+	close(queue)
+	wg.Wait()
+}
+
+// prepared is an item ready to send: dependencies resolved, write-ahead entry built.
+type prepared struct {
+	ch     Change
+	intent JournalEntry
+	// prevPending are the groups earlier interrupted deactivations of the account had
+	// pending (merged into RemovedGroups when this one completes).
+	prevPending []GroupRef
+	id          string
+}
+
+// outcomes are journal records of finished items waiting for their write, and the counts
+// they settle once it is durable.
+type outcomes struct {
+	entry  JournalEntry
+	counts []Kind
+	result []string
+}
+
+func (o *outcomes) add(j JournalEntry, k Kind, result string) {
+	o.entry = mergeEntries(o.entry, j)
+	o.counts = append(o.counts, k)
+	o.result = append(o.result, result)
+}
+
+// settle counts the outcomes once their journal write returned: as they were when it
+// succeeded, as failed when it did not (an applied item that is not journaled is a failure:
+// the next pass re-plans it).
+func (e *executor) settle(o *outcomes, jerr error) {
+	for i, k := range o.counts {
+		r := o.result[i]
+		if jerr != nil && r == ItemOK {
+			r = ItemFailed
+		}
+		e.count(k, r)
+	}
+	*o = outcomes{}
+}
+
+func mergeEntries(a, b JournalEntry) JournalEntry {
+	a.Links = append(a.Links, b.Links...)
+	a.Own = append(a.Own, b.Own...)
+	a.Disown = append(a.Disown, b.Disown...)
+	a.Audit = append(a.Audit, b.Audit...)
+	return a
+}
+
+func entryEmpty(j JournalEntry) bool {
+	return len(j.Links)+len(j.Own)+len(j.Disown)+len(j.Audit) == 0
+}
+
+// worker applies items from queue one after the other. While item i is being applied, the
+// outcome of item i-1 and the intent of item i+1 are journaled together; item i+1 is sent only
+// once that write is durable.
+func (e *executor) worker(ctx context.Context, queue <-chan Change) {
+	defer func() {
+		for range queue { // the feeder stops at the stop flag; never leave it blocked
+		}
+	}()
+	var done outcomes
+	next := e.prepareNext(queue, &done)
+	if next != nil || !entryEmpty(done.entry) {
+		var j JournalEntry
+		if next != nil {
+			j = next.intent
+		}
+		err := e.journal(mergeEntries(done.entry, j))
+		e.settle(&done, err)
+		if err != nil && next != nil {
+			e.count(next.ch.Kind, ItemFailed)
+			next = nil
+		}
+	}
+	for next != nil {
+		cur := next
+		if ctx.Err() != nil || e.stop.Load() {
+			e.abandon(cur, &done)
 			break
 		}
-		wg.Add(1)
-		go func(ch Change) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			e.item(ctx, ch)
-		}(ch)
+		next = e.prepareNext(queue, &done)
+		ahead := done.entry
+		if next != nil {
+			ahead = mergeEntries(ahead, next.intent)
+		}
+		var jerr chan error
+		if !entryEmpty(ahead) {
+			jerr = make(chan error, 1)
+			go func() { jerr <- e.journal(ahead) }()
+		}
+		res, err := e.send(ctx, cur.ch)
+		if jerr != nil {
+			werr := <-jerr
+			e.settle(&done, werr)
+			if werr != nil && next != nil {
+				// Its intent is not durable: it must not be sent.
+				e.count(next.ch.Kind, ItemFailed)
+				next = nil
+			}
+		} else {
+			e.settle(&done, nil)
+		}
+		e.finish(cur, res, err, &done)
 	}
-	wg.Wait()
+	if !entryEmpty(done.entry) || len(done.counts) > 0 {
+		var err error
+		if !entryEmpty(done.entry) {
+			err = e.journal(done.entry)
+		}
+		e.settle(&done, err)
+	}
+}
+
+// prepareNext takes items from the queue until one must be sent; items that need no write
+// (unsupported, or skipped because what they depend on failed) only add their outcome.
+func (e *executor) prepareNext(queue <-chan Change, done *outcomes) *prepared {
+	for ch := range queue {
+		if e.stop.Load() {
+			return nil
+		}
+		if ch.Unsupported != "" {
+			done.counts = append(done.counts, ch.Kind)
+			done.result = append(done.result, ItemUnsupported)
+			continue
+		}
+		if dep := e.resolve(&ch); dep != "" {
+			done.add(JournalEntry{Audit: []AuditRecord{e.audit(ch, ItemSkipped, errors.New(dep))}}, ch.Kind, ItemSkipped)
+			continue
+		}
+		p := &prepared{ch: ch, id: e.o.RunID + "/" + strconv.FormatInt(e.intents.Add(1), 10)}
+		p.intent, p.prevPending = e.pre(ch, e.o.Now())
+		a := e.audit(ch, ItemStarted, nil)
+		a.Intent = p.id
+		p.intent.Audit = append(p.intent.Audit, a)
+		return p
+	}
+	return nil
+}
+
+// abandon closes an item whose intent is durable but that was never sent (the pass stopped).
+func (e *executor) abandon(p *prepared, done *outcomes) {
+	a := e.audit(p.ch, ItemSkipped, errors.New("the pass stopped before it was sent"))
+	a.Intent = p.id
+	done.add(JournalEntry{Audit: []AuditRecord{a}}, p.ch.Kind, ItemSkipped)
+}
+
+// send applies one change, finishing it even after shutdown began (bounded by ItemTimeout).
+func (e *executor) send(ctx context.Context, ch Change) (Result, error) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.o.ItemTimeout)
+	defer cancel()
+	res, err := e.sink.Apply(actx, ch)
+	if err == nil {
+		err = checkResult(ch, res)
+	}
+	return res, err
+}
+
+// finish records the outcome of a sent item for the next journal write.
+func (e *executor) finish(p *prepared, res Result, err error, done *outcomes) {
+	if err != nil {
+		e.fail(p.ch, err)
+		a := e.audit(p.ch, ItemFailed, err)
+		a.Intent = p.id
+		done.add(JournalEntry{Audit: []AuditRecord{a}}, p.ch.Kind, ItemFailed)
+		return
+	}
+	post := e.post(p.ch, res, p.prevPending, e.o.Now())
+	for i := range post.Audit {
+		post.Audit[i].Intent = p.id
+	}
+	done.add(post, p.ch.Kind, ItemOK)
 }
 
 func (e *executor) count(k Kind, result string) {
@@ -242,8 +441,11 @@ func (e *executor) audit(ch Change, result string, err error) AuditRecord {
 	if ch.Kind.IsRemoval() && e.o.RemovalActor != "" {
 		a.Actor = e.o.RemovalActor
 	}
-	if ch.Kind == KindCreateGroup {
+	switch {
+	case ch.Kind == KindCreateGroup:
 		a.Target = ch.Group.Name
+	case ch.Kind == KindDeactivateUser && len(ch.Groups) > 0:
+		a.Target = groupNames(ch.Groups) // what it is about to remove; the outcome says what it did
 	}
 	if err != nil {
 		a.Error = err.Error()
@@ -262,44 +464,6 @@ func (e *executor) journal(j JournalEntry) error {
 		return err
 	}
 	return nil
-}
-
-func (e *executor) item(ctx context.Context, ch Change) {
-	if ch.Unsupported != "" {
-		e.count(ch.Kind, ItemUnsupported)
-		return
-	}
-	if dep := e.resolve(&ch); dep != "" {
-		_ = e.journal(JournalEntry{Audit: []AuditRecord{e.audit(ch, ItemSkipped, errors.New(dep))}})
-		e.count(ch.Kind, ItemSkipped)
-		return
-	}
-	now := e.o.Now()
-	pre, prevPending := e.pre(ch, now)
-	if len(pre.Links) > 0 || len(pre.Own) > 0 {
-		if err := e.journal(pre); err != nil {
-			e.count(ch.Kind, ItemFailed)
-			return
-		}
-	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.o.ItemTimeout)
-	res, err := e.sink.Apply(actx, ch)
-	cancel()
-	if err == nil {
-		err = checkResult(ch, res)
-	}
-	if err != nil {
-		e.fail(ch, err)
-		_ = e.journal(JournalEntry{Audit: []AuditRecord{e.audit(ch, ItemFailed, err)}})
-		e.count(ch.Kind, ItemFailed)
-		return
-	}
-	post := e.post(ch, res, prevPending, e.o.Now())
-	if err := e.journal(post); err != nil {
-		e.count(ch.Kind, ItemFailed)
-		return
-	}
-	e.count(ch.Kind, ItemOK)
 }
 
 // checkResult refuses results a create cannot do without: a missing id would lose the link.
@@ -363,8 +527,10 @@ func (e *executor) post(ch Change, res Result, prevPending []GroupRef, now time.
 		e.mu.Unlock()
 		a.Target = ch.Group.Name + " (" + res.GroupID + ")"
 	case KindCreateUser, KindCreateCustomer:
+		// A create retried after an interrupted pass adopts the account that pass created.
+		retried := res.Adopted && e.o.Retried[pk]
 		l := Link{Source: ch.Source, Key: ch.UserKey, UserName: ch.UserName, Email: ch.Email,
-			AccountID: res.AccountID, Created: !res.Adopted, Customer: ch.Kind == KindCreateCustomer,
+			AccountID: res.AccountID, Created: !res.Adopted || retried, Customer: ch.Kind == KindCreateCustomer,
 			LinkedAt: now, UpdatedAt: now}
 		j.Links = append(j.Links, l)
 		e.mu.Lock()
@@ -372,7 +538,10 @@ func (e *executor) post(ch Change, res Result, prevPending []GroupRef, now time.
 		e.mu.Unlock()
 		e.putLinks(j.Links)
 		a.AccountID = res.AccountID
-		if res.Adopted {
+		switch {
+		case retried:
+			a.Reason += " (adopted the account an interrupted pass created)"
+		case res.Adopted:
 			a.Reason += " (adopted existing account)"
 		}
 	case KindReactivateUser:

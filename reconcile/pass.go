@@ -29,6 +29,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	r.setCurrent(&run)
 	r.obs.PassStarted(run)
 	targeted := o.targeted()
+	run.Unresolved = r.pendingResolution(log)
 
 	// 1. Sources.
 	var reads []*sourceRead
@@ -162,7 +163,17 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 		return r.record(log, run, nil)
 	}
 
-	// 5. Journal links, grace counters and forgotten ownership before any Jira write.
+	// 5. Resolve interrupted passes (a complete full plan is the witness of what Jira holds),
+	// then journal links, grace counters and forgotten ownership before any Jira write.
+	r.markRunning(log, run)
+	var resolved resolution
+	if len(run.Unresolved) > 0 && full {
+		resolved, err = r.resolveInterrupted(log, run.ID, run.Unresolved, planned, &c)
+		if err != nil {
+			return r.finish(log, run, "resolving interrupted passes", err)
+		}
+		run.Unresolved = nil
+	}
 	curLinks, err := r.journalLinks(run.ID, o, desired, links, c, full && o.Trigger != TriggerPush)
 	if err != nil {
 		return r.finish(log, run, "journaling links", err)
@@ -177,7 +188,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	// 7. Apply.
 	res := Execute(ctx, r.cfg.Sink, r.cfg.Store, c, ExecOptions{
 		RunID: run.ID, Actor: o.Trigger, RemovalActor: actor, Concurrency: r.cfg.Concurrency,
-		Links: curLinks, Now: r.cfg.Now, Observer: r.obs, ItemTimeout: r.cfg.ItemTimeout,
+		Links: curLinks, Now: r.cfg.Now, Observer: r.obs, ItemTimeout: r.cfg.ItemTimeout, Retried: resolved.retried,
 	})
 	for k, m := range res.Counts {
 		for result, n := range m {

@@ -397,7 +397,7 @@ func TestApprovalFlow(t *testing.T) {
 		if a.Action == "approve" {
 			approvals++
 		}
-		if a.Action == string(reconcile.KindDeactivateUser) && a.Actor == "approve:ops" {
+		if a.Action == string(reconcile.KindDeactivateUser) && a.Actor == "approve:ops" && a.Result == reconcile.ItemOK {
 			deacts++
 		}
 	}

@@ -83,8 +83,11 @@ type AuditRecord struct {
 	AccountID string    `json:"accountId,omitempty"`
 	Target    string    `json:"target,omitempty"` // group, desk or organization
 	Reason    string    `json:"reason,omitempty"`
-	Result    string    `json:"result"` // ok | failed | skipped | held | approved
+	Result    string    `json:"result"` // started | ok | failed | skipped | unknown | held | approved
 	Error     string    `json:"error,omitempty"`
+	// Intent ties an applied change's write-ahead record (result started, journaled before
+	// the change was sent) to its outcome record; unique per change and run.
+	Intent string `json:"intent,omitempty"`
 }
 
 // JournalEntry is what one applied item writes to the store, atomically and durably, before
@@ -102,6 +105,10 @@ const (
 	ResultPartial = "partial" // some items failed or a source read was incomplete
 	ResultFailed  = "failed"  // the pass could not plan (sink unreadable, no source readable)
 	ResultHeld    = "held"    // the circuit breaker held changes back
+	// ResultRunning is stored when a pass starts writing (before its first journal entry)
+	// and replaced when it ends. A stored run still "running" when the next pass starts was
+	// interrupted by the process dying; that pass resolves its items in flight.
+	ResultRunning = "running"
 )
 
 // SourceRun is how one source read went in a pass.
@@ -139,6 +146,10 @@ type Run struct {
 	// show which deactivations wait and why.
 	HeldItems   []Held         `json:"heldItems,omitempty"`
 	HeldByGuard map[string]int `json:"heldByGuard,omitempty"`
+	// Unresolved are ids of earlier runs that stopped without recording their end (the
+	// process died) and whose items in flight are not resolved yet; each pass carries them
+	// until a complete full pass resolves them.
+	Unresolved []string `json:"unresolved,omitempty"`
 }
 
 // HeldPlan is what the circuit breaker held back: every deactivation and removal of a pass.
