@@ -89,12 +89,4 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
-// notImplemented is the body of a command this build does not have yet: it must never
-// look like success.
-func notImplemented(name string) func(*cobra.Command, []string) error {
-	return func(*cobra.Command, []string) error {
-		return withCode(exitNotImpl, fmt.Errorf("%s: not implemented in this build", name))
-	}
-}
-
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -50,7 +50,7 @@ func (s *syncBuffer) String() string {
 
 // inProcess is a daemon running in this test's process against the simulators.
 type inProcess struct {
-	t      *testing.T
+	t      testing.TB
 	sims   *sim.Sims
 	sigs   chan os.Signal
 	base   string
@@ -59,7 +59,7 @@ type inProcess struct {
 	client *http.Client
 }
 
-func startInProcess(t *testing.T, extra string) *inProcess {
+func startInProcess(t testing.TB, extra string) *inProcess {
 	t.Helper()
 	s, err := sim.Start(sim.Options{JiraAddr: "127.0.0.1:0", MiniOrangeAddr: "127.0.0.1:0",
 		Org: miniorangetest.OrgSpec{Users: 10, Groups: 3, MembershipsPerUser: 1, Seed: 5}})
