@@ -172,10 +172,15 @@ func genInvWorld(t *rapid.T) (reconcile.Desired, reconcile.Live, reconcile.Owner
 		}
 	}
 	nl := rapid.IntRange(0, 6).Draw(t, "links")
+	seen := map[string]bool{} // the store keys links by source/key
 	for i := 0; i < nl && na > 0; i++ {
-		own.Links = append(own.Links, reconcile.Link{Source: rapid.SampledFrom([]string{"corp", "hr"}).Draw(t, "link-src"),
+		l := reconcile.Link{Source: rapid.SampledFrom([]string{"corp", "hr"}).Draw(t, "link-src"),
 			Key: rapid.SampledFrom(append(keys, "gone")).Draw(t, "link-key"), AccountID: fmt.Sprintf("a%d", rapid.IntRange(0, na-1).Draw(t, "link-acc")),
-			Customer: rapid.Float64Range(0, 1).Draw(t, "link-cust") < 0.2, Deactivated: rapid.Float64Range(0, 1).Draw(t, "link-deact") < 0.2})
+			Customer: rapid.Float64Range(0, 1).Draw(t, "link-cust") < 0.2, Deactivated: rapid.Float64Range(0, 1).Draw(t, "link-deact") < 0.2}
+		if !seen[l.LinkKey()] {
+			seen[l.LinkKey()] = true
+			own.Links = append(own.Links, l)
+		}
 	}
 	live.Groups = []reconcile.LiveGroup{jsu}
 	live.ServiceDesks = []reconcile.LiveDesk{desk}
