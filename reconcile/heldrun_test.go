@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -94,5 +95,57 @@ func TestWhatNamesTargets(t *testing.T) {
 		if got := tc.c.What(); got != tc.want {
 			t.Errorf("%s: What() = %q, want %q", tc.c.Kind, got, tc.want)
 		}
+	}
+}
+
+// An approval given while a pass runs (after it read the open hold, before it stored its
+// own) is not lost: the pass keeps the approved plan instead of replacing it, and the next
+// pass uses the approval.
+func TestApprovalDuringAPassIsKept(t *testing.T) {
+	s := configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2}
+	var users []reconcile.User
+	for i := 0; i < 10; i++ {
+		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
+	}
+	e := newEnv(t, users, baseMapping(), s)
+	e.run(reconcile.RunOptions{})
+	e.src.Set(users[:5])
+	held := e.run(reconcile.RunOptions{})
+	if held.Result != reconcile.ResultHeld {
+		t.Fatalf("not held: %s", held.Result)
+	}
+	// The next pass blocks in its Jira read, after it has read the (unapproved) hold.
+	inLive, release := make(chan struct{}), make(chan struct{})
+	e.sink.LiveFail = func(reconcile.Scope) error {
+		inLive <- struct{}{}
+		<-release
+		return nil
+	}
+	type result struct {
+		run reconcile.Run
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		run, err := e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: reconcile.TriggerSchedule})
+		done <- result{run, err}
+	}()
+	<-inLive
+	if err := e.r.Approve(held.ID, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	during := <-done
+	e.sink.LiveFail = nil
+	if during.err != nil || during.run.Result != reconcile.ResultHeld || applied(during.run, reconcile.KindDeactivateUser) != 0 {
+		t.Fatalf("the pass that read the unapproved hold: %v %s %+v", during.err, during.run.Result, during.run.Counts)
+	}
+	h, err := e.store.HeldPlan()
+	if err != nil || h.RunID != held.ID || !h.Approved {
+		t.Fatalf("the approval was lost: %v %+v", err, h)
+	}
+	run := e.run(reconcile.RunOptions{})
+	if applied(run, reconcile.KindDeactivateUser) != 5 || run.Result != reconcile.ResultOK {
+		t.Fatalf("the approved pass: %s %+v", run.Result, run.Counts)
 	}
 }

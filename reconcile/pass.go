@@ -142,12 +142,19 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 		log.Info().Msg(n)
 	}
 	heldNow := trip.Held() && len(hb) > 0
-	if heldNow {
+	warnHeld := func(approve string) {
 		log.Warn().Str("reason", trip.Reason).Int("deactivations", trip.Deactivations).Int("removals", trip.Removals).
-			Msg("circuit breaker: every deactivation and removal of this pass is held; approve with `idsync approve " + cmp.Or(holdRunID(trip, run.ID, hold), run.ID) + "`")
+			Msg("circuit breaker: every deactivation and removal of this pass is held; " + approve)
 	}
 
 	if o.DryRun {
+		if heldNow {
+			if hold != nil {
+				warnHeld("approve with `idsync approve " + hold.RunID + "`")
+			} else {
+				warnHeld("a real pass stores them as a held plan to approve")
+			}
+		}
 		for _, k := range Kinds {
 			for _, ch := range *c.List(k) {
 				if ch.Unsupported != "" {
@@ -181,8 +188,12 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 
 	// 6. Held plan.
 	actor := ""
-	if !r.updateHold(log, run.ID, trip, hb, hold) && trip.UsedApproval && hold != nil {
+	holding, holdID := r.updateHold(log, run.ID, trip, hb, hold)
+	if !holding && trip.UsedApproval && hold != nil {
 		actor = "approve:" + hold.ApprovedBy
+	}
+	if heldNow {
+		warnHeld("approve with `idsync approve " + holdID + "`")
 	}
 
 	// 7. Apply.
@@ -209,13 +220,6 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 		run.Errors = append(run.Errors, res.Err.Error())
 	}
 	return r.record(log, run, res.Err)
-}
-
-func holdRunID(t Trip, runID string, hold *HeldPlan) string {
-	if t.Decision == BreakerKeep && hold != nil {
-		return hold.RunID
-	}
-	return runID
 }
 
 func passResult(held, incomplete bool, res ExecResult) string {
@@ -463,13 +467,28 @@ func linkReason(accountLinked bool) string {
 }
 
 // updateHold stores or clears the held plan per the breaker's verdict and audits it. It
-// reports whether the pass now holds.
-func (r *Runner) updateHold(log zerolog.Logger, runID string, t Trip, held []Held, old *HeldPlan) bool {
+// reports whether the pass now holds, and the run id an approval must name.
+//
+// An approval can arrive while a pass runs: after the pass read the open hold unapproved and
+// before it stores its own. Replacing the plan then would silently drop the approval (the
+// admin would have to approve again, without being told). Instead the approved plan is kept:
+// this pass still holds (it planned under the unapproved hold), and the next complete pass
+// uses the approval, re-planning fresh within the approved counts plus 10%.
+func (r *Runner) updateHold(log zerolog.Logger, runID string, t Trip, held []Held, old *HeldPlan) (bool, string) {
 	r.holdMu.Lock()
 	defer r.holdMu.Unlock()
 	now := r.cfg.Now()
 	switch t.Decision {
 	case BreakerHold:
+		if old != nil && !old.Approved {
+			if cur, err := r.cfg.Store.HeldPlan(); err == nil && cur.RunID == old.RunID && cur.Approved {
+				why := "run " + cur.RunID + " was approved by " + cur.ApprovedBy + " while this pass ran; its approved plan is kept for the next complete pass"
+				log.Warn().Str("approved_run", cur.RunID).Msg(why)
+				r.audit(log, AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "hold", Reason: t.Reason + "; " + why, Result: ItemHeld})
+				r.obs.Held(cur.Deactivations + cur.Removals)
+				return true, cur.RunID
+			}
+		}
 		h := HeldPlan{RunID: runID, Created: now, Reason: t.Reason, Deactivations: t.Deactivations, Removals: t.Removals}
 		for _, x := range held {
 			l := h.Changes.List(x.Change.Kind)
@@ -480,22 +499,23 @@ func (r *Runner) updateHold(log zerolog.Logger, runID string, t Trip, held []Hel
 		}
 		r.audit(log, AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "hold", Reason: t.Reason, Result: ItemHeld})
 		r.obs.Held(len(held))
-		return true
+		return true, runID
 	case BreakerKeep:
 		if old != nil {
 			r.obs.Held(old.Deactivations + old.Removals)
+			return true, old.RunID
 		}
-		return true
+		return true, runID
 	case BreakerRelease:
 		if err := r.cfg.Store.ClearHeldPlan(); err != nil && !errors.Is(err, ErrNotFound) {
 			log.Error().Err(err).Msg("clearing the held plan failed")
 		}
 		r.audit(log, AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "release", Reason: t.Reason, Result: ItemOK})
 		r.obs.Held(0)
-		return false
+		return false, ""
 	}
 	r.obs.Held(0)
-	return false
+	return false, ""
 }
 
 func (r *Runner) audit(log zerolog.Logger, a AuditRecord) {
