@@ -113,6 +113,9 @@ type client struct {
 	log           zerolog.Logger
 	metrics       *metrics.Metrics
 	maxRetryAfter time.Duration
+	// inflight holds a token per request on the wire. Decoding happens after the token is
+	// returned, so CPU work overlaps other requests' latency instead of adding to it.
+	inflight chan struct{}
 }
 
 // clientOptions are the knobs New derives from config and Options.
@@ -132,6 +135,7 @@ type clientOptions struct {
 	retryWaitMin  time.Duration
 	retryWaitMax  time.Duration
 	maxRetryAfter time.Duration
+	concurrency   int
 }
 
 func newClient(o clientOptions) *client {
@@ -152,6 +156,7 @@ func newClient(o clientOptions) *client {
 		log:           o.log,
 		metrics:       o.metrics,
 		maxRetryAfter: o.maxRetryAfter,
+		inflight:      make(chan struct{}, max(o.concurrency, 1)),
 	}
 	c.http = &retryablehttp.Client{
 		HTTPClient:   &hc,
@@ -278,6 +283,12 @@ func (c *client) post(ctx context.Context, path string, payload []byte, signed b
 		body, read = b, true
 		return nil
 	})
+	select {
+	case c.inflight <- struct{}{}:
+	case <-ctx.Done():
+		return answer{}, ctx.Err()
+	}
+	defer func() { <-c.inflight }()
 	resp, err := c.http.Do(req)
 	if resp != nil {
 		defer func() { _ = resp.Body.Close() }()

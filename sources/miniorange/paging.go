@@ -15,13 +15,13 @@ import (
 // not deactivate or remove anything.
 var ErrIncomplete = errors.New("incomplete read")
 
-// pager runs the page requests of one Snapshot with at most cap(slots) in flight. The first
-// error cancels every other request.
+// pager runs the page requests of one Snapshot. The client bounds the requests in flight;
+// the pager bounds how many listings wait for their first page (and so its goroutines). The
+// first error cancels every other request.
 type pager struct {
 	ctx    context.Context
 	g      *errgroup.Group
-	slots  chan struct{} // requests in flight
-	starts chan struct{} // listings waiting for their first page (bounds goroutines)
+	starts chan struct{} // listings waiting for their first page
 	pages  atomic.Int64
 }
 
@@ -30,8 +30,9 @@ func newPager(ctx context.Context, concurrency int) *pager {
 	return &pager{
 		ctx:    gctx,
 		g:      g,
-		slots:  make(chan struct{}, concurrency),
-		starts: make(chan struct{}, concurrency),
+		// More listings may wait than requests may fly, so a listing busy decoding its first
+		// page never leaves a request slot idle.
+		starts: make(chan struct{}, 4*concurrency),
 	}
 }
 
@@ -58,10 +59,6 @@ type page[T any] struct {
 type fetcher[T any] func(ctx context.Context, start, size int) (page[T], error)
 
 func (p *pager) fetch(what string, start, size int, fetch func(ctx context.Context, start, size int) (*int, int, error)) (int, int, error) {
-	if err := acquire(p.ctx, p.slots); err != nil {
-		return 0, 0, err
-	}
-	defer func() { <-p.slots }()
 	p.pages.Add(1)
 	total, n, err := fetch(p.ctx, start, size)
 	if err != nil {
@@ -77,7 +74,7 @@ func (p *pager) fetch(what string, start, size int, fetch func(ctx context.Conte
 //
 // startIndex is an offset, so once the first page has told the total and the server's
 // batch cap (a page shorter than asked is legal), the remaining pages are requested in
-// parallel through the pager's slots. Every page must report the same totalCount; a range
+// in parallel (the client's in-flight bound applies). Every page must report the same totalCount; a range
 // answered short is continued from where it stopped; an empty page before the total is
 // reached, or a page longer than asked, fails the read. Duplicates are checked by the caller
 // once the listing is whole.

@@ -64,9 +64,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the local clock used to sign requests (default time.Now).
 	Now func() time.Time
-	// Concurrency bounds the requests one Snapshot has in flight: group member listings and
-	// the pages after the first of every listing. Zero takes cfg.RateLimit.Concurrency,
-	// then DefaultConcurrency.
+	// Concurrency bounds the source's requests in flight (group member listings and the
+	// pages after the first of every listing run in parallel up to it). Zero takes
+	// cfg.RateLimit.Concurrency, then DefaultConcurrency.
 	Concurrency int
 	// RetryMax is how many times a transient failure is retried (default 4).
 	RetryMax int
@@ -205,6 +205,7 @@ func New(name string, cfg configs.MiniOrangeConfig, opts Options) (*Source, erro
 		retryWaitMin:  waitMin,
 		retryWaitMax:  waitMax,
 		maxRetryAfter: maxRA,
+		concurrency:   conc,
 	})
 	return s, nil
 }
@@ -323,8 +324,8 @@ func (s *Source) snapshot(ctx context.Context) (reconcile.Directory, int64, erro
 	return dir, p.pages.Load(), err
 }
 
-// readMembers starts one member listing per group, at most Concurrency of them waiting for
-// their first page at a time.
+// readMembers starts one member listing per group, at most 4 x Concurrency of them waiting
+// for their first page at a time.
 func (s *Source) readMembers(p *pager, groups []moGroup, mu *sync.Mutex, members map[string][]string) error {
 	for _, g := range groups {
 		if err := acquire(p.ctx, p.starts); err != nil {
