@@ -1,0 +1,323 @@
+package reliability
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
+)
+
+// crashSize is the org of the crash trials: large enough that a pass takes a few seconds
+// against a simulator with some latency.
+type crashSize struct {
+	users, groups, trials int
+	latency               time.Duration
+}
+
+func crashSizes() crashSize {
+	if long {
+		return crashSize{users: 240, groups: 15, trials: 24, latency: 4 * time.Millisecond}
+	}
+	return crashSize{users: 60, groups: 8, trials: 3, latency: 4 * time.Millisecond}
+}
+
+func crashOrg(sz crashSize) miniorangetest.Org {
+	return miniorangetest.GenerateOrg(miniorangetest.OrgSpec{
+		Users: sz.users, Groups: sz.groups, MembershipsPerUser: 2, DisabledCount: 3, Seed: 21, EmailDomain: "example.com",
+	})
+}
+
+// crashEnv is one trial's simulators, config and state file.
+type crashEnv struct {
+	t   *testing.T
+	w   *world
+	cfg cfgOpts
+}
+
+func newCrashEnv(t *testing.T, sz crashSize, org miniorangetest.Org) *crashEnv {
+	w := newWorld(t, worldOpts{Org: org, Seed: 9, JiraLatency: sz.latency, JiraReturn: sz.latency, MOLatency: sz.latency / 4})
+	cfg := cfgOpts{
+		Dir: t.TempDir(), JiraURL: w.JiraURL, MOURL: w.MOURL, ImportGroups: true,
+		Groups:    "{idp: Engineering, jira: [engineering, developers]}",
+		Customers: "{idp: Support, service_desks: [DEMO], organizations: [Acme Customers]}",
+		Grace:     0, MaxPercent: 50, MaxDeact: 1000, MaxRemovals: 5000, Concurrency: 4,
+	}
+	cfg.write(t)
+	return &crashEnv{t: t, w: w, cfg: cfg}
+}
+
+// reconcileArgs is one foreground pass with its record on stdout.
+func (e *crashEnv) reconcileArgs() []string {
+	return []string{"reconcile", "-c", e.cfg.path(), "-o", "json"}
+}
+
+// pass runs `idsync reconcile` to completion and decodes its run record.
+func (e *crashEnv) pass() (reconcile.Run, cmdResult) {
+	e.t.Helper()
+	r := runIdsync(e.t, e.cfg.secrets(), nil, e.reconcileArgs()...)
+	var run reconcile.Run
+	if err := json.Unmarshal([]byte(r.stdout), &run); err != nil {
+		e.t.Fatalf("decoding the run record: %v\n%s", err, r)
+	}
+	return run, r
+}
+
+// converge runs passes until one finds nothing to do; it returns the passes that did work.
+func (e *crashEnv) converge(max int) int {
+	e.t.Helper()
+	for i := range max {
+		run, r := e.pass()
+		switch r.code {
+		case 0, 1: // ok, or items failed that the next pass retries
+		default:
+			e.t.Fatalf("pass %d: unexpected exit:\n%s", i, r)
+		}
+		if r.code == 0 && converged(run) {
+			return i
+		}
+	}
+	e.t.Fatalf("no convergence within %d passes", max)
+	return max
+}
+
+// killDuring starts a pass and SIGKILLs it after d; it reports whether the pass was still
+// running when the kill landed.
+func (e *crashEnv) killDuring(d time.Duration) bool {
+	e.t.Helper()
+	p := startIdsync(e.t, e.cfg.secrets(), false, e.reconcileArgs()...)
+	select {
+	case <-p.done:
+		return false
+	case <-time.After(d):
+	}
+	landed := !p.exited()
+	p.kill()
+	return landed
+}
+
+// auditRecords reads the audit log through `idsync audit -o json`.
+func (e *crashEnv) auditRecords() []reconcile.AuditRecord {
+	e.t.Helper()
+	r := runIdsync(e.t, e.cfg.secrets(), nil, "audit", "-c", e.cfg.path(), "-o", "json")
+	if r.code != 0 {
+		e.t.Fatalf("audit: %s", r)
+	}
+	var recs []reconcile.AuditRecord
+	if err := json.Unmarshal([]byte(r.stdout), &recs); err != nil {
+		e.t.Fatalf("decoding the audit log: %v", err)
+	}
+	return recs
+}
+
+// unaudited lists the Jira writes that changed something and have no audit record naming
+// the same action family and account (and group, for memberships).
+func unaudited(w *world, recs []reconcile.AuditRecord) []string {
+	nb := w.names()
+	type key struct{ action, account string }
+	have := map[key][]string{} // -> targets
+	for _, a := range recs {
+		have[key{a.Action, a.AccountID}] = append(have[key{a.Action, a.AccountID}], a.Target)
+	}
+	groupCreated := map[string]bool{}
+	for _, a := range recs {
+		if a.Action == string(reconcile.KindCreateGroup) {
+			groupCreated[strings.ToLower(strings.TrimSpace(strings.SplitN(a.Target, " (", 2)[0]))] = true
+		}
+	}
+	found := func(account, target string, actions ...reconcile.Kind) bool {
+		for _, act := range actions {
+			for _, tg := range have[key{string(act), account}] {
+				if target == "" || strings.Contains(strings.ToLower(tg), strings.ToLower(target)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	seenAccount := map[string]bool{}
+	var out []string
+	for _, x := range w.writes.list() {
+		var ok bool
+		switch {
+		case x.Method == http.MethodPost && x.Template == "/rest/api/3/user":
+			id := x.AccountIDs[len(x.AccountIDs)-1]
+			if w.initial[id] || seenAccount[id] {
+				continue // not a new account: nothing changed
+			}
+			seenAccount[id] = true
+			ok = found(id, "", reconcile.KindCreateUser, reconcile.KindReactivateUser) || found(id, "", "link")
+		case x.Method == http.MethodPost && x.Template == "/rest/servicedeskapi/customer":
+			ok = found(x.AccountIDs[len(x.AccountIDs)-1], "", reconcile.KindCreateCustomer)
+		case x.Method == http.MethodPost && x.Template == "/rest/api/3/group":
+			ok = groupCreated[strings.ToLower(x.GroupName)]
+		case x.Template == "/rest/api/3/group/user":
+			acts := []reconcile.Kind{reconcile.KindAddMember, reconcile.KindReactivateUser}
+			if x.Method == http.MethodDelete {
+				acts = []reconcile.Kind{reconcile.KindRemoveMember, reconcile.KindDeactivateUser}
+			}
+			ok = found(x.AccountIDs[0], nb.group(x.GroupID), acts...) || found(x.AccountIDs[0], "", acts...)
+		case strings.HasSuffix(x.Template, "/customer"):
+			acts := []reconcile.Kind{reconcile.KindAddCustomer}
+			if x.Method == http.MethodDelete {
+				acts = []reconcile.Kind{reconcile.KindRemoveCustomer, reconcile.KindDeactivateUser}
+			}
+			ok = true
+			for _, id := range x.AccountIDs {
+				ok = ok && found(id, "", acts...)
+			}
+		case strings.HasSuffix(x.Template, "/organization/{organizationId}/user"):
+			acts := []reconcile.Kind{reconcile.KindAddOrganizationMember}
+			if x.Method == http.MethodDelete {
+				acts = []reconcile.Kind{reconcile.KindRemoveOrganizationMember, reconcile.KindDeactivateUser}
+			}
+			ok = true
+			for _, id := range x.AccountIDs {
+				ok = ok && found(id, "", acts...)
+			}
+		case x.Template == "/rest/servicedeskapi/organization":
+			continue // created by the first member add, which is audited itself
+		case strings.HasSuffix(x.Template, "/manage/profile") || strings.HasSuffix(x.Template, "/manage/email"):
+			// Creating an account also sets its display name when the admin API is configured.
+			ok = found(x.AccountIDs[0], "", reconcile.KindUpdateUser, reconcile.KindCreateUser)
+		case strings.HasSuffix(x.Template, "/lifecycle/disable"):
+			ok = found(x.AccountIDs[0], "", reconcile.KindDeactivateUser)
+		case strings.HasSuffix(x.Template, "/lifecycle/enable"):
+			ok = found(x.AccountIDs[0], "", reconcile.KindReactivateUser)
+		default:
+			ok = false
+		}
+		if !ok {
+			who := make([]string, 0, len(x.AccountIDs))
+			for _, id := range x.AccountIDs {
+				who = append(who, nb.account(id))
+			}
+			out = append(out, fmt.Sprintf("%s %s %s %s", x.Method, x.Template, strings.Join(who, ","), nb.group(x.GroupID)+x.GroupName+x.Desk+x.Org))
+		}
+	}
+	return out
+}
+
+// crashReference is the uncrashed run of the crash org: end states and pass durations.
+type crashReference struct {
+	initial, churned endState
+	initialPass      time.Duration
+	churnPass        time.Duration
+	writes           int
+}
+
+var (
+	crashRefOnce sync.Once
+	crashRef     crashReference
+	crashRefErr  string
+)
+
+func crashReferenceRun(t *testing.T, sz crashSize, org miniorangetest.Org) {
+	crashRefOnce.Do(func() {
+		idsyncBinary(t) // build first: the timings below are the passes' own
+		e := newCrashEnv(t, sz, org)
+		start := time.Now()
+		if run, r := e.pass(); r.code != 0 || !sourcesComplete(run) {
+			t.Fatalf("the reference pass failed: %s", r)
+		}
+		crashRef.initialPass = time.Since(start)
+		e.converge(4)
+		crashRef.initial = snapshotJira(e.w.jira)
+		crashRef.writes = len(e.w.writes.list())
+		applyChurn(t, e.w.mo, org)
+		start = time.Now()
+		if _, r := e.pass(); r.code != 0 {
+			t.Fatalf("the reference churn pass failed: %s", r)
+		}
+		crashRef.churnPass = time.Since(start)
+		e.converge(4)
+		crashRef.churned = snapshotJira(e.w.jira)
+		if t.Failed() {
+			crashRefErr = "the uncrashed reference run failed"
+		}
+	})
+	if crashRefErr != "" {
+		t.Fatal(crashRefErr)
+	}
+}
+
+// TestCrashConsistency kills `idsync reconcile` with SIGKILL at seeded random moments of a
+// large pass (the initial sync, or a churn with deactivations and removals), restarts it until
+// it converges, and compares the end state with the uncrashed run.
+func TestCrashConsistency(t *testing.T) {
+	timed(t)
+	sz := crashSizes()
+	org := crashOrg(sz)
+	crashReferenceRun(t, sz, org)
+	t.Logf("reference: initial sync %s (%d Jira writes), churn %s", crashRef.initialPass.Round(time.Millisecond), crashRef.writes, crashRef.churnPass.Round(time.Millisecond))
+	fig := crashFigure{Users: sz.users, PassMs: int(crashRef.initialPass.Milliseconds()), Writes: crashRef.writes}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("IDSYNC_CRASH_SEED"); s != "" {
+		_, _ = fmt.Sscan(s, &seed)
+	}
+	t.Logf("crash seed %d (IDSYNC_CRASH_SEED=%d reproduces the kill moments)", seed, seed)
+	var unauditedAll []string
+	for k := range sz.trials {
+		churn := k%2 == 1
+		rng := rand.New(rand.NewPCG(seed, uint64(k)))
+		t.Run(fmt.Sprintf("trial-%02d", k), func(t *testing.T) {
+			e := newCrashEnv(t, sz, org)
+			window, want := crashRef.initialPass, crashRef.initial
+			if churn {
+				e.converge(4)
+				applyChurn(t, e.w.mo, org)
+				window, want = crashRef.churnPass, crashRef.churned
+			}
+			at := time.Duration(float64(window) * (0.05 + 0.9*rng.Float64()))
+			landed := e.killDuring(at)
+			fig.Trials++
+			if landed {
+				fig.Kills++
+				fig.KillsAtMs = append(fig.KillsAtMs, int(at.Milliseconds()))
+			}
+			if k%3 == 2 {
+				// Kill the first restart too.
+				at2 := time.Duration(float64(window) * (0.05 + 0.5*rng.Float64()))
+				if e.killDuring(at2) {
+					fig.Kills++
+					fig.KillsAtMs = append(fig.KillsAtMs, int(at2.Milliseconds()))
+				}
+			}
+			n := e.converge(8)
+			fig.MaxRestart = max(fig.MaxRestart, n)
+			if d := want.diff(snapshotJira(e.w.jira), 20); len(d) > 0 {
+				fig.Lost += len(d)
+				t.Errorf("end state after a kill at %s differs from the uncrashed run:\n  %s", at, joinLines(d))
+			}
+			if dups := e.w.duplicates(); len(dups) > 0 {
+				fig.Duplicates += len(dups)
+				t.Errorf("duplicates: %v", dups)
+			}
+			un := unaudited(e.w, e.auditRecords())
+			fig.Unaudited += len(un)
+			unauditedAll = append(unauditedAll, un...)
+			t.Logf("killed at %s (landed mid-pass: %v); converged after %d more passes; %d Jira writes without an audit record", at, landed, n, len(un))
+		})
+	}
+	if fig.Kills < sz.trials*3/4 {
+		t.Errorf("only %d of %d kills landed during a pass", fig.Kills, sz.trials)
+	}
+	if len(unauditedAll) > 0 {
+		t.Logf("Jira writes without an audit record (first 20): \n  %s", joinLines(head(unauditedAll, 20)))
+		if strictAudit {
+			t.Errorf("%d Jira writes have no audit record", len(unauditedAll))
+		}
+	}
+	t.Logf("crash trials: %d, kills mid-pass: %d, duplicates: %d, lost: %d, unaudited writes: %d", fig.Trials, fig.Kills, fig.Duplicates, fig.Lost, fig.Unaudited)
+	figures.update(func(r *report) { r.Crash = &fig })
+}
+
+// strictAudit makes a Jira write without an audit record fail the crash test.
+var strictAudit = os.Getenv("IDSYNC_STRICT_AUDIT") != "0"

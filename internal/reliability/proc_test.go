@@ -1,0 +1,290 @@
+package reliability
+
+// Process-level harness: the idsync binary is built once, the first time a test needs it, and
+// run as operators run it, against simulators served by the test process on loopback. The
+// default run builds it with -race when the tests run with -race (the build reuses the test's
+// compiled packages, and the binary is checked for races too); the long run builds it without,
+// because its crash trials need the binary's full speed.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+// idsyncBinary builds the binary on first use.
+func idsyncBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "idsync-reliability-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "idsync")
+		args := []string{"build", "-o", binPath}
+		if raceEnabled && !long {
+			args = append(args, "-race")
+		}
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		}
+		cmd := exec.Command(goBin, append(args, "github.com/idsync/idsync/cmd/idsync")...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("building idsync: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func cleanupBinary() {
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+}
+
+// cleanEnv keeps the caller's IDSYNC_* settings out of the processes under test.
+func cleanEnv(extra ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "IDSYNC_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
+}
+
+// cmdResult is one finished command.
+type cmdResult struct {
+	args           []string
+	code           int
+	stdout, stderr string
+}
+
+func (r cmdResult) String() string {
+	return fmt.Sprintf("idsync %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.code, tail(r.stdout, 4000), tail(r.stderr, 4000))
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "...\n" + s[len(s)-n:]
+	}
+	return s
+}
+
+// runIdsync runs the binary to completion; every output is checked for secrets and races.
+func runIdsync(t testing.TB, secrets []string, env []string, args ...string) cmdResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, idsyncBinary(t), args...)
+	cmd.Env = cleanEnv(env...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	r := cmdResult{args: args, stdout: so.String(), stderr: se.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("idsync %v: %v", args, err)
+	}
+	noSecrets(t, "idsync "+strings.Join(args, " "), r.stdout+r.stderr, secrets)
+	noRace(t, r.stderr)
+	return r
+}
+
+func noSecrets(t testing.TB, what, text string, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(text, s) {
+			t.Errorf("%s: output contains the secret %q", what, s)
+		}
+	}
+}
+
+func noRace(t testing.TB, stderr string) {
+	t.Helper()
+	if strings.Contains(stderr, "WARNING: DATA RACE") {
+		t.Errorf("data race in the idsync binary:\n%s", tail(stderr, 8000))
+	}
+}
+
+// proc is a running idsync process (reconcile or run) whose output is collected.
+type proc struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+	code int
+	addr string // run: the listener's address once it listens
+}
+
+// startIdsync starts the binary; stdout and stderr are collected together. listening makes
+// it wait for the daemon's "listening" line.
+func startIdsync(t testing.TB, secrets []string, listening bool, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(idsyncBinary(t), args...)
+	cmd.Env = cleanEnv()
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	p := &proc{t: t, cmd: cmd, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			p.mu.Lock()
+			p.out.Write(line)
+			p.out.WriteByte('\n')
+			p.mu.Unlock()
+			if listening && bytes.Contains(line, []byte(`"listening"`)) {
+				var m struct {
+					Listen string `json:"listen"`
+				}
+				if json.Unmarshal(line, &m) == nil && m.Listen != "" {
+					select {
+					case addr <- m.Listen:
+					default:
+					}
+				}
+			}
+		}
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			p.code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				p.code = -int(ws.Signal())
+			}
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		out := p.output()
+		noSecrets(t, "idsync "+strings.Join(args, " "), out, secrets)
+		noRace(t, out)
+		if t.Failed() {
+			t.Logf("output of idsync %s:\n%s", strings.Join(args, " "), tail(out, 6000))
+		}
+	})
+	if listening {
+		select {
+		case p.addr = <-addr:
+		case <-p.done:
+			t.Fatalf("idsync exited with %d before listening:\n%s", p.code, p.output())
+		case <-time.After(60 * time.Second):
+			t.Fatalf("idsync did not listen within 60s:\n%s", p.output())
+		}
+	}
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// kill sends SIGKILL (no chance to flush anything) and waits for the process to be gone.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// wait waits for the process to exit on its own.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(timeout):
+		p.t.Fatalf("idsync still running after %s:\n%s", timeout, tail(p.output(), 4000))
+		return -1
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// httpDo sends a request to the daemon with an optional bearer token and body.
+func (p *proc) httpDo(method, path, token, body string) (int, string) {
+	p.t.Helper()
+	code, b, err := doHTTP(method, "http://"+p.addr+path, token, body)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return code, b
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+func doHTTP(method, url, token, body string) (int, string, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return 0, "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
