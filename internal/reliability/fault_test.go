@@ -309,13 +309,14 @@ func checkPass(t *testing.T, run reconcile.Run) {
 		t.Errorf("pass %s: unexpected result %q: %s", run.ID, run.Result, runSummary(run))
 	}
 	if !sourcesComplete(run) {
-		removalKinds := []reconcile.Kind{reconcile.KindRemoveMember, reconcile.KindRemoveCustomer,
-			reconcile.KindRemoveOrganizationMember, reconcile.KindDeactivateUser}
 		if n := applied(run, removalKinds...); n > 0 {
 			t.Errorf("pass %s: %d removals or deactivations applied on an incomplete source read", run.ID, n)
 		}
 	}
 }
+
+var removalKinds = []reconcile.Kind{reconcile.KindRemoveMember, reconcile.KindRemoveCustomer,
+	reconcile.KindRemoveOrganizationMember, reconcile.KindDeactivateUser}
 
 var (
 	baselineOnce sync.Once
