@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -280,6 +281,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		cleanup = func() { _ = os.RemoveAll(dir) }
 	}
 	defer cleanup()
+	if o.Scenario != ScenarioPlan {
+		// The minimums assume idsync's first pass starts from nothing: an old state file
+		// would hold links and ownership of another org.
+		if _, err := os.Stat(filepath.Join(o.StateDir, "idsync.db")); err == nil {
+			return nil, fmt.Errorf("%w: %s already holds an idsync.db; bench needs a fresh state folder", ErrUsage, o.StateDir)
+		}
+	}
 	var (
 		res *Result
 		err error

@@ -229,7 +229,11 @@ func TestRemoteAgainstServedSimulators(t *testing.T) {
 	if got := sims.Jira.Reads(); got <= r.Reads {
 		t.Errorf("the simulator served %d Jira reads in all, the measured pass alone counted %d", got, r.Reads)
 	}
-	// The site is no longer fresh: a second run refuses to measure against it.
+	// The state folder is no longer fresh: a second run refuses it.
+	if _, err := Run(t.Context(), o); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "fresh state") {
+		t.Errorf("second run on a used state folder: %v, want a refusal", err)
+	}
+	// The site is no longer fresh either: a run with a new state folder refuses to measure it.
 	o.StateDir = t.TempDir()
 	if _, err := Run(t.Context(), o); err == nil || !strings.Contains(err.Error(), "fresh") {
 		t.Errorf("second remote run on a used site: %v, want a refusal", err)
