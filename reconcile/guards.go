@@ -199,33 +199,51 @@ func OwnershipGuard(c Changes, v OwnershipView) (Changes, []Held) {
 	for _, l := range c.Links {
 		linked[l.AccountID] = true // matched by email in this very pass: mapped to a person
 	}
-	type ok struct {
+	// Index only the candidates, by container, then scan the (large, container-grouped)
+	// ownership list once: records of containers without a candidate cost a string compare.
+	type ck struct {
 		kind      OwnedKind
 		container string
-		account   string
 	}
-	// Index only the candidates, then scan the (large) ownership list once against them.
-	owned := map[ok]bool{}
+	owned := map[ck]map[string]bool{}
+	want := func(k OwnedKind, container, account string) {
+		m := owned[ck{k, container}]
+		if m == nil {
+			m = map[string]bool{}
+			owned[ck{k, container}] = m
+		}
+		m[account] = false
+	}
 	for _, ch := range c.RemoveMembers {
 		if ch.Group != nil {
-			owned[ok{OwnedMembership, ch.Group.ID, ch.AccountID}] = false
+			want(OwnedMembership, ch.Group.ID, ch.AccountID)
 		}
 	}
 	for _, ch := range c.RemoveCustomers {
-		owned[ok{OwnedCustomer, ch.ServiceDesk, ch.AccountID}] = false
+		want(OwnedCustomer, ch.ServiceDesk, ch.AccountID)
 	}
 	for _, ch := range c.RemoveOrganizationMembers {
-		owned[ok{OwnedOrganization, ch.OrganizationID, ch.AccountID}] = false
-		owned[ok{OwnedOrganization, OrgPlaceholder(ch.Organization), ch.AccountID}] = false
+		want(OwnedOrganization, ch.OrganizationID, ch.AccountID)
+		want(OwnedOrganization, OrgPlaceholder(ch.Organization), ch.AccountID)
 	}
 	if len(owned) > 0 {
-		for _, o := range v.Owned {
-			k := ok{o.Kind, o.Container, o.AccountID}
-			if _, cand := owned[k]; cand {
-				owned[k] = true
+		var last ck
+		var lastM map[string]bool
+		for i := range v.Owned {
+			o := &v.Owned[i]
+			if o.Kind != last.kind || o.Container != last.container {
+				last = ck{o.Kind, o.Container}
+				lastM = owned[last]
+			}
+			if lastM == nil {
+				continue
+			}
+			if _, cand := lastM[o.AccountID]; cand {
+				lastM[o.AccountID] = true
 			}
 		}
 	}
+	isOwned := func(k OwnedKind, container, account string) bool { return owned[ck{k, container}][account] }
 	auth := lowerSet(v.Authoritative)
 	protected := map[string]string{}
 	for _, a := range v.Accounts {
@@ -258,17 +276,17 @@ func OwnershipGuard(c Changes, v OwnershipView) (Changes, []Held) {
 			if ch.Group == nil {
 				return "no group"
 			}
-			if owned[ok{OwnedMembership, ch.Group.ID, ch.AccountID}] || auth[lower(ch.Group.Name)] {
+			if isOwned(OwnedMembership, ch.Group.ID, ch.AccountID) || auth[lower(ch.Group.Name)] {
 				return ""
 			}
 			return "membership not added by idsync and group " + ch.Group.Name + " is not authoritative"
 		case KindRemoveCustomer:
-			if owned[ok{OwnedCustomer, ch.ServiceDesk, ch.AccountID}] {
+			if isOwned(OwnedCustomer, ch.ServiceDesk, ch.AccountID) {
 				return ""
 			}
 			return "customer access not granted by idsync"
 		case KindRemoveOrganizationMember:
-			if owned[ok{OwnedOrganization, ch.OrganizationID, ch.AccountID}] || owned[ok{OwnedOrganization, OrgPlaceholder(ch.Organization), ch.AccountID}] {
+			if isOwned(OwnedOrganization, ch.OrganizationID, ch.AccountID) || isOwned(OwnedOrganization, OrgPlaceholder(ch.Organization), ch.AccountID) {
 				return ""
 			}
 			return "organization membership not added by idsync"

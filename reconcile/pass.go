@@ -346,11 +346,12 @@ func managedMemberships(owned []Owned, live Live, d Desired) int {
 		}
 	}
 	ownedM := map[key]bool{}
-	for _, o := range owned {
+	for i := range owned {
+		o := &owned[i]
 		if o.Kind != OwnedGroup {
 			n++
 		}
-		if o.Kind == OwnedMembership && authID[o.Container] {
+		if len(authID) > 0 && o.Kind == OwnedMembership && authID[o.Container] {
 			ownedM[key{o.Container, o.AccountID}] = true
 		}
 	}

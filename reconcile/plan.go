@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"cmp"
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"strings"
@@ -345,11 +346,15 @@ func (p *planner) indexGroups() {
 			p.lgMan[li] = true
 		}
 	}
-	for _, o := range p.own.Owned {
-		if o.Kind != OwnedMembership && o.Kind != OwnedGroup {
+	// Ownership records come grouped by container (store key order): one lookup per run.
+	lastC := "\x00"
+	for i := range p.own.Owned {
+		o := &p.own.Owned[i]
+		if (o.Kind != OwnedMembership && o.Kind != OwnedGroup) || o.Container == lastC {
 			continue
 		}
-		if li, ok := p.lgByID[o.Container]; ok {
+		lastC = o.Container
+		if li, ok := p.lgByID[o.Container]; ok && !p.lgMan[li] {
 			p.lgMan[li] = true
 			p.managedNames[lower(lg[li].Name)] = true
 		}
@@ -1106,32 +1111,43 @@ func (p *planner) forget() {
 	for i, o := range p.live.Organizations {
 		orgByID[o.ID] = int32(i)
 	}
-	// Records come grouped by container (store key order), so one lookup serves a run.
+	// Records come grouped by container (store key order), so one lookup serves a run, and
+	// the run is checked against the group's members by hash: a million records cost a
+	// million short hashes and searches in a small sorted array instead of a million lookups
+	// in the account map (see memberHashes).
+	var mh memberHashes
 	lastC, lastLi, lastOK := "", int32(-1), false
-	for _, o := range p.own.Owned {
+	for i := range p.own.Owned {
+		o := &p.own.Owned[i]
 		switch o.Kind {
 		case OwnedGroup:
 			if _, ok := p.lgByID[o.Container]; !ok {
-				p.out.Forget = append(p.out.Forget, o)
+				p.out.Forget = append(p.out.Forget, *o)
 			}
 		case OwnedMembership:
 			if o.Container != lastC || lastLi < 0 && !lastOK {
 				lastC = o.Container
 				lastLi, lastOK = p.lgByID[o.Container]
+				if lastOK {
+					mh.load(p, p.lgMem[lastLi])
+				}
 			}
 			li, ok := lastLi, lastOK
 			if !ok {
-				p.out.Forget = append(p.out.Forget, o)
+				p.out.Forget = append(p.out.Forget, *o)
 				continue
 			}
 			if !p.live.Groups[li].MembersRead {
+				continue
+			}
+			if mh.has(o.AccountID) {
 				continue
 			}
 			a, ok := p.accByID[o.AccountID]
 			if ok && (hasAcc(p.lgMem[li], a) || (p.lgDes[li] >= 0 && wants(p.dgEnt[p.lgDes[li]], a))) {
 				continue
 			}
-			p.out.Forget = append(p.out.Forget, o)
+			p.out.Forget = append(p.out.Forget, *o)
 		case OwnedCustomer:
 			li, ok := deskByID[o.Container]
 			if !ok {
@@ -1141,7 +1157,7 @@ func (p *planner) forget() {
 			if ok && (hasAcc(p.deskMem[li], a) || (p.deskDes[li] >= 0 && wants(p.deskEnt[p.deskDes[li]], a))) {
 				continue
 			}
-			p.out.Forget = append(p.out.Forget, o)
+			p.out.Forget = append(p.out.Forget, *o)
 		case OwnedOrganization:
 			li, ok := orgByID[o.Container]
 			if !ok && strings.HasPrefix(o.Container, "name:") {
@@ -1154,7 +1170,66 @@ func (p *planner) forget() {
 			if ok && (hasAcc(p.orgMem[li], a) || (p.orgDes[li] >= 0 && wants(p.orgEnt[p.orgDes[li]], a))) {
 				continue
 			}
-			p.out.Forget = append(p.out.Forget, o)
+			p.out.Forget = append(p.out.Forget, *o)
 		}
 	}
+}
+
+// memberHashes is a small hash set of one group's member ids (by their 64-bit hashes), so
+// forget can tell that an ownership record's account is a member without the account map. A
+// hash hit counts as membership: the only possible error (two different ids with one 64-bit
+// hash) keeps a record that could have been forgotten, which is harmless; a miss goes through
+// the exact check.
+type memberHashes struct {
+	seed  maphash.Seed
+	acc   []uint64 // account index -> hash, 0 while not computed
+	table []uint64 // open addressing, 0 = empty
+	mask  uint64
+}
+
+func (m *memberHashes) load(p *planner, members []int32) {
+	if m.acc == nil {
+		m.seed = maphash.MakeSeed()
+		m.acc = make([]uint64, len(p.accIDs))
+	}
+	size := 8
+	for size < 2*len(members) {
+		size *= 2
+	}
+	if cap(m.table) < size {
+		m.table = make([]uint64, size)
+	} else {
+		m.table = m.table[:size]
+		clear(m.table)
+	}
+	m.mask = uint64(size - 1)
+	for _, a := range members {
+		h := m.acc[a]
+		if h == 0 {
+			h = m.hash(p.accIDs[a])
+			m.acc[a] = h
+		}
+		i := h & m.mask
+		for m.table[i] != 0 && m.table[i] != h {
+			i = (i + 1) & m.mask
+		}
+		m.table[i] = h
+	}
+}
+
+func (m *memberHashes) hash(id string) uint64 {
+	return maphash.String(m.seed, id) | 1 // never 0, the empty slot
+}
+
+func (m *memberHashes) has(id string) bool {
+	if m.table == nil {
+		return false
+	}
+	h := m.hash(id)
+	for i := h & m.mask; m.table[i] != 0; i = (i + 1) & m.mask {
+		if m.table[i] == h {
+			return true
+		}
+	}
+	return false
 }

@@ -22,8 +22,15 @@ func BuildScope(d Desired, own Ownership, targeted bool) Scope {
 		addName(&s.Groups, g.Name)
 	}
 	seenID := map[string]bool{}
-	for _, o := range own.Owned {
-		if (o.Kind == OwnedMembership || o.Kind == OwnedGroup) && !seenID[o.Container] {
+	lastC := "\x00"
+	for i := range own.Owned {
+		o := &own.Owned[i]
+		// Records come grouped by container: one lookup per run.
+		if (o.Kind != OwnedMembership && o.Kind != OwnedGroup) || o.Container == lastC {
+			continue
+		}
+		lastC = o.Container
+		if !seenID[o.Container] {
 			seenID[o.Container] = true
 			s.GroupIDs = append(s.GroupIDs, o.Container)
 			addName(&s.Groups, o.ContainerName)
@@ -33,8 +40,8 @@ func BuildScope(d Desired, own Ownership, targeted bool) Scope {
 	for _, desk := range d.Desks {
 		addName(&s.ServiceDesks, desk)
 	}
-	for _, o := range own.Owned {
-		if o.Kind == OwnedCustomer {
+	for i := range own.Owned {
+		if o := &own.Owned[i]; o.Kind == OwnedCustomer {
 			addName(&s.ServiceDesks, o.Container)
 		}
 	}
@@ -42,12 +49,12 @@ func BuildScope(d Desired, own Ownership, targeted bool) Scope {
 	for _, org := range d.Orgs {
 		addName(&s.Organizations, org)
 	}
-	for _, o := range own.Owned {
-		if o.Kind == OwnedOrganization {
+	for i := range own.Owned {
+		if o := &own.Owned[i]; o.Kind == OwnedOrganization {
 			addName(&s.Organizations, o.ContainerName)
 		}
 	}
-	accSeen := map[string]bool{}
+	accSeen := make(map[string]bool, len(own.Links))
 	if !targeted {
 		for _, l := range own.Links {
 			if !accSeen[l.AccountID] {
