@@ -269,9 +269,6 @@ func (c *client) post(ctx context.Context, path string, payload []byte, signed b
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if signed {
-		c.signer.sign(req.Header)
-	}
 	var body []byte
 	read := false
 	// Reading inside the handler lets a body cut mid-way count as a transient failure.
@@ -289,6 +286,11 @@ func (c *client) post(ctx context.Context, path string, payload []byte, signed b
 		return answer{}, ctx.Err()
 	}
 	defer func() { <-c.inflight }()
+	// Signed only once a slot is held: a request that queued behind others must not carry
+	// a timestamp that aged while it waited.
+	if signed {
+		c.signer.sign(req.Header)
+	}
 	resp, err := c.http.Do(req)
 	if resp != nil {
 		defer func() { _ = resp.Body.Close() }()

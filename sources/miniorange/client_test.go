@@ -422,3 +422,19 @@ func TestRetriesAreSignedAfresh(t *testing.T) {
 		t.Errorf("groups page 0 attempts carried timestamps %v; want 3 distinct", stamps)
 	}
 }
+
+func TestQueuedRequestsAreSignedWhenSent(t *testing.T) {
+	org := miniorangetest.GenerateOrg(miniorangetest.OrgSpec{Users: 200, Groups: 1, Seed: 3})
+	srv := startSim(t, func(o *miniorangetest.Options) { o.Org = &org })
+	srv.SetLatency(20*time.Millisecond, 0)
+	// 19 user pages queue at once behind one slot and take ~0.4s to drain: a signature made
+	// when a request was queued would be older than the window by the time it is sent.
+	srv.SetTimestampWindow(200 * time.Millisecond)
+	src := newSource(t, srv.URL, func(_ *configs.MiniOrangeConfig, o *Options) { o.Concurrency = 1 })
+	if _, err := src.Snapshot(context.Background()); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	if n := srv.Calls()[miniorangetest.PathTimestamp]; n != 0 {
+		t.Errorf("%d clock corrections: queued requests carried stale timestamps", n)
+	}
+}
