@@ -28,8 +28,8 @@ type pager struct {
 func newPager(ctx context.Context, concurrency int) *pager {
 	g, gctx := errgroup.WithContext(ctx)
 	return &pager{
-		ctx:    gctx,
-		g:      g,
+		ctx: gctx,
+		g:   g,
 		// More listings may wait than requests may fly, so a listing busy decoding its first
 		// page never leaves a request slot idle.
 		starts: make(chan struct{}, 4*concurrency),
