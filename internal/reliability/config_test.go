@@ -1,6 +1,8 @@
 package reliability
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,8 +38,9 @@ type cfgOpts struct {
 	JiraRPS     float64 // sink.jira.rate_limit.requests_per_second (default 500)
 	Concurrency int     // default 4
 	PageSize    int     // sources[].miniorange.page_size (default 500)
-	// SecretsInFiles gives every secret as a *_file next to the config instead of inline.
-	SecretsInFiles bool
+	// SecretsIn says how secrets are given: inline (""), "files" (*_file next to the config)
+	// or "env" (${VAR} in the file, the value in the environment: see env).
+	SecretsIn string
 
 	ImportGroups  bool
 	Groups        string // YAML flow items under mapping.groups, e.g. "{idp: Engineering, jira: [engineering]}"
@@ -66,6 +69,24 @@ func (o cfgOpts) secrets() []string {
 	return out
 }
 
+// secretEnvName names the variable (or file) that carries a secret value.
+func secretEnvName(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return "REL_SECRET_" + strings.ToUpper(hex.EncodeToString(sum[:4]))
+}
+
+// env is the environment the processes need for SecretsIn "env".
+func (o cfgOpts) env() []string {
+	if o.SecretsIn != "env" {
+		return nil
+	}
+	var out []string
+	for _, s := range o.secrets() {
+		out = append(out, secretEnvName(s)+"="+s)
+	}
+	return out
+}
+
 func or[T comparable](v, d T) T {
 	var zero T
 	if v == zero {
@@ -78,14 +99,17 @@ func or[T comparable](v, d T) T {
 func (o cfgOpts) write(t testing.TB) string {
 	t.Helper()
 	secret := func(key, value string) string {
-		if !o.SecretsInFiles {
-			return fmt.Sprintf("%s: %q", key, value)
+		switch o.SecretsIn {
+		case "files":
+			file := filepath.Join(o.Dir, "secret-"+secretEnvName(value))
+			if err := os.WriteFile(file, []byte(value+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("%s_file: %q", key, file)
+		case "env":
+			return fmt.Sprintf("%s: ${%s}", key, secretEnvName(value))
 		}
-		file := filepath.Join(o.Dir, "secret-"+strings.ReplaceAll(key, "_", "-"))
-		if err := os.WriteFile(file, []byte(value+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return fmt.Sprintf("%s_file: %q", key, file)
+		return fmt.Sprintf("%s: %q", key, value)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: %q\n", or(o.Listen, "127.0.0.1:0"))

@@ -26,7 +26,7 @@ func crashSizes() crashSize {
 	if long {
 		return crashSize{users: 240, groups: 15, trials: 24, latency: 4 * time.Millisecond}
 	}
-	return crashSize{users: 60, groups: 8, trials: 3, latency: 4 * time.Millisecond}
+	return crashSize{users: 100, groups: 8, trials: 4, latency: 4 * time.Millisecond}
 }
 
 func crashOrg(sz crashSize) miniorangetest.Org {
@@ -255,6 +255,7 @@ func crashReferenceRun(t *testing.T, sz crashSize, org miniorangetest.Org) {
 // it converges, and compares the end state with the uncrashed run.
 func TestCrashConsistency(t *testing.T) {
 	timed(t)
+	t.Parallel()
 	sz := crashSizes()
 	org := crashOrg(sz)
 	crashReferenceRun(t, sz, org)

@@ -1,10 +1,12 @@
 package reliability
 
 // Process-level harness: the idsync binary is built once, the first time a test needs it, and
-// run as operators run it, against simulators served by the test process on loopback. The
-// default run builds it with -race when the tests run with -race (the build reuses the test's
-// compiled packages, and the binary is checked for races too); the long run builds it without,
-// because its crash trials need the binary's full speed.
+// run as operators run it, against simulators served by the test process on loopback.
+//
+// The binary is built without -race even when the tests run with it: a -race binary spends
+// about a second starting up, and these tests start it well over a hundred times (crash
+// trials, every CLI command of the secrets check). After `go vet ./...` (make test) the build
+// is a link of cached packages; cmd/idsync's own process tests run the binary with -race.
 
 import (
 	"bufio"
@@ -42,9 +44,6 @@ func idsyncBinary(t testing.TB) string {
 		}
 		binPath = filepath.Join(binDir, "idsync")
 		args := []string{"build", "-o", binPath}
-		if raceEnabled && !long {
-			args = append(args, "-race")
-		}
 		goBin, err := exec.LookPath("go")
 		if err != nil {
 			goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
@@ -151,8 +150,14 @@ type proc struct {
 // it wait for the daemon's "listening" line.
 func startIdsync(t testing.TB, secrets []string, listening bool, args ...string) *proc {
 	t.Helper()
+	return startIdsyncEnv(t, secrets, nil, listening, args...)
+}
+
+// startIdsyncEnv is startIdsync with extra environment variables.
+func startIdsyncEnv(t testing.TB, secrets, env []string, listening bool, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(idsyncBinary(t), args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = cleanEnv(env...)
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -230,18 +235,6 @@ func (p *proc) kill() {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
-}
-
-// wait waits for the process to exit on its own.
-func (p *proc) wait(timeout time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-		return p.code
-	case <-time.After(timeout):
-		p.t.Fatalf("idsync still running after %s:\n%s", timeout, tail(p.output(), 4000))
-		return -1
-	}
 }
 
 func (p *proc) exited() bool {
