@@ -91,6 +91,10 @@ type Change struct {
 	// account from (managed groups and every product-access group it is in); for
 	// ReactivateUser, the groups to put it back into.
 	Groups []GroupRef `json:"groups,omitempty"`
+	// Unlisted marks a DeactivateUser whose account no member listing shows (Jira's search
+	// index may not show an account created moments ago): its Groups are the groups idsync
+	// added it to and every product-access group, removed whether listed or not.
+	Unlisted bool `json:"unlisted,omitempty"`
 
 	// Deprovision marks changes that take access from a person who is gone: "explicit" (the
 	// IdP disabled or deleted them: no grace) or "missing" (absent from every source: the

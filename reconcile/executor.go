@@ -586,8 +586,12 @@ func (e *executor) post(ch Change, res Result, prevPending []GroupRef, now time.
 			j.Links = append(j.Links, l)
 		}
 		e.putLinks(j.Links)
-		for _, g := range res.Groups {
-			j.Disown = append(j.Disown, Owned{Kind: OwnedMembership, Container: g.ID, AccountID: ch.AccountID})
+		// After a deactivation the account is in none of the groups it was to leave, whether
+		// this call removed it (res.Groups) or it was gone already: no ownership remains.
+		for _, g := range unionGroups(ch.Groups, res.Groups) {
+			if g.ID != "" {
+				j.Disown = append(j.Disown, Owned{Kind: OwnedMembership, Container: g.ID, AccountID: ch.AccountID})
+			}
 		}
 		if len(res.Groups) > 0 {
 			a.Target = groupNames(res.Groups)

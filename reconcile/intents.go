@@ -174,8 +174,8 @@ func verdict(idx map[string]Change, a AuditRecord) (bool, string) {
 	switch {
 	case !planned:
 		return true, "found applied (no longer planned)"
-	case k == KindDeactivateUser && a.Target != "" && len(ch.Groups) == 0:
-		return true, "found applied (no access left to remove; planned again only to record it)"
+	case k == KindDeactivateUser && a.Target != "" && (len(ch.Groups) == 0 || ch.Unlisted):
+		return true, "found applied (no group lists the account any more; planned again only to record it)"
 	}
 	return false, "found not applied; planned again"
 }

@@ -61,6 +61,10 @@ type planner struct {
 	nLive   int
 	accFlag []uint8
 	accPers []int32 // account -> claiming person, -1
+	// accInGroup: the account is among the members of some read group. A linked account in
+	// none may be one Jira's search index does not show yet (created moments ago).
+	accInGroup  []bool
+	deactivated map[string]bool // accounts of deactivated links, built on first use
 
 	pAcc   []int32
 	pLink  []int32
@@ -360,6 +364,7 @@ func (p *planner) indexGroups() {
 		}
 	}
 	p.lgMem = make([][]int32, len(lg))
+	p.accInGroup = make([]bool, len(p.accIDs), cap(p.accIDs))
 	total := 0
 	for i := range lg {
 		if lg[i].MembersRead && (p.lgMan[i] || lg[i].ProductAccess) {
@@ -375,12 +380,35 @@ func (p *planner) indexGroups() {
 		for _, m := range lg[i].Members {
 			buf = append(buf, p.accIndex(m))
 		}
+		for _, a := range buf[start:] {
+			if int(a) >= len(p.accInGroup) {
+				p.accInGroup = append(p.accInGroup, make([]bool, int(a)+1-len(p.accInGroup))...)
+			}
+			p.accInGroup[a] = true
+		}
 		seg := buf[start:len(buf):len(buf)]
 		slices.Sort(seg)
 		p.lgMem[i] = slices.Compact(seg)
 	}
 	p.growAccFlags()
 }
+
+// deactivatedAccount reports whether idsync deactivated the account (a link says so): then
+// its absence from every group is explained.
+func (p *planner) deactivatedAccount(id string) bool {
+	if p.deactivated == nil {
+		p.deactivated = map[string]bool{}
+		for i := range p.own.Links {
+			if p.own.Links[i].Deactivated {
+				p.deactivated[p.own.Links[i].AccountID] = true
+			}
+		}
+	}
+	return p.deactivated[id]
+}
+
+// inGroup reports whether the account is among the members of some read group.
+func (p *planner) inGroup(a int32) bool { return int(a) < len(p.accInGroup) && p.accInGroup[a] }
 
 func (p *planner) growAccFlags() {
 	for len(p.accFlag) < len(p.accIDs) {
@@ -831,6 +859,51 @@ func (p *planner) fillDeactivationGroups() {
 			}
 		}
 	}
+	p.lagDeactivationGroups(idx)
+}
+
+// lagDeactivationGroups covers Jira's search-index lag: the member listings may not show an
+// account created moments ago, and a deactivation with nothing to remove would leave a leaver
+// their access while recording them as deactivated. For an account no read group lists, the
+// deactivation also removes the groups idsync added it to, and every product-access group:
+// removing a non-member is a no-op, leaving access is not.
+func (p *planner) lagDeactivationGroups(idx map[int32]int) {
+	unseen := map[string]int{}
+	for ai, i := range idx {
+		if !p.inGroup(ai) {
+			unseen[p.accIDs[ai]] = i
+		}
+	}
+	if len(unseen) == 0 {
+		return
+	}
+	for _, i := range unseen {
+		p.out.DeactivateUsers[i].Unlisted = true
+	}
+	add := func(i int, g GroupRef) {
+		c := &p.out.DeactivateUsers[i]
+		if !slices.ContainsFunc(c.Groups, func(x GroupRef) bool { return x.ID == g.ID }) {
+			c.Groups = append(c.Groups, g)
+		}
+	}
+	for oi := range p.own.Owned {
+		o := &p.own.Owned[oi]
+		if o.Kind != OwnedMembership {
+			continue
+		}
+		if i, ok := unseen[o.AccountID]; ok {
+			if li, ok := p.lgByID[o.Container]; ok {
+				add(i, GroupRef{ID: o.Container, Name: p.live.Groups[li].Name})
+			}
+		}
+	}
+	for gi := range p.live.Groups {
+		if g := &p.live.Groups[gi]; g.ProductAccess {
+			for _, i := range unseen {
+				add(i, GroupRef{ID: g.ID, Name: g.Name})
+			}
+		}
+	}
 }
 
 // ---- memberships ----
@@ -1145,6 +1218,11 @@ func (p *planner) forget() {
 			}
 			a, ok := p.accByID[o.AccountID]
 			if ok && (hasAcc(p.lgMem[li], a) || (p.lgDes[li] >= 0 && wants(p.dgEnt[p.lgDes[li]], a))) {
+				continue
+			}
+			if ok && !p.inGroup(a) && !p.deactivatedAccount(o.AccountID) {
+				// No read group lists the account: the search index may not show it yet.
+				// Keep the record; the pass after the lag sees the membership.
 				continue
 			}
 			p.out.Forget = append(p.out.Forget, *o)

@@ -90,6 +90,9 @@ func (c Change) What() string {
 	case KindAddOrganizationMember, KindRemoveOrganizationMember:
 		return "organization " + cmp.Or(c.Organization, c.OrganizationID)
 	case KindDeactivateUser:
+		if len(c.Groups) > 0 && c.Unlisted {
+			return "deactivate " + c.account() + ": remove from " + groupNames(c.Groups) + " (no member listing shows the account)"
+		}
 		if len(c.Groups) > 0 {
 			return "deactivate " + c.account() + ": remove from " + groupNames(c.Groups)
 		}

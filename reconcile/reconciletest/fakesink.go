@@ -66,6 +66,10 @@ type FakeSink struct {
 	// people whose profile visibility hides it. Lookups by email (Scope.Emails, creates that
 	// adopt) still find them, as Jira's user search does.
 	HideEmails bool
+	// Lagging, when set, marks accounts Jira's search index does not show yet (created
+	// moments ago): Live leaves them out of the account listing (unless Scope.Accounts names
+	// them: read by id, read-your-writes) and out of every group's member listing.
+	Lagging func(accountID string) bool
 
 	mu       sync.Mutex
 	seq      int
@@ -255,8 +259,16 @@ func (f *FakeSink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.L
 		}
 		keep = func(id string) bool { return want[id] }
 	}
+	lagging := func(string) bool { return false }
+	if f.Lagging != nil {
+		lagging = f.Lagging
+	}
+	byID := map[string]bool{}
+	for _, id := range scope.Accounts {
+		byID[id] = true
+	}
 	for _, id := range f.accOrder {
-		if a := f.accounts[id]; a != nil && keep(id) {
+		if a := f.accounts[id]; a != nil && keep(id) && (!lagging(id) || byID[id]) {
 			acc := *a
 			if f.HideEmails {
 				acc.Email = ""
@@ -279,7 +291,7 @@ func (f *FakeSink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.L
 			lg.MembersRead = true
 			lg.Members = []string{}
 			for _, m := range sortedKeys(g.members) {
-				if keep(m) {
+				if keep(m) && !lagging(m) {
 					lg.Members = append(lg.Members, m)
 				}
 			}
