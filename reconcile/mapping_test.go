@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -302,5 +303,44 @@ func TestOverlay(t *testing.T) {
 	}
 	if len(w) != 2 || !strings.Contains(w[0].String(), "bobby") {
 		t.Errorf("warnings %v", w)
+	}
+	// Joined records carry the pushed record's key: links made under it find the person.
+	if a := byName["alice"]; !slices.Equal(a.Aliases, []string{"s1"}) {
+		t.Errorf("alice aliases %v", a.Aliases)
+	}
+	if b := byName["bob"]; !slices.Equal(b.Aliases, []string{"s2"}) {
+		t.Errorf("bob aliases %v (an older push is still the same person)", b.Aliases)
+	}
+	if d := byName["dave"]; d.Key != "s3" || len(d.Aliases) != 0 {
+		t.Errorf("dave %+v", d)
+	}
+	if pull.Users[0].Aliases != nil || pull.Users[1].Aliases != nil {
+		t.Errorf("Overlay changed the pulled directory")
+	}
+	// The mapping turns every key into a record of the person, so neither counts as missing.
+	d, _, err := reconcile.Map([]reconcile.SourceData{{Directory: out}}, simpleMapping())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range d.People {
+		if p.UserName == "bob" && !slices.Equal(p.Records, []reconcile.Record{{Source: "corp", Key: "p2"}, {Source: "corp", Key: "s2"}}) {
+			t.Errorf("bob's records %v", p.Records)
+		}
+	}
+}
+
+func TestMapAliasCollidingWithAKeyIsIgnoredNotMissing(t *testing.T) {
+	d := desired(t, simpleMapping(),
+		reconcile.User{Key: "p1", Aliases: []string{"p2"}, UserName: "alice", Email: "alice@x.io", Active: true},
+		user("p2", "bob", "bob@x.io"))
+	if len(d.People) != 0 {
+		t.Fatalf("people %+v: an alias naming another record's key is ambiguous", d.People)
+	}
+	keys := map[string]bool{}
+	for _, ig := range d.Ignored {
+		keys[ig.Key] = true
+	}
+	if !keys["p1"] || !keys["p2"] {
+		t.Errorf("ignored %+v: every key of both records must be left alone", d.Ignored)
 	}
 }
