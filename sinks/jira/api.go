@@ -101,8 +101,9 @@ type apiOrg struct {
 }
 
 type apiRole struct {
-	Key    string   `json:"key"`
-	Groups []string `json:"groups"`
+	Key           string   `json:"key"`
+	Groups        []string `json:"groups"`
+	DefaultGroups []string `json:"defaultGroups"`
 }
 
 // listUsers reads users/search page by page (bare arrays of up to 1000) until a short page.

@@ -173,6 +173,9 @@ func (s *Sink) createUser(ctx context.Context, email, displayName string) (recon
 		return res, fmt.Errorf("POST %s: %w: no accountId in answer", epUser, ErrBadResponse)
 	}
 	res.AccountID = u.AccountID
+	// Jira puts the account into its products' default groups; say so, so the engine records
+	// those memberships instead of sending adds Jira would refuse as duplicates.
+	res.Groups = s.createdIn()
 	if s.ProfileWritable() && displayName != "" && u.DisplayName != displayName && !res.Adopted {
 		_, err := s.c.write(ctx, request{method: http.MethodPatch, target: TargetAdmin, endpoint: epProfile,
 			path: "/users/" + url.PathEscape(u.AccountID) + "/manage/profile", body: map[string]string{"name": displayName}, idempotent: true})

@@ -254,3 +254,20 @@ func TestCreateUserSetsDisplayNameWithAdminAPI(t *testing.T) {
 		t.Fatalf("with admin_api: %+v (%+v), want the IdP's name set on create", a, res)
 	}
 }
+
+// POST /user puts the account into its products' default groups; the result says which, so the
+// engine records them instead of sending adds Jira refuses as duplicates.
+func TestCreateUserReportsDefaultGroups(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.sink.Live(ctxT(t), reconcile.Scope{}); err != nil {
+		t.Fatal(err)
+	}
+	res := mustApply(t, e, reconcile.Change{Kind: reconcile.KindCreateUser, Email: "nia@example.com"})
+	g, _ := e.sim.Group("jira-software-users")
+	if len(res.Groups) != 1 || res.Groups[0].Name != "jira-software-users" || res.Groups[0].ID != g.ID {
+		t.Fatalf("result groups %+v, want jira-software-users (%s)", res.Groups, g.ID)
+	}
+	if a, _ := e.sim.Account(res.AccountID); !slices.Contains(a.Groups, "jira-software-users") {
+		t.Fatalf("the simulator did not put the account into the default group: %+v", a)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -170,12 +171,31 @@ func (s *Sink) productAccessGroups(ctx context.Context) (map[string]bool, error)
 	if err != nil {
 		return nil, err
 	}
+	var joins []string
 	for _, r := range roles {
 		for _, g := range r.Groups {
 			out[strings.ToLower(g)] = true
 		}
+		if slices.Contains(s.cfg.Products, r.Key) {
+			joins = append(joins, r.DefaultGroups...)
+		}
 	}
+	s.mu.Lock()
+	s.createJoins = joins
+	s.mu.Unlock()
 	return out, nil
+}
+
+// createdIn lists the groups POST /user put a new account into (the products' default
+// groups), with their ids where known, so the engine records them instead of adding again.
+func (s *Sink) createdIn() []reconcile.GroupRef {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]reconcile.GroupRef, 0, len(s.createJoins))
+	for _, name := range s.createJoins {
+		out = append(out, reconcile.GroupRef{ID: s.groupIDs[strings.ToLower(name)], Name: name})
+	}
+	return out
 }
 
 func (s *Sink) siteAdminGroups(ctx context.Context) ([]apiGroup, error) {

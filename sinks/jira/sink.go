@@ -57,11 +57,14 @@ type Sink struct {
 	conc    int
 	metrics *metrics.Metrics
 
-	mu        sync.Mutex
-	desks     map[string]apiDesk // lower-case key and id -> desk, filled once
-	groupIDs  map[string]string  // lower-case name -> groupId, learnt from reads and creates
-	orgIDs    map[string]string  // lower-case name -> organization id
-	deskSplit sync.Mutex         // serialises the one desk listing
+	mu       sync.Mutex
+	desks    map[string]apiDesk // lower-case key and id -> desk, filled once
+	groupIDs map[string]string  // lower-case name -> groupId, learnt from reads and creates
+	orgIDs   map[string]string  // lower-case name -> organization id
+	// createJoins are the default groups of the configured products: POST /user puts a new
+	// account into them, so the engine need not add it (learnt from applicationrole).
+	createJoins []string
+	deskSplit   sync.Mutex // serialises the one desk listing
 }
 
 var _ reconcile.Sink = (*Sink)(nil)
