@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics holds every idsync metric on its own registry (not the global one), so tests and
@@ -180,4 +181,16 @@ func (m *Metrics) SinkRead(kind string, n int) {
 		return
 	}
 	m.SinkObjects.WithLabelValues(kind).Set(float64(n))
+}
+
+// Value reads a counter's or gauge's current value (tests and status pages).
+func Value(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		return 0
+	}
+	if c := d.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return d.GetGauge().GetValue()
 }

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -22,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/idsync/idsync/internal/httpx"
 	"github.com/idsync/idsync/internal/metrics"
 )
 
@@ -35,8 +34,6 @@ const maxAnswer = 64 << 20
 var (
 	// ErrAuth means miniOrange rejected the credentials even after the clock was corrected.
 	ErrAuth = errors.New("miniorange: authentication failed")
-	// errAnswerTooLarge stops retries of an answer past maxAnswer.
-	errAnswerTooLarge = errors.New("answer larger than 64 MiB")
 )
 
 // APIError is an error answer from miniOrange: an HTTP error status, or a body whose status
@@ -112,7 +109,7 @@ type client struct {
 	std           *http.Client
 	log           zerolog.Logger
 	metrics       *metrics.Metrics
-	maxRetryAfter time.Duration
+	backoff       retryablehttp.Backoff // honours Retry-After, else exponential with jitter
 	// inflight holds a token per request on the wire. Decoding happens after the token is
 	// returned, so CPU work overlaps other requests' latency instead of adding to it.
 	inflight chan struct{}
@@ -144,7 +141,7 @@ func newClient(o clientOptions) *client {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	hc.Transport = &instrumented{next: next, limiter: o.limiter, metrics: o.metrics}
+	hc.Transport = &httpx.Transport{Next: next, Limiter: o.limiter, Metrics: o.metrics, Target: target}
 	if o.timeout > 0 {
 		hc.Timeout = o.timeout
 	}
@@ -155,7 +152,7 @@ func newClient(o clientOptions) *client {
 		std:           &hc,
 		log:           o.log,
 		metrics:       o.metrics,
-		maxRetryAfter: o.maxRetryAfter,
+		backoff:       httpx.Backoff(target, o.metrics, o.maxRetryAfter),
 		inflight:      make(chan struct{}, max(o.concurrency, 1)),
 	}
 	c.http = &retryablehttp.Client{
@@ -163,7 +160,7 @@ func newClient(o clientOptions) *client {
 		RetryWaitMin: o.retryWaitMin,
 		RetryWaitMax: o.retryWaitMax,
 		RetryMax:     o.retryMax,
-		CheckRetry:   checkRetry,
+		CheckRetry:   httpx.CheckRetry(httpx.ErrTooLarge),
 		Backoff:      c.backoff,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
@@ -181,75 +178,6 @@ func newClient(o clientOptions) *client {
 		},
 	}
 	return c
-}
-
-// checkRetry retries what retryablehttp deems transient (connection errors, 429, 5xx but
-// 501), and never an oversized answer.
-func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	if errors.Is(err, errAnswerTooLarge) {
-		return false, err
-	}
-	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-}
-
-// backoff honours Retry-After on 429 and 503 (up to maxRetryAfter) and otherwise waits
-// exponentially with jitter, so parallel readers do not retry in step.
-func (c *client) backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			d = min(d, c.maxRetryAfter)
-			c.metrics.RateLimitWaited(target, d)
-			return d
-		}
-	}
-	d := retryablehttp.DefaultBackoff(lo, hi, attempt, nil)
-	if d > 0 {
-		d = d/2 + rand.N(d/2+1)
-	}
-	return d
-}
-
-// parseRetryAfter reads delta-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// instrumented applies the token bucket to every attempt and counts it in the metrics.
-type instrumented struct {
-	next    http.RoundTripper
-	limiter *rate.Limiter
-	metrics *metrics.Metrics
-}
-
-func (t *instrumented) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.limiter != nil {
-		start := time.Now()
-		if err := t.limiter.Wait(req.Context()); err != nil {
-			return nil, fmt.Errorf("waiting for the rate limiter: %w", err)
-		}
-		t.metrics.RateLimitWaited(target, time.Since(start))
-	}
-	start := time.Now()
-	resp, err := t.next.RoundTrip(req)
-	code := 0
-	if resp != nil {
-		code = resp.StatusCode
-	}
-	t.metrics.APIRequest(target, req.URL.Path, req.Method, code, time.Since(start))
-	return resp, err
 }
 
 // answer is one raw response.
@@ -273,7 +201,7 @@ func (c *client) post(ctx context.Context, path string, payload []byte, signed b
 	read := false
 	// Reading inside the handler lets a body cut mid-way count as a transient failure.
 	req.SetResponseHandler(func(resp *http.Response) error {
-		b, err := readAnswer(resp.Body, resp.ContentLength)
+		b, err := httpx.ReadBody(resp.Body, resp.ContentLength, maxAnswer)
 		if err != nil {
 			return err
 		}
@@ -300,24 +228,11 @@ func (c *client) post(ctx context.Context, path string, payload []byte, signed b
 	}
 	if !read {
 		// retries ran out on a retryable status: the handler never ran
-		if body, err = readAnswer(resp.Body, resp.ContentLength); err != nil {
+		if body, err = httpx.ReadBody(resp.Body, resp.ContentLength, maxAnswer); err != nil {
 			return answer{}, fmt.Errorf("reading answer: %w", err)
 		}
 	}
 	return answer{code: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: body}, nil
-}
-
-// readAnswer reads a body of at most maxAnswer bytes, in one allocation when the server
-// announced its length.
-func readAnswer(r io.Reader, length int64) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, min(max(length, 0), maxAnswer)+bytes.MinRead+1))
-	if _, err := buf.ReadFrom(io.LimitReader(r, maxAnswer+1)); err != nil {
-		return nil, err
-	}
-	if buf.Len() > maxAnswer {
-		return nil, errAnswerTooLarge
-	}
-	return buf.Bytes(), nil
 }
 
 // resulter is an answer type: it decodes itself and carries the envelope's status.

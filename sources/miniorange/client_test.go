@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,38 +270,8 @@ func TestRateLimitedServerIsRespected(t *testing.T) {
 	if srv.Throttled() == 0 {
 		t.Fatal("the simulator throttled nothing; the test proves nothing")
 	}
-	if got := metricValue(opts.Metrics.Throttled.WithLabelValues("miniorange")); got != float64(srv.Throttled()) {
+	if got := metrics.Value(opts.Metrics.Throttled.WithLabelValues("miniorange")); got != float64(srv.Throttled()) {
 		t.Errorf("throttled metric = %v, simulator answered %d 429s", got, srv.Throttled())
-	}
-}
-
-func TestBackoffHonoursRetryAfter(t *testing.T) {
-	c := &client{maxRetryAfter: 2 * time.Minute}
-	resp := func(code int, ra string) *http.Response {
-		h := http.Header{}
-		if ra != "" {
-			h.Set("Retry-After", ra)
-		}
-		return &http.Response{StatusCode: code, Header: h}
-	}
-	if got := c.backoff(time.Millisecond, time.Second, 0, resp(429, "3")); got != 3*time.Second {
-		t.Errorf("429 Retry-After 3: wait %v, want 3s", got)
-	}
-	if got := c.backoff(time.Millisecond, time.Second, 0, resp(503, "7")); got != 7*time.Second {
-		t.Errorf("503 Retry-After 7: wait %v, want 7s", got)
-	}
-	if got := c.backoff(time.Millisecond, time.Second, 0, resp(429, "3600")); got != 2*time.Minute {
-		t.Errorf("Retry-After 3600: wait %v, want the 2m cap", got)
-	}
-	date := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
-	if got := c.backoff(time.Millisecond, time.Second, 0, resp(429, date)); got < 80*time.Second || got > 91*time.Second {
-		t.Errorf("Retry-After as a date 90s ahead: wait %v", got)
-	}
-	for attempt := range 6 {
-		got := c.backoff(100*time.Millisecond, time.Second, attempt, resp(500, ""))
-		if got <= 0 || got > time.Second {
-			t.Errorf("attempt %d: exponential wait %v outside (0, 1s]", attempt, got)
-		}
 	}
 }
 
@@ -316,7 +285,7 @@ func TestClientTokenBucket(t *testing.T) {
 	if _, err := src.Snapshot(context.Background()); err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
-	if got := metricValue(opts.Metrics.RateLimitWait.WithLabelValues("miniorange")); got <= 0 {
+	if got := metrics.Value(opts.Metrics.RateLimitWait.WithLabelValues("miniorange")); got <= 0 {
 		t.Errorf("no rate-limit wait recorded with a 400/s bucket of burst 1 over %d calls", srv.TotalCalls())
 	}
 }
@@ -329,7 +298,7 @@ func TestRequestMetrics(t *testing.T) {
 		t.Fatalf("Snapshot: %v", err)
 	}
 	for path, n := range srv.Calls() {
-		got := metricValue(m.APIRequests.WithLabelValues("miniorange", path, "POST", "200"))
+		got := metrics.Value(m.APIRequests.WithLabelValues("miniorange", path, "POST", "200"))
 		if got != float64(n) {
 			t.Errorf("idsync_api_requests_total{endpoint=%q} = %v, simulator served %d", path, got, n)
 		}
@@ -338,7 +307,7 @@ func TestRequestMetrics(t *testing.T) {
 	if _, err := src.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := metricValue(m.APIRequests.WithLabelValues("miniorange", miniorangetest.PathUsersList, "POST", "502")); got != 1 {
+	if got := metrics.Value(m.APIRequests.WithLabelValues("miniorange", miniorangetest.PathUsersList, "POST", "502")); got != 1 {
 		t.Errorf("the retried 502 was counted %v times, want 1", got)
 	}
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
@@ -152,17 +150,6 @@ func newTestLogger(w io.Writer) zerolog.Logger {
 	return zerolog.New(zerolog.SyncWriter(w)).Level(zerolog.DebugLevel)
 }
 
-// metricValue reads a counter or gauge.
-func metricValue(m prometheus.Metric) float64 {
-	var d dto.Metric
-	if err := m.Write(&d); err != nil {
-		panic(err)
-	}
-	if c := d.GetCounter(); c != nil {
-		return c.GetValue()
-	}
-	return d.GetGauge().GetValue()
-}
 
 type readCloser struct{ *bytes.Reader }
 

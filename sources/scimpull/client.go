@@ -1,15 +1,10 @@
 package scimpull
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/idsync/idsync/internal/httpx"
 	"github.com/idsync/idsync/internal/metrics"
 )
 
@@ -25,8 +21,6 @@ const target = "scimpull"
 
 // maxAnswer caps one response body.
 const maxAnswer = 64 << 20
-
-var errAnswerTooLarge = errors.New("answer larger than 64 MiB")
 
 // Error is a SCIM error answer (RFC 7644 section 3.12) or any other non-2xx answer.
 type Error struct {
@@ -61,13 +55,13 @@ type scimError struct {
 }
 
 type client struct {
-	base          string
-	token         string
-	http          *retryablehttp.Client
-	std           *http.Client
-	log           zerolog.Logger
-	metrics       *metrics.Metrics
-	maxRetryAfter time.Duration
+	base    string
+	token   string
+	http    *retryablehttp.Client
+	std     *http.Client
+	log     zerolog.Logger
+	metrics *metrics.Metrics
+	backoff retryablehttp.Backoff // honours Retry-After, else exponential with jitter
 }
 
 type clientOptions struct {
@@ -90,24 +84,24 @@ func newClient(o clientOptions) *client {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	hc.Transport = &instrumented{next: next, limiter: o.limiter, metrics: o.metrics}
+	hc.Transport = &httpx.Transport{Next: next, Limiter: o.limiter, Metrics: o.metrics, Target: target, Endpoint: endpointLabel}
 	if o.timeout > 0 {
 		hc.Timeout = o.timeout
 	}
 	c := &client{
-		base:          strings.TrimRight(o.base, "/"),
-		token:         o.token,
-		std:           &hc,
-		log:           o.log,
-		metrics:       o.metrics,
-		maxRetryAfter: o.maxRetryAfter,
+		base:    strings.TrimRight(o.base, "/"),
+		token:   o.token,
+		std:     &hc,
+		log:     o.log,
+		metrics: o.metrics,
+		backoff: httpx.Backoff(target, o.metrics, o.maxRetryAfter),
 	}
 	c.http = &retryablehttp.Client{
 		HTTPClient:   &hc,
 		RetryWaitMin: o.retryWaitMin,
 		RetryWaitMax: o.retryWaitMax,
 		RetryMax:     o.retryMax,
-		CheckRetry:   checkRetry,
+		CheckRetry:   httpx.CheckRetry(httpx.ErrTooLarge),
 		Backoff:      c.backoff,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
@@ -117,72 +111,6 @@ func newClient(o clientOptions) *client {
 		},
 	}
 	return c
-}
-
-func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	if errors.Is(err, errAnswerTooLarge) {
-		return false, err
-	}
-	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-}
-
-// backoff honours Retry-After on 429 and 503 (up to maxRetryAfter), else waits
-// exponentially with jitter.
-func (c *client) backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
-	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			d = min(d, c.maxRetryAfter)
-			c.metrics.RateLimitWaited(target, d)
-			return d
-		}
-	}
-	d := retryablehttp.DefaultBackoff(lo, hi, attempt, nil)
-	if d > 0 {
-		d = d/2 + rand.N(d/2+1)
-	}
-	return d
-}
-
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// instrumented applies the token bucket to every attempt and counts it.
-type instrumented struct {
-	next    http.RoundTripper
-	limiter *rate.Limiter
-	metrics *metrics.Metrics
-}
-
-func (t *instrumented) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.limiter != nil {
-		start := time.Now()
-		if err := t.limiter.Wait(req.Context()); err != nil {
-			return nil, fmt.Errorf("waiting for the rate limiter: %w", err)
-		}
-		t.metrics.RateLimitWaited(target, time.Since(start))
-	}
-	start := time.Now()
-	resp, err := t.next.RoundTrip(req)
-	code := 0
-	if resp != nil {
-		code = resp.StatusCode
-	}
-	t.metrics.APIRequest(target, endpointLabel(req.URL.Path), req.Method, code, time.Since(start))
-	return resp, err
 }
 
 // endpointLabel keeps metric cardinality bounded: /Groups/{id} counts as /Groups/{id}.
@@ -214,7 +142,7 @@ func (c *client) get(ctx context.Context, path, query string, out any) error {
 	read := false
 	// Reading inside the handler makes a body cut mid-way a retryable failure.
 	req.SetResponseHandler(func(resp *http.Response) error {
-		b, err := readAnswer(resp.Body, resp.ContentLength)
+		b, err := httpx.ReadBody(resp.Body, resp.ContentLength, maxAnswer)
 		if err != nil {
 			return err
 		}
@@ -229,7 +157,7 @@ func (c *client) get(ctx context.Context, path, query string, out any) error {
 		return fmt.Errorf("calling scim %s: %w", path, err)
 	}
 	if !read {
-		if body, err = readAnswer(resp.Body, resp.ContentLength); err != nil {
+		if body, err = httpx.ReadBody(resp.Body, resp.ContentLength, maxAnswer); err != nil {
 			return fmt.Errorf("reading scim %s answer: %w", path, err)
 		}
 	}
@@ -240,19 +168,6 @@ func (c *client) get(ctx context.Context, path, query string, out any) error {
 		return fmt.Errorf("decoding scim %s answer (Content-Type %q): %w", path, resp.Header.Get("Content-Type"), err)
 	}
 	return nil
-}
-
-// readAnswer reads a body of at most maxAnswer bytes, in one allocation when the server
-// announced its length.
-func readAnswer(r io.Reader, length int64) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, min(max(length, 0), maxAnswer)+bytes.MinRead+1))
-	if _, err := buf.ReadFrom(io.LimitReader(r, maxAnswer+1)); err != nil {
-		return nil, err
-	}
-	if buf.Len() > maxAnswer {
-		return nil, errAnswerTooLarge
-	}
-	return buf.Bytes(), nil
 }
 
 func (c *client) errorFrom(path string, code int, body []byte) *Error {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
@@ -37,16 +35,6 @@ func newSource(t *testing.T, url string, edit func(*configs.SCIMPullConfig, *Opt
 	return s
 }
 
-func metricValue(m prometheus.Metric) float64 {
-	var d dto.Metric
-	if err := m.Write(&d); err != nil {
-		panic(err)
-	}
-	if c := d.GetCounter(); c != nil {
-		return c.GetValue()
-	}
-	return d.GetGauge().GetValue()
-}
 
 func TestSnapshot(t *testing.T) {
 	f, url := newFakeSCIM(t, 40, 5)
@@ -80,7 +68,7 @@ func TestSnapshot(t *testing.T) {
 	if got := f.callCount("/Users"); got != 8 {
 		t.Errorf("users listing took %d pages, want 8 (40 at a cap of 5)", got)
 	}
-	if got := metricValue(m.APIRequests.WithLabelValues("scimpull", "/Users", "GET", "200")); got != 8 {
+	if got := metrics.Value(m.APIRequests.WithLabelValues("scimpull", "/Users", "GET", "200")); got != 8 {
 		t.Errorf("metric counted %v /Users requests, want 8", got)
 	}
 }
@@ -264,7 +252,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	if len(dir.Users) != 30 {
 		t.Errorf("%d users", len(dir.Users))
 	}
-	if got := metricValue(m.Throttled.WithLabelValues("scimpull")); got != 3 {
+	if got := metrics.Value(m.Throttled.WithLabelValues("scimpull")); got != 3 {
 		t.Errorf("throttled metric %v, want 3 (two 429s, one 503)", got)
 	}
 }
@@ -279,20 +267,8 @@ func TestClientRateLimit(t *testing.T) {
 	if _, err := src.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := metricValue(m.RateLimitWait.WithLabelValues("scimpull")); got <= 0 {
+	if got := metrics.Value(m.RateLimitWait.WithLabelValues("scimpull")); got <= 0 {
 		t.Error("no rate-limit wait recorded")
-	}
-}
-
-func TestBackoffHonoursRetryAfter(t *testing.T) {
-	c := &client{maxRetryAfter: time.Minute}
-	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"4"}}}
-	if got := c.backoff(time.Millisecond, time.Second, 0, resp); got != 4*time.Second {
-		t.Errorf("wait %v, want 4s", got)
-	}
-	resp.Header.Set("Retry-After", "600")
-	if got := c.backoff(time.Millisecond, time.Second, 0, resp); got != time.Minute {
-		t.Errorf("wait %v, want the 1m cap", got)
 	}
 }
 
