@@ -150,7 +150,6 @@ func newTestLogger(w io.Writer) zerolog.Logger {
 	return zerolog.New(zerolog.SyncWriter(w)).Level(zerolog.DebugLevel)
 }
 
-
 type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }

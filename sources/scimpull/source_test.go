@@ -35,7 +35,6 @@ func newSource(t *testing.T, url string, edit func(*configs.SCIMPullConfig, *Opt
 	return s
 }
 
-
 func TestSnapshot(t *testing.T) {
 	f, url := newFakeSCIM(t, 40, 5)
 	f.maxCount = 5 // smaller than the 7 asked: legal
