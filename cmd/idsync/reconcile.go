@@ -98,7 +98,7 @@ func runPass(cmd *cobra.Command, f passFlags, planOnly bool) error {
 		_ = cli.WriteJSON(out, run)
 	default:
 		if run.Changes != nil && (planOnly || f.dryRun) {
-			_ = reconcile.Render(out, *run.Changes, reconcile.RenderOptions{MaxRows: 200, Links: true})
+			_ = reconcile.RenderRun(out, run, reconcile.RenderOptions{MaxRows: 200, Links: true})
 			cmd.Println()
 		}
 		cli.Summary(out, run)

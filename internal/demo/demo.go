@@ -194,7 +194,7 @@ func (d *demo) pass(ctx context.Context, o reconcile.RunOptions) (reconcile.Run,
 	}
 	if plan.Changes != nil {
 		fmt.Fprintln(d.out, "Plan:")
-		if err := reconcile.Render(indent(d.out), *plan.Changes, reconcile.RenderOptions{MaxRows: d.o.MaxRows}); err != nil {
+		if err := reconcile.RenderRun(indent(d.out), plan, reconcile.RenderOptions{MaxRows: d.o.MaxRows}); err != nil {
 			return plan, err
 		}
 	}
