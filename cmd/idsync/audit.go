@@ -14,6 +14,7 @@ import (
 func newAuditCmd() *cobra.Command {
 	var path, user, output string
 	var since time.Duration
+	var intents bool
 	cmd := &cobra.Command{
 		Use:   "audit -c FILE [--since DURATION] [--user NAME] [-o table|json]",
 		Short: "Show the audit log: who changed what, when, why, and how it went",
@@ -42,6 +43,9 @@ func newAuditCmd() *cobra.Command {
 			if err != nil {
 				return withCode(exitInternal, err)
 			}
+			if !intents {
+				recs = cli.CollapseIntents(recs)
+			}
 			if output == "json" {
 				return cli.WriteJSON(cmd.OutOrStdout(), recs)
 			}
@@ -69,6 +73,7 @@ func newAuditCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&since, "since", 0, "only records newer than this (e.g. 24h); default all")
 	cmd.Flags().StringVar(&user, "user", "", "only records about this user (userName, key or accountId)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output: table or json")
+	cmd.Flags().BoolVar(&intents, "intents", false, "also show the write-ahead \"started\" record of every change that has an outcome")
 	configs.BindFlags(cmd.Flags())
 	return cmd
 }

@@ -136,3 +136,23 @@ func CheckFormat(f string) error {
 
 // Stderr is where one-shot commands log (a variable so tests can capture it).
 var Stderr io.Writer = os.Stderr
+
+// CollapseIntents drops the write-ahead "started" audit records whose outcome was recorded
+// too, so the log reads one line per change; a "started" record without an outcome (the
+// process died mid-change) stays visible.
+func CollapseIntents(recs []reconcile.AuditRecord) []reconcile.AuditRecord {
+	done := map[string]bool{}
+	for _, r := range recs {
+		if r.Intent != "" && r.Result != reconcile.ItemStarted {
+			done[r.Intent] = true
+		}
+	}
+	out := recs[:0:0]
+	for _, r := range recs {
+		if r.Result == reconcile.ItemStarted && done[r.Intent] {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}

@@ -173,3 +173,19 @@ func TestProgressOffTerminal(t *testing.T) {
 		t.Error("the bar drew nothing")
 	}
 }
+
+func TestCollapseIntents(t *testing.T) {
+	recs := []reconcile.AuditRecord{
+		{Intent: "a", Result: reconcile.ItemStarted, Action: "create_user"},
+		{Intent: "a", Result: "ok", Action: "create_user"},
+		{Intent: "b", Result: reconcile.ItemStarted, Action: "add_member"}, // died mid-change
+		{Result: "approved", Action: "approve"},
+	}
+	got := CollapseIntents(recs)
+	if len(got) != 3 || got[0].Result != "ok" || got[1].Intent != "b" || got[2].Action != "approve" {
+		t.Fatalf("CollapseIntents = %+v", got)
+	}
+	if len(recs) != 4 || recs[0].Result != reconcile.ItemStarted {
+		t.Fatal("the input was modified")
+	}
+}
