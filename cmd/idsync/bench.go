@@ -80,6 +80,7 @@ peak RSS. With --json the last line is one JSON object.
 	f.DurationVar(&o.Latency, "latency", bench.DefaultLatency, "latency of every simulator answer (0: none)")
 	f.Float64Var(&o.Rate, "rate", bench.DefaultRate, "Jira requests/s across all endpoints, also the sink's pacing (0: unlimited)")
 	f.IntVar(&o.Burst, "burst", 0, "burst of the Jira rate limit and of the sink's pacing (default rate/10)")
+	f.Float64Var(&o.Pace, "pace", 0, "the sink paces at this fraction of --rate, as operators set rate_limit a little under their budget (default 0.95)")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "sink.jira.rate_limit.concurrency (default 8), or SCIM clients (default 16)")
 	f.Int64Var(&o.Seed, "seed", 1, "seed of the generated org and of the churn")
 	f.IntVar(&o.SourceBatchCap, "miniorange-batch-cap", 0, "most items per miniOrange page (default 200, as the simulator)")

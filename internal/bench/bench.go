@@ -59,7 +59,9 @@ const (
 	DefaultLatency            = 10 * time.Millisecond
 	DefaultRate               = 200
 	DefaultConcurrency        = 8
-	DefaultSCIMClients        = 16
+	// DefaultPace: the sink paces at 95% of the site's rate (see Options.Pace).
+	DefaultPace        = 0.95
+	DefaultSCIMClients = 16
 
 	DefaultPlanUsers              = 100_000
 	DefaultPlanGroups             = 10_000
@@ -80,6 +82,10 @@ type Options struct {
 	Rate float64
 	// Burst of the site's bucket and of the sink's pacing (0: ceil(Rate/10)).
 	Burst int
+	// Pace is the fraction of Rate the sink is configured to (sink.jira.rate_limit), as an
+	// operator sets it a little under the site's budget so timing jitter does not cross it
+	// (0: DefaultPace). floor_seconds is still computed from Rate itself.
+	Pace float64
 	// Concurrency is sink.jira.rate_limit.concurrency (pass scenarios) or the number of SCIM
 	// clients (scim).
 	Concurrency int
@@ -138,6 +144,8 @@ func (o *Options) normalize() error {
 		return fmt.Errorf("%w: --burst, --concurrency, --miniorange-batch-cap and --page-size must not be negative", ErrUsage)
 	case math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0):
 		return fmt.Errorf("%w: --rate must be a number", ErrUsage)
+	case math.IsNaN(o.Pace) || o.Pace < 0 || o.Pace > 1:
+		return fmt.Errorf("%w: --pace must be a fraction in (0, 1]", ErrUsage)
 	}
 	switch {
 	case o.Latency == 0:
@@ -150,6 +158,9 @@ func (o *Options) normalize() error {
 		o.Rate = DefaultRate
 	case o.Rate < 0:
 		o.Rate = 0
+	}
+	if o.Pace == 0 {
+		o.Pace = DefaultPace
 	}
 	if o.Burst == 0 && o.Rate > 0 {
 		o.Burst = int(math.Max(1, math.Ceil(o.Rate/10)))

@@ -44,7 +44,7 @@ func (o Options) config(jiraURL, moURL string, paced bool) (*configs.Config, err
 	j.Products = []string{"jira-software"}
 	j.RateLimit = configs.RateLimit{Concurrency: o.Concurrency}
 	if paced && o.Rate > 0 {
-		j.RateLimit.RequestsPerSecond, j.RateLimit.Burst = o.Rate, o.Burst
+		j.RateLimit.RequestsPerSecond, j.RateLimit.Burst = o.Rate*o.Pace, o.Burst
 	}
 	cfg.Mapping = configs.MappingConfig{ImportUsers: true, ImportGroups: true,
 		DefaultGroups: []string{defaultGroup}, DisplayName: configs.DefaultDisplayName}
