@@ -512,6 +512,16 @@ func (p *planner) sortedAccs(ids []string) []int32 {
 // ---- people ----
 
 func (p *planner) users() {
+	// At most one create per active person without an account: size the list once (a first
+	// sync creates every person).
+	nCreate := 0
+	for pi := range p.d.People {
+		if p.pAcc[pi] < 0 && p.pState[pi]&pSkip == 0 && p.d.People[pi].Active {
+			nCreate++
+		}
+	}
+	p.out.CreateUsers = growChanges(p.out.CreateUsers, nCreate)
+	var createWhy map[string]string // per source: one reason string shared by its creates
 	for pi := range p.d.People {
 		per := &p.d.People[pi]
 		if p.pState[pi]&pSkip != 0 {
@@ -574,10 +584,28 @@ func (p *planner) users() {
 			c := p.personChange(KindCreateCustomer, pi, "only in customer-mapped IdP groups ("+p.viaList(per.Desks, per.Orgs)+"); no JSM customer with this email")
 			p.out.CreateCustomers = append(p.out.CreateCustomers, c)
 		} else {
-			c := p.personChange(KindCreateUser, pi, "in source "+per.Source+"; no Jira account with this email")
-			p.out.CreateUsers = append(p.out.CreateUsers, c)
+			why, ok := createWhy[per.Source]
+			if !ok {
+				why = "in source " + per.Source + "; no Jira account with this email"
+				if createWhy == nil {
+					createWhy = map[string]string{}
+				}
+				createWhy[per.Source] = why
+			}
+			p.out.CreateUsers = append(p.out.CreateUsers, p.personChange(KindCreateUser, pi, why))
 		}
 	}
+}
+
+// growChanges makes room for n more changes in one allocation (slices.Grow would build a temporary
+// of n items besides the list where the compiler does not elide it, as under -race).
+func growChanges(l []Change, n int) []Change {
+	if n <= 0 || cap(l)-len(l) >= n {
+		return l
+	}
+	out := make([]Change, len(l), len(l)+n)
+	copy(out, l)
+	return out
 }
 
 func orDash(s string) string {
@@ -1023,23 +1051,65 @@ func (p *planner) removeChange(k Kind, a int32, why string) Change {
 	return c
 }
 
+// groupHave returns the live members a desired group's entries are compared with, and
+// whether its memberships can be planned at all (members not read: no).
+func (p *planner) groupHave(di int) ([]int32, bool) {
+	li := p.dgLive[di]
+	if li < 0 {
+		return nil, true
+	}
+	if !p.live.Groups[li].MembersRead {
+		return nil, false
+	}
+	return p.lgMem[li], true
+}
+
+// reasonCache hands out one reason string per IdP group a desired group's adds come through,
+// so the million adds of a first sync share a few strings instead of building one each.
+type reasonCache struct {
+	via    []int32
+	reason []string
+}
+
+func (rc *reasonCache) get(p *planner, via int32, target string) string {
+	for i, v := range rc.via {
+		if v == via {
+			return rc.reason[i]
+		}
+	}
+	r := p.addReason(via, target, "default group for licensed users")
+	rc.via = append(rc.via, via)
+	rc.reason = append(rc.reason, r)
+	return r
+}
+
 func (p *planner) groupDiff() {
+	// Adds are most of a first sync's plan (a million at 100k users): count them first so
+	// the list is allocated once at its size instead of growing by copies.
+	nAdd := 0
+	for di := range p.d.Groups {
+		if have, ok := p.groupHave(di); ok {
+			diff(p.dgEnt[di], have, func(uint64) { nAdd++ }, func(int32) {})
+		}
+	}
+	p.out.AddMembers = growChanges(p.out.AddMembers, nAdd)
+	var reasons reasonCache
 	for di := range p.d.Groups {
 		dg := &p.d.Groups[di]
 		want := p.dgEnt[di]
 		li := p.dgLive[di]
-		ref := GroupRef{Name: dg.Name}
-		var have []int32
-		if li >= 0 {
-			lg := &p.live.Groups[li]
-			if !lg.MembersRead {
-				if len(want) > 0 {
-					p.note("members of group " + quote(dg.Name) + " were not read; its memberships are not planned")
-				}
-				continue
+		have, ok := p.groupHave(di)
+		if !ok {
+			if len(want) > 0 {
+				p.note("members of group " + quote(dg.Name) + " were not read; its memberships are not planned")
 			}
-			ref.ID = lg.ID
-			have = p.lgMem[li]
+			continue
+		}
+		// Every change of this group shares one GroupRef: nothing writes through it (the
+		// executor copies before filling in the id of a group created in the pass).
+		ref := &GroupRef{Name: dg.Name}
+		if li >= 0 {
+			ref.ID = p.live.Groups[li].ID
 		} else if len(want) > 0 {
 			why := "on the fly from IdP group " + dg.Name
 			switch {
@@ -1050,30 +1120,28 @@ func (p *planner) groupDiff() {
 			}
 			p.out.CreateGroups = append(p.out.CreateGroups, Change{Kind: KindCreateGroup, Group: &GroupRef{Name: dg.Name}, Reason: why})
 		}
+		reasons.via, reasons.reason = reasons.via[:0], reasons.reason[:0]
 		diff(want, have, func(e uint64) {
 			pi := int(uint32(e))
 			per := &p.d.People[pi]
-			c := p.personChange(KindAddMember, pi, p.addReason(p.grantVia(per, per.Groups, di), dg.Name, "default group for licensed users"))
-			g := ref
-			c.Group = &g
+			c := p.personChange(KindAddMember, pi, reasons.get(p, p.grantVia(per, per.Groups, di), dg.Name))
+			c.Group = ref
 			p.out.AddMembers = append(p.out.AddMembers, c)
 		}, func(a int32) {
 			if !p.mayRemove(a) {
 				return
 			}
-			why := "not in any IdP group mapped to " + dg.Name
+			var why string
+			if p.accPers[a] < 0 {
+				why = "no source grants " + dg.Name
+			} else {
+				why = "not in any IdP group mapped to " + dg.Name
+			}
 			if dg.Authoritative {
 				why += " (authoritative group)"
 			}
-			if p.accPers[a] < 0 {
-				why = "no source grants " + dg.Name
-				if dg.Authoritative {
-					why += " (authoritative group)"
-				}
-			}
 			c := p.removeChange(KindRemoveMember, a, why)
-			g := ref
-			c.Group = &g
+			c.Group = ref
 			p.out.RemoveMembers = append(p.out.RemoveMembers, c)
 		})
 	}
@@ -1083,12 +1151,17 @@ func (p *planner) groupDiff() {
 		if !p.lgMan[li] || p.lgDes[li] >= 0 || !lg.MembersRead {
 			continue
 		}
+		var ref *GroupRef
+		why := "group " + lg.Name + " is no longer mapped"
 		for _, a := range p.lgMem[li] {
 			if !p.mayRemove(a) {
 				continue
 			}
-			c := p.removeChange(KindRemoveMember, a, "group "+lg.Name+" is no longer mapped")
-			c.Group = &GroupRef{ID: lg.ID, Name: lg.Name}
+			if ref == nil {
+				ref = &GroupRef{ID: lg.ID, Name: lg.Name}
+			}
+			c := p.removeChange(KindRemoveMember, a, why)
+			c.Group = ref
 			p.out.RemoveMembers = append(p.out.RemoveMembers, c)
 		}
 	}
@@ -1190,7 +1263,12 @@ func (p *planner) forget() {
 	// in the account map (see memberHashes).
 	var mh memberHashes
 	lastC, lastLi, lastOK := "", int32(-1), false
-	for i := range p.own.Owned {
+	order := membershipOrder(p.own.Owned)
+	for k := range p.own.Owned {
+		i := k
+		if order != nil {
+			i = int(order[k])
+		}
 		o := &p.own.Owned[i]
 		switch o.Kind {
 		case OwnedGroup:
@@ -1251,6 +1329,64 @@ func (p *planner) forget() {
 			p.out.Forget = append(p.out.Forget, *o)
 		}
 	}
+}
+
+// membershipOrder returns the order forget walks ownership records in: nil (as given) when
+// the membership records of each container are consecutive, as the store returns them (key
+// order); else a permutation that makes them so, keeping their relative order. Records
+// interleaved by account (as a caller may assemble them) would otherwise reload a group's
+// member hashes at almost every record: quadratic in a 100k-member default group.
+func membershipOrder(owned []Owned) []int32 {
+	seen := map[string]bool{}
+	last, started, grouped := "", false, true
+	for i := range owned {
+		o := &owned[i]
+		if o.Kind != OwnedMembership || (started && o.Container == last) {
+			continue
+		}
+		if seen[o.Container] {
+			grouped = false
+			break
+		}
+		seen[o.Container] = true
+		last, started = o.Container, true
+	}
+	if grouped {
+		return nil
+	}
+	// Counting sort by container, in order of first appearance; other kinds first (bucket 0:
+	// each is judged on its own).
+	bucket := make([]int32, len(owned))
+	idx := make(map[string]int32, len(seen))
+	last, lastB := "", int32(-1)
+	for i := range owned {
+		o := &owned[i]
+		if o.Kind != OwnedMembership {
+			continue
+		}
+		if lastB < 0 || o.Container != last {
+			b, ok := idx[o.Container]
+			if !ok {
+				b = int32(len(idx)) + 1
+				idx[o.Container] = b
+			}
+			last, lastB = o.Container, b
+		}
+		bucket[i] = lastB
+	}
+	start := make([]int32, len(idx)+2)
+	for _, b := range bucket {
+		start[b+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	order := make([]int32, len(owned))
+	for i, b := range bucket {
+		order[start[b]] = int32(i)
+		start[b]++
+	}
+	return order
 }
 
 // memberHashes is a small hash set of one group's member ids (by their 64-bit hashes), so
