@@ -121,7 +121,10 @@ type Result struct {
 	// Adopted is true when a create found the object already there and took it over.
 	Adopted bool `json:"adopted,omitempty"`
 	// Groups actually removed by a remove-access deactivation (kept so reactivation can
-	// reverse it) or restored by a reactivation.
+	// reverse it) or restored by a reactivation; for CreateUser, the groups the create put
+	// the new account into (Jira adds it to its products' default groups), with ids when
+	// known: the executor records those memberships and sends no add for them
+	// (ItemDoneByCreate). Not trusted for an adopted account.
 	Groups []GroupRef `json:"groups,omitempty"`
 	// Method is the deactivation method used (remove-access | admin-api | delete).
 	Method string `json:"method,omitempty"`

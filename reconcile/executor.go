@@ -27,6 +27,11 @@ const (
 	// died in between); the next complete pass writes it, saying whether its plan found the
 	// change applied.
 	ItemUnknown = "unknown"
+	// ItemDoneByCreate settles a planned AddMember that the creation of the account already
+	// did: Jira puts a new account into its products' default groups (Result.Groups of the
+	// create). Nothing is sent and it is not a write; the membership is owned and audited
+	// like an applied add.
+	ItemDoneByCreate = "done_by_create"
 )
 
 // maxRunErrors caps the error messages a run record keeps; the total is still reported.
@@ -89,7 +94,18 @@ type executor struct {
 	done     int
 	stop     atomic.Bool
 	intents  atomic.Int64
+
+	// Memberships creates did (see ItemDoneByCreate), guarded by mu. adds is the plan's
+	// AddMembers; joinIdx indexes those of people created in this pass by group, built for a
+	// group the first time a create reports it; byCreate are the adds settled by a create.
+	adds      []Change
+	joinIdx   map[joinKey]int32
+	joinNames map[string]bool
+	byCreate  map[joinKey]bool
 }
+
+// joinKey names a planned add of a person (winning source record) to a group (lower name).
+type joinKey struct{ source, key, group string }
 
 // Execute applies a guarded plan through the sink in Kinds order, with bounded concurrency
 // within a kind. Every item is written ahead: its "started" audit record (and, for adds, the
@@ -120,7 +136,8 @@ func Execute(ctx context.Context, sink Sink, store Store, c Changes, o ExecOptio
 		sink: sink, store: store, o: o, obs: nopObserver(o.Observer),
 		accounts: map[string]string{}, groups: map[string]string{}, orgs: map[string]string{},
 		failed: map[string]string{}, links: make(map[string]Link, len(o.Links)),
-		res: ExecResult{Counts: map[Kind]map[string]int{}},
+		res:  ExecResult{Counts: map[Kind]map[string]int{}},
+		adds: c.AddMembers,
 	}
 	e.byAcc = make(map[string][]string, len(o.Links))
 	for _, l := range o.Links {
@@ -224,7 +241,7 @@ func (o *outcomes) add(j JournalEntry, k Kind, result string) {
 func (e *executor) settle(o *outcomes, jerr error) {
 	for i, k := range o.counts {
 		r := o.result[i]
-		if jerr != nil && r == ItemOK {
+		if jerr != nil && (r == ItemOK || r == ItemDoneByCreate) {
 			r = ItemFailed
 		}
 		e.count(k, r)
@@ -317,6 +334,9 @@ func (e *executor) prepareNext(queue <-chan Change, done *outcomes) *prepared {
 			done.result = append(done.result, ItemUnsupported)
 			continue
 		}
+		if e.settledByCreate(ch) {
+			continue // counted, owned and audited with the create's outcome
+		}
 		if dep := e.resolve(&ch); dep != "" {
 			done.add(JournalEntry{Audit: []AuditRecord{e.audit(ch, ItemSkipped, errors.New(dep))}}, ch.Kind, ItemSkipped)
 			continue
@@ -358,11 +378,98 @@ func (e *executor) finish(p *prepared, res Result, err error, done *outcomes) {
 		done.add(JournalEntry{Audit: []AuditRecord{a}}, p.ch.Kind, ItemFailed)
 		return
 	}
-	post := e.post(p.ch, res, p.prevPending, e.o.Now())
+	now := e.o.Now()
+	post := e.post(p.ch, res, p.prevPending, now)
 	for i := range post.Audit {
 		post.Audit[i].Intent = p.id
 	}
+	joined := e.joinedByCreate(p.ch, res, now)
 	done.add(post, p.ch.Kind, ItemOK)
+	if len(joined.Audit) > 0 {
+		// In the create's own journal write: the account and the memberships Jira gave it
+		// are durable together, so no crash leaves such a membership unowned.
+		done.entry = mergeEntries(done.entry, joined)
+		for range joined.Audit {
+			done.counts = append(done.counts, KindAddMember)
+			done.result = append(done.result, ItemDoneByCreate)
+		}
+	}
+}
+
+// joinedByCreate settles the planned adds a create already did: for each group the sink says
+// the new account was put into (Result.Groups) and that the plan adds this person to, it
+// records the ownership and a done_by_create audit record, and marks the add so the
+// AddMember phase sends nothing for it. An adopted account is not trusted to have joined
+// anything (it existed before), and a group without a known id is left to its add: ownership
+// is recorded by id.
+func (e *executor) joinedByCreate(ch Change, res Result, now time.Time) JournalEntry {
+	var j JournalEntry
+	if ch.Kind != KindCreateUser || res.Adopted || len(res.Groups) == 0 {
+		return j
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, g := range res.Groups {
+		if g.Name == "" && g.ID == "" {
+			continue
+		}
+		k := joinKey{ch.Source, ch.UserKey, lower(g.Name)}
+		i, ok := e.plannedJoin(k)
+		if !ok || e.byCreate[k] {
+			continue
+		}
+		add := e.adds[i]
+		ref := *add.Group
+		switch {
+		case ref.ID != "" && g.ID != "" && ref.ID != g.ID:
+			continue // another group of that name than the plan's: let the add say
+		case ref.ID == "":
+			ref.ID = cmp.Or(g.ID, e.groups[k.group])
+		}
+		if ref.ID == "" {
+			continue
+		}
+		add.AccountID, add.Group = res.AccountID, &ref
+		j.Own = append(j.Own, Owned{Kind: OwnedMembership, Container: ref.ID, ContainerName: ref.Name, AccountID: res.AccountID, Since: now})
+		a := e.audit(add, ItemDoneByCreate, nil)
+		a.Reason += " (done by the account's creation: Jira put the new account into this group)"
+		j.Audit = append(j.Audit, a)
+		if e.byCreate == nil {
+			e.byCreate = map[joinKey]bool{}
+		}
+		e.byCreate[k] = true
+	}
+	return j
+}
+
+// plannedJoin finds the planned add of a person created in this pass to a group (e.mu held).
+// The index of a group is built the first time a create reports it: every create reports the
+// same few default groups, so the plan's adds are scanned once per group.
+func (e *executor) plannedJoin(k joinKey) (int32, bool) {
+	if !e.joinNames[k.group] {
+		if e.joinNames == nil {
+			e.joinNames, e.joinIdx = map[string]bool{}, map[joinKey]int32{}
+		}
+		e.joinNames[k.group] = true
+		for i := range e.adds {
+			a := &e.adds[i]
+			if a.AccountID == "" && a.Group != nil && strings.EqualFold(a.Group.Name, k.group) {
+				e.joinIdx[joinKey{a.Source, a.UserKey, k.group}] = int32(i)
+			}
+		}
+	}
+	i, ok := e.joinIdx[k]
+	return i, ok
+}
+
+// settledByCreate reports whether a create already did this add.
+func (e *executor) settledByCreate(ch Change) bool {
+	if ch.Kind != KindAddMember || ch.AccountID != "" || ch.Group == nil {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.byCreate[joinKey{ch.Source, ch.UserKey, lower(ch.Group.Name)}]
 }
 
 func (e *executor) count(k Kind, result string) {

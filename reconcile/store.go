@@ -83,7 +83,7 @@ type AuditRecord struct {
 	AccountID string    `json:"accountId,omitempty"`
 	Target    string    `json:"target,omitempty"` // group, desk or organization
 	Reason    string    `json:"reason,omitempty"`
-	Result    string    `json:"result"` // started | ok | failed | skipped | unknown | held | approved
+	Result    string    `json:"result"` // started | ok | failed | skipped | unknown | done_by_create | held | approved
 	Error     string    `json:"error,omitempty"`
 	// Intent ties an applied change's write-ahead record (result started, journaled before
 	// the change was sent) to its outcome record; unique per change and run.
@@ -131,7 +131,9 @@ type Run struct {
 	Finished time.Time `json:"finished"`
 	Complete bool      `json:"complete"`
 	Result   string    `json:"result"`
-	// Counts maps kind -> result (ok | failed | skipped | held | unsupported) -> items.
+	// Counts maps kind -> result (ok | failed | skipped | held | dropped | unsupported |
+	// planned | done_by_create) -> items. done_by_create adds are not writes: the account's
+	// creation did them.
 	Counts map[Kind]map[string]int `json:"counts,omitempty"`
 	Errors []string                `json:"errors,omitempty"`
 	// Held counts the items the circuit breaker held back in this pass.

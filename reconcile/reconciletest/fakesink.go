@@ -52,8 +52,13 @@ type FakeSink struct {
 	// Method is the deactivation method (remove-access when empty).
 	Method string
 	// CreateAddsTo are groups a created licensed account joins by itself, as Jira adds new
-	// users to the product's default groups.
+	// users to the product's default groups. Like the Jira sink, the create's Result.Groups
+	// then names the groups it joined (with ids), unless HideCreateJoins is set; an adopted
+	// existing account joins nothing.
 	CreateAddsTo []string
+	// HideCreateJoins leaves Result.Groups of creates empty, like a sink that does not know
+	// which groups a create joins: the engine then sends the adds (no-ops here).
+	HideCreateJoins bool
 	// Fail, when set, is called before every Apply with the 1-based number of that call; a
 	// non-nil error is returned and nothing changes.
 	Fail func(c reconcile.Change, n int) error
@@ -86,7 +91,9 @@ type FakeSink struct {
 	liveCalls  int
 	calls      map[reconcile.Kind]int
 	duplicates int
-	lastScope  reconcile.Scope
+	// redundantAdds counts group adds of existing members (a wasted write in Jira).
+	redundantAdds int
+	lastScope     reconcile.Scope
 }
 
 var _ reconcile.Sink = (*FakeSink)(nil)
@@ -414,6 +421,9 @@ func (f *FakeSink) apply(c reconcile.Change) (reconcile.Result, error) {
 			for _, g := range f.CreateAddsTo {
 				if fg := f.groupByName(g); fg != nil {
 					fg.members[id] = true
+					if !f.HideCreateJoins {
+						res.Groups = append(res.Groups, reconcile.GroupRef{ID: fg.id, Name: fg.name})
+					}
 				}
 			}
 		}
@@ -500,6 +510,9 @@ func (f *FakeSink) apply(c reconcile.Change) (reconcile.Result, error) {
 			return res, err
 		}
 		if c.Kind == reconcile.KindAddMember {
+			if g.members[c.AccountID] {
+				f.redundantAdds++ // Jira: 400 "already a member", still a call
+			}
 			g.members[c.AccountID] = true
 		} else {
 			delete(g.members, c.AccountID)
@@ -640,6 +653,14 @@ func (f *FakeSink) DuplicateCreates() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.duplicates
+}
+
+// RedundantAdds counts group adds of accounts that were members already: calls Jira answers
+// 400 "already a member", wasted writes.
+func (f *FakeSink) RedundantAdds() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.redundantAdds
 }
 
 // ApplyCalls counts Apply calls (all kinds); Calls counts them for one kind.
