@@ -31,7 +31,7 @@ fuzz:
 	./internal/fuzz.sh $(FUZZTIME)
 
 reliability:
-	IDSYNC_LONG=1 $(GO) test -race -count=1 -timeout 15m -run 'Reliability|Fault|Crash|Outage' ./internal/reliability/...
+	IDSYNC_LONG=1 IDSYNC_RELIABILITY_REPORT=$(CURDIR)/bin/reliability.json $(GO) test -race -count=1 -timeout 15m -run 'Reliability|Fault|Crash|Outage' ./internal/reliability/... && cat bin/reliability.json
 
 clean:
 	rm -rf bin idsync-demo.db

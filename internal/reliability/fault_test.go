@@ -22,7 +22,7 @@ type scenarioSize struct {
 
 func faultSize() scenarioSize {
 	if long {
-		return scenarioSize{users: 150, groups: 15, batchCap: 40}
+		return scenarioSize{users: 100, groups: 15, batchCap: 30}
 	}
 	return scenarioSize{users: 24, groups: 6, batchCap: 8}
 }
@@ -150,11 +150,12 @@ var writeEndpoints = []string{
 }
 
 func faultScenarios() []faultScenario {
-	// The short run injects about half as often: every kind still fires several times, and
-	// the waits it causes (1 s backoffs, Retry-After windows) stay within the time budget.
+	// The rates below are scaled: two thirds in the long run, half in the short one. Every
+	// kind still fires several times per phase, and the waits faults cause (1 s backoffs,
+	// Retry-After windows that stop a whole class of requests) stay within the time budget.
 	r := func(x float64) float64 {
 		if long {
-			return x
+			return x * 2 / 3
 		}
 		return x / 2
 	}
@@ -290,9 +291,9 @@ func runScenario(t *testing.T, sc *faultScenario, fig *faultFigure) scenarioResu
 		}
 		res.passes += n
 		if phase == 0 {
-			res.phase1 = snapshotJira(w.jira)
+			res.phase1 = w.snapshot()
 		} else {
-			res.phase2 = snapshotJira(w.jira)
+			res.phase2 = w.snapshot()
 		}
 	}
 	res.removals = w.removals()
@@ -352,21 +353,12 @@ func TestFaultMatrix(t *testing.T) {
 	timed(t)
 	t.Parallel()
 	t.Run("baseline", func(t *testing.T) {
-		baselineOnce.Do(func() {
-			var fig faultFigure
-			baseline = runScenario(t, nil, &fig)
-			if t.Failed() {
-				baselineErr = "the fault-free run failed"
-			}
-		})
-		if len(baseline.removals) == 0 {
+		b := faultBaseline(t)
+		if len(b.removals) == 0 {
 			t.Error("the fault-free run removed nothing: the churn does not exercise removals")
 		}
-		t.Logf("fault-free: %d passes did work; %d distinct removals", baseline.passes, len(baseline.removals))
+		t.Logf("fault-free: %d passes did work; %d distinct removals", b.passes, len(b.removals))
 	})
-	if baselineErr != "" {
-		t.Fatal(baselineErr)
-	}
 	// The scenarios mostly wait (backoff, Retry-After, latency): they run all at once, in
 	// subtests started from goroutines (t.Parallel would cap them at GOMAXPROCS).
 	var wg sync.WaitGroup
@@ -379,7 +371,24 @@ func TestFaultMatrix(t *testing.T) {
 	wg.Wait()
 }
 
+// faultBaseline runs the fault-free scenario once per test binary (also when -run selects a
+// single scenario).
+func faultBaseline(t *testing.T) scenarioResult {
+	baselineOnce.Do(func() {
+		var fig faultFigure
+		baseline = runScenario(t, nil, &fig)
+		if t.Failed() {
+			baselineErr = "the fault-free run failed"
+		}
+	})
+	if baselineErr != "" {
+		t.Fatal(baselineErr)
+	}
+	return baseline
+}
+
 func runFaultScenario(t *testing.T, sc faultScenario) {
+	baseline := faultBaseline(t)
 	start := time.Now()
 	fig := faultFigure{Name: sc.name, Target: sc.target, BaselinePasses: baseline.passes}
 	res := runScenario(t, &sc, &fig)

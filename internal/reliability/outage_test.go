@@ -133,7 +133,7 @@ func TestOutageSource(t *testing.T) {
 				if g := sourceGauge(p); g != 1 {
 					t.Fatalf("idsync_source_read_complete{source=corp} = %v after a good pass, want 1", g)
 				}
-				before, removed := snapshotJira(w.jira), len(w.removals())
+				before, removed := w.snapshot(), len(w.removals())
 				oc.start(t, w, org)
 				n := passes
 				if oc.name == "empty-directory" {
@@ -145,7 +145,7 @@ func TestOutageSource(t *testing.T) {
 					oc.check(t, p, run)
 					held = held || run.Result == reconcile.ResultHeld
 				}
-				if d := before.diff(snapshotJira(w.jira), 10); len(d) > 0 {
+				if d := before.diff(w.snapshot(), 10); len(d) > 0 {
 					t.Errorf("the outage changed Jira:\n  %s", joinLines(d))
 				}
 				if now := len(w.removals()); now != removed {
@@ -214,7 +214,7 @@ func TestOutageReadyz(t *testing.T) {
 	if code, body := d.httpDo(http.MethodGet, "/readyz", "", ""); code != http.StatusOK {
 		t.Fatalf("/readyz before the outage: %d %s", code, body)
 	}
-	before, removed := snapshotJira(w.jira), len(w.removals())
+	before, removed := w.snapshot(), len(w.removals())
 	leaveSome(t, w, org, 3)
 	w.stopSource()
 	stopped := time.Now()
@@ -242,7 +242,7 @@ func TestOutageReadyz(t *testing.T) {
 	if v, ok := sumMetric(metrics, "idsync_source_read_complete", map[string]string{"source": "corp"}); code != 200 || !ok || v != 0 {
 		t.Errorf("idsync_source_read_complete{source=corp} = %v (seen %v), want 0", v, ok)
 	}
-	if d := before.diff(snapshotJira(w.jira), 10); len(d) > 0 {
+	if d := before.diff(w.snapshot(), 10); len(d) > 0 {
 		t.Errorf("the outage changed Jira:\n  %s", joinLines(d))
 	}
 	if now := len(w.removals()); now != removed {

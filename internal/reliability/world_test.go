@@ -58,6 +58,11 @@ type world struct {
 	mf     *faultCounter // faults the miniOrange simulator injected
 	// initial are the accountIds that existed before idsync ran (seeded ones).
 	initial map[string]bool
+	// guard keeps the test's inspections of the Jira simulator apart from the requests it
+	// serves: jiratest caches sorted member lists lazily under its read lock, so reading a
+	// group while a daemon under test reads it races (reported; requests take the read side
+	// here, inspections the write side).
+	guard sync.RWMutex
 }
 
 func newWorld(t testing.TB, o worldOpts) *world {
@@ -80,7 +85,12 @@ func newWorld(t testing.TB, o worldOpts) *world {
 		w.mf.cap = miniorangetest.DefaultBatchCap
 	}
 	w.jf.delay = o.JiraReturn
-	w.jiraSrv = serveLoopback(t, w.jf.wrap(w.jira.Handler(), false))
+	jh := w.jira.Handler()
+	w.jiraSrv = serveLoopback(t, w.jf.wrap(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.guard.RLock()
+		defer w.guard.RUnlock()
+		jh.ServeHTTP(rw, r)
+	}), false))
 	w.moSrv = serveLoopback(t, w.mf.wrap(w.mo.Handler(), true))
 	w.JiraURL, w.MOURL = w.jiraSrv.URL, w.moSrv.URL
 	w.initial = map[string]bool{}
@@ -88,6 +98,19 @@ func newWorld(t testing.TB, o worldOpts) *world {
 		w.initial[a.AccountID] = true
 	}
 	return w
+}
+
+// inspect runs fn (which reads the Jira simulator) while no request is being served.
+func (w *world) inspect(fn func()) {
+	w.guard.Lock()
+	defer w.guard.Unlock()
+	fn()
+}
+
+// snapshot is the normalised Jira end state.
+func (w *world) snapshot() (st endState) {
+	w.inspect(func() { st = snapshotJira(w.jira) })
+	return st
 }
 
 // serveLoopback serves h on 127.0.0.1 (httptest never listens elsewhere) until the test ends.
@@ -231,12 +254,14 @@ type nameBook struct {
 
 func (w *world) names() nameBook {
 	nb := nameBook{accounts: map[string]string{}, groups: map[string]string{}}
-	for _, a := range w.jira.Accounts() {
-		nb.accounts[a.AccountID] = accountKey(a)
-	}
-	for _, g := range w.jira.Groups() {
-		nb.groups[g.ID] = g.Name
-	}
+	w.inspect(func() {
+		for _, a := range w.jira.Accounts() {
+			nb.accounts[a.AccountID] = accountKey(a)
+		}
+		for _, g := range w.jira.Groups() {
+			nb.groups[g.ID] = g.Name
+		}
+	})
 	return nb
 }
 
@@ -496,11 +521,13 @@ func head[T any](s []T, n int) []T {
 // duplicates lists accounts or groups the site holds twice (must always be empty).
 func (w *world) duplicates() []string {
 	var out []string
-	for _, e := range w.jira.DuplicateEmails() {
-		out = append(out, "email "+e)
-	}
-	for _, g := range w.jira.DuplicateGroupNames() {
-		out = append(out, "group "+g)
-	}
+	w.inspect(func() {
+		for _, e := range w.jira.DuplicateEmails() {
+			out = append(out, "email "+e)
+		}
+		for _, g := range w.jira.DuplicateGroupNames() {
+			out = append(out, "group "+g)
+		}
+	})
 	return out
 }
