@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -56,6 +57,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 		}
 		allFresh = allFresh && sr.fresh
 	}
+	r.setCurrent(&run)
 	if len(data) == 0 {
 		return r.finish(log, run, "no source could be read and none has a stored snapshot: "+strings.Join(failed, "; "), nil)
 	}
@@ -135,6 +137,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	}
 	run.Held = len(hb)
 	run.HeldItems, run.HeldByGuard = capHeld(r.cfg.RunChangesCap, hx, hp, ho, hi, hg, hb)
+	r.setCurrent(&run)
 	if len(ho) > 0 {
 		log.Debug().Int("dropped", len(ho)).Msg("removals of what idsync does not own were dropped")
 	}
@@ -199,7 +202,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	// 7. Apply.
 	res := Execute(ctx, r.cfg.Sink, r.cfg.Store, c, ExecOptions{
 		RunID: run.ID, Actor: o.Trigger, RemovalActor: actor, Concurrency: r.cfg.Concurrency,
-		Links: curLinks, Now: r.cfg.Now, Observer: r.obs, ItemTimeout: r.cfg.ItemTimeout, Retried: resolved.retried,
+		Links: curLinks, Now: r.cfg.Now, Observer: statusObserver{Observer: r.obs, r: r}, ItemTimeout: r.cfg.ItemTimeout, Retried: resolved.retried,
 	})
 	for k, m := range res.Counts {
 		for result, n := range m {
@@ -276,9 +279,11 @@ func (r *Runner) record(log zerolog.Logger, run Run, err error) (Run, error) {
 			log.Warn().Err(perr).Msg("pruning old run records failed")
 		}
 	}
+	// The Runner keeps a summary: holding the plan of a first sync between passes would keep
+	// hundreds of MB alive for nothing (Status never shows it).
+	last := run.summary()
 	r.mu.Lock()
-	r.current = nil
-	last := run
+	r.current, r.done, r.total = nil, 0, 0
 	r.last = &last
 	r.mu.Unlock()
 	r.obs.PassFinished(run)
@@ -292,11 +297,54 @@ func (r *Runner) record(log zerolog.Logger, run Run, err error) (Run, error) {
 	return run, err
 }
 
+// setCurrent publishes the running pass's state to Status, as a copy: the pass keeps writing
+// its own Run without a lock.
 func (r *Runner) setCurrent(run *Run) {
+	c := run.summary()
 	r.mu.Lock()
-	c := *run
 	r.current = &c
 	r.mu.Unlock()
+}
+
+// summary is a deep copy of a run record without its plan (Changes, HeldItems): what Status
+// shows, sharing nothing with the original.
+func (run *Run) summary() Run {
+	c := *run
+	c.Changes, c.HeldItems = nil, nil
+	if run.Counts != nil {
+		c.Counts = make(map[Kind]map[string]int, len(run.Counts))
+		for k, m := range run.Counts {
+			c.Counts[k] = maps.Clone(m)
+		}
+	}
+	c.HeldByGuard = maps.Clone(run.HeldByGuard)
+	c.Errors = slices.Clone(run.Errors)
+	c.Sources = slices.Clone(run.Sources)
+	c.Unresolved = slices.Clone(run.Unresolved)
+	return c
+}
+
+// statusObserver passes a pass's events on and keeps the Runner's copy of the running pass
+// current, so Status shows counts and progress while items apply.
+type statusObserver struct {
+	Observer
+	r *Runner
+}
+
+func (o statusObserver) ChangeApplied(k Kind, result string) {
+	o.Observer.ChangeApplied(k, result)
+	o.r.mu.Lock()
+	if c := o.r.current; c != nil {
+		c.count(k, result, 1)
+	}
+	o.r.mu.Unlock()
+}
+
+func (o statusObserver) Progress(done, total int) {
+	o.Observer.Progress(done, total)
+	o.r.mu.Lock()
+	o.r.done, o.r.total = done, total
+	o.r.mu.Unlock()
 }
 
 func describeTarget(o RunOptions) string {

@@ -85,12 +85,18 @@ type RunOptions struct {
 
 func (o RunOptions) targeted() bool { return len(o.Users) > 0 || len(o.Groups) > 0 }
 
-// RunnerStatus is what `idsync status` and the admin API show.
+// RunnerStatus is what `idsync status` and the admin API show. It is a copy: it shares no
+// map or slice with the running pass, so callers may encode or change it freely.
 type RunnerStatus struct {
 	Running bool `json:"running"`
-	// Current is the pass in progress (without its changes).
+	// Current is the pass in progress, without its plan (Changes, HeldItems): its Counts
+	// grow as items settle.
 	Current *Run `json:"current,omitempty"`
-	// Last is the last finished pass (without its changes).
+	// Done and Total are the running pass's items settled so far and planned in all (0
+	// until it applies).
+	Done  int `json:"done,omitempty"`
+	Total int `json:"total,omitempty"`
+	// Last is the last finished pass, without its plan.
 	Last *Run `json:"last,omitempty"`
 	// Pending is true when a requested pass waits for the running one.
 	Pending bool `json:"pending"`
@@ -117,8 +123,11 @@ type Runner struct {
 	mapping configs.MappingConfig
 	safety  configs.SafetyConfig
 	pending *RunOptions
-	current *Run
-	last    *Run
+	// current is the running pass as Status shows it, and last the last finished one: both
+	// summaries (see Run.summary) the Runner owns, copied in and out under mu.
+	current     *Run
+	done, total int
+	last        *Run
 
 	holdMu sync.Mutex // serialises held-plan read-modify-writes (passes and Approve)
 }
@@ -326,12 +335,12 @@ func (r *Runner) Status() RunnerStatus {
 	r.mu.Lock()
 	st := RunnerStatus{Pending: r.pending != nil}
 	if r.current != nil {
-		c := *r.current
+		c := r.current.summary()
 		st.Running, st.Current = true, &c
+		st.Done, st.Total = r.done, r.total
 	}
 	if r.last != nil {
-		l := *r.last
-		l.Changes = nil
+		l := r.last.summary()
 		st.Last = &l
 	}
 	r.mu.Unlock()
