@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/reconciletest"
 )
 
-// The run record says which items the guards held or dropped, and why, for dry runs too;
-// capped like Changes, counted exactly.
+// The run record says which items the guards held or dropped, and why, for dry runs too: all
+// of them in the run RunOnce returns, capped like Changes in the stored record, counted
+// exactly in both.
 func TestRunRecordsHeldItems(t *testing.T) {
 	var users []reconcile.User
 	for i := 0; i < 6; i++ {
@@ -29,31 +32,36 @@ func TestRunRecordsHeldItems(t *testing.T) {
 		if got := run.HeldByGuard[reconcile.GuardGrace]; got != 3*4 { // deactivations, desk and organization removals
 			t.Fatalf("dry=%v: grace held %d, want 12: %+v", dry, got, run.HeldByGuard)
 		}
-		var grace, deact int
-		for _, h := range run.HeldItems {
-			if h.Guard == reconcile.GuardGrace {
-				grace++
-				if h.Change.Kind == reconcile.KindDeactivateUser {
-					deact++
-				}
-				if !strings.Contains(h.Reason, "0 of 1 complete passes") || !h.Waiting() {
-					t.Errorf("dry=%v: held %+v", dry, h)
+		graceItems := func(run reconcile.Run) (grace, deact int) {
+			for _, h := range run.HeldItems {
+				if h.Guard == reconcile.GuardGrace {
+					grace++
+					if h.Change.Kind == reconcile.KindDeactivateUser {
+						deact++
+					}
+					if !strings.Contains(h.Reason, "0 of 1 complete passes") || !h.Waiting() {
+						t.Errorf("dry=%v: held %+v", dry, h)
+					}
 				}
 			}
+			return grace, deact
 		}
-		if deact != 2 || grace != 6 {
-			t.Errorf("dry=%v: kept %d grace items (%d deactivations), want 2 per kind", dry, grace, deact)
+		if grace, deact := graceItems(run); deact != 4 || grace != 12 {
+			t.Errorf("dry=%v: returned %d grace items (%d deactivations), want all 12 (4)", dry, grace, deact)
 		}
 		// The site admin is in jira-software-users without a source: dropped by ownership.
 		if run.HeldByGuard[reconcile.GuardOwnership] != 1 {
 			t.Errorf("dry=%v: ownership drops %+v", dry, run.HeldByGuard)
 		}
 		stored, err := e.store.Run(run.ID)
-		if err != nil || len(stored.HeldItems) != len(run.HeldItems) || stored.HeldByGuard[reconcile.GuardGrace] != 12 {
-			t.Errorf("dry=%v: stored run %v %+v", dry, err, stored.HeldByGuard)
+		if err != nil || stored.HeldByGuard[reconcile.GuardGrace] != 12 {
+			t.Fatalf("dry=%v: stored run %v %+v", dry, err, stored.HeldByGuard)
+		}
+		if grace, deact := graceItems(stored); deact != 2 || grace != 6 {
+			t.Errorf("dry=%v: stored %d grace items (%d deactivations), want 2 per kind", dry, grace, deact)
 		}
 		var b strings.Builder
-		if err := reconcile.RenderRun(&b, run, reconcile.RenderOptions{}); err != nil {
+		if err := reconcile.RenderRun(&b, stored, reconcile.RenderOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		out := b.String()
@@ -148,4 +156,71 @@ func TestApprovalDuringAPassIsKept(t *testing.T) {
 	if applied(run, reconcile.KindDeactivateUser) != 5 || run.Result != reconcile.ResultOK {
 		t.Fatalf("the approved pass: %s %+v", run.Result, run.Counts)
 	}
+}
+
+// RunOnce returns the whole plan (`idsync plan -o json` of a first sync prints every item);
+// only the stored run record keeps at most RunChangesCap items per kind, as copies (a stored
+// record must not pin the whole plan in memory).
+func TestRunReturnsTheWholePlan(t *testing.T) {
+	var users []reconcile.User
+	for i := range 5 {
+		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i), "Engineering"))
+	}
+	e := newEnv(t, users, baseMapping(), openSafety())
+	spy := &putRunSpy{MemStore: e.store}
+	e.cfg.RunChangesCap = 2
+	e.rebuild()
+	e.cfg.Store = spy
+	r, err := reconcile.NewRunner(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.r = r
+	for _, dry := range []bool{true, false} {
+		run := e.run(reconcile.RunOptions{DryRun: dry})
+		if run.Changes == nil || len(run.Changes.CreateUsers) != 5 || len(run.Changes.AddMembers) != 10 {
+			t.Fatalf("dry=%v: returned plan %+v", dry, run.Changes)
+		}
+		for _, n := range run.Changes.Notes {
+			if strings.Contains(n, "keeps the first") {
+				t.Errorf("dry=%v: the returned plan says it is cut: %q", dry, n)
+			}
+		}
+		stored, err := e.store.Run(run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := stored.Changes
+		if c == nil || len(c.CreateUsers) != 2 || len(c.AddMembers) != 2 ||
+			!strings.Contains(strings.Join(c.Notes, " "), "keeps the first 2 items") {
+			t.Fatalf("dry=%v: stored plan %+v", dry, c)
+		}
+		if put := spy.last(); put.Changes == nil || &put.Changes.AddMembers[0] == &run.Changes.AddMembers[0] {
+			t.Errorf("dry=%v: the record handed to the store shares the plan's list", dry)
+		}
+		created := len(e.sink.Accounts()) - 2 // the site admin and the app account were there
+		if (dry && created != 0) || (!dry && created != 5) {
+			t.Errorf("dry=%v: %d accounts created", dry, created)
+		}
+	}
+}
+
+// putRunSpy remembers the last run record handed to the store, as given.
+type putRunSpy struct {
+	*reconciletest.MemStore
+	mu  sync.Mutex
+	run reconcile.Run
+}
+
+func (s *putRunSpy) PutRun(r reconcile.Run) error {
+	s.mu.Lock()
+	s.run = r
+	s.mu.Unlock()
+	return s.MemStore.PutRun(r)
+}
+
+func (s *putRunSpy) last() reconcile.Run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.run
 }

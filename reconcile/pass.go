@@ -136,7 +136,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 		}
 	}
 	run.Held = len(hb)
-	run.HeldItems, run.HeldByGuard = capHeld(r.cfg.RunChangesCap, hx, hp, ho, hi, hg, hb)
+	run.HeldItems, run.HeldByGuard = joinHeld(hx, hp, ho, hi, hg, hb)
 	r.setCurrent(&run)
 	if len(ho) > 0 {
 		log.Debug().Int("dropped", len(ho)).Msg("removals of what idsync does not own were dropped")
@@ -168,7 +168,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 			}
 		}
 		run.Complete = full
-		run.Changes = capChanges(c, r.cfg.RunChangesCap)
+		run.Changes = &c
 		run.Result = passResult(heldNow, len(failed) > 0, ExecResult{})
 		return r.record(log, run, nil)
 	}
@@ -217,7 +217,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 		run.Errors = append(run.Errors, "pass stopped by shutdown; the next pass continues")
 	}
 	run.Complete = full
-	run.Changes = capChanges(c, r.cfg.RunChangesCap)
+	run.Changes = &c
 	run.Result = passResult(heldNow, len(failed) > 0, res)
 	if res.Err != nil {
 		run.Errors = append(run.Errors, res.Err.Error())
@@ -265,10 +265,17 @@ func (r *Runner) finish(log zerolog.Logger, run Run, what string, err error) (Ru
 	return out, rerr
 }
 
-// record stores the run record, prunes old ones and reports the pass.
+// record stores the run record, prunes old ones and reports the pass. The caller gets the
+// whole plan and every held item; the stored record keeps at most RunChangesCap of each kind
+// (copies, so it pins nothing of the plan), with exact counts.
 func (r *Runner) record(log zerolog.Logger, run Run, err error) (Run, error) {
 	run.Finished = r.cfg.Now()
-	if perr := r.cfg.Store.PutRun(run); perr != nil {
+	stored := run
+	if run.Changes != nil {
+		stored.Changes = capChanges(*run.Changes, r.cfg.RunChangesCap)
+	}
+	stored.HeldItems = capHeld(run.HeldItems, r.cfg.RunChangesCap)
+	if perr := r.cfg.Store.PutRun(stored); perr != nil {
 		log.Error().Err(perr).Msg("storing the run record failed")
 		if err == nil {
 			err = fmt.Errorf("storing the run record: %w", perr)
@@ -573,49 +580,62 @@ func (r *Runner) audit(log zerolog.Logger, a AuditRecord) {
 	}
 }
 
-// capHeld joins what the guards held, keeping at most n items per guard and kind, and counts
-// every item per guard.
-func capHeld(n int, lists ...[]Held) ([]Held, map[string]int) {
-	var out []Held
-	var counts map[string]int
+// joinHeld joins what the guards held and counts the items per guard.
+func joinHeld(lists ...[]Held) ([]Held, map[string]int) {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]Held, 0, n)
+	counts := map[string]int{}
+	for _, l := range lists {
+		for _, h := range l {
+			counts[h.Guard]++
+		}
+		out = append(out, l...)
+	}
+	return out, counts
+}
+
+// capHeld keeps at most n held items per guard and kind, for the stored run record.
+func capHeld(held []Held, n int) []Held {
 	type gk struct {
 		guard string
 		kind  Kind
 	}
 	kept := map[gk]int{}
-	for _, l := range lists {
-		for _, h := range l {
-			if counts == nil {
-				counts = map[string]int{}
-			}
-			counts[h.Guard]++
-			k := gk{h.Guard, h.Change.Kind}
-			if kept[k] < n {
-				kept[k]++
-				out = append(out, h)
-			}
+	var out []Held
+	for _, h := range held {
+		k := gk{h.Guard, h.Change.Kind}
+		if kept[k] < n {
+			kept[k]++
+			out = append(out, h)
 		}
 	}
-	return out, counts
+	return out
 }
 
-// capChanges keeps at most n items per kind for the stored run record.
+// capChanges keeps at most n items per kind for the stored run record, copied out of the plan
+// so the record does not keep the plan's (possibly huge) lists alive.
 func capChanges(c Changes, n int) *Changes {
 	out := c
 	truncated := false
 	for _, k := range Kinds {
 		l := out.List(k)
 		if len(*l) > n {
-			*l = (*l)[:n:n]
+			*l = slices.Clone((*l)[:n])
 			truncated = true
 		}
 	}
 	if len(out.Links) > n {
-		out.Links = out.Links[:n:n]
+		out.Links = slices.Clone(out.Links[:n])
 		truncated = true
 	}
 	if len(out.Forget) > n {
-		out.Forget = out.Forget[:n:n]
+		out.Forget = slices.Clone(out.Forget[:n])
 		truncated = true
 	}
 	if truncated {
