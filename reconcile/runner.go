@@ -64,7 +64,8 @@ type RunnerConfig struct {
 	// KeepRuns is how many run records to keep (default 500) when the store can prune.
 	KeepRuns int
 	// RunChangesCap caps the items per kind a stored run record keeps (default 1000): the
-	// counts stay exact, the record stays small on a 100k-user first pass.
+	// counts stay exact, the record stays small on a 100k-user first pass. RunOnce still
+	// returns the whole plan to its caller (`idsync plan -o json`).
 	RunChangesCap int
 	// ItemTimeout bounds one applied item (default 2 minutes).
 	ItemTimeout time.Duration

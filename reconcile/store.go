@@ -139,13 +139,16 @@ type Run struct {
 	// Held counts the items the circuit breaker held back in this pass.
 	Held    int         `json:"held"`
 	Sources []SourceRun `json:"sources,omitempty"`
-	// Changes is the plan after the guards (what the pass tried to apply).
+	// Changes is the plan after the guards (what the pass tried to apply): whole in the Run
+	// RunOnce returns, at most RunnerConfig.RunChangesCap items per kind in stored records
+	// (with a note saying so).
 	Changes *Changes `json:"changes,omitempty"`
 	// HeldItems are the planned items the guards kept out of the pass, each with its guard
 	// and reason: dropped for good by identity, policy and ownership, held for a later pass
-	// by incomplete, grace and breaker. Like Changes, at most RunChangesCap items per guard
-	// and kind are kept; HeldByGuard counts them all. Filled for dry runs too, so a plan can
-	// show which deactivations wait and why.
+	// by incomplete, grace and breaker. Like Changes, all of them in the Run RunOnce
+	// returns, at most RunChangesCap per guard and kind in stored records; HeldByGuard
+	// counts them all. Filled for dry runs too, so a plan can show which deactivations wait
+	// and why.
 	HeldItems   []Held         `json:"heldItems,omitempty"`
 	HeldByGuard map[string]int `json:"heldByGuard,omitempty"`
 	// Unresolved are ids of earlier runs that stopped without recording their end (the
