@@ -1005,6 +1005,26 @@ func diff(want []uint64, have []int32, add func(e uint64), remove func(acc int32
 	}
 }
 
+// countAdds counts the entries diff would add: those of pending accounts and those whose
+// account is not among the members.
+func countAdds(want []uint64, have []int32) int {
+	n, j := 0, 0
+	for _, w := range want {
+		a := int64(w >> 32)
+		if uint32(a) == pendingAcc {
+			n++
+			continue
+		}
+		for j < len(have) && int64(have[j]) < a {
+			j++
+		}
+		if j == len(have) || int64(have[j]) != a {
+			n++
+		}
+	}
+	return n
+}
+
 func hasAcc(s []int32, a int32) bool {
 	_, ok := slices.BinarySearch(s, a)
 	return ok
@@ -1089,7 +1109,7 @@ func (p *planner) groupDiff() {
 	nAdd := 0
 	for di := range p.d.Groups {
 		if have, ok := p.groupHave(di); ok {
-			diff(p.dgEnt[di], have, func(uint64) { nAdd++ }, func(int32) {})
+			nAdd += countAdds(p.dgEnt[di], have)
 		}
 	}
 	p.out.AddMembers = growChanges(p.out.AddMembers, nAdd)
@@ -1249,6 +1269,18 @@ func (p *planner) orgDiff() {
 
 // forget lists ownership records of memberships that are neither in Jira nor desired.
 func (p *planner) forget() {
+	start := len(p.out.Forget)
+	if p.forgetIn(nil) {
+		return
+	}
+	// A group's records were not consecutive: walk them regrouped.
+	p.out.Forget = p.out.Forget[:start]
+	p.forgetIn(membershipOrder(p.own.Owned))
+}
+
+// forgetIn walks the ownership records in the given order (nil: as stored). Walking them as
+// stored, it gives up (false) on meeting a group whose records it has passed before.
+func (p *planner) forgetIn(order []int32) bool {
 	deskByID := make(map[string]int32, len(p.live.ServiceDesks))
 	for i, d := range p.live.ServiceDesks {
 		deskByID[d.ID] = int32(i)
@@ -1263,7 +1295,7 @@ func (p *planner) forget() {
 	// in the account map (see memberHashes).
 	var mh memberHashes
 	lastC, lastLi, lastOK := "", int32(-1), false
-	order := membershipOrder(p.own.Owned)
+	visited := make([]bool, len(p.live.Groups))
 	for k := range p.own.Owned {
 		i := k
 		if order != nil {
@@ -1280,6 +1312,10 @@ func (p *planner) forget() {
 				lastC = o.Container
 				lastLi, lastOK = p.lgByID[o.Container]
 				if lastOK {
+					if visited[lastLi] && order == nil {
+						return false // reloading the group at every turn would be quadratic
+					}
+					visited[lastLi] = true
 					mh.load(p, p.lgMem[lastLi])
 				}
 			}
@@ -1329,35 +1365,18 @@ func (p *planner) forget() {
 			p.out.Forget = append(p.out.Forget, *o)
 		}
 	}
+	return true
 }
 
-// membershipOrder returns the order forget walks ownership records in: nil (as given) when
-// the membership records of each container are consecutive, as the store returns them (key
-// order); else a permutation that makes them so, keeping their relative order. Records
-// interleaved by account (as a caller may assemble them) would otherwise reload a group's
-// member hashes at almost every record: quadratic in a 100k-member default group.
+// membershipOrder is a permutation of the ownership records that makes the membership
+// records of each container consecutive, keeping their relative order, for records not in
+// the store's key order (interleaved by account, as a caller may assemble them): forget would
+// otherwise reload a group's member hashes at almost every record, quadratic in a
+// 100k-member default group. A counting sort by container in order of first appearance;
+// other kinds first (each is judged on its own).
 func membershipOrder(owned []Owned) []int32 {
-	seen := map[string]bool{}
-	last, started, grouped := "", false, true
-	for i := range owned {
-		o := &owned[i]
-		if o.Kind != OwnedMembership || (started && o.Container == last) {
-			continue
-		}
-		if seen[o.Container] {
-			grouped = false
-			break
-		}
-		seen[o.Container] = true
-		last, started = o.Container, true
-	}
-	if grouped {
-		return nil
-	}
-	// Counting sort by container, in order of first appearance; other kinds first (bucket 0:
-	// each is judged on its own).
 	bucket := make([]int32, len(owned))
-	idx := make(map[string]int32, len(seen))
+	idx := map[string]int32{}
 	last, lastB := "", int32(-1)
 	for i := range owned {
 		o := &owned[i]

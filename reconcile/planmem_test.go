@@ -65,8 +65,11 @@ func TestPlanOwnershipInAnyOrder(t *testing.T) {
 	}
 	opts := reconcile.PlanOptions{Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), DeactivateMethod: configs.DeactivateRemoveAccess}
 	sorted := reconcile.Plan(d, o.live, o.own, opts)
-	if len(sorted.Forget) != 40 || len(sorted.RemoveMembers) == 0 {
-		t.Fatalf("the org should forget 40 records and remove members: %d, %d", len(sorted.Forget), len(sorted.RemoveMembers))
+	if len(sorted.Forget) != 40 || len(sorted.RemoveMembers) == 0 || len(sorted.AddMembers) == 0 {
+		t.Fatalf("the org should forget 40 records, add and remove members: %d, %d, %d", len(sorted.Forget), len(sorted.AddMembers), len(sorted.RemoveMembers))
+	}
+	if cap(sorted.AddMembers) != len(sorted.AddMembers) {
+		t.Errorf("adds counted %d ahead, planned %d", cap(sorted.AddMembers), len(sorted.AddMembers))
 	}
 	byAccount := slices.Clone(o.own.Owned)
 	slices.SortStableFunc(byAccount, func(a, b reconcile.Owned) int { return strings.Compare(a.AccountID, b.AccountID) })
