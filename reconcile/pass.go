@@ -28,7 +28,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 		Target: describeTarget(o), Counts: map[Kind]map[string]int{}}
 	log := r.log.With().Str(logging.FieldRunID, run.ID).Str(logging.FieldTrigger, o.Trigger).Logger()
 	r.setCurrent(&run)
-	r.obs.PassStarted(run)
+	r.obs.PassStarted(run.summary()) // a copy: the pass keeps writing its own
 	targeted := o.targeted()
 	run.Unresolved = r.pendingResolution(log)
 
