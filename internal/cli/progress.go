@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -100,16 +102,18 @@ func Summary(w io.Writer, run reconcile.Run) {
 	sort.Slice(kinds, func(i, j int) bool { return kindOrder(kinds[i]) < kindOrder(kinds[j]) })
 	for _, k := range kinds {
 		byResult := run.Counts[reconcile.Kind(k)]
-		parts := make([]string, 0, len(byResult))
-		for _, r := range []string{"ok", "failed", "skipped", "held", "unsupported", "planned"} {
-			if n := byResult[r]; n > 0 {
-				parts = append(parts, fmt.Sprintf("%d %s", n, r))
+		results := make([]string, 0, len(byResult))
+		for r, n := range byResult {
+			if n > 0 {
+				results = append(results, r)
 			}
 		}
-		for r, n := range byResult {
-			if !strings.Contains("ok failed skipped held unsupported planned", r) && n > 0 {
-				parts = append(parts, fmt.Sprintf("%d %s", n, r))
-			}
+		slices.SortFunc(results, func(a, b string) int {
+			return cmp.Or(cmp.Compare(resultOrder(a), resultOrder(b)), cmp.Compare(a, b))
+		})
+		parts := make([]string, len(results))
+		for i, r := range results {
+			parts[i] = fmt.Sprintf("%d %s", byResult[r], r)
 		}
 		fmt.Fprintf(w, "  %-28s %s\n", k, strings.Join(parts, ", "))
 	}
@@ -123,6 +127,16 @@ func Summary(w io.Writer, run reconcile.Run) {
 		}
 		fmt.Fprintf(w, "  error: %s\n", e)
 	}
+}
+
+// resultOrder lists the usual item results first, in this order; others follow by name.
+func resultOrder(r string) int {
+	i := slices.Index([]string{reconcile.ItemOK, reconcile.ItemDoneByCreate, reconcile.ItemFailed, reconcile.ItemSkipped,
+		reconcile.ItemHeld, reconcile.ItemUnsupported, reconcile.ItemPlanned}, r)
+	if i < 0 {
+		return 100
+	}
+	return i
 }
 
 func kindOrder(k string) int {

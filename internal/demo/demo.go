@@ -20,6 +20,7 @@ import (
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/app"
+	"github.com/idsync/idsync/internal/cli"
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/internal/sim"
 	"github.com/idsync/idsync/reconcile"
@@ -203,33 +204,8 @@ func (d *demo) pass(ctx context.Context, o reconcile.RunOptions) (reconcile.Run,
 		return run, fmt.Errorf("applying: %w", err)
 	}
 	fmt.Fprintln(d.out, "Applied:")
-	summarize(indent(d.out), run)
+	cli.Summary(indent(d.out), run)
 	return run, nil
-}
-
-func summarize(w io.Writer, run reconcile.Run) {
-	fmt.Fprintf(w, "run %s: %s in %s\n", run.ID, run.Result, run.Finished.Sub(run.Started).Round(time.Millisecond))
-	for _, k := range reconcile.Kinds {
-		byResult := run.Counts[k]
-		if len(byResult) == 0 {
-			continue
-		}
-		var parts []string
-		for _, r := range []string{"ok", "failed", "skipped", "held", "unsupported"} {
-			if n := byResult[r]; n > 0 {
-				parts = append(parts, fmt.Sprintf("%d %s", n, r))
-			}
-		}
-		if len(parts) > 0 {
-			fmt.Fprintf(w, "  %-28s %s\n", k, strings.Join(parts, ", "))
-		}
-	}
-	for i, e := range run.Errors {
-		if i == 5 {
-			break
-		}
-		fmt.Fprintf(w, "  error: %s\n", e)
-	}
 }
 
 // indent prefixes every line written to w with two spaces.

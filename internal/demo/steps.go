@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idsync/idsync/internal/cli"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
@@ -144,7 +145,7 @@ func (d *demo) scimPush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	summarize(indent(d.out), run)
+	cli.Summary(indent(d.out), run)
 	acc, ok := d.sims.Jira.AccountByEmail(hire.Email)
 	if err := check(ok, "the pushed hire has no Jira account"); err != nil {
 		return err
