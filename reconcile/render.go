@@ -205,7 +205,10 @@ func Render(w io.Writer, c Changes, o RenderOptions) error {
 			}
 		}
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "GUARD\tKIND\tWHO\tWHAT\tWHY")
+		// Ownership drops are counted above but not listed, so the table may have no rows.
+		if len(o.Held) > 0 && slices.ContainsFunc(guardOrder, func(g string) bool { return g != GuardOwnership && byGuard[g] > 0 }) {
+			fmt.Fprintln(tw, "GUARD\tKIND\tWHO\tWHAT\tWHY")
+		}
 		printed := map[string]int{}
 		for _, h := range o.Held {
 			if h.Guard == GuardOwnership || (o.MaxRows > 0 && printed[h.Guard] == o.MaxRows) {

@@ -466,3 +466,24 @@ func TestRenderTable(t *testing.T) {
 		t.Errorf("a tab from source data broke the table")
 	}
 }
+
+// Ownership drops are counted but not listed: the held table then has no header either.
+func TestRenderHeldOwnershipOnly(t *testing.T) {
+	held := []reconcile.Held{{Guard: reconcile.GuardOwnership, Change: reconcile.Change{Kind: reconcile.KindRemoveMember, UserName: "admin"}, Reason: "not owned"}}
+	var b strings.Builder
+	if err := reconcile.Render(&b, reconcile.Changes{}, reconcile.RenderOptions{Held: held}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "ownership") || strings.Contains(out, "GUARD") || strings.Contains(out, "admin") {
+		t.Errorf("held section:\n%s", out)
+	}
+	held = append(held, reconcile.Held{Guard: reconcile.GuardGrace, Change: reconcile.Change{Kind: reconcile.KindDeactivateUser, UserName: "leaver"}, Reason: "grace"})
+	b.Reset()
+	if err := reconcile.Render(&b, reconcile.Changes{}, reconcile.RenderOptions{Held: held}); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "GUARD") || !strings.Contains(out, "leaver") {
+		t.Errorf("held section with a grace item:\n%s", out)
+	}
+}
