@@ -46,6 +46,7 @@ type cfgOpts struct {
 	Groups        string // YAML flow items under mapping.groups, e.g. "{idp: Engineering, jira: [engineering]}"
 	Customers     string // YAML flow items under mapping.customers
 	DefaultGroups string // default [jira-software-users]
+	ExcludeGroups string // mapping.exclude_groups, a YAML flow list
 	Grace         int
 	MaxDeact      int     // default 25
 	MaxPercent    float64 // default 10
@@ -160,6 +161,9 @@ mapping:
 		}
 	}
 	fmt.Fprintf(&b, "  default_groups: %s\n", or(o.DefaultGroups, "[jira-software-users]"))
+	if o.ExcludeGroups != "" {
+		fmt.Fprintf(&b, "  exclude_groups: %s\n", o.ExcludeGroups)
+	}
 	if o.Customers != "" {
 		fmt.Fprintf(&b, "  customers:\n")
 		for _, c := range strings.Split(o.Customers, "\n") {

@@ -98,7 +98,7 @@ func tail(s string, n int) string {
 // runIdsync runs the binary to completion; every output is checked for secrets and races.
 func runIdsync(t testing.TB, secrets []string, env []string, args ...string) cmdResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, idsyncBinary(t), args...)
 	cmd.Env = cleanEnv(env...)
