@@ -51,7 +51,7 @@ func (d *Daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		ConfigFile: cfg.Path,
 		Schedule:   cfg.Schedule,
 		NextPass:   d.sched.next(),
-		Runner:     runnerStatus(d.app.Runner),
+		Runner:     d.app.Runner.Status(), // deep copies: safe to encode while a pass runs
 	}
 	for _, s := range cfg.Sources {
 		b.Sources = append(b.Sources, sourceStatus{Name: s.Name, Type: s.Type, Push: s.PushEnabled(), Priority: s.Priority})
@@ -215,18 +215,7 @@ type pendingBody struct {
 	Current *reconcile.Run `json:"current,omitempty"`
 }
 
-func (d *Daemon) currentRun() *reconcile.Run { return runnerStatus(d.app.Runner).Current }
-
-// runnerStatus is the Runner's status with only the scalar fields of the running pass:
-// Status copies that Run shallowly, so its maps (Counts) are the ones the pass is still
-// writing, and reading them races.
-func runnerStatus(r *reconcile.Runner) reconcile.RunnerStatus {
-	st := r.Status()
-	if c := st.Current; c != nil {
-		st.Current = &reconcile.Run{ID: c.ID, Trigger: c.Trigger, Target: c.Target, DryRun: c.DryRun, Started: c.Started}
-	}
-	return st
-}
+func (d *Daemon) currentRun() *reconcile.Run { return d.app.Runner.Status().Current }
 
 // describeTarget mirrors the Runner's description of a targeted pass, to tell our pass from
 // another in the status.
