@@ -254,12 +254,12 @@ func crashReferenceRun(t *testing.T, sz crashSize, org miniorangetest.Org) {
 // large pass (the initial sync, or a churn with deactivations and removals), restarts it until
 // it converges, and compares the end state with the uncrashed run.
 func TestCrashConsistency(t *testing.T) {
-	timed(t)
 	if !long {
 		// The long run gives the crash trials the machine to themselves (they run before
 		// the parallel tests), so the kill moments spread over a pass of steady length.
 		t.Parallel()
 	}
+	timed(t)
 	sz := crashSizes()
 	org := crashOrg(sz)
 	crashReferenceRun(t, sz, org)

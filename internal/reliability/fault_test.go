@@ -350,8 +350,8 @@ var (
 // TestFaultMatrix runs every fault scenario against the same org and churn, and compares each
 // with the fault-free run.
 func TestFaultMatrix(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	t.Run("baseline", func(t *testing.T) {
 		b := faultBaseline(t)
 		if len(b.removals) == 0 {

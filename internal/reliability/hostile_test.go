@@ -53,8 +53,8 @@ func hostileFigure(name, result string) {
 // and malformed emails, unicode and stray whitespace. Each bad record is skipped or kept
 // without an email with a warning naming it; the good records are synced; nothing crashes.
 func TestReliabilityHostileData(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	org := miniorangetest.Org{
@@ -158,8 +158,8 @@ func emails(js *jiratest.Sim) []string {
 // groups, with import_groups on. The pass must not crash or duplicate the groups; a warning
 // must name them, and an IdP group must never grant Jira admin rights by its name alone.
 func TestReliabilityProductGroupNames(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	org := miniorangetest.Org{
@@ -232,8 +232,8 @@ func scaleSizes() (members, groups int) {
 // crash, and each pass ends with its summary line. (The binary runs at full speed; in-process
 // under -race a 100,000-member pass takes many minutes.)
 func TestReliabilityHostileScale(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	members, groups := scaleSizes()
 	passOK := func(t *testing.T, e *procEnv) reconcile.Run {
 		t.Helper()

@@ -54,8 +54,8 @@ func sourceGauge(p *inproc) float64 {
 // TestOutageSource: the source refusing connections, answering an error in the middle of its
 // pages, or answering an empty directory never deactivates or removes anything.
 func TestOutageSource(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	passes := 1
 	if long {
 		passes = 3
@@ -198,8 +198,8 @@ func logged(logs *lockedBuffer, text string) bool {
 // TestOutageReadyz: with the source down, the daemon's /readyz turns 503 after two schedule
 // intervals, the metric says the read is incomplete, and nothing is taken away.
 func TestOutageReadyz(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	org := outageOrg()
 	w := newWorld(t, worldOpts{Org: org, Seed: 17})
 	cfg := unguarded(w, t.TempDir())

@@ -15,8 +15,8 @@ import (
 // write is answered 2xx, restarts it and reads every acknowledged write back: a write the
 // listener acknowledged is never lost. Deletes that were acknowledged stay deleted.
 func TestCrashSCIMAck(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	rounds := 3
 	if long {
 		rounds = 20

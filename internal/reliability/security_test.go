@@ -44,8 +44,8 @@ func viewOf(js *jiratest.Sim, id string) unmanagedView {
 // the very groups, desk and organization idsync manages. None of them is changed, and no
 // request names them.
 func TestReliabilityUnmanagedAccounts(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	for _, authoritative := range []bool{false, true} {
 		name := "shared-groups"
 		if authoritative {
@@ -132,8 +132,8 @@ func TestReliabilityUnmanagedAccounts(t *testing.T) {
 // inline, as files and through the environment, at debug level, on success and on failure,
 // and searches every output, log and API answer for them.
 func TestReliabilitySecrets(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	for _, mode := range []string{"inline", "files", "env"} {
 		t.Run(mode, func(t *testing.T) {
 			w := newWorld(t, worldOpts{Org: outageOrg(), Seed: 71})
@@ -288,8 +288,8 @@ func mustGlob(t *testing.T, pattern string) []string {
 // TestReliabilityTokens: admin and SCIM tokens reach only their own routes; refusals are 401
 // and say nothing about why, nor whether a source exists.
 func TestReliabilityTokens(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	w := newWorld(t, worldOpts{Org: outageOrg(), Seed: 79})
 	cfg := unguarded(w, t.TempDir())
 	cfg.PushToken = "rel-scim-corp-token-2b7c"
@@ -388,8 +388,8 @@ func normalise401(body string) string {
 // TestReliabilityStateFileMode: the state file is created 0600; a world-readable one makes
 // the CLI print a warning.
 func TestReliabilityStateFileMode(t *testing.T) {
-	timed(t)
 	t.Parallel()
+	timed(t)
 	w := newWorld(t, worldOpts{Org: outageOrg(), Seed: 83})
 	cfg := unguarded(w, t.TempDir())
 	path := cfg.write(t)
