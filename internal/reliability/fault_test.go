@@ -305,9 +305,7 @@ func runScenario(t *testing.T, sc *faultScenario, fig *faultFigure) scenarioResu
 		t.Errorf("%d requests were sent inside a Retry-After window", e)
 		fig.EarlyRetries += e
 	}
-	if sc != nil && strings.HasPrefix(sc.name, "jira-429") {
-		fig.Throttled = fig.FaultsInjected
-	}
+	fig.Throttled = w.jira.Throttled()
 	return res
 }
 
