@@ -2,10 +2,12 @@ package jiratest_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -246,4 +248,30 @@ func TestSimulatorSeatsLagAndFaults(t *testing.T) {
 	if n := sim.Calls()[jiratest.Call{Method: "GET", Endpoint: "/rest/api/3/myself", Status: 0}]; n != 1 {
 		t.Errorf("reset counted %d times", n)
 	}
+}
+
+// Member pages are served under the read lock; concurrent readers of one group must not race
+// on its cached sorted member list (go test -race catches it).
+func TestConcurrentMemberReadsDoNotRace(t *testing.T) {
+	sim := jiratest.New(jiratest.Options{})
+	for i := range 50 {
+		id, err := sim.AddUser(jiratest.User{Email: fmt.Sprintf("u%d@example.com", i), Groups: []string{"jira-software-users"}})
+		if err != nil || id == "" {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if g, ok := sim.Group("jira-software-users"); !ok || len(g.Members) < 50 {
+					t.Errorf("group members = %d", len(g.Members))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

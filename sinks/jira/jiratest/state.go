@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -116,8 +117,9 @@ type account struct {
 }
 
 type set struct {
-	m      map[string]struct{}
-	sorted []string // nil when stale
+	m       map[string]struct{}
+	sorted  []string // nil when stale
+	cacheMu sync.Mutex
 }
 
 func newSet() *set { return &set{m: map[string]struct{}{}} }
@@ -143,7 +145,12 @@ func (s *set) remove(id string) bool {
 func (s *set) has(id string) bool { _, ok := s.m[id]; return ok }
 
 // list returns the ids sorted, cached until the next change (pages of big groups stay cheap).
+//
+// Readers call it under the simulator's read lock, so several may build the cache at once:
+// cacheMu keeps that safe (writers hold the write lock, so add and remove need no more).
 func (s *set) list() []string {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
 	if s.sorted == nil {
 		s.sorted = make([]string, 0, len(s.m))
 		for id := range s.m {
