@@ -110,3 +110,21 @@ func BenchmarkAuditByUser(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkJournalLargeAudit journals one entry of many audit records, as a first pass that
+// links an existing site does (index keys are then written in order).
+func BenchmarkJournalLargeAudit(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		st := openBench(b)
+		recs := make([]reconcile.AuditRecord, 20000)
+		for i := range recs {
+			recs[i] = reconcile.AuditRecord{Action: "link", UserName: fmt.Sprintf("user%06d@example.com", (i*7919)%len(recs)),
+				AccountID: fmt.Sprintf("acc-%d", (i*104729)%len(recs)), Result: "ok"}
+		}
+		b.StartTimer()
+		if err := st.Journal(reconcile.JournalEntry{Audit: recs}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -93,12 +93,7 @@ func (s *Store) Journal(e reconcile.JournalEntry) error {
 				return fmt.Errorf("deleting owned record %q: %w", o.OwnedKey(), err)
 			}
 		}
-		for _, a := range audit {
-			if err := appendAudit(tx, a); err != nil {
-				return err
-			}
-		}
-		return nil
+		return appendAudits(tx, audit)
 	})
 	if err != nil {
 		return fmt.Errorf("journaling: %w", err)

@@ -229,10 +229,8 @@ func migrate0to1(tx *bbolt.Tx) error {
 		if err := createAuditBuckets(tx); err != nil {
 			return err
 		}
-		for _, r := range recs {
-			if err := appendAudit(tx, r); err != nil {
-				return err
-			}
+		if err := appendAudits(tx, recs); err != nil {
+			return err
 		}
 	}
 	return nil
