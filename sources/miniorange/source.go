@@ -351,9 +351,17 @@ func (s *Source) readMembers(p *pager, groups []moGroup, mu *sync.Mutex, members
 func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][]string) (reconcile.Directory, error) {
 	byName := make(map[string]int, len(users))
 	keys := make(map[string]struct{}, len(users))
+	// A user without a username is passed on when it has an id: the engine skips it with a
+	// warning and, knowing its key, never takes its linked account for a leaver. Without an
+	// id it cannot be linked to anything and is dropped here, with a warning. Either way one
+	// bad record does not stop everyone else's sync.
+	drop := make([]bool, len(users))
 	for i, u := range users {
-		if strings.TrimSpace(u.UserName) == "" {
-			return reconcile.Directory{}, fmt.Errorf("%w: users listing: user at position %d (id %q) has no username", ErrIncomplete, i, string(u.ID))
+		blank := strings.TrimSpace(u.UserName) == ""
+		if blank && string(u.ID) == "" {
+			drop[i] = true
+			s.log.Warn().Int("position", i).Str("email", u.Email).Msg("miniOrange user with neither id nor username skipped")
+			continue
 		}
 		key := string(u.ID)
 		if key == "" {
@@ -363,6 +371,9 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 			return reconcile.Directory{}, fmt.Errorf("%w: users listing: user id %q listed twice (a page shifted during the read)", ErrIncomplete, key)
 		}
 		keys[key] = struct{}{}
+		if blank {
+			continue
+		}
 		lower := strings.ToLower(u.UserName)
 		if _, dup := byName[lower]; dup {
 			return reconcile.Directory{}, fmt.Errorf("%w: users listing: username %q listed twice", ErrIncomplete, u.UserName)
@@ -378,6 +389,9 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 	onlyListing := 0
 	for gi, g := range groups {
 		for _, m := range members[g.Name] {
+			if strings.TrimSpace(m) == "" {
+				continue // a user without a username: passed on without groups, skipped by the engine
+			}
 			i, ok := byName[strings.ToLower(m)]
 			if !ok {
 				if len(unknown) < 5 {
@@ -414,6 +428,9 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 	}
 	missingStatus, onlyField := 0, 0
 	for i, u := range users {
+		if drop[i] {
+			continue
+		}
 		if _, missing, _ := parseStatus(listState(u)); missing {
 			missingStatus++
 		}

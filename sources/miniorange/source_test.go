@@ -204,13 +204,13 @@ func TestSnapshotIncomplete(t *testing.T) {
 				}
 			}))
 		}, want: `unknown user status "PENDING_APPROVAL"`},
-		{name: "user without username", rewrite: func(s *miniorangetest.Server) string {
+		{name: "user record without the username its group listings name", rewrite: func(s *miniorangetest.Server) string {
 			return serve(t, rewrite(s.Handler(), miniorangetest.PathUsersList, func(b map[string]any) {
 				if us, ok := b["users"].([]any); ok && len(us) > 1 {
 					delete(us[1].(map[string]any), "username")
 				}
 			}))
-		}, want: "has no username"},
+		}, want: "did not return"},
 		{name: "answer is not JSON", rewrite: func(s *miniorangetest.Server) string {
 			return serve(t, rewrite(s.Handler(), miniorangetest.PathGroupsList, func(b map[string]any) { b["groups"] = "oops" }))
 		}, want: "decoding"},
@@ -436,5 +436,53 @@ func TestImplausibleTotalIsRejected(t *testing.T) {
 	_, err := newSource(t, url, nil).Snapshot(context.Background())
 	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "beyond what idsync reads") {
 		t.Errorf("error = %v", err)
+	}
+}
+
+// One user without a username (everywhere) must not stop everyone's sync: with an id it is
+// passed on for the engine to skip with a warning (its key keeps any link to it safe); with
+// neither id nor username it is dropped.
+func TestSnapshotPassesUserWithoutUsername(t *testing.T) {
+	srv := startSim(t, nil)
+	var blanked, dropped string
+	h := rewrite(srv.Handler(), miniorangetest.PathUsersList, func(b map[string]any) {
+		us, _ := b["users"].([]any)
+		if len(us) < 3 || b["startIndex"] != nil && b["startIndex"] != float64(0) {
+			return
+		}
+		u1, u2 := us[1].(map[string]any), us[2].(map[string]any)
+		if blanked == "" {
+			blanked, dropped = u1["username"].(string), u2["username"].(string)
+		}
+		if u1["username"] == blanked {
+			u1["username"] = ""
+			u2["username"] = ""
+			delete(u2, "id")
+		}
+	})
+	h = rewrite(h, miniorangetest.PathGroupMembers, func(b map[string]any) {
+		ms, _ := b["members"].([]any)
+		for i, m := range ms {
+			if m == blanked || m == dropped {
+				ms[i] = ""
+			}
+		}
+	})
+	dir, err := newSource(t, serve(t, h), nil).Snapshot(context.Background())
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	var blank, total int
+	for _, u := range dir.Users {
+		total++
+		if u.UserName == "" {
+			blank++
+			if u.Key == "" {
+				t.Errorf("blank user passed on as %+v, want its id as key", u)
+			}
+		}
+	}
+	if blank != 1 || total != 49 {
+		t.Fatalf("users = %d with %d blank, want 49 with 1 (the one without an id dropped)", total, blank)
 	}
 }

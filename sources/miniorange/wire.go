@@ -294,9 +294,6 @@ func parseStatus(s string) (active, missing bool, err error) {
 // convertUser turns one miniOrange user into the model. state is the user's status value;
 // extraGroups are memberships learned from group member listings.
 func convertUser(u moUser, state string, extraGroups []string) (reconcile.User, error) {
-	if strings.TrimSpace(u.UserName) == "" {
-		return reconcile.User{}, fmt.Errorf("user with id %q has no username", string(u.ID))
-	}
 	active, _, err := parseStatus(state)
 	if err != nil {
 		return reconcile.User{}, fmt.Errorf("user %q: %w", u.UserName, err)
