@@ -93,6 +93,11 @@ const (
 	minRate = 0.5
 	// unlimitedAgain is the learnt rate above which an unlimited class stops pacing again.
 	unlimitedAgain = 1000
+	// ceilingShare and ceilingTTL: after a 429 a class recovers only to this share of the
+	// rate that was throttled, for this long, so a site whose real limit is below the
+	// configured rate is not hit again every few seconds; then it may probe back up.
+	ceilingShare = 0.9
+	ceilingTTL   = 10 * time.Minute
 )
 
 // Budget is the last-known rate-limit state the API reported (X-RateLimit-* and Retry-After).
@@ -117,6 +122,20 @@ type pacer struct {
 	blockedUntil time.Time
 	lastCut      time.Time
 	lastRaise    time.Time
+	// ceiling caps recovery after a 429 (0: none), until lastCut+ceilingTTL.
+	ceiling float64
+	// baseBurst is the configured burst; a 429 shrinks the bucket's burst with its rate (a
+	// burst larger than the site's sends a wave of requests into every reopened window).
+	baseBurst int
+}
+
+// setRate sets the limiter's rate and scales its burst with it.
+func (p *pacer) setRate(now time.Time, r float64) {
+	p.cur = r
+	p.lim.SetLimitAt(now, rate.Limit(r))
+	if p.base > 0 && p.baseBurst > 0 {
+		p.lim.SetBurstAt(now, max(1, int(math.Round(float64(p.baseBurst)*math.Min(1, r/p.base)))))
+	}
 }
 
 // client is the HTTP layer: authentication, pacing, Retry-After, retries, metrics.
@@ -199,6 +218,7 @@ func newClient(cfg configs.JiraConfig, opts Options, token, orgKey string) (*cli
 				burst = 1
 			}
 			p.lim = rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
+			p.baseBurst = burst
 		}
 		c.pacers[i] = p
 	}
@@ -514,8 +534,8 @@ func (c *client) observe(cs *call, resp *http.Response) {
 					}
 					q.lim = rate.NewLimiter(rate.Limit(q.cur), 1)
 				} else {
-					q.cur = math.Max(q.cur/2, math.Min(minRate, q.base))
-					q.lim.SetLimitAt(now, rate.Limit(q.cur))
+					q.ceiling = q.cur * ceilingShare
+					q.setRate(now, math.Max(q.cur/2, math.Min(minRate, q.base)))
 				}
 				q.lastCut, q.lastRaise = now, now
 			}
@@ -531,11 +551,16 @@ func (c *client) observe(cs *call, resp *http.Response) {
 }
 
 // recover raises a throttled rate additively: by a tenth of the configured rate per second
-// (of the current rate when the config is unlimited, dropping the limiter once it is high).
+// (of the current rate when the config is unlimited, dropping the limiter once it is high),
+// up to the ceiling the last 429 set while it lasts.
 func (p *pacer) recover(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.lim == nil || (p.base > 0 && p.cur >= p.base) {
+	top := p.base
+	if p.ceiling > 0 && now.Sub(p.lastCut) < ceilingTTL {
+		top = math.Min(top, math.Max(p.ceiling, math.Min(minRate, p.base)))
+	}
+	if p.lim == nil || (p.base > 0 && p.cur >= top) {
 		return
 	}
 	el := now.Sub(p.lastRaise).Seconds()
@@ -544,8 +569,7 @@ func (p *pacer) recover(now time.Time) {
 	}
 	p.lastRaise = now
 	if p.base > 0 {
-		p.cur = math.Min(p.base, p.cur+p.base*recoverFraction*el)
-		p.lim.SetLimitAt(now, rate.Limit(p.cur))
+		p.setRate(now, math.Min(top, p.cur+p.base*recoverFraction*el))
 		return
 	}
 	p.cur += math.Max(p.cur, 1) * recoverFraction * el

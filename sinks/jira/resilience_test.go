@@ -283,3 +283,23 @@ func TestContextCancelStopsWaiting(t *testing.T) {
 		t.Fatalf("err = %v, want the context's deadline", err)
 	}
 }
+
+// A rate configured ten times above what the site allows: the sink halves rate and burst on
+// each 429 and then recovers only to just under the rate it was throttled at, so it settles
+// below the site's limit instead of climbing back into it every few seconds (without the
+// ceiling this run does not finish in 30 s).
+func TestThrottledRateSettlesBelowTheSiteLimit(t *testing.T) {
+	e := newEnv(t, withScale(4), withRate(400, 20, 8), withSim(func(o *jiratest.Options) {
+		o.Limits = map[string]jiratest.Limit{"POST /rest/api/3/group/user": {RPS: 40, Burst: 5}}
+	}))
+	if err := addMembers(t, e, 600, 8); err != nil {
+		t.Fatalf("adds did not complete: %v", err)
+	}
+	if e.sim.EarlyRetries() != 0 {
+		t.Fatal("requests inside a Retry-After window")
+	}
+	if n := e.sim.Throttled(); n == 0 || n > 45 {
+		t.Fatalf("%d 429s for 600 adds at a 40/s site limit, want a few dozen at most", n)
+	}
+	t.Logf("throttled %d", e.sim.Throttled())
+}
