@@ -105,6 +105,11 @@ type LiveGroup struct {
 	// ProductAccess marks a group that grants product access (ApplicationRole.groups or
 	// sink.jira.product_access_groups).
 	ProductAccess bool `json:"productAccess,omitempty"`
+	// Admin marks a group that grants admin rights: Jira lists it under the site-admin or
+	// the admin access type (group/bulk?accessType=site-admin|admin). Like ProductAccess,
+	// it is set on full and targeted reads alike: on-the-fly group import never touches
+	// such a group (see Plan).
+	Admin bool `json:"admin,omitempty"`
 }
 
 // LiveDesk is one JSM service desk and its customers.

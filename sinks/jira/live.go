@@ -16,9 +16,17 @@ import (
 
 // Live reads the state in scope. A full read lists every account (users/search) and every
 // group (group/bulk), reads members of the groups in scope and of the site-admin groups,
-// flags product-access groups and site admins, and reads customers of the desks and members
-// of the organizations in scope. Scope.Accounts the listing missed (search-index lag) are
-// fetched one by one. A targeted read (Scope.Targeted) lists nothing in full: see liveTargeted.
+// flags product-access groups, admin groups (site-admin and admin access types) and site
+// admins, and reads customers of the desks and members of the organizations in scope.
+// Scope.Accounts the listing missed (search-index lag) are fetched one by one. A targeted
+// read (Scope.Targeted) lists nothing in full: see liveTargeted.
+//
+// Besides the listings, a read makes three fixed lookups (one page each on a usual site):
+// applicationrole (product access; skipped when sink.jira.product_access_groups is set),
+// group/bulk?accessType=site-admin and group/bulk?accessType=admin. Jira marks none of these
+// on the accounts or groups it lists, and the planner needs all of them: deactivation must
+// know product access and site admins, and on-the-fly group import must never touch a group
+// that grants admin rights or product access. Members of admin-type groups are not read.
 func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live, error) {
 	if scope.Targeted {
 		return s.liveTargeted(ctx, scope)
@@ -28,12 +36,14 @@ func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live,
 		groups      []apiGroup
 		productKeys map[string]bool
 		adminGroups []apiGroup
+		adminAccess map[string]bool
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { users, err = s.c.listUsers(gctx); return })
 	g.Go(func() (err error) { groups, err = s.c.listGroups(gctx, nil, s.conc); return })
 	g.Go(func() (err error) { productKeys, err = s.productAccessGroups(gctx); return })
 	g.Go(func() (err error) { adminGroups, err = s.siteAdminGroups(gctx); return })
+	g.Go(func() (err error) { adminAccess, err = s.adminAccessGroups(gctx); return })
 	if err := g.Wait(); err != nil {
 		return reconcile.Live{}, fmt.Errorf("reading Jira: %w", err)
 	}
@@ -51,7 +61,8 @@ func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live,
 	var toRead []int
 	for _, gr := range groups {
 		s.learnGroup(gr.Name, gr.GroupID)
-		lg := reconcile.LiveGroup{ID: gr.GroupID, Name: gr.Name, ProductAccess: productKeys[strings.ToLower(gr.Name)]}
+		lg := reconcile.LiveGroup{ID: gr.GroupID, Name: gr.Name, ProductAccess: productKeys[strings.ToLower(gr.Name)],
+			Admin: adminIDs[gr.GroupID] || adminAccess[gr.GroupID]}
 		// Members of product-access groups are read even when no mapping names them: a
 		// remove-access deactivation must take the account out of every one of them.
 		if inScope[strings.ToLower(gr.Name)] || idInScope[gr.GroupID] || adminIDs[gr.GroupID] || lg.ProductAccess {
@@ -206,6 +217,21 @@ func (s *Sink) siteAdminGroups(ctx context.Context) ([]apiGroup, error) {
 	return gs, nil
 }
 
+// adminAccessGroups returns the ids of the groups with the admin access type (Jira
+// administrators). Site-admin groups are read apart (siteAdminGroups): their members mark
+// site admins.
+func (s *Sink) adminAccessGroups(ctx context.Context) (map[string]bool, error) {
+	gs, err := s.c.listGroups(ctx, url.Values{"accessType": {"admin"}}, s.conc)
+	if err != nil {
+		return nil, fmt.Errorf("reading admin groups: %w", err)
+	}
+	ids := make(map[string]bool, len(gs))
+	for _, g := range gs {
+		ids[g.GroupID] = true
+	}
+	return ids, nil
+}
+
 // liveDesks reads the desks in scope with their customers. With only set (targeted reads),
 // customers are looked up per account instead of listed in full.
 func (s *Sink) liveDesks(ctx context.Context, scope reconcile.Scope, only []reconcile.Account) ([]reconcile.LiveDesk, error) {
@@ -351,11 +377,14 @@ func (s *Sink) liveOrgs(ctx context.Context, scope reconcile.Scope, only []recon
 // Scope.Accounts (by id) and Scope.Emails (user search, exact match on the email; hidden emails
 // do not match), their groups (per-user group listing; LiveGroup.Members holds only these
 // accounts), the groups in scope by name, and desk customers and organization members for these
-// accounts only.
+// accounts only. The fixed lookups of a full read (product access, site-admin and admin
+// groups) are made too, concurrently with the rest: a group's flags are never guessed or
+// remembered from an earlier read, since a group may have been given admin rights since.
 func (s *Sink) liveTargeted(ctx context.Context, scope reconcile.Scope) (reconcile.Live, error) {
 	var (
 		productKeys map[string]bool
 		adminGroups []apiGroup
+		adminAccess map[string]bool
 		named       []apiGroup
 		byEmail     [][]apiUser
 	)
@@ -364,6 +393,7 @@ func (s *Sink) liveTargeted(ctx context.Context, scope reconcile.Scope) (reconci
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { productKeys, err = s.productAccessGroups(gctx); return })
 	g.Go(func() (err error) { adminGroups, err = s.siteAdminGroups(gctx); return })
+	g.Go(func() (err error) { adminAccess, err = s.adminAccessGroups(gctx); return })
 	if len(scope.Groups) > 0 {
 		g.Go(func() (err error) { named, err = s.c.groupsByName(gctx, dedupeFold(scope.Groups), s.conc); return })
 	}
@@ -403,7 +433,7 @@ func (s *Sink) liveTargeted(ctx context.Context, scope reconcile.Scope) (reconci
 		}
 		s.learnGroup(name, id)
 		lg := &reconcile.LiveGroup{ID: id, Name: name, Members: []string{}, MembersRead: true,
-			ProductAccess: productKeys[strings.ToLower(name)]}
+			ProductAccess: productKeys[strings.ToLower(name)], Admin: adminIDs[id] || adminAccess[id]}
 		groups[id] = lg
 		order = append(order, id)
 		return lg

@@ -2,13 +2,17 @@ package jira_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/sinks/jira"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
+	"github.com/rs/zerolog"
 )
 
 func findAccount(live reconcile.Live, id string) (reconcile.Account, bool) {
@@ -246,6 +250,96 @@ func TestLiveReadsProductAccessAndOwnedGroups(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("group %s not listed", name)
+		}
+	}
+}
+
+// Groups that grant admin rights (site-admin or admin access type) are flagged on full and
+// targeted reads, at the cost of one group/bulk?accessType=admin lookup per read; members of
+// admin-type groups are not read unless the scope names them.
+func TestLiveFlagsAdminGroups(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	if _, err := e.sim.AddGroup("ops-admins", jiratest.AccessAdmin); err != nil {
+		t.Fatal(err)
+	}
+	ops, err := e.sim.AddUser(jiratest.User{Email: "ops@example.com", Groups: []string{"ops-admins", "Engineering"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, live reconcile.Live, want map[string][2]bool) {
+		t.Helper()
+		for name, w := range want {
+			g, ok := findGroup(live, name)
+			if !ok {
+				t.Errorf("group %s not in Live", name)
+				continue
+			}
+			if g.Admin != w[0] || g.ProductAccess != w[1] {
+				t.Errorf("%s: admin=%v productAccess=%v, want %v %v", name, g.Admin, g.ProductAccess, w[0], w[1])
+			}
+		}
+	}
+
+	e.sim.Reset()
+	live, err := e.sink.Live(ctx, reconcile.Scope{Groups: []string{"Engineering"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, live, map[string][2]bool{"site-admins": {true, false}, "jira-admins": {true, false},
+		"ops-admins": {true, false}, "jira-software-users": {false, true}, "Engineering": {false, false}})
+	// One page of the group listing, the site-admin lookup and the admin lookup.
+	if n := e.sim.CallCount("GET", "/rest/api/3/group/bulk"); n != 3 {
+		t.Errorf("group/bulk calls = %d, want 3", n)
+	}
+	if g, _ := findGroup(live, "jira-admins"); g.MembersRead {
+		t.Error("members of an admin-type group outside the scope were read")
+	}
+	if a, _ := findAccount(live, ops); a.SiteAdmin {
+		t.Error("a member of an admin-type group was flagged as a site admin")
+	}
+
+	e.sim.Reset()
+	live, err = e.sink.Live(ctx, reconcile.Scope{Targeted: true, Emails: []string{"ops@example.com"},
+		Groups: []string{"jira-admins", "site-admins", "Engineering", "jira-software-users"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, live, map[string][2]bool{"site-admins": {true, false}, "jira-admins": {true, false},
+		"ops-admins": {true, false}, "jira-software-users": {false, true}, "Engineering": {false, false}})
+	if n := e.sim.CallCount("GET", "/rest/api/3/group/member"); n != 0 {
+		t.Errorf("targeted read listed group members %d times", n)
+	}
+}
+
+// A failed admin lookup fails the read, full or targeted: a group's admin flag is never
+// guessed.
+func TestLiveFailsWhenTheAdminLookupFails(t *testing.T) {
+	clock := jiratest.NewScaledClock(100)
+	sim := jiratest.New(jiratest.Options{Clock: clock, Seed: 1})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/rest/api/3/group/bulk" && r.URL.Query().Get("accessType") == "admin" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"errorMessages":["Browse users and groups permission is required to view groups."],"errors":{}}`))
+			return
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	hc := &http.Client{Transport: tr}
+	t.Cleanup(hc.CloseIdleConnections)
+	s, err := jira.New(configs.JiraConfig{BaseURL: srv.URL, Email: jiratest.DefaultEmail, APIToken: jiratest.DefaultAPIToken,
+		Products: []string{"jira-software"}, RateLimit: configs.RateLimit{Concurrency: 4}},
+		jira.Options{Logger: zerolog.Nop(), HTTPClient: hc, Version: "test", Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, targeted := range []bool{false, true} {
+		_, err := s.Live(ctxT(t), reconcile.Scope{Targeted: targeted, Emails: []string{"x@example.com"}, Groups: []string{"jira-admins"}})
+		if err == nil || !strings.Contains(err.Error(), "reading admin groups") {
+			t.Errorf("targeted=%v: Live = %v, want the admin lookup's error", targeted, err)
 		}
 	}
 }
