@@ -71,7 +71,15 @@ type Desired struct {
 	Desks []string `json:"desks,omitempty"`
 	Orgs  []string `json:"orgs,omitempty"`
 	// Via are the IdP group names grants refer to.
-	Via     []string  `json:"via,omitempty"`
+	Via []string `json:"via,omitempty"`
+	// OnTheFly[v] is true when IdP group Via[v] maps to the Jira group of the same name by
+	// mapping.import_groups rather than through mapping.groups. Such an IdP group has no other
+	// group target, so every group grant through it is an on-the-fly grant; the planner
+	// refuses those whose Jira group grants admin rights or product access. A person granted
+	// one Jira group both on the fly and by an explicit mapping or default_groups holds the
+	// explicit or default grant (see Mapper.Map). Shorter than Via (or nil) means false.
+	OnTheFly []bool `json:"onTheFly,omitempty"`
+
 	Ignored []Ignored `json:"ignored,omitempty"`
 	// ImportUsers is mapping.import_users: create accounts for unmatched people.
 	ImportUsers bool `json:"importUsers"`

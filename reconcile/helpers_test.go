@@ -58,13 +58,15 @@ func openSafety() configs.SafetyConfig {
 	return configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 0}
 }
 
-// newSite is a Jira with a site admin, an app account, the product-access group and desk DEMO.
+// newSite is a Jira with a site admin, an app account, the product-access group, the site-admin
+// group and desk DEMO.
 func newSite() *reconciletest.FakeSink {
 	f := reconciletest.NewFakeSink()
 	admin := f.AddAccount(reconcile.Account{Email: "admin@example.com", DisplayName: "Admin", Active: true, SiteAdmin: true})
 	f.AddAccount(reconcile.Account{AccountType: reconcile.AccountApp, DisplayName: "Automation", Active: true})
 	f.AddGroup("jira-software-users", true)
 	f.AddGroup("site-admins", false)
+	_ = f.SetAdmin("site-admins")
 	_ = f.AddToGroup("jira-software-users", admin)
 	_ = f.AddToGroup("site-admins", admin)
 	f.AddDesk("DEMO", "Demo service project")

@@ -315,6 +315,7 @@ func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 	r.d.People = make([]Person, 0, len(people))
 	var stamp []int32 // Target -> person index + 1, to dedupe grants without a map
 	var deskStamp, orgStamp []int32
+	var otf []Grant // one person's on-the-fly grants, reused
 	deskStamp = make([]int32, len(r.d.Desks))
 	orgStamp = make([]int32, len(r.d.Orgs))
 	for pi := range people {
@@ -353,6 +354,10 @@ func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 			anyActive = anyActive || recs[ri].u.Active
 		}
 		pIdx := int32(len(r.d.People)) + 1
+		// On-the-fly grants are stamped last, after explicit and default ones: a person who
+		// gets a Jira group both ways holds the explicit or default grant, which the planner
+		// never refuses (an on-the-fly grant of an admin or product-access group it does).
+		otf = otf[:0]
 		for _, ri := range idx {
 			rc := &recs[ri]
 			if anyActive && !rc.u.Active {
@@ -368,12 +373,7 @@ func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 					}
 				}
 				if rs.otf != -1 {
-					t := r.onTheFly(rs)
-					stamp = grow(stamp, t)
-					if stamp[t] != pIdx {
-						stamp[t] = pIdx
-						p.Groups = append(p.Groups, Grant{Target: t, Via: rs.via})
-					}
+					otf = append(otf, Grant{Target: r.onTheFly(rs), Via: rs.via})
 				}
 				for _, t := range rs.desks {
 					if deskStamp[t] != pIdx {
@@ -389,7 +389,7 @@ func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 				}
 			}
 		}
-		p.CustomerOnly = len(p.Groups) == 0 && (len(p.Desks) > 0 || len(p.Orgs) > 0)
+		p.CustomerOnly = len(p.Groups) == 0 && len(otf) == 0 && (len(p.Desks) > 0 || len(p.Orgs) > 0)
 		if !p.CustomerOnly {
 			for _, t := range m.defaults {
 				stamp = grow(stamp, t)
@@ -397,6 +397,13 @@ func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 					stamp[t] = pIdx
 					p.Groups = append(p.Groups, Grant{Target: t, Via: ViaDefault})
 				}
+			}
+		}
+		for _, g := range otf {
+			stamp = grow(stamp, g.Target)
+			if stamp[g.Target] != pIdx {
+				stamp[g.Target] = pIdx
+				p.Groups = append(p.Groups, g)
 			}
 		}
 		r.d.People = append(r.d.People, p)
@@ -548,6 +555,10 @@ func (r *mapRun) resolve(g string) *resolved {
 	if m.cfg.ImportGroups && !explicit && !isCustomer && !m.excludeGroups[k] && k != defaultIdPGroup && name != "" {
 		rs.otf = -2
 		rs.otfName = name
+		for len(r.d.OnTheFly) <= int(rs.via) {
+			r.d.OnTheFly = append(r.d.OnTheFly, false)
+		}
+		r.d.OnTheFly[rs.via] = true
 	}
 	r.res[g] = rs
 	return rs

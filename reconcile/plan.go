@@ -99,6 +99,11 @@ type planner struct {
 	orgByNm  map[string]int32
 
 	managedNames map[string]bool // lower names of managed groups (for reactivation filtering)
+
+	// On-the-fly grants refused because their Jira group grants admin rights or product
+	// access (see refuseOnTheFly); nil when there are none.
+	refusedVia []bool // by Desired.Via index
+	dgRefused  []bool // desired groups only the on-the-fly rule manages, left out of the diff
 }
 
 // Plan computes the raw diff between the desired state and Jira, given what idsync owns. It is
@@ -341,15 +346,29 @@ func (p *planner) indexGroups() {
 	p.lgMan = make([]bool, len(lg))
 	p.dgLive = make([]int32, len(p.d.Groups))
 	p.managedNames = make(map[string]bool, len(p.d.Groups))
-	for di, g := range p.d.Groups {
-		p.managedNames[lower(g.Name)] = true
+	for di := range p.d.Groups {
+		g := &p.d.Groups[di]
+		k := lower(g.Name)
 		p.dgLive[di] = -1
-		if li, ok := p.lgByName[lower(g.Name)]; ok {
+		li, ok := p.lgByName[k]
+		refused := ok && refusedGroup(g, &lg[li])
+		if refused {
+			if p.dgRefused == nil {
+				p.dgRefused = make([]bool, len(p.d.Groups))
+			}
+			p.dgRefused[di] = true
+		} else {
+			p.managedNames[k] = true
+		}
+		if ok {
 			p.dgLive[di] = li
+			// A refused group keeps its desired index, so it never counts as a group that
+			// is "no longer mapped", but it is managed only through what idsync owns in it.
 			p.lgDes[li] = int32(di)
-			p.lgMan[li] = true
+			p.lgMan[li] = !refused
 		}
 	}
+	p.refuseOnTheFly()
 	// Ownership records come grouped by container (store key order): one lookup per run.
 	lastC := "\x00"
 	for i := range p.own.Owned {
@@ -939,12 +958,14 @@ func (p *planner) lagDeactivationGroups(idx map[int32]int) {
 // buildEntries lays out every desired membership as account<<32|person, grouped by
 // container, in three flat arrays (no allocation per membership).
 func (p *planner) buildEntries() {
-	p.dgEnt = p.entries(len(p.d.Groups), func(per *Person) []Grant { return per.Groups })
-	p.deskEnt = p.entries(len(p.d.Desks), func(per *Person) []Grant { return per.Desks })
-	p.orgEnt = p.entries(len(p.d.Orgs), func(per *Person) []Grant { return per.Orgs })
+	p.dgEnt = p.entries(len(p.d.Groups), func(per *Person) []Grant { return per.Groups }, p.refusedVia != nil || p.dgRefused != nil)
+	p.deskEnt = p.entries(len(p.d.Desks), func(per *Person) []Grant { return per.Desks }, false)
+	p.orgEnt = p.entries(len(p.d.Orgs), func(per *Person) []Grant { return per.Orgs }, false)
 }
 
-func (p *planner) entries(n int, grants func(*Person) []Grant) [][]uint64 {
+// entries lays out one kind of container. With refusals set (groups only), grants
+// refuseOnTheFly refused are left out.
+func (p *planner) entries(n int, grants func(*Person) []Grant, refusals bool) [][]uint64 {
 	cnt := make([]int, n+1)
 	total := 0
 	for pi := range p.d.People {
@@ -952,6 +973,9 @@ func (p *planner) entries(n int, grants func(*Person) []Grant) [][]uint64 {
 			continue
 		}
 		for _, g := range grants(&p.d.People[pi]) {
+			if refusals && p.refusedGroupGrant(g) {
+				continue
+			}
 			cnt[g.Target]++
 			total++
 		}
@@ -972,6 +996,9 @@ func (p *planner) entries(n int, grants func(*Person) []Grant) [][]uint64 {
 			acc = uint32(p.pAcc[pi])
 		}
 		for _, g := range grants(&p.d.People[pi]) {
+			if refusals && p.refusedGroupGrant(g) {
+				continue
+			}
 			out[g.Target] = append(out[g.Target], uint64(acc)<<32|uint64(uint32(pi)))
 		}
 	}
@@ -1108,6 +1135,9 @@ func (p *planner) groupDiff() {
 	// the list is allocated once at its size instead of growing by copies.
 	nAdd := 0
 	for di := range p.d.Groups {
+		if p.dgRefused != nil && p.dgRefused[di] {
+			continue
+		}
 		if have, ok := p.groupHave(di); ok {
 			nAdd += countAdds(p.dgEnt[di], have)
 		}
@@ -1124,6 +1154,9 @@ func (p *planner) groupDiff() {
 	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(p.d.Groups[a].Name, p.d.Groups[b].Name) })
 	for _, gi := range order {
 		di := int(gi)
+		if p.dgRefused != nil && p.dgRefused[di] {
+			continue // only the on-the-fly rule manages it, and it may not: see refuseOnTheFly
+		}
 		dg := &p.d.Groups[di]
 		want := p.dgEnt[di]
 		li := p.dgLive[di]
@@ -1158,7 +1191,7 @@ func (p *planner) groupDiff() {
 			c.Group = ref
 			p.out.AddMembers = append(p.out.AddMembers, c)
 		}, func(a int32) {
-			if !p.mayRemove(a) {
+			if !p.mayRemove(a) || p.heldByRefusal(a, di) {
 				return
 			}
 			var why string

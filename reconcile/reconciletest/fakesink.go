@@ -26,6 +26,7 @@ type fgroup struct {
 	id, name      string
 	members       map[string]bool
 	productAccess bool
+	admin         bool
 }
 
 type fdesk struct {
@@ -143,6 +144,19 @@ func (f *FakeSink) addGroup(name string, productAccess bool) string {
 	f.groups[id] = &fgroup{id: id, name: name, members: map[string]bool{}, productAccess: productAccess}
 	f.grpOrder = append(f.grpOrder, id)
 	return id
+}
+
+// SetAdmin marks a group as one that grants admin rights (Jira's site-admin or admin access
+// type): Live reports it with LiveGroup.Admin.
+func (f *FakeSink) SetAdmin(groupName string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g := f.groupByName(groupName)
+	if g == nil {
+		return fmt.Errorf("group %q: %w", groupName, ErrNotFound)
+	}
+	g.admin = true
+	return nil
 }
 
 // AddToGroup seeds a membership.
@@ -293,7 +307,7 @@ func (f *FakeSink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.L
 	}
 	for _, id := range f.grpOrder {
 		g := f.groups[id]
-		lg := reconcile.LiveGroup{ID: g.id, Name: g.name, ProductAccess: g.productAccess}
+		lg := reconcile.LiveGroup{ID: g.id, Name: g.name, ProductAccess: g.productAccess, Admin: g.admin}
 		if names[strings.ToLower(g.name)] || ids[g.id] || g.productAccess {
 			lg.MembersRead = true
 			lg.Members = []string{}
