@@ -141,8 +141,15 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	if len(ho) > 0 {
 		log.Debug().Int("dropped", len(ho)).Msg("removals of what idsync does not own were dropped")
 	}
-	for _, n := range c.Notes {
-		log.Info().Msg(n)
+	// Notes say what the plan could not or would not do (an access group refused to
+	// import_groups, an unmatched person, a missing desk): an operator must see them, so
+	// they are warnings, capped like the source data warnings (the run record keeps them).
+	for i, n := range c.Notes {
+		if i == maxLoggedWarnings {
+			log.Warn().Int("more", len(c.Notes)-i).Msg("further plan notes not logged; the run record lists them")
+			break
+		}
+		log.Warn().Msg(n)
 	}
 	heldNow := trip.Held() && len(hb) > 0
 	warnHeld := func(approve string) {
