@@ -229,6 +229,12 @@ type mapRun struct {
 
 // Map builds the desired state. It never fails on bad data: affected people are skipped (and
 // listed in Desired.Ignored so they are not mistaken for missing) and a Warning says why.
+//
+// A Jira group a person gets both through mapping.groups or default_groups and through
+// same-name import (import_groups) is held as the explicit or default grant, whatever the
+// order of the person's IdP groups: the planner refuses on-the-fly grants of groups that grant
+// admin rights or product access (Map cannot: only Live knows them), never the others.
+// Desired.OnTheFly says which IdP groups import on the fly.
 func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 	r := &mapRun{
 		m:        m,
