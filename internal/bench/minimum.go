@@ -53,6 +53,9 @@ type Shape struct {
 	ScopedGroupMembers []int
 	// SiteAdminGroupMembers holds the member count of every site-admin group.
 	SiteAdminGroupMembers []int
+	// AdminGroups is the number of groups of the admin access type (listed, members not read:
+	// on-the-fly import must never grant admin rights, so the sink needs to know them).
+	AdminGroups int
 	// DiscoverProductAccess is true when sink.jira.product_access_groups is unset, so the
 	// product-access groups come from /rest/api/3/applicationrole.
 	DiscoverProductAccess bool
@@ -109,11 +112,13 @@ func (s Shape) MinSourceReads() int {
 //	+ 1 when product access is discovered       applicationrole
 //	+ pages(site-admin groups, 50)              group/bulk?accessType=site-admin
 //	+ Σ over site-admin groups pages(members, 50)
+//	+ pages(admin groups, 50)                   group/bulk?accessType=admin
 //	+ pages(desks, 50) + Σ over scoped desks pages(customers, 50)   only when desks are in scope
 //
-// The fixed overhead (applicationrole and the site-admin lookups, three calls on a default
-// site) is counted: the safety contract forces it, since Jira marks neither site admins nor
-// product-access groups on the accounts or groups it lists, and a deactivation must know both.
+// The fixed overhead (applicationrole, the site-admin lookup and its member page, and the
+// admin lookup: four calls on a default site) is counted: the safety contract forces it, since
+// Jira marks neither site admins, admin groups nor product-access groups on the accounts or
+// groups it lists, and deactivations and same-name imports must know them.
 func (s Shape) MinJiraReads() int {
 	users := 1
 	if s.Caps.JiraUsers > 0 {
@@ -130,6 +135,7 @@ func (s Shape) MinJiraReads() int {
 	for _, m := range s.SiteAdminGroupMembers {
 		n += pages(m, s.Caps.JiraMembers)
 	}
+	n += pages(s.AdminGroups, s.Caps.JiraGroups)
 	if len(s.DeskCustomers) > 0 {
 		n += pages(s.Desks, s.Caps.JSM)
 		for _, c := range s.DeskCustomers {

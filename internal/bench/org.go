@@ -194,6 +194,7 @@ type site struct {
 	accounts       int
 	groups         int
 	siteAdmins     []int // members of each site-admin group
+	adminGroups    int   // groups of the admin access type
 	defaultMembers int   // members of the default group
 }
 
@@ -207,8 +208,11 @@ func seededSite() site {
 		}
 	}
 	for _, g := range seed.Groups {
-		if g.AccessType == jiratest.AccessSiteAdmin {
+		switch g.AccessType {
+		case jiratest.AccessSiteAdmin:
 			s.siteAdmins = append(s.siteAdmins, members[strings.ToLower(g.Name)])
+		case jiratest.AccessAdmin:
+			s.adminGroups++
 		}
 	}
 	s.defaultMembers = members[defaultGroup]
@@ -232,7 +236,7 @@ func ShapeOf(before *Org, after Org, caps Caps) Shape {
 	if before != nil {
 		prev = *before
 	}
-	s := Shape{Caps: caps, DiscoverProductAccess: true, SiteAdminGroupMembers: st.siteAdmins}
+	s := Shape{Caps: caps, DiscoverProductAccess: true, SiteAdminGroupMembers: st.siteAdmins, AdminGroups: st.adminGroups}
 
 	// Source: the listing of after.
 	s.SourceUsers = len(after.Users)
