@@ -56,6 +56,9 @@ func Logger(cfg *configs.Config, w io.Writer) zerolog.Logger {
 
 // OpenApp wires the app for a one-shot command (no SCIM listener).
 func OpenApp(cfg *configs.Config, log zerolog.Logger, obs reconcile.Observer) (*app.App, error) {
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("key", w.Path).Msg(w.Msg)
+	}
 	a, err := app.Open(cfg, app.Options{Logger: log, Observer: obs})
 	if err != nil {
 		if errors.Is(err, state.ErrLocked) {

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/time/rate"
 
+	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/metrics"
 )
 
@@ -124,4 +125,50 @@ func ReadBody(r io.Reader, length, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w (over %d bytes)", ErrTooLarge, limit)
 	}
 	return buf.Bytes(), nil
+}
+
+// Retry is a pull source's retry policy; zero fields take the defaults.
+type Retry struct {
+	Max           int           // retries after the first attempt (default 4)
+	WaitMin       time.Duration // exponential backoff bounds (default 500ms and 30s)
+	WaitMax       time.Duration
+	MaxRetryAfter time.Duration // the longest wait one Retry-After may impose (default 2m)
+}
+
+// Default retry policy.
+const (
+	DefaultRetryMax      = 4
+	DefaultWaitMin       = 500 * time.Millisecond
+	DefaultWaitMax       = 30 * time.Second
+	DefaultMaxRetryAfter = 2 * time.Minute
+)
+
+// WithDefaults fills the zero fields.
+func (r Retry) WithDefaults() Retry {
+	if r.Max <= 0 {
+		r.Max = DefaultRetryMax
+	}
+	if r.WaitMin <= 0 {
+		r.WaitMin = DefaultWaitMin
+	}
+	if r.WaitMax <= 0 {
+		r.WaitMax = DefaultWaitMax
+	}
+	if r.MaxRetryAfter <= 0 {
+		r.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	return r
+}
+
+// Limiter is the token bucket of a rate_limit block (nil when requests_per_second is 0); a
+// missing burst allows one second's worth of requests.
+func Limiter(rl configs.RateLimit) *rate.Limiter {
+	if rl.RequestsPerSecond <= 0 {
+		return nil
+	}
+	burst := rl.Burst
+	if burst <= 0 {
+		burst = max(1, int(rl.RequestsPerSecond))
+	}
+	return rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
 }

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/metrics"
 )
 
@@ -99,5 +100,22 @@ func TestTransportPacesAndCounts(t *testing.T) {
 	}
 	if got := metrics.Value(m.RateLimitWait.WithLabelValues("t")); got < 0.05 {
 		t.Errorf("rate-limit wait %vs, want about 0.1s for 3 requests at 20/s", got)
+	}
+}
+
+func TestLimiterAndRetryDefaults(t *testing.T) {
+	if Limiter(configs.RateLimit{}) != nil {
+		t.Error("no requests_per_second must mean no limiter")
+	}
+	l := Limiter(configs.RateLimit{RequestsPerSecond: 2.5})
+	if l == nil || l.Limit() != 2.5 || l.Burst() != 2 {
+		t.Errorf("limiter = %v, want 2.5/s with a burst of 2", l)
+	}
+	if l := Limiter(configs.RateLimit{RequestsPerSecond: 10, Burst: 3}); l.Burst() != 3 {
+		t.Errorf("burst = %d, want the configured 3", l.Burst())
+	}
+	r := Retry{WaitMax: time.Second}.WithDefaults()
+	if r.Max != DefaultRetryMax || r.WaitMin != DefaultWaitMin || r.WaitMax != time.Second || r.MaxRetryAfter != DefaultMaxRetryAfter {
+		t.Errorf("defaults = %+v", r)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -27,9 +26,9 @@ import (
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 
 	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/httpx"
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/reconcile"
@@ -42,7 +41,7 @@ const (
 	DefaultTimeout     = 30 * time.Second
 	DefaultConcurrency = 4
 	// DefaultMaxRetryAfter bounds how long one Retry-After answer can make a read wait.
-	DefaultMaxRetryAfter = 2 * time.Minute
+	DefaultMaxRetryAfter = httpx.DefaultMaxRetryAfter
 )
 
 // DefaultEndpoints are the paths of reference/MINIORANGE.md. users/get and get-timestamp are
@@ -143,14 +142,7 @@ func New(name string, cfg configs.MiniOrangeConfig, opts Options) (*Source, erro
 	if conc <= 0 {
 		conc = DefaultConcurrency
 	}
-	var limiter *rate.Limiter
-	if rl := cfg.RateLimit; rl.RequestsPerSecond > 0 {
-		burst := rl.Burst
-		if burst <= 0 {
-			burst = max(1, int(rl.RequestsPerSecond))
-		}
-		limiter = rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
-	}
+	limiter := httpx.Limiter(cfg.RateLimit)
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = cleanhttp.DefaultPooledClient()
@@ -162,25 +154,8 @@ func New(name string, cfg configs.MiniOrangeConfig, opts Options) (*Source, erro
 	if now == nil {
 		now = time.Now
 	}
-	retryMax := opts.RetryMax
-	if retryMax <= 0 {
-		retryMax = 4
-	}
-	waitMin, waitMax := opts.RetryWaitMin, opts.RetryWaitMax
-	if waitMin <= 0 {
-		waitMin = 500 * time.Millisecond
-	}
-	if waitMax <= 0 {
-		waitMax = 30 * time.Second
-	}
-	maxRA := opts.MaxRetryAfter
-	if maxRA <= 0 {
-		maxRA = DefaultMaxRetryAfter
-	}
+	retry := httpx.Retry{Max: opts.RetryMax, WaitMin: opts.RetryWaitMin, WaitMax: opts.RetryWaitMax, MaxRetryAfter: opts.MaxRetryAfter}.WithDefaults()
 	log := opts.Logger.With().Str(logging.FieldSource, name).Str(logging.FieldComponent, "miniorange").Logger()
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		log.Warn().Str("base_url", cfg.BaseURL).Msg("miniOrange base_url is plain http: signatures and user data travel unencrypted")
-	}
 	s := &Source{
 		name:        name,
 		cfg:         cfg,
@@ -201,21 +176,13 @@ func New(name string, cfg configs.MiniOrangeConfig, opts Options) (*Source, erro
 		limiter:       limiter,
 		metrics:       opts.Metrics,
 		log:           log,
-		retryMax:      retryMax,
-		retryWaitMin:  waitMin,
-		retryWaitMax:  waitMax,
-		maxRetryAfter: maxRA,
+		retryMax:      retry.Max,
+		retryWaitMin:  retry.WaitMin,
+		retryWaitMax:  retry.WaitMax,
+		maxRetryAfter: retry.MaxRetryAfter,
 		concurrency:   conc,
 	})
 	return s, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name is the configured source name.

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,9 +22,9 @@ import (
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/httpx"
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/reconcile"
@@ -41,7 +40,7 @@ var ErrIncomplete = errors.New("incomplete read")
 const (
 	DefaultPageSize      = 100
 	DefaultTimeout       = 30 * time.Second
-	DefaultMaxRetryAfter = 2 * time.Minute
+	DefaultMaxRetryAfter = httpx.DefaultMaxRetryAfter
 )
 
 // Options are the runtime dependencies of a Source. Zero values take defaults.
@@ -92,55 +91,23 @@ func New(name string, cfg configs.SCIMPullConfig, opts Options) (*Source, error)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	var limiter *rate.Limiter
-	if rl := cfg.RateLimit; rl.RequestsPerSecond > 0 {
-		burst := rl.Burst
-		if burst <= 0 {
-			burst = max(1, int(rl.RequestsPerSecond))
-		}
-		limiter = rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
-	}
+	limiter := httpx.Limiter(cfg.RateLimit)
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = cleanhttp.DefaultPooledClient()
 	}
-	retryMax := opts.RetryMax
-	if retryMax <= 0 {
-		retryMax = 4
-	}
-	waitMin, waitMax := opts.RetryWaitMin, opts.RetryWaitMax
-	if waitMin <= 0 {
-		waitMin = 500 * time.Millisecond
-	}
-	if waitMax <= 0 {
-		waitMax = 30 * time.Second
-	}
-	maxRA := opts.MaxRetryAfter
-	if maxRA <= 0 {
-		maxRA = DefaultMaxRetryAfter
-	}
+	retry := httpx.Retry{Max: opts.RetryMax, WaitMin: opts.RetryWaitMin, WaitMax: opts.RetryWaitMax, MaxRetryAfter: opts.MaxRetryAfter}.WithDefaults()
 	log := opts.Logger.With().Str(logging.FieldSource, name).Str(logging.FieldComponent, "scimpull").Logger()
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		log.Warn().Str("base_url", cfg.BaseURL).Msg("SCIM base_url is plain http: the bearer token and user data travel unencrypted")
-	}
 	return &Source{
 		name:     name,
 		pageSize: cfg.PageSize,
 		log:      log,
 		c: newClient(clientOptions{
 			base: cfg.BaseURL, token: cfg.Token.Value(), httpClient: hc, timeout: cfg.Timeout,
-			limiter: limiter, metrics: opts.Metrics, log: log, retryMax: retryMax,
-			retryWaitMin: waitMin, retryWaitMax: waitMax, maxRetryAfter: maxRA,
+			limiter: limiter, metrics: opts.Metrics, log: log, retryMax: retry.Max,
+			retryWaitMin: retry.WaitMin, retryWaitMax: retry.WaitMax, maxRetryAfter: retry.MaxRetryAfter,
 		}),
 	}, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name is the configured source name.
