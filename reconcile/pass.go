@@ -25,7 +25,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	mapper, _, safety := r.config()
 	now := r.cfg.Now()
 	run := Run{ID: r.cfg.RunID(now), Trigger: o.Trigger, DryRun: o.DryRun, Started: now,
-		Target: describeTarget(o), Counts: map[Kind]map[string]int{}}
+		Target: o.Describe(), Counts: map[Kind]map[string]int{}}
 	log := r.log.With().Str(logging.FieldRunID, run.ID).Str(logging.FieldTrigger, o.Trigger).Logger()
 	r.setCurrent(&run)
 	r.obs.PassStarted(run.summary()) // a copy: the pass keeps writing its own
@@ -361,7 +361,8 @@ func (o statusObserver) Progress(done, total int) {
 	o.r.mu.Unlock()
 }
 
-func describeTarget(o RunOptions) string {
+// Describe says what a pass covers, as Run.Target records it ("" for a full pass).
+func (o RunOptions) Describe() string {
 	var parts []string
 	if o.Source != "" {
 		parts = append(parts, "source "+o.Source)

@@ -190,7 +190,7 @@ func (d *Daemon) runAndWait(w http.ResponseWriter, r *http.Request, o reconcile.
 	case <-t.C:
 		cur := d.currentRun()
 		b := pendingBody{Status: "running", Detail: "the pass goes on; GET /api/v1/runs shows its result", Current: cur}
-		if cur == nil || cur.Trigger != o.Trigger || cur.Target != describeTarget(o) {
+		if cur == nil || cur.Trigger != o.Trigger || cur.Target != o.Describe() {
 			b.Status, b.Detail = "queued", "another pass holds the runner; this one runs when it ends"
 		}
 		writeJSON(w, http.StatusAccepted, b)
@@ -216,22 +216,6 @@ type pendingBody struct {
 }
 
 func (d *Daemon) currentRun() *reconcile.Run { return d.app.Runner.Status().Current }
-
-// describeTarget mirrors the Runner's description of a targeted pass, to tell our pass from
-// another in the status.
-func describeTarget(o reconcile.RunOptions) string {
-	var parts []string
-	if o.Source != "" {
-		parts = append(parts, "source "+o.Source)
-	}
-	if len(o.Users) > 0 {
-		parts = append(parts, "users "+strings.Join(o.Users, ", "))
-	}
-	if len(o.Groups) > 0 {
-		parts = append(parts, "groups "+strings.Join(o.Groups, ", "))
-	}
-	return strings.Join(parts, "; ")
-}
 
 // waitParam reads ?wait: "" gives def, "true" the longest wait, "false" none, else a
 // duration up to maxAPIWait.
