@@ -26,13 +26,9 @@ func newAuditCmd() *cobra.Command {
 			if since < 0 {
 				return withCode(exitConfig, fmt.Errorf("--since must be positive"))
 			}
-			cfg, err := cli.LoadConfig(path, cmd.Flags())
+			st, err := readState(cmd, path)
 			if err != nil {
-				return withCode(exitConfig, err)
-			}
-			st, err := cli.OpenState(cfg, cli.Logger(cfg, cmd.ErrOrStderr()), true)
-			if err != nil {
-				return withCode(exitConfig, err)
+				return err
 			}
 			defer st.Close()
 			var from time.Time

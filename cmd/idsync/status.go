@@ -68,13 +68,9 @@ func newStatusCmd() *cobra.Command {
 				}
 				return cli.WriteJSON(cmd.OutOrStdout(), body)
 			}
-			cfg, err := cli.LoadConfig(path, cmd.Flags())
+			st, err := readState(cmd, path)
 			if err != nil {
-				return withCode(exitConfig, err)
-			}
-			st, err := cli.OpenState(cfg, cli.Logger(cfg, cmd.ErrOrStderr()), true)
-			if err != nil {
-				return withCode(exitConfig, err)
+				return err
 			}
 			defer st.Close()
 			runs, err := st.Runs(10)
