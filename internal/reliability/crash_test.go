@@ -88,19 +88,30 @@ func (e *procEnv) converge(max int) int {
 	return max
 }
 
-// killDuring starts a pass and SIGKILLs it after d; it reports whether the pass was still
-// running when the kill landed.
-func (e *procEnv) killDuring(d time.Duration) bool {
+// killAfterWrites starts a pass and SIGKILLs it once the Jira simulator has processed n more
+// writes (or d has passed, whichever comes first): a kill point tied to the pass's progress
+// lands mid-pass however loaded the machine is. It reports whether the pass was still
+// running.
+func (e *procEnv) killAfterWrites(n int, d time.Duration) (bool, time.Duration) {
 	e.t.Helper()
+	base := len(e.w.writes.list())
+	start := time.Now()
 	p := startIdsync(e.t, e.cfg.secrets(), false, e.reconcileArgs()...)
-	select {
-	case <-p.done:
-		return false
-	case <-time.After(d):
+	deadline := time.After(d)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for len(e.w.writes.list())-base < n {
+		select {
+		case <-p.done:
+			return false, time.Since(start)
+		case <-deadline:
+			n = 0
+		case <-tick.C:
+		}
 	}
 	landed := !p.exited()
 	p.kill()
-	return landed
+	return landed, time.Since(start)
 }
 
 // auditRecords reads the audit log through `idsync audit -o json`.
@@ -245,7 +256,8 @@ type crashReference struct {
 	initial, churned endState
 	initialPass      time.Duration
 	churnPass        time.Duration
-	writes           int
+	writes           int // Jira writes of the initial sync
+	churnWrites      int // Jira writes of the churn pass
 }
 
 var (
@@ -272,6 +284,7 @@ func crashReferenceRun(t *testing.T, sz crashSize, org miniorangetest.Org) {
 			t.Fatalf("the reference churn pass failed: %s", r)
 		}
 		crashRef.churnPass = time.Since(start)
+		crashRef.churnWrites = len(e.w.writes.list()) - crashRef.writes
 		e.converge(4)
 		crashRef.churned = e.w.snapshot()
 		if t.Failed() {
@@ -309,14 +322,16 @@ func TestCrashConsistency(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, uint64(k)))
 		t.Run(fmt.Sprintf("trial-%02d", k), func(t *testing.T) {
 			e := newCrashEnv(t, sz, org)
-			window, want := crashRef.initialPass, crashRef.initial
+			window, writes, want := crashRef.initialPass, crashRef.writes, crashRef.initial
 			if churn {
 				e.converge(4)
 				applyChurn(t, e.w.mo, org)
-				window, want = crashRef.churnPass, crashRef.churned
+				window, writes, want = crashRef.churnPass, crashRef.churnWrites, crashRef.churned
 			}
-			at := time.Duration(float64(window) * (0.05 + 0.9*rng.Float64()))
-			landed := e.killDuring(at)
+			// The kill point is a share of the pass's writes, not of its duration, so it
+			// lands mid-pass whatever the machine's load; the time bound is a backstop.
+			frac := 0.05 + 0.9*rng.Float64()
+			landed, at := e.killAfterWrites(max(1, int(float64(writes)*frac)), 4*window+10*time.Second)
 			fig.Trials++
 			if landed {
 				fig.Kills++
@@ -324,8 +339,8 @@ func TestCrashConsistency(t *testing.T) {
 			}
 			if k%3 == 2 {
 				// Kill the first restart too.
-				at2 := time.Duration(float64(window) * (0.05 + 0.5*rng.Float64()))
-				if e.killDuring(at2) {
+				landed2, at2 := e.killAfterWrites(max(1, int(float64(writes)*(0.05+0.5*rng.Float64()))), 4*window+10*time.Second)
+				if landed2 {
 					fig.Kills++
 					fig.KillsAtMs = append(fig.KillsAtMs, int(at2.Milliseconds()))
 				}
