@@ -132,6 +132,33 @@ func gdprStrict(w http.ResponseWriter, q url.Values) bool {
 	return false
 }
 
+// msgNoUser is Jira's answer for an unknown (or invisible) account.
+const msgNoUser = "Specified user does not exist or you do not have required permissions"
+
+// accountIDParam reads the required accountId query parameter (GDPR strict mode: username
+// and key are refused); false means an error was written.
+func accountIDParam(w http.ResponseWriter, q url.Values) (string, bool) {
+	if gdprStrict(w, q) {
+		return "", false
+	}
+	id := q.Get("accountId")
+	if id == "" {
+		writeJira(w, http.StatusBadRequest, "The query parameter 'accountId' is required.")
+		return "", false
+	}
+	return id, true
+}
+
+// onSite returns the account if it is on the site, else answers 404. The caller holds s.mu.
+func (s *Sim) onSite(w http.ResponseWriter, id string) *account {
+	a := s.st.accounts[id]
+	if a == nil || !a.onSite {
+		writeJira(w, http.StatusNotFound, msgNoUser)
+		return nil
+	}
+	return a
+}
+
 // --- JSON shapes ---------------------------------------------------------------------------
 
 type avatarURLs struct {
@@ -347,19 +374,14 @@ func matchesQuery(a *account, needle string, hiddenSearchable bool) bool {
 // getUser serves GET /user?accountId= (read-your-writes: no index lag).
 func (s *Sim) getUser(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if gdprStrict(w, q) {
-		return
-	}
-	id := q.Get("accountId")
-	if id == "" {
-		writeJira(w, http.StatusBadRequest, "The query parameter 'accountId' is required.")
+	id, ok := accountIDParam(w, q)
+	if !ok {
 		return
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	a := s.st.accounts[id]
-	if a == nil || !a.onSite {
-		writeJira(w, http.StatusNotFound, "Specified user does not exist or you do not have required permissions")
+	a := s.onSite(w, id)
+	if a == nil {
 		return
 	}
 	u := s.userJSON(baseURL(r), a, false)
@@ -393,7 +415,7 @@ func (s *Sim) myself(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.RUnlock()
 	id, ok := s.st.byEmail[strings.ToLower(s.email)]
 	if !ok {
-		writeJira(w, http.StatusNotFound, "Specified user does not exist or you do not have required permissions")
+		writeJira(w, http.StatusNotFound, msgNoUser)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.userJSON(baseURL(r), s.st.accounts[id], false))
@@ -518,20 +540,14 @@ func (s *Sim) addDefaultGroups(a *account, roles []*Role) {
 // removeUser serves DELETE /user: the account leaves the site's user base (and its groups);
 // the Atlassian account itself lives on.
 func (s *Sim) removeUser(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if gdprStrict(w, q) {
-		return
-	}
-	id := q.Get("accountId")
-	if id == "" {
-		writeJira(w, http.StatusBadRequest, "The query parameter 'accountId' is required.")
+	id, ok := accountIDParam(w, r.URL.Query())
+	if !ok {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.st.accounts[id]
-	if a == nil || !a.onSite {
-		writeJira(w, http.StatusNotFound, "Specified user does not exist or you do not have required permissions")
+	a := s.onSite(w, id)
+	if a == nil {
 		return
 	}
 	if a.typ == TypeApp || strings.EqualFold(a.email, s.email) {
@@ -557,20 +573,14 @@ func (s *Sim) userGroups(base, id string) []groupName {
 }
 
 func (s *Sim) getUserGroups(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if gdprStrict(w, q) {
-		return
-	}
-	id := q.Get("accountId")
-	if id == "" {
-		writeJira(w, http.StatusBadRequest, "The query parameter 'accountId' is required.")
+	id, ok := accountIDParam(w, r.URL.Query())
+	if !ok {
 		return
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	a := s.st.accounts[id]
-	if a == nil || !a.onSite {
-		writeJira(w, http.StatusNotFound, "Specified user does not exist or you do not have required permissions")
+	a := s.onSite(w, id)
+	if a == nil {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.userGroups(baseURL(r), id))
@@ -810,9 +820,8 @@ func (s *Sim) addUserToGroup(w http.ResponseWriter, r *http.Request) {
 		writeJiraField(w, http.StatusBadRequest, "accountId", "You must specify the accountId of the user.")
 		return
 	}
-	a := s.st.accounts[body.AccountID]
-	if a == nil || !a.onSite {
-		writeJira(w, http.StatusNotFound, "Specified user does not exist or you do not have required permissions")
+	a := s.onSite(w, body.AccountID)
+	if a == nil {
 		return
 	}
 	if g.members.has(a.id) {
@@ -845,8 +854,7 @@ func (s *Sim) removeUserFromGroup(w http.ResponseWriter, r *http.Request) {
 		writeJira(w, http.StatusBadRequest, "The query parameter 'accountId' is required.")
 		return
 	}
-	if a := s.st.accounts[id]; a == nil || !a.onSite {
-		writeJira(w, http.StatusNotFound, "Specified user does not exist or you do not have required permissions")
+	if s.onSite(w, id) == nil {
 		return
 	}
 	if !g.members.remove(id) {
