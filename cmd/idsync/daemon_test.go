@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/internal/sim"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
@@ -159,10 +160,10 @@ func TestDaemonLifecycle(t *testing.T) {
 				t.Errorf("/metrics lacks %s", name)
 			}
 		}
-		if v, _ := sumMetric(string(body), "idsync_source_read_complete", map[string]string{"source": "corp"}); v != 1 {
+		if v, _ := metrics.Sum(string(body), "idsync_source_read_complete", map[string]string{"source": "corp"}); v != 1 {
 			t.Errorf("idsync_source_read_complete{source=corp} = %v, want 1", v)
 		}
-		if v, _ := sumMetric(string(body), "idsync_last_success_timestamp_seconds", nil); v < float64(time.Now().Add(-time.Hour).Unix()) {
+		if v, _ := metrics.Sum(string(body), "idsync_last_success_timestamp_seconds", nil); v < float64(time.Now().Add(-time.Hour).Unix()) {
 			t.Errorf("idsync_last_success_timestamp_seconds = %v", v)
 		}
 		if code, _ := d.do("GET", "/readyz", ""); code != http.StatusOK {

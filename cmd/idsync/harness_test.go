@@ -19,12 +19,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idsync/idsync/internal/metrics"
 
 	"go.uber.org/goleak"
 
@@ -436,44 +437,8 @@ func (d *daemonProc) metric(name string, labels map[string]string) float64 {
 	if code != 200 {
 		d.t.Fatalf("/metrics: %d", code)
 	}
-	v, _ := sumMetric(string(body), name, labels)
+	v, _ := metrics.Sum(string(body), name, labels)
 	return v
-}
-
-// sumMetric reads the Prometheus text format: it sums the samples of name (labels
-// included), and reports whether any sample was seen.
-func sumMetric(text, name string, labels map[string]string) (float64, bool) {
-	sum, seen := 0.0, false
-	for line := range strings.SplitSeq(text, "\n") {
-		if strings.HasPrefix(line, "#") || !strings.HasPrefix(line, name) {
-			continue
-		}
-		rest := line[len(name):]
-		if rest == "" || (rest[0] != '{' && rest[0] != ' ') {
-			continue
-		}
-		sp := strings.LastIndexByte(rest, ' ')
-		if sp < 0 {
-			continue
-		}
-		lbls := rest[:sp]
-		ok := true
-		for k, v := range labels {
-			if !strings.Contains(lbls, k+`="`+v+`"`) {
-				ok = false
-				break
-			}
-		}
-		if !ok {
-			continue
-		}
-		f, err := strconv.ParseFloat(rest[sp+1:], 64)
-		if err == nil {
-			sum += f
-			seen = true
-		}
-	}
-	return sum, seen
 }
 
 // eventually polls cond until it holds or the timeout passes.

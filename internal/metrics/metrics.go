@@ -8,12 +8,15 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Metrics holds every idsync metric on its own registry (not the global one), so tests and
@@ -193,4 +196,42 @@ func Value(m prometheus.Metric) float64 {
 		return c.GetValue()
 	}
 	return d.GetGauge().GetValue()
+}
+
+// Sum parses Prometheus text exposition (a /metrics body) and sums the samples of the named
+// counter or gauge whose labels include every given pair; ok is false when no sample matched
+// or the text does not parse.
+func Sum(text, name string, labels map[string]string) (sum float64, ok bool) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return 0, false
+	}
+	fam := fams[name]
+	if fam == nil {
+		return 0, false
+	}
+	for _, m := range fam.GetMetric() {
+		have := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			have[lp.GetName()] = lp.GetValue()
+		}
+		match := true
+		for k, v := range labels {
+			match = match && have[k] == v
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.GetCounter() != nil:
+			sum += m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			sum += m.GetGauge().GetValue()
+		default:
+			continue
+		}
+		ok = true
+	}
+	return sum, ok
 }

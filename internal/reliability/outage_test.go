@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/metrics"
+
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
@@ -44,7 +46,7 @@ func leaveSome(t *testing.T, w *world, org miniorangetest.Org, n int) {
 func sourceGauge(p *inproc) float64 {
 	rec := httptest.NewRecorder()
 	p.M.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	v, ok := sumMetric(rec.Body.String(), "idsync_source_read_complete", map[string]string{"source": "corp"})
+	v, ok := metrics.Sum(rec.Body.String(), "idsync_source_read_complete", map[string]string{"source": "corp"})
 	if !ok {
 		return -1
 	}
@@ -238,8 +240,8 @@ func TestOutageReadyz(t *testing.T) {
 	if since := time.Since(stopped); since < 2*time.Second {
 		t.Errorf("/readyz turned 503 %s after the outage began, before two intervals", since)
 	}
-	code, metrics := d.httpDo(http.MethodGet, "/metrics", "", "")
-	if v, ok := sumMetric(metrics, "idsync_source_read_complete", map[string]string{"source": "corp"}); code != 200 || !ok || v != 0 {
+	code, exposition := d.httpDo(http.MethodGet, "/metrics", "", "")
+	if v, ok := metrics.Sum(exposition, "idsync_source_read_complete", map[string]string{"source": "corp"}); code != 200 || !ok || v != 0 {
 		t.Errorf("idsync_source_read_complete{source=corp} = %v (seen %v), want 0", v, ok)
 	}
 	if d := before.diff(w.snapshot(), 10); len(d) > 0 {
@@ -264,33 +266,4 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// sumMetric sums the samples of name (Prometheus text format) whose labels include every pair
-// given, and reports whether any was seen.
-func sumMetric(text, name string, labels map[string]string) (float64, bool) {
-	sum, seen := 0.0, false
-	for line := range strings.SplitSeq(text, "\n") {
-		if strings.HasPrefix(line, "#") || !strings.HasPrefix(line, name) {
-			continue
-		}
-		rest := line[len(name):]
-		if rest == "" || (rest[0] != '{' && rest[0] != ' ') {
-			continue
-		}
-		sp := strings.LastIndexByte(rest, ' ')
-		if sp < 0 {
-			continue
-		}
-		match := true
-		for k, v := range labels {
-			if !strings.Contains(rest[:sp], k+`="`+v+`"`) {
-				match = false
-			}
-		}
-		if f, err := strconv.ParseFloat(rest[sp+1:], 64); match && err == nil {
-			sum, seen = sum+f, true
-		}
-	}
-	return sum, seen
 }

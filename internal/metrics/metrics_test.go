@@ -1,0 +1,35 @@
+package metrics
+
+import (
+	"io"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestSumReadsTheExposition(t *testing.T) {
+	m := New()
+	m.Pass("schedule", "ok", time.Second, time.Now())
+	m.Pass("schedule", "ok", time.Second, time.Now())
+	m.Pass("signal", "failed", time.Second, time.Now())
+	m.SourceRead("corp", false, 0, 0)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	text := string(body)
+	if v, ok := Sum(text, "idsync_passes_total", nil); !ok || v != 3 {
+		t.Errorf("all passes = %v, %v; want 3", v, ok)
+	}
+	if v, ok := Sum(text, "idsync_passes_total", map[string]string{"trigger": "schedule", "result": "ok"}); !ok || v != 2 {
+		t.Errorf("scheduled ok passes = %v, %v; want 2", v, ok)
+	}
+	if _, ok := Sum(text, "idsync_passes_total", map[string]string{"trigger": "api"}); ok {
+		t.Error("no api pass was counted, yet a sample matched")
+	}
+	if v, ok := Sum(text, "idsync_source_read_complete", map[string]string{"source": "corp"}); !ok || v != 0 {
+		t.Errorf("source complete = %v, %v; want a 0 sample", v, ok)
+	}
+	if _, ok := Sum("not { metrics", "idsync_passes_total", nil); ok {
+		t.Error("garbage parsed")
+	}
+}
