@@ -11,14 +11,65 @@ import (
 // been failing (result failed, or a source read incomplete) for longer than two schedule
 // intervals. Failed items alone do not make it unready: they are counted in metrics and
 // retried.
+//
+// It also watches the pass in flight: a pass that has shown no sign of life (no item done, no
+// source read, no outbound request) for longer than stallLimit is reported as stalled, so an
+// orchestrator can restart a daemon that hangs instead of one that is merely busy with a
+// long first sync.
 type health struct {
+	now          func() time.Time
 	mu           sync.Mutex
 	failingSince time.Time // zero while healthy
 	lastPass     *reconcile.Run
 	sources      map[string]reconcile.SourceRun
+
+	runID        string    // the pass in flight ("" when none)
+	runStarted   time.Time // when it started
+	lastActivity time.Time // its latest item, progress report or source read
 }
 
-func newHealth() *health { return &health{sources: map[string]reconcile.SourceRun{}} }
+func newHealth() *health {
+	return &health{now: time.Now, sources: map[string]reconcile.SourceRun{}}
+}
+
+// minStallLimit keeps a short schedule (@every 1m) from calling a pass stalled while one
+// request waits out a long Retry-After or a slow read.
+const minStallLimit = 10 * time.Minute
+
+// stallLimit is how long a pass may go without a sign of life: two schedule intervals, at
+// least minStallLimit.
+func stallLimit(interval time.Duration) time.Duration {
+	return max(2*interval, minStallLimit)
+}
+
+func (h *health) started(r reconcile.Run) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.runID, h.runStarted, h.lastActivity = r.ID, h.now(), h.now()
+}
+
+func (h *health) active() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.runID != "" {
+		h.lastActivity = h.now()
+	}
+}
+
+// stalled reports the pass in flight when its latest sign of life (its own events, or
+// lastOutbound, the latest outbound API request) is older than limit.
+func (h *health) stalled(now, lastOutbound time.Time, limit time.Duration) (id string, started, lastSign time.Time, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.runID == "" {
+		return "", time.Time{}, time.Time{}, false
+	}
+	last := h.lastActivity
+	if lastOutbound.After(last) {
+		last = lastOutbound
+	}
+	return h.runID, h.runStarted, last, now.Sub(last) > limit
+}
 
 func failing(r reconcile.Run) bool {
 	if r.Result == reconcile.ResultFailed {
@@ -33,6 +84,9 @@ func failing(r reconcile.Run) bool {
 }
 
 func (h *health) observe(r reconcile.Run) {
+	h.mu.Lock()
+	h.runID = ""
+	h.mu.Unlock()
 	if r.DryRun || r.Target != "" {
 		return // targeted passes read one user; they say nothing of the source's health
 	}
@@ -68,9 +122,9 @@ func (h *health) readiness(now time.Time, limit time.Duration) (ok bool, since t
 // healthObserver feeds health from the Runner.
 type healthObserver struct{ h *health }
 
-func (o healthObserver) PassStarted(reconcile.Run)            {}
-func (o healthObserver) Progress(int, int)                    {}
-func (o healthObserver) ChangeApplied(reconcile.Kind, string) {}
-func (o healthObserver) SourceRead(reconcile.SourceRun)       {}
+func (o healthObserver) PassStarted(r reconcile.Run)          { o.h.started(r) }
+func (o healthObserver) Progress(int, int)                    { o.h.active() }
+func (o healthObserver) ChangeApplied(reconcile.Kind, string) { o.h.active() }
+func (o healthObserver) SourceRead(reconcile.SourceRun)       { o.h.active() }
 func (o healthObserver) PassFinished(r reconcile.Run)         { o.h.observe(r) }
 func (o healthObserver) Held(int)                             {}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	stdlog "log"
 	"net/http"
 	"strings"
@@ -135,7 +136,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// readyz: state open, config loaded, passes not failing for longer than two intervals.
+// readyz: state open, config loaded, passes not failing for longer than two intervals, and
+// the pass in flight (if any) not stalled.
 func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 	type src struct {
 		Name     string `json:"name"`
@@ -146,10 +148,15 @@ func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 		Ready        bool      `json:"ready"`
 		Reason       string    `json:"reason,omitempty"`
 		FailingSince time.Time `json:"failingSince,omitzero"`
+		StalledRun   string    `json:"stalledRun,omitempty"`
+		LastActivity time.Time `json:"lastActivity,omitzero"`
 		Sources      []src     `json:"sources"`
 	}{Ready: true, Sources: []src{}}
-	limit := 2 * d.sched.interval()
-	ok, since, sources := d.health.readiness(time.Now(), limit)
+	now := time.Now()
+	interval := d.sched.interval()
+	limit := 2 * interval
+	ok, since, sources := d.health.readiness(now, limit)
+	stallID, stallStart, lastSign, stalled := d.health.stalled(now, d.app.Metrics.LastOutbound(), stallLimit(interval))
 	for _, s := range sources {
 		body.Sources = append(body.Sources, src{Name: s.Name, Complete: s.Complete, Error: s.Error})
 	}
@@ -158,6 +165,10 @@ func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 		body.Ready, body.Reason = false, "state is closed (shutting down)"
 	case !ok:
 		body.Ready, body.Reason, body.FailingSince = false, "passes have been failing for more than two schedule intervals", since
+	case stalled:
+		body.Ready, body.StalledRun, body.LastActivity = false, stallID, lastSign
+		body.Reason = fmt.Sprintf("the pass started at %s has shown no progress and made no API request since %s (limit %s)",
+			stallStart.UTC().Format(time.RFC3339), lastSign.UTC().Format(time.RFC3339), stallLimit(interval))
 	}
 	status := http.StatusOK
 	if !body.Ready {

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net/http"
@@ -22,7 +23,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/app"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/state"
 )
 
 func TestReadiness(t *testing.T) {
@@ -276,5 +279,94 @@ func TestGuardRecoversAPanic(t *testing.T) {
 	}
 	if !d.guard("test pass", func() {}) {
 		t.Error("a normal return reported as a panic")
+	}
+}
+
+func TestStallDetection(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := t0
+	h := newHealth()
+	h.now = func() time.Time { return clock }
+	limit := stallLimit(time.Minute)
+	if limit != minStallLimit {
+		t.Fatalf("stallLimit(1m) = %s, want the %s floor", limit, minStallLimit)
+	}
+	if got := stallLimit(time.Hour); got != 2*time.Hour {
+		t.Fatalf("stallLimit(1h) = %s, want two intervals", got)
+	}
+	if _, _, _, s := h.stalled(t0.Add(time.Hour), time.Time{}, limit); s {
+		t.Fatal("stalled with no pass in flight")
+	}
+	obs := healthObserver{h}
+	obs.PassStarted(reconcile.Run{ID: "r1"})
+	if _, _, _, s := h.stalled(t0.Add(limit), time.Time{}, limit); s {
+		t.Error("stalled at exactly the limit")
+	}
+	// Items done keep a long pass alive.
+	clock = t0.Add(limit - time.Minute)
+	obs.ChangeApplied(reconcile.KindAddMember, "ok")
+	if _, _, _, s := h.stalled(t0.Add(limit+time.Minute), time.Time{}, limit); s {
+		t.Error("stalled although an item landed within the limit")
+	}
+	// So do outbound requests (a long source read reports nothing else).
+	late := t0.Add(3 * limit)
+	if _, _, _, s := h.stalled(late, late.Add(-time.Minute), limit); s {
+		t.Error("stalled although an API request finished a minute ago")
+	}
+	id, started, last, s := h.stalled(late, t0.Add(time.Minute), limit)
+	if !s || id != "r1" || !started.Equal(t0) || !last.Equal(t0.Add(limit-time.Minute)) {
+		t.Errorf("stalled=%v id=%q started=%v last=%v, want r1 stalled since its last item", s, id, started, last)
+	}
+	// A finished pass (even a targeted one) clears it.
+	obs.PassFinished(reconcile.Run{ID: "r1", Target: "users a"})
+	if _, _, _, s := h.stalled(late, time.Time{}, limit); s {
+		t.Error("still stalled after the pass finished")
+	}
+}
+
+// TestReadyzReportsAStalledPass: the handler turns 503 and names the run when the pass in
+// flight has gone quiet for longer than the stall limit, and is ready again once it ends.
+func TestReadyzReportsAStalledPass(t *testing.T) {
+	st, err := state.Open(filepath.Join(t.TempDir(), "s.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sched := newScheduler(ctx, zerolog.Nop(), func(context.Context) {}, func() {})
+	if err := sched.set("@every 1m", 0); err != nil {
+		t.Fatal(err)
+	}
+	defer sched.stop()
+	clock := time.Now().Add(-time.Hour)
+	h := newHealth()
+	h.now = func() time.Time { return clock }
+	d := &Daemon{log: zerolog.Nop(), health: h, sched: sched, app: &app.App{Store: st}}
+	get := func() (int, map[string]any) {
+		w := httptest.NewRecorder()
+		d.readyz(w, httptest.NewRequest("GET", "/readyz", nil))
+		var body map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatalf("readyz body %q: %v", w.Body, err)
+		}
+		return w.Code, body
+	}
+	healthObserver{h}.PassStarted(reconcile.Run{ID: "run-stuck"})
+	code, body := get()
+	if code != http.StatusServiceUnavailable || body["stalledRun"] != "run-stuck" ||
+		!strings.Contains(body["reason"].(string), "no progress") {
+		t.Fatalf("a pass silent for an hour: %d %v, want 503 naming run-stuck", code, body)
+	}
+	clock = time.Now()
+	healthObserver{h}.Progress(1, 10)
+	if code, body := get(); code != http.StatusOK {
+		t.Fatalf("a pass that just made progress: %d %v, want 200", code, body)
+	}
+	clock = time.Now().Add(-time.Hour)
+	healthObserver{h}.PassStarted(reconcile.Run{ID: "run-2"})
+	healthObserver{h}.PassFinished(reconcile.Run{ID: "run-2", Result: reconcile.ResultOK})
+	if code, body := get(); code != http.StatusOK {
+		t.Fatalf("after the pass finished: %d %v, want 200", code, body)
 	}
 }

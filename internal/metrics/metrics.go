@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,10 @@ type Metrics struct {
 	SCIMRequests     *prometheus.CounterVec   // idsync_scim_requests_total{source,method,code}
 	ConfigReloads    *prometheus.CounterVec   // idsync_config_reloads_total{result}
 	ScheduledSkipped prometheus.Counter       // idsync_scheduled_passes_skipped_total
+
+	// lastOutbound is when an outbound request last finished (unix ns): /readyz tells a long
+	// pass that still talks to its APIs from one that hangs.
+	lastOutbound atomic.Int64
 }
 
 // New builds the metrics on a fresh registry that also carries the Go and process collectors.
@@ -113,11 +118,24 @@ func (m *Metrics) APIRequest(target, endpoint, method string, code int, took tim
 	if m == nil {
 		return
 	}
+	m.lastOutbound.Store(time.Now().UnixNano())
 	m.APIRequests.WithLabelValues(target, endpoint, method, strconv.Itoa(code)).Inc()
 	m.APIDuration.WithLabelValues(target).Observe(took.Seconds())
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 		m.Throttled.WithLabelValues(target).Inc()
 	}
+}
+
+// LastOutbound is when an outbound API request last finished (zero: none yet).
+func (m *Metrics) LastOutbound() time.Time {
+	if m == nil {
+		return time.Time{}
+	}
+	ns := m.lastOutbound.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // RateLimitWaited adds time spent waiting before sending to target.

@@ -33,3 +33,19 @@ func TestSumReadsTheExposition(t *testing.T) {
 		t.Error("garbage parsed")
 	}
 }
+
+func TestLastOutbound(t *testing.T) {
+	var none *Metrics
+	if !none.LastOutbound().IsZero() {
+		t.Error("a nil Metrics reports an outbound request")
+	}
+	m := New()
+	if !m.LastOutbound().IsZero() {
+		t.Error("a fresh Metrics reports an outbound request")
+	}
+	before := time.Now()
+	m.APIRequest("jira", "/rest/api/3/myself", "GET", 0, time.Millisecond) // a failed request is a sign of life too
+	if got := m.LastOutbound(); got.Before(before) || got.After(time.Now()) {
+		t.Errorf("LastOutbound = %v, want between %v and now", got, before)
+	}
+}
