@@ -138,6 +138,11 @@ type PushConfig struct {
 	Enabled   bool   `mapstructure:"enabled" json:"enabled"`
 	Token     Secret `mapstructure:"token" json:"token"`
 	TokenFile string `mapstructure:"token_file" json:"token_file,omitempty"`
+	// PreviousToken is still accepted while a rotation is under way: set the new token here
+	// and the old one as previous_token, reload, move the IdP to the new token, then drop
+	// previous_token and reload again.
+	PreviousToken     Secret `mapstructure:"previous_token" json:"previous_token,omitempty"`
+	PreviousTokenFile string `mapstructure:"previous_token_file" json:"previous_token_file,omitempty"`
 	// RateLimit caps SCIM requests of this source; excess requests get 429 + Retry-After.
 	RateLimit RateLimit `mapstructure:"rate_limit" json:"rate_limit"`
 	// Debounce is the quiet window before a push triggers its targeted pass.

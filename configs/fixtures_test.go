@@ -44,6 +44,7 @@ var badFixtures = []struct {
 	{"unreadable-file.bad.yaml", "admin_token_file: cannot read secret file: stat testdata/secrets/does-not-exist: no such file or directory", ErrUnreadableFile, 1},
 	{"push-token-is-admin-token.bad.yaml", "sources[0].push.token: must differ from admin_token", ErrDuplicate, 1},
 	{"duplicate-push-token.bad.yaml", "sources[1].push.token: same token as sources[0].push.token", ErrDuplicate, 1},
+	{"previous-token-reused.bad.yaml", "sources[1].push.previous_token: same token as sources[0].push.token", ErrDuplicate, 2},
 	{"admin-api-without-config.bad.yaml", "sink.jira.deactivate: admin-api requires sink.jira.admin_api", ErrRequired, 1},
 	{"unknown-product.bad.yaml", `sink.jira.products[0]: unknown product "confluence"`, ErrInvalid, 1},
 	{"duplicate-group-mapping.bad.yaml", `mapping.groups[1].idp: IdP group "Engineering" is already mapped by mapping.groups[0]`, ErrDuplicate, 1},

@@ -405,7 +405,8 @@ func (c *Config) secrets() []secretRef {
 			out = append(out, ref(p+".scimpull.token", &s.SCIMPull.Token, &s.SCIMPull.TokenFile, false))
 		}
 		if s.Push != nil {
-			out = append(out, ref(p+".push.token", &s.Push.Token, &s.Push.TokenFile, false))
+			out = append(out, ref(p+".push.token", &s.Push.Token, &s.Push.TokenFile, false),
+				ref(p+".push.previous_token", &s.Push.PreviousToken, &s.Push.PreviousTokenFile, false))
 		}
 	}
 	if j := c.Sink.Jira; j != nil {

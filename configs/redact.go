@@ -33,6 +33,7 @@ func (c *Config) Redacted() *Config {
 		if s.Push != nil {
 			p := *s.Push
 			p.Token = redact(p.Token)
+			p.PreviousToken = redact(p.PreviousToken)
 			s.Push = &p
 		}
 		r.Sources[i] = s

@@ -300,7 +300,7 @@ func (v *validator) sources(c *Config) {
 		return
 	}
 	names := map[string]int{}
-	tokens := map[string]int{}
+	tokens := map[string]string{} // SCIM token -> the key that holds it
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		p := fmt.Sprintf("sources[%d]", i)
@@ -324,7 +324,7 @@ func (v *validator) sources(c *Config) {
 			v.scimPull(p+".scimpull", s.SCIMPull)
 		}
 		if s.Push != nil {
-			v.push(p+".push", s, c, tokens, i)
+			v.push(p+".push", s, c, tokens)
 		} else if s.Type == SourceSCIM {
 			v.add(p+".push.token", "required: a push-only source (type scim) is its SCIM listener", ErrRequired)
 		}
@@ -394,7 +394,7 @@ func (v *validator) scimPull(p string, s *SCIMPullConfig) {
 	v.rateLimit(p+".rate_limit", s.RateLimit)
 }
 
-func (v *validator) push(p string, s *SourceConfig, c *Config, tokens map[string]int, i int) {
+func (v *validator) push(p string, s *SourceConfig, c *Config, tokens map[string]string) {
 	pu := s.Push
 	if s.Type == SourceSCIM && !pu.Enabled {
 		v.add(p+".enabled", "a push-only source (type scim) cannot disable push", ErrInvalid)
@@ -408,10 +408,23 @@ func (v *validator) push(p string, s *SourceConfig, c *Config, tokens map[string
 	case pu.Token == c.AdminToken:
 		v.add(p+".token", "must differ from admin_token: a SCIM token must never open the admin API", ErrDuplicate)
 	default:
-		if j, dup := tokens[pu.Token.Value()]; dup {
-			v.add(p+".token", fmt.Sprintf("same token as sources[%d].push.token: each source needs its own", j), ErrDuplicate)
+		if other, dup := tokens[pu.Token.Value()]; dup {
+			v.add(p+".token", fmt.Sprintf("same token as %s: each source needs its own", other), ErrDuplicate)
 		} else {
-			tokens[pu.Token.Value()] = i
+			tokens[pu.Token.Value()] = p + ".token"
+		}
+	}
+	switch prev := pu.PreviousToken; {
+	case prev == "":
+	case prev == pu.Token:
+		v.add(p+".previous_token", "same as token: set it to the token being retired, or leave it out", ErrDuplicate)
+	case prev == c.AdminToken:
+		v.add(p+".previous_token", "must differ from admin_token: a SCIM token must never open the admin API", ErrDuplicate)
+	default:
+		if other, dup := tokens[prev.Value()]; dup {
+			v.add(p+".previous_token", fmt.Sprintf("same token as %s: each source needs its own", other), ErrDuplicate)
+		} else {
+			tokens[prev.Value()] = p + ".previous_token"
 		}
 	}
 	if pu.Debounce < 0 {

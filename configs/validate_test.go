@@ -332,6 +332,11 @@ func TestRedacted(t *testing.T) {
 	c.Mapping.Customers[0].Organizations = []string{"Acme"}
 	c.Sink.Jira.ProductAccessGroups = []string{"jira-users"}
 	c.Sources[1].Push = &PushConfig{Enabled: true, Token: "code-scim-token-hr"}
+	for i := range c.Sources {
+		if c.Sources[i].Push != nil {
+			c.Sources[i].Push.PreviousToken = Secret("retiring-scim-token-" + c.Sources[i].Name)
+		}
+	}
 	r := c.Redacted()
 
 	// Every secret of the copy is the marker, every secret of the original is untouched.
@@ -343,8 +348,8 @@ func TestRedacted(t *testing.T) {
 			t.Errorf("%s of the original changed to %q", orig.path, *orig.value)
 		}
 	}
-	if len(r.secrets()) != 8 {
-		t.Errorf("%d secrets, want 8 (admin, mo, 3 push, scimpull, jira, org)", len(r.secrets()))
+	if len(r.secrets()) != 11 {
+		t.Errorf("%d secrets, want 11 (admin, mo, 3 push with their previous tokens, scimpull, jira, org)", len(r.secrets()))
 	}
 	// Nothing else differs...
 	stripped := func(x *Config) string {

@@ -103,7 +103,8 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 		if sc.PushEnabled() {
 			po := scim.SourceOptions{Name: sc.Name}
 			if sc.Push != nil {
-				po.Token, po.RateLimit, po.Debounce = sc.Push.Token, sc.Push.RateLimit, sc.Push.Debounce
+				po.Token, po.PreviousToken = sc.Push.Token, sc.Push.PreviousToken
+				po.RateLimit, po.Debounce = sc.Push.RateLimit, sc.Push.Debounce
 			}
 			pushSources = append(pushSources, po)
 		}

@@ -61,6 +61,12 @@ type inProcess struct {
 
 func startInProcess(t testing.TB, extra string) *inProcess {
 	t.Helper()
+	return startInProcessEdit(t, extra, nil)
+}
+
+// startInProcessEdit is startInProcess with edit applied to the config text first.
+func startInProcessEdit(t testing.TB, extra string, edit func(string) string) *inProcess {
+	t.Helper()
 	s, err := sim.Start(sim.Options{JiraAddr: "127.0.0.1:0", MiniOrangeAddr: "127.0.0.1:0",
 		Org: miniorangetest.OrgSpec{Users: 10, Groups: 3, MembershipsPerUser: 1, Seed: 5}})
 	if err != nil {
@@ -88,6 +94,9 @@ sink:
     rate_limit: {requests_per_second: 500, burst: 50, concurrency: 4}
 mapping: {import_users: true, import_groups: true, default_groups: [jira-software-users]}
 %s`, testAdminToken, filepath.Join(dir, "state.db"), s.MiniOrangeURL, s.JiraURL, extra)
+	if edit != nil {
+		cfg = edit(cfg)
+	}
 	path := filepath.Join(dir, "idsync.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -224,4 +233,80 @@ func TestInProcessReloadLogLevel(t *testing.T) {
 		t.Errorf("info lines still logged after the level became warn")
 	}
 	p.sigs <- syscall.SIGUSR1 // a pass request, then the cleanup's SIGTERM
+}
+
+// TestInProcessSCIMTokenRotation: SIGHUP applies new SCIM push tokens without a restart; a
+// previous_token is accepted until it is removed, and its use is logged.
+func TestInProcessSCIMTokenRotation(t *testing.T) {
+	const oldTok, newTok = "scim-token-old-0001", "scim-token-new-0002"
+	withPush := func(push string) func(string) string {
+		return func(cfg string) string {
+			return strings.Replace(cfg, "api_key: sim-mo-api-key}", "api_key: sim-mo-api-key}\n    push: "+push, 1)
+		}
+	}
+	p := startInProcessEdit(t, "", withPush(`{enabled: true, token: `+oldTok+`}`))
+	scim := func(tok string) int {
+		req, _ := http.NewRequest("GET", p.base+"/scim/v2/corp/Users", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := p.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	_, body := p.call("GET", "/api/v1/status")
+	var st struct {
+		ConfigFile string `json:"configFile"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil || st.ConfigFile == "" {
+		t.Fatalf("status: %s", body)
+	}
+	orig, err := os.ReadFile(st.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reload := func(push string, n int) {
+		t.Helper()
+		cfg := strings.Replace(string(orig), "push: {enabled: true, token: "+oldTok+"}", "push: "+push, 1)
+		if err := os.WriteFile(st.ConfigFile, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p.sigs <- syscall.SIGHUP
+		want := fmt.Sprintf(`idsync_config_reloads_total{result="ok"} %d`, n)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, m := p.call("GET", "/metrics"); strings.Contains(string(m), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no reload %d:\n%s", n, p.logs)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if got := scim(oldTok); got != http.StatusOK {
+		t.Fatalf("old token before the rotation: %d", got)
+	}
+	reload(`{enabled: true, token: `+newTok+`, previous_token: `+oldTok+`}`, 1)
+	if a, b := scim(newTok), scim(oldTok); a != http.StatusOK || b != http.StatusOK {
+		t.Fatalf("during the rotation: new token %d, previous token %d, want both 200", a, b)
+	}
+	if !strings.Contains(p.logs.String(), "authenticated with push.previous_token") {
+		t.Error("a request with the previous token was not logged")
+	}
+	reload(`{enabled: true, token: `+newTok+`}`, 2)
+	if a, b := scim(newTok), scim(oldTok); a != http.StatusOK || b != http.StatusUnauthorized {
+		t.Fatalf("after the rotation: new token %d, old token %d, want 200 and 401", a, b)
+	}
+	logs := p.logs.String()
+	if strings.Contains(logs, "after a restart") {
+		t.Errorf("a token change was reported as needing a restart:\n%s", logs)
+	}
+	if strings.Contains(logs, oldTok) || strings.Contains(logs, newTok) {
+		t.Error("a SCIM token is in the log")
+	}
+	if _, body := p.call("GET", "/api/v1/status"); strings.Contains(string(body), newTok) {
+		t.Error("the SCIM token is in /api/v1/status")
+	}
 }

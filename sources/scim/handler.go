@@ -76,9 +76,11 @@ type Timer interface{ Stop() bool }
 
 // SourceOptions configures one push source.
 type SourceOptions struct {
-	Name      string
-	Token     configs.Secret
-	RateLimit configs.RateLimit
+	Name  string
+	Token configs.Secret
+	// PreviousToken, when set, is accepted too (a token rotation under way).
+	PreviousToken configs.Secret
+	RateLimit     configs.RateLimit
 	// Debounce is the quiet window before OnChange (DefaultDebounce when zero).
 	Debounce time.Duration
 }
@@ -135,11 +137,14 @@ type entry struct {
 
 // source is one push source's resources and limits.
 type source struct {
-	name     string
-	tokenSum [32]byte
-	limiter  *rate.Limiter
-	sem      chan struct{}
-	deb      *debouncer
+	name   string
+	tokens atomic.Pointer[tokenSums] // swapped whole by SetTokens
+	// prevNoted is when a request with the previous token was last logged (unix ns): once
+	// a minute is enough to tell the admin the rotation is not finished.
+	prevNoted atomic.Int64
+	limiter   *rate.Limiter
+	sem       chan struct{}
+	deb       *debouncer
 	// Stripe locks serialize writes to one resource; users and groups have their own, as a
 	// user delete takes the locks of the groups it leaves.
 	userStripes, groupStripes [64]sync.Mutex
@@ -189,12 +194,12 @@ func NewHandler(opts HandlerOptions) (*Handler, error) {
 		if _, dup := h.sources[so.Name]; dup {
 			return nil, fmt.Errorf("scim listener: source %q configured twice", so.Name)
 		}
-		if strings.TrimSpace(so.Token.Value()) == "" {
-			return nil, fmt.Errorf("scim listener: source %q has no bearer token", so.Name)
+		sums, err := newTokenSums(so.Name, so.Token, so.PreviousToken)
+		if err != nil {
+			return nil, err
 		}
 		s := &source{
 			name:        so.Name,
-			tokenSum:    sha256.Sum256([]byte(so.Token.Value())),
 			users:       map[string]*entry{},
 			tombs:       map[string]*entry{},
 			groups:      map[string]*entry{},
@@ -204,6 +209,7 @@ func NewHandler(opts HandlerOptions) (*Handler, error) {
 			reserved:    map[string]int{},
 			stale:       map[string]bool{},
 		}
+		s.tokens.Store(sums)
 		if rl := so.RateLimit; rl.RequestsPerSecond > 0 {
 			burst := rl.Burst
 			if burst <= 0 {
@@ -426,13 +432,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.opts.Metrics.SCIMRequest(label, methodLabel(r.Method), code)
 	}()
-	if s == nil || !s.authorized(r) {
+	var ok, usedPrevious bool
+	if s != nil {
+		ok, usedPrevious = s.authorized(r)
+	}
+	if !ok {
 		// An unknown source answers like a wrong token, so source names cannot be probed.
 		h.log.Warn().Str(logging.FieldSource, label).Str("remote", r.RemoteAddr).Str("path", r.URL.Path).
 			Bool("known_source", s != nil).Msg("SCIM request refused: bad or missing bearer token")
 		sw.Header().Set("WWW-Authenticate", `Bearer realm="idsync SCIM"`)
 		writeError(sw, &Error{Status: http.StatusUnauthorized, Detail: "authentication required: send the source's bearer token"})
 		return
+	}
+	if usedPrevious && s.notePrevious(h.now()) {
+		h.log.Warn().Str(logging.FieldSource, s.name).Str("remote", r.RemoteAddr).
+			Msg("SCIM request authenticated with push.previous_token: move the IdP to the new token, then remove previous_token")
 	}
 	if retry, ok := s.admit(h.now()); !ok {
 		sw.Header().Set("Retry-After", strconv.Itoa(retry))
@@ -461,14 +475,60 @@ func methodLabel(m string) string {
 	return "other"
 }
 
-func (s *source) authorized(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(auth, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+// tokenSums are the SHA-256 sums of a source's accepted tokens: comparing fixed-size sums in
+// constant time leaks neither the token nor its length.
+type tokenSums struct {
+	current, previous [32]byte
+	hasPrevious       bool
+}
+
+func newTokenSums(source string, cur, prev configs.Secret) (*tokenSums, error) {
+	if strings.TrimSpace(cur.Value()) == "" {
+		return nil, fmt.Errorf("scim listener: source %q has no bearer token", source)
+	}
+	t := &tokenSums{current: sha256.Sum256([]byte(cur.Value()))}
+	if strings.TrimSpace(prev.Value()) != "" {
+		t.previous, t.hasPrevious = sha256.Sum256([]byte(prev.Value())), true
+	}
+	return t, nil
+}
+
+// SetTokens replaces a source's accepted tokens (a config reload): requests already
+// authenticated finish, every later one is checked against the new tokens.
+func (h *Handler) SetTokens(source string, token, previous configs.Secret) error {
+	s := h.sources[source]
+	if s == nil {
+		return fmt.Errorf("scim listener: no push source %q", source)
+	}
+	sums, err := newTokenSums(source, token, previous)
+	if err != nil {
+		return err
+	}
+	s.tokens.Store(sums)
+	return nil
+}
+
+// notePrevious says whether a request with the previous token should be logged now.
+func (s *source) notePrevious(now time.Time) bool {
+	last := s.prevNoted.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < time.Minute {
 		return false
 	}
+	return s.prevNoted.CompareAndSwap(last, now.UnixNano())
+}
+
+// authorized checks the bearer token; usedPrevious says the retiring token matched.
+func (s *source) authorized(r *http.Request) (ok, usedPrevious bool) {
+	auth := r.Header.Get("Authorization")
+	scheme, tok, found := strings.Cut(auth, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return false, false
+	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	return subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1
+	t := s.tokens.Load()
+	cur := subtle.ConstantTimeCompare(sum[:], t.current[:]) == 1
+	prev := subtle.ConstantTimeCompare(sum[:], t.previous[:]) == 1 && t.hasPrevious
+	return cur || prev, prev && !cur
 }
 
 // admit takes a token from the source's limiter, or says how many seconds to wait.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -789,4 +790,42 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestSetTokens: a rotation accepts the current and the previous token, then only the
+// current one; a bad rotation is refused and leaves the running tokens in place.
+func TestSetTokens(t *testing.T) {
+	h, err := NewHandler(HandlerOptions{Store: newMemStore(), Logger: zerolog.Nop(),
+		Sources: []SourceOptions{{Name: "corp", Token: "tok-old"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := func(tok string) int {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/scim/v2/corp/Users", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if err := h.SetTokens("corp", "tok-new", "tok-old"); err != nil {
+		t.Fatal(err)
+	}
+	if a, b, c := code("tok-new"), code("tok-old"), code("tok-other"); a != 200 || b != 200 || c != 401 {
+		t.Fatalf("during a rotation: new %d, previous %d, other %d; want 200, 200, 401", a, b, c)
+	}
+	if err := h.SetTokens("corp", "tok-new", ""); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := code("tok-new"), code("tok-old"); a != 200 || b != 401 {
+		t.Fatalf("after the rotation: new %d, old %d; want 200, 401", a, b)
+	}
+	if err := h.SetTokens("corp", " ", ""); err == nil {
+		t.Error("an empty token was accepted")
+	}
+	if err := h.SetTokens("partners", "x", ""); err == nil {
+		t.Error("a token for an unknown source was accepted")
+	}
+	if code("tok-new") != 200 {
+		t.Error("a refused rotation changed the running token")
+	}
 }
