@@ -511,3 +511,45 @@ func TestClosedStoreErrors(t *testing.T) {
 		t.Error("PutSCIM on a closed store succeeded")
 	}
 }
+
+func TestPutSCIMBatch(t *testing.T) {
+	s := newStore(t)
+	ids := func() string {
+		t.Helper()
+		rs, err := s.SCIMResources("corp", SCIMGroup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ID+"="+string(r.Data))
+		}
+		return strings.Join(out, " ")
+	}
+	data := []byte(`{"members":[]}`)
+	err := s.PutSCIMBatch([]SCIMResource{
+		{Source: "corp", Type: SCIMGroup, ID: "g1", Data: []byte(`{"buckets":64}`)},
+		{Source: "corp", Type: SCIMGroup, ID: "g1#m00", Data: data},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[1] = 'X' // the store must have copied the caller's bytes
+	if got, want := ids(), `g1={"buckets":64} g1#m00={"members":[]}`; got != want {
+		t.Fatalf("after a batch: %s, want %s", got, want)
+	}
+	// One bad resource fails the batch before anything is written.
+	err = s.PutSCIMBatch([]SCIMResource{
+		{Source: "corp", Type: SCIMGroup, ID: "g1", Data: []byte(`{"buckets":0}`)},
+		{Source: "corp", Type: SCIMGroup, ID: "g1#m01", Data: []byte(`{not json`)},
+	})
+	if err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+		t.Fatalf("a batch with bad JSON: %v", err)
+	}
+	if got, want := ids(), `g1={"buckets":64} g1#m00={"members":[]}`; got != want {
+		t.Fatalf("a failed batch changed the store: %s", got)
+	}
+	if err := s.PutSCIMBatch([]SCIMResource{{Source: "", Type: SCIMGroup, ID: "g2", Data: data}}); err == nil {
+		t.Error("a resource without a source was stored")
+	}
+}

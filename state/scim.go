@@ -74,6 +74,42 @@ func (s *Store) PutSCIM(r SCIMResource) error {
 	return nil
 }
 
+// PutSCIMBatch stores several resources in one transaction: all of them are on disk when it
+// returns, or none is (a large group's header and member buckets land together). A resource
+// that fails its checks fails the whole batch before anything is written.
+func (s *Store) PutSCIMBatch(rs []SCIMResource) error {
+	data := make([][]byte, len(rs))
+	for i, r := range rs {
+		if err := checkSCIMAddress(r.Source, r.Type, r.ID); err != nil {
+			return fmt.Errorf("storing SCIM resource %d of %d: %w", i+1, len(rs), err)
+		}
+		if !json.Valid(r.Data) {
+			return fmt.Errorf("storing SCIM %s %s/%s: data is not valid JSON", r.Type, r.Source, r.ID)
+		}
+		data[i] = bytes.Clone(r.Data)
+	}
+	err := s.batch(func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketSCIM)
+		if err != nil {
+			return err
+		}
+		for i, r := range rs {
+			sb, err := b.CreateBucketIfNotExists([]byte(r.Source))
+			if err != nil {
+				return fmt.Errorf("creating SCIM bucket of source %s: %w", r.Source, err)
+			}
+			if err := sb.Put(scimKey(r.Type, r.ID), data[i]); err != nil {
+				return fmt.Errorf("%s %s/%s: %w", r.Type, r.Source, r.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storing %d SCIM resources: %w", len(rs), err)
+	}
+	return nil
+}
+
 // DeleteSCIM removes a resource; removing one that is not there is not an error.
 func (s *Store) DeleteSCIM(source, typ, id string) error {
 	if err := checkSCIMAddress(source, typ, id); err != nil {

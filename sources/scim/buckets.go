@@ -15,11 +15,11 @@ import (
 // members) and the small header, instead of the whole group: without this, a 100,000-member
 // group would rewrite megabytes per member an IdP adds.
 //
-// The bucket and header writes of one change go to the store together and the client is
-// answered once all are durable. A crash in between can leave some of them newer than
-// others: the header's version may be ahead of its members, or a member change the client
-// was not told about may already be there; the client's retry then completes it (member
-// changes are idempotent). When a group shrinks back below groupInlineMax/2 it is written
+// The bucket and header writes of one change go to the store in one transaction when the
+// store can (*state.Store can): a crash leaves all of them or none, and the client is
+// answered once they are durable. With a store that writes records one by one, a crash in
+// between can leave some newer than others; the client, never answered, retries, and member
+// changes are idempotent. When a group shrinks back below groupInlineMax/2 it is written
 // inline again and its buckets deleted; buckets a non-bucketed header does not claim
 // (including those of deleted groups) are ignored when loading.
 
@@ -131,20 +131,11 @@ func (h *Handler) putGroup(s *source, id string, old *record, rec *record, diff 
 			header.Resource[k] = v
 		}
 	}
-	// The writes go to the store together, so the store can commit them in one
-	// transaction: the answer waits for one disk sync, not one per record. Their order
-	// does not matter, as the client is answered only once all are durable and a retry of
-	// a member change is a no-op.
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	fail := func(err error) {
-		mu.Lock()
-		errs = append(errs, err)
-		mu.Unlock()
+	data, err := encodeRecord(header)
+	if err != nil {
+		return err
 	}
+	recs := []Resource{{Source: s.name, Type: TypeGroup, ID: id, Data: data}}
 	for k := range dirty {
 		if !dirty[k] {
 			continue
@@ -153,16 +144,31 @@ func (h *Handler) putGroup(s *source, id string, old *record, rec *record, diff 
 		if err != nil {
 			return err
 		}
-		wg.Add(1)
-		go func(k int, data []byte) {
-			defer wg.Done()
-			if err := h.opts.Store.PutSCIM(Resource{Source: s.name, Type: TypeGroup, ID: bucketID(id, k), Data: data}); err != nil {
-				fail(fmt.Errorf("storing member bucket %d of group %s: %w", k, id, err))
-			}
-		}(k, data)
+		recs = append(recs, Resource{Source: s.name, Type: TypeGroup, ID: bucketID(id, k), Data: data})
 	}
-	if err := h.put(s, groupType, id, header); err != nil {
-		fail(err)
+	if bs, ok := h.opts.Store.(batchStore); ok {
+		if err := bs.PutSCIMBatch(recs); err != nil {
+			return fmt.Errorf("storing group %s of source %s: %w", id, s.name, err)
+		}
+		return nil
+	}
+	// One by one, concurrently: a store that batches concurrent writers still commits them
+	// with one disk sync.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, r := range recs {
+		wg.Add(1)
+		go func(r Resource) {
+			defer wg.Done()
+			if err := h.opts.Store.PutSCIM(r); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("storing %s of source %s: %w", r.ID, s.name, err))
+				mu.Unlock()
+			}
+		}(r)
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -110,4 +111,68 @@ func memberList(ids []string) string {
 		parts = append(parts, `{"value":"`+id+`"}`)
 	}
 	return strings.Join(parts, ",")
+}
+
+// batchMemStore is a memStore that also writes in batches, as *state.Store does.
+type batchMemStore struct {
+	*memStore
+	batches   [][]string // ids of each batch
+	failBatch bool
+}
+
+func (b *batchMemStore) PutSCIMBatch(rs []Resource) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failBatch {
+		return errors.New("disk full")
+	}
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, r.ID)
+		r.Data = append([]byte(nil), r.Data...)
+		b.data[r.Source+"/"+r.Type+"/"+r.ID] = r
+	}
+	b.batches = append(b.batches, ids)
+	return nil
+}
+
+// TestLargeGroupWritesOneBatch: a store that writes batches gets a large group's header and
+// the buckets a change touched in one batch; when that batch fails the client gets an
+// error and nothing changes, in the store or in what the listener serves.
+func TestLargeGroupWritesOneBatch(t *testing.T) {
+	defer func(v int) { groupInlineMax = v }(groupInlineMax)
+	groupInlineMax = 8
+	var bs *batchMemStore
+	f := newFixture(t, func(o *HandlerOptions) {
+		bs = &batchMemStore{memStore: o.Store.(*memStore)}
+		o.Store = bs
+	})
+	var ids []string
+	for i := 0; i < 14; i++ {
+		ids = append(ids, f.createUser(fmt.Sprintf("u%02d@example.com", i)))
+	}
+	puts := f.store.puts
+	gid := f.createGroup("Big", ids[:12]...)
+	if len(bs.batches) != 1 || len(bs.batches[0]) != 1+memberBuckets || bs.batches[0][0] != gid || f.store.puts != puts {
+		t.Fatalf("creating a large group: batches %v and %d single writes, want one batch of the header and %d buckets",
+			bs.batches, f.store.puts-puts, memberBuckets)
+	}
+	mustCode(t, f.corp("PATCH", "Groups/"+gid, `{"Operations":[{"op":"add","path":"members","value":["`+ids[12]+`"]}]}`), http.StatusNoContent)
+	if last := bs.batches[len(bs.batches)-1]; len(bs.batches) != 2 || len(last) != 2 || last[0] != gid || last[1] != bucketID(gid, bucketOf(ids[12])) {
+		t.Fatalf("a member add: batches %v, want a second batch of the header and bucket %d", bs.batches, bucketOf(ids[12]))
+	}
+	before := f.store.records(t, "corp", TypeGroup)
+	bs.failBatch = true
+	r := f.corp("PATCH", "Groups/"+gid, `{"Operations":[{"op":"add","path":"members","value":["`+ids[13]+`"]}]}`)
+	if r.Code < 500 {
+		t.Fatalf("a failed batch answered %d: %s", r.Code, r.Raw)
+	}
+	bs.failBatch = false
+	if after := f.store.records(t, "corp", TypeGroup); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Error("a failed batch changed the stored group")
+	}
+	got := mustCode(t, f.corp("GET", "Groups/"+gid, ""), http.StatusOK)
+	if n := len(elements(got.Body["members"])); n != 13 || strings.Contains(got.Raw, ids[13]) {
+		t.Errorf("after a failed batch the group serves %d members (want 13, without %s)", n, ids[13])
+	}
 }

@@ -23,6 +23,12 @@ type Store interface {
 	SCIMResources(source, typ string) ([]Resource, error)
 }
 
+// batchStore is a Store that writes several resources in one transaction (*state.Store
+// does): a large group's header and member buckets then land together or not at all.
+type batchStore interface {
+	PutSCIMBatch(rs []Resource) error
+}
+
 // record is Resource.Data: the resource's attributes (normalized, without id and meta) and
 // the metadata the listener keeps itself.
 type record struct {
