@@ -20,17 +20,10 @@ func TestDump(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(s.Journal(reconcile.JournalEntry{
-		Links: []reconcile.Link{{Source: "corp", Key: "u1", UserName: "ann", AccountID: "acc-1"}},
-		Own:   []reconcile.Owned{{Kind: reconcile.OwnedMembership, Container: "g1", AccountID: "acc-1"}},
-		Audit: []reconcile.AuditRecord{{Action: "create_user", UserName: "ann", Result: "ok"}},
-	}))
-	must(s.PutRun(reconcile.Run{ID: "20261127T040515Z-0001", Result: reconcile.ResultOK}))
-	must(s.PutHeldPlan(reconcile.HeldPlan{RunID: "20261127T040515Z-0001", Deactivations: 30}))
+	fillStore(t, s) // one record of most kinds; the secrets below replace its SCIM user
 	must(s.PutSnapshot(reconcile.SnapshotRecord{Source: "corp", Hash: "h", Directory: reconcile.Directory{
 		Users: []reconcile.User{{Key: "u1", UserName: "ann", Attributes: map[string]string{"dept": "R&D", "PASSWORD": "hunter2"}}},
 	}}))
-	must(s.PutBudget(Budget{Target: "jira", Limit: 100, Remaining: 7}))
 	must(s.PutSCIM(SCIMResource{Source: "corp", Type: SCIMUser, ID: "u1", Data: []byte(
 		`{"userName":"ann","password":"s3cret-top","emails":[{"value":"ann@example.com"}],` +
 			`"urn:example:ext":{"oldPassword":"s3cret-nested","tier":12345678901234567890}}`)}))

@@ -1,6 +1,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
 	"github.com/spf13/cobra"
 
 	"github.com/idsync/idsync/configs"
@@ -26,8 +33,79 @@ func newStateCmd() *cobra.Command {
 	}
 	inspect.Flags().StringVarP(&path, "config", "c", "", "config file")
 	configs.BindFlags(inspect.Flags())
-	cmd.AddCommand(inspect)
+	cmd.AddCommand(inspect, newStateBackupCmd())
 	return cmd
+}
+
+func newStateBackupCmd() *cobra.Command {
+	var path string
+	var remote adminFlags
+	cmd := &cobra.Command{
+		Use:   "backup -c FILE OUT [--addr URL [--token-file F]]",
+		Short: "Write a consistent copy of the state file to OUT (from a running daemon with --addr)",
+		Long: `Write a consistent copy of the state file to OUT, with mode 0600. The copy is written
+beside OUT, synced, checked to open as a state file, then renamed over OUT, so OUT is never
+a partial file. OUT's folder must exist; the live state file is refused.
+
+Without --addr the state file is opened read-only, which fails while a daemon holds it; with
+--addr the running daemon sends the copy (GET /api/v1/state/backup), while passes go on.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var (
+				b   state.BackupFile
+				err error
+			)
+			if remote.addr != "" {
+				b, err = remoteBackup(cmd, path, &remote, args[0])
+			} else {
+				b, err = localBackup(cmd, path, args[0])
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backup written: %s (%d bytes, schema v%d)\n", b.Path, b.Size, b.SchemaVersion)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")
+	remote.bind(cmd)
+	configs.BindFlags(cmd.Flags())
+	return cmd
+}
+
+// localBackup copies the state file named by the config, which no daemon may hold.
+func localBackup(cmd *cobra.Command, path, out string) (state.BackupFile, error) {
+	st, err := readState(cmd, path)
+	if err != nil {
+		return state.BackupFile{}, err
+	}
+	defer st.Close()
+	b, err := state.WriteBackupFile(st, out)
+	return b, withCode(exitConfig, err)
+}
+
+// remoteBackup downloads the copy from a running daemon. With -c the config's state file is
+// refused as OUT; without it, WriteBackupFrom still refuses a state file the daemon holds.
+func remoteBackup(cmd *cobra.Command, path string, remote *adminFlags, out string) (state.BackupFile, error) {
+	c, err := remote.client(path, cmd)
+	if err != nil {
+		return state.BackupFile{}, withCode(exitConfig, err)
+	}
+	live := ""
+	if path != "" {
+		cfg, err := configs.Load(path, cmd.Flags())
+		if err != nil {
+			return state.BackupFile{}, withCode(exitConfig, fmt.Errorf("config %s:\n%w", path, err))
+		}
+		live = cfg.State.Path
+	}
+	// An interrupted download ends as an error, so its temporary file is removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b, err := state.WriteBackupFrom(out, live, func(w io.Writer) (int64, error) {
+		return c.Download(ctx, "/api/v1/state/backup", w)
+	})
+	return b, withCode(exitConfig, err)
 }
 
 // readState loads the config at path and opens its state file read-only (state inspect,

@@ -31,7 +31,8 @@ const (
 
 // ErrLockedHint is appended when the daemon holds the state file.
 const ErrLockedHint = "a running daemon (idsync run) holds this state file: use its admin API instead " +
-	"(idsync status --addr URL, idsync approve --addr URL RUN_ID, POST /api/v1/reconcile), or stop it first"
+	"(idsync status --addr URL, idsync approve --addr URL RUN_ID, idsync state backup --addr URL OUT, " +
+	"POST /api/v1/reconcile), or stop it first"
 
 // LoadConfig loads and validates the config file; the error lists every problem.
 func LoadConfig(path string, fs *pflag.FlagSet) (*configs.Config, error) {

@@ -2,7 +2,11 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +25,9 @@ const (
 	// maxWaitingSyncs bounds the one-user syncs that wait for the runner one by one; past
 	// it (a login storm during a long pass), syncs coalesce into one follow-up pass.
 	maxWaitingSyncs = 8
+	// backupWriteTimeout replaces the server's WriteTimeout for a state download: the file
+	// can be hundreds of MB and the operator's link slow.
+	backupWriteTimeout = 30 * time.Minute
 )
 
 type statusBody struct {
@@ -276,6 +283,53 @@ func (d *Daemon) apiApprove(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "approved", "runId": id, "detail": "the next complete pass may exceed the circuit breaker once"})
 	d.app.Runner.Request(reconcile.RunOptions{Trigger: reconcile.TriggerAPI})
+}
+
+// apiStateBackup answers a consistent point-in-time copy of the state file, taken while
+// passes and pushes go on. The copy is spooled to an unlinked temporary file beside the state
+// file first, so the read transaction lasts as long as a local disk copy rather than the
+// client's download: bbolt writers that must grow the file wait for open read transactions,
+// and a slow client must not stall passes. It also gives an exact Content-Length and a JSON
+// error when the copy fails.
+func (d *Daemon) apiStateBackup(w http.ResponseWriter, _ *http.Request) {
+	st := d.app.Store
+	if st == nil || d.isClosing() {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "state is closed (shutting down)"})
+		return
+	}
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(backupWriteTimeout)); err != nil {
+		d.log.Warn().Err(err).Msg("admin API: state backup keeps the server's write timeout")
+	}
+	spool, err := os.CreateTemp(filepath.Dir(st.Path()), ".idsync-backup-*.tmp")
+	if err != nil {
+		d.internal(w, "creating the backup's temporary file", err)
+		return
+	}
+	// Unlinked at once where the system allows it, so a crash leaves nothing behind.
+	_ = os.Remove(spool.Name())
+	defer func() {
+		_ = spool.Close()
+		_ = os.Remove(spool.Name())
+	}()
+	n, err := st.Backup(spool)
+	if err == nil {
+		_, err = spool.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		d.internal(w, "copying the state file", err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="idsync-state-%s.db"`, time.Now().UTC().Format("20060102T150405Z")))
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, spool); err != nil {
+		d.log.Warn().Err(err).Int64("bytes", n).Msg("admin API: state backup download cut short")
+		return
+	}
+	d.log.Info().Int64("bytes", n).Int("schema_version", st.SchemaVersion()).Msg("admin API: state backup sent")
 }
 
 func (d *Daemon) internal(w http.ResponseWriter, what string, err error) {

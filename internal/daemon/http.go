@@ -46,6 +46,7 @@ func (d *Daemon) newServer() *http.Server {
 	api.HandleFunc("POST /api/v1/sync/users/{userName}", d.apiSyncUser)
 	api.HandleFunc("GET /api/v1/held", d.apiHeld)
 	api.HandleFunc("POST /api/v1/held/{runId}/approve", d.apiApprove)
+	api.HandleFunc("GET /api/v1/state/backup", d.apiStateBackup)
 	mux.Handle("/api/", requireToken(&d.adminToken, d.log, limitBody(api)))
 
 	srv := &http.Server{
