@@ -67,6 +67,17 @@ func (c *Config) Redacted() *Config {
 	return &r
 }
 
+// WithoutSecrets returns a deep copy of c with every secret and every *_file path blank, so
+// two configs that differ only in their secrets compare equal: a reload hands new secrets to
+// the running parts instead of rebuilding them.
+func (c *Config) WithoutSecrets() *Config {
+	r := c.Redacted()
+	for _, s := range r.secrets() {
+		*s.value, *s.file = "", ""
+	}
+	return r
+}
+
 func redact(s Secret) Secret {
 	if s == "" {
 		return ""

@@ -228,13 +228,31 @@ func (v *validator) enum(path, val string, allowed []string) bool {
 	return true
 }
 
-// secretChars rejects secrets that would break or smuggle an HTTP header.
+// secretChars rejects secrets that would break or smuggle an HTTP header (a missing one is
+// reported where it is required).
 func (v *validator) secretChars(path string, s Secret) {
-	if strings.IndexFunc(s.Value(), unicode.IsControl) >= 0 {
-		v.add(path, "contains a line break or another control character", ErrInvalid)
-	} else if strings.TrimSpace(s.Value()) != s.Value() {
-		v.add(path, "starts or ends with white space", ErrInvalid)
+	if s == "" {
+		return
 	}
+	if p := SecretProblem(s.Value()); p != "" {
+		v.add(path, p, ErrInvalid)
+	}
+}
+
+// SecretProblem says what makes v unusable as a secret sent in an HTTP header, or "" when
+// nothing does: blank, a line break or another control character, white space at either end.
+// The message never holds the value. Config validation and the clients' credential setters
+// (a reload after a rotation) share it.
+func SecretProblem(v string) string {
+	switch {
+	case strings.TrimSpace(v) == "":
+		return "is empty"
+	case strings.IndexFunc(v, unicode.IsControl) >= 0:
+		return "contains a line break or another control character"
+	case strings.TrimSpace(v) != v:
+		return "starts or ends with white space"
+	}
+	return ""
 }
 
 // url checks an absolute http(s) base URL with a host and no credentials, query or fragment.

@@ -434,3 +434,38 @@ func TestWarnings(t *testing.T) {
 		t.Errorf("loopback http warned about:\n%s", all)
 	}
 }
+
+// TestWithoutSecrets: two configs that differ only in secrets (inline or *_file) compare
+// equal without them; any other difference still shows; the original keeps its secrets.
+func TestWithoutSecrets(t *testing.T) {
+	a := validConfig()
+	b := validConfig()
+	b.AdminToken = "another-admin-token"
+	b.Sink.Jira.APIToken, b.Sink.Jira.APITokenFile = "", "/run/secrets/jira"
+	for i := range b.Sources {
+		if p := b.Sources[i].Push; p != nil {
+			p.Token, p.PreviousToken = Secret("new-"+p.Token.Value()), p.Token
+		}
+		if m := b.Sources[i].MiniOrange; m != nil {
+			m.APIKey = "rotated-mo-key"
+		}
+	}
+	if reflect.DeepEqual(a, b) {
+		t.Fatal("the fixture configs do not differ")
+	}
+	if !reflect.DeepEqual(a.WithoutSecrets(), b.WithoutSecrets()) {
+		t.Errorf("configs that differ only in secrets differ without them:\n%+v\n%+v", a.WithoutSecrets(), b.WithoutSecrets())
+	}
+	for _, s := range a.WithoutSecrets().secrets() {
+		if *s.value != "" || *s.file != "" {
+			t.Errorf("%s is still set", s.path)
+		}
+	}
+	if a.AdminToken == "" || a.Sink.Jira.APIToken == "" {
+		t.Error("WithoutSecrets changed the original")
+	}
+	b.Sources[0].Priority++
+	if reflect.DeepEqual(a.WithoutSecrets(), b.WithoutSecrets()) {
+		t.Error("a priority change is hidden by WithoutSecrets")
+	}
+}

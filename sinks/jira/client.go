@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -138,13 +139,31 @@ func (p *pacer) setRate(now time.Time, r float64) {
 	}
 }
 
+// credentials are what requests authenticate with. SetCredentials swaps them as one value,
+// so a request reads the token and the org key of one pair. prevToken and prevOrgKey are the
+// values last replaced, kept only so that error text echoing them is still scrubbed.
+type credentials struct {
+	token, orgKey         string
+	prevToken, prevOrgKey string
+}
+
+// scrub replaces every secret the credentials know, current and previous, in s.
+func (cr *credentials) scrub(s string) string {
+	for _, v := range [...]string{cr.token, cr.orgKey, cr.prevToken, cr.prevOrgKey} {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
+}
+
 // client is the HTTP layer: authentication, pacing, Retry-After, retries, metrics.
 type client struct {
 	base      *url.URL
 	adminBase *url.URL
 	email     string
-	token     string
-	orgKey    string
+	creds     atomic.Pointer[credentials]
+	credsMu   sync.Mutex // serialises setCredentials, so no replaced value is lost
 	userAgent string
 	clock     Clock
 	metrics   *metrics.Metrics
@@ -186,12 +205,13 @@ func newClient(cfg configs.JiraConfig, opts Options, token, orgKey string) (*cli
 		return nil, err
 	}
 	c := &client{
-		base: base, email: cfg.Email, token: token, orgKey: orgKey,
+		base: base, email: cfg.Email,
 		userAgent: "idsync/" + nonEmpty(opts.Version, "dev"),
 		clock:     opts.Clock, metrics: opts.Metrics, log: opts.Logger,
 		timeout: cfg.Timeout,
 		rng:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6a09e667f3bcc909)),
 	}
+	c.creds.Store(&credentials{token: token, orgKey: orgKey})
 	if c.clock == nil {
 		c.clock = realClock{}
 	}
@@ -650,10 +670,13 @@ func (c *client) do(ctx context.Context, r request) (int, []byte, error) {
 	if r.experimental {
 		req.Header.Set("X-ExperimentalApi", "opt-in")
 	}
+	// One load: the request, and its retries, authenticate with one pair even while
+	// SetCredentials swaps it.
+	cr := c.creds.Load()
 	if r.target == TargetAdmin {
-		req.Header.Set("Authorization", "Bearer "+c.orgKey)
+		req.Header.Set("Authorization", "Bearer "+cr.orgKey)
 	} else {
-		req.SetBasicAuth(c.email, c.token)
+		req.SetBasicAuth(c.email, cr.token)
 	}
 	req.SetResponseHandler(func(resp *http.Response) error {
 		b, err := readBody(resp.Body)
@@ -684,9 +707,42 @@ func (c *client) do(ctx context.Context, r request) (int, []byte, error) {
 	if success(resp.StatusCode, r.ok) {
 		return resp.StatusCode, b, nil
 	}
-	e := parseError(r.method, r.endpoint, resp.StatusCode, b)
+	// Scrubbed before parsing, so that a message cut to length keeps no part of a secret,
+	// and after, for a secret the server wrote with JSON escapes.
+	e := parseError(r.method, r.endpoint, resp.StatusCode, []byte(c.scrub(string(b), cr)))
 	e.RetryAfter = resp.Header.Get("Retry-After")
+	for i, m := range e.Messages {
+		e.Messages[i] = c.scrub(m, cr)
+	}
 	return resp.StatusCode, nil, e
+}
+
+// scrub keeps out of s the credentials a request used and those in force now (each with the
+// values they replaced), in case a server echoes them.
+func (c *client) scrub(s string, used *credentials) string {
+	s = used.scrub(s)
+	if cur := c.creds.Load(); cur != used {
+		s = cur.scrub(s)
+	}
+	return s
+}
+
+// setCredentials installs token and orgKey for the requests sent from now on. An unchanged
+// value keeps the previous one it replaced earlier.
+func (c *client) setCredentials(token, orgKey string) {
+	c.credsMu.Lock()
+	defer c.credsMu.Unlock()
+	old := c.creds.Load()
+	next := *old
+	if token != old.token {
+		next.token, next.prevToken = token, old.token
+	}
+	if orgKey != old.orgKey {
+		next.orgKey, next.prevOrgKey = orgKey, old.orgKey
+	}
+	if next != *old {
+		c.creds.Store(&next)
+	}
 }
 
 func success(status int, ok []int) bool {

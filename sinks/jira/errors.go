@@ -35,7 +35,7 @@ var (
 
 // APIError is a non-2xx answer of Jira, JSM or the admin API, with the messages of whichever
 // error-body shape it used. It never holds credentials: only the method, the endpoint template
-// and what the server said.
+// and what the server said, scrubbed of the sink's credentials (current and replaced).
 type APIError struct {
 	Status   int
 	Messages []string

@@ -125,6 +125,47 @@ func New(cfg configs.JiraConfig, opts Options) (*Sink, error) {
 		groupIDs: map[string]string{}, orgIDs: map[string]string{}}, nil
 }
 
+// SetCredentials replaces the API token, and the organization API key of admin_api, that
+// requests authenticate with from now on: a config reload after a secret rotation, without
+// rebuilding the sink. A request already sent keeps the pair it started with, retries
+// included; every request uses the old pair or the new one, never one value of each. Errors
+// from Jira are scrubbed of the values in force and of those they replaced.
+//
+// It returns an error, and changes nothing, when apiToken is blank; when orgAPIKey is blank
+// but the sink was built with admin_api (an org API key); when orgAPIKey is not blank but the
+// sink was built without one (admin_api cannot be added at run time; a blank orgAPIKey keeps
+// it absent); or when a value starts or ends with white space or holds a control character,
+// as config validation rejects them. Setting the values in force changes nothing.
+func (s *Sink) SetCredentials(apiToken, orgAPIKey string) error {
+	if err := checkSecret("sink.jira.api_token", apiToken); err != nil {
+		return err
+	}
+	const orgField = "sink.jira.admin_api.org_api_key"
+	switch built := s.c.creds.Load().orgKey != ""; {
+	case !built && strings.TrimSpace(orgAPIKey) != "":
+		return errors.New(orgField + " is set but admin_api is not configured; restart to add it")
+	case !built:
+		orgAPIKey = ""
+	case strings.TrimSpace(orgAPIKey) == "":
+		return errors.New(orgField + " is empty, but admin_api is configured and needs it")
+	default:
+		if err := checkSecret(orgField, orgAPIKey); err != nil {
+			return err
+		}
+	}
+	s.c.setCredentials(apiToken, orgAPIKey)
+	return nil
+}
+
+// checkSecret rejects a blank secret and one an HTTP header cannot carry; the message names
+// field and never the value.
+func checkSecret(field, v string) error {
+	if p := configs.SecretProblem(v); p != "" {
+		return errors.New(field + " " + p)
+	}
+	return nil
+}
+
 // ProfileWritable reports whether profile updates (display name, email) can be applied, i.e.
 // sink.jira.admin_api is configured.
 func (s *Sink) ProfileWritable() bool { return s.c.adminBase != nil }

@@ -71,7 +71,8 @@ var authFailureText = regexp.MustCompile(`(?i)authenticat|unauthori[sz]ed|timest
 // signer holds the credentials and the server clock offset learned from get-timestamp.
 type signer struct {
 	customerKey string
-	apiKey      string
+	keys        atomic.Pointer[apiKeys]
+	keysMu      sync.Mutex // serialises setAPIKey, so no replaced key is lost
 	sendAPIKey  bool
 	now         func() time.Time
 	offsetMS    atomic.Int64  // server clock minus local clock
@@ -79,17 +80,38 @@ type signer struct {
 	syncMu      sync.Mutex
 }
 
-// sign sets the auth headers; it returns the clock generation the signature used.
+// apiKeys is the API key requests are signed with and the one it last replaced, kept only
+// so that text echoing it is still scrubbed. SetAPIKey swaps them as one value.
+type apiKeys struct{ cur, prev string }
+
+func newSigner(customerKey, apiKey string, sendAPIKey bool, now func() time.Time) *signer {
+	s := &signer{customerKey: customerKey, sendAPIKey: sendAPIKey, now: now}
+	s.keys.Store(&apiKeys{cur: apiKey})
+	return s
+}
+
+// sign sets the auth headers; it returns the clock generation the signature used. The
+// Authorization hash and the Api-Key header come from one load of the key.
 func (s *signer) sign(h http.Header) uint64 {
 	gen := s.generation.Load()
+	key := s.keys.Load().cur
 	ts := strconv.FormatInt(s.now().UnixMilli()+s.offsetMS.Load(), 10)
 	h.Set("Customer-Key", s.customerKey)
 	h.Set("Timestamp", ts)
-	h.Set("Authorization", Signature(s.customerKey, ts, s.apiKey))
+	h.Set("Authorization", Signature(s.customerKey, ts, key))
 	if s.sendAPIKey {
-		h.Set("Api-Key", s.apiKey)
+		h.Set("Api-Key", key)
 	}
 	return gen
+}
+
+// setAPIKey signs the requests sent from now on with key; the clock offset stays.
+func (s *signer) setAPIKey(key string) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	if old := s.keys.Load(); key != old.cur {
+		s.keys.Store(&apiKeys{cur: key, prev: old.cur})
+	}
 }
 
 // Signature is miniOrange's Authorization value: the lowercase hex SHA-512 of
@@ -148,7 +170,7 @@ func newClient(o clientOptions) *client {
 	c := &client{
 		base:          strings.TrimRight(o.base, "/"),
 		timestampPath: o.timestampPath,
-		signer:        &signer{customerKey: o.customerKey, apiKey: o.apiKey, sendAPIKey: o.sendAPIKey, now: o.now},
+		signer:        newSigner(o.customerKey, o.apiKey, o.sendAPIKey, o.now),
 		std:           &hc,
 		log:           o.log,
 		metrics:       o.metrics,
@@ -284,7 +306,7 @@ func (c *client) call(ctx context.Context, path string, body any, out resulter) 
 		}
 		if jsonErr != nil {
 			return fmt.Errorf("miniorange %s: answer is not JSON (HTTP %d, Content-Type %q): %q",
-				path, ans.code, ans.contentType, snippet(ans.body, c.signer.apiKey))
+				path, ans.code, ans.contentType, snippet(ans.body, c.signer.keys.Load()))
 		}
 		if !strings.EqualFold(st.Status, "SUCCESS") {
 			return c.apiError(path, ans, st)
@@ -307,15 +329,20 @@ func isAuthFailure(code int, st statusBody) bool {
 func (c *client) apiError(path string, ans answer, st statusBody) *APIError {
 	msg := st.Message
 	if msg == "" && st.Status == "" {
-		msg = snippet(ans.body, c.signer.apiKey)
+		msg = snippet(ans.body, c.signer.keys.Load())
 	}
-	return &APIError{Endpoint: path, HTTPStatus: ans.code, Status: st.Status, Message: scrub(msg, c.signer.apiKey)}
+	return &APIError{Endpoint: path, HTTPStatus: ans.code, Status: st.Status, Message: scrub(msg, c.signer.keys.Load())}
 }
 
-// scrub keeps the API key out of anything that reaches an error or a log, and bounds length.
-func scrub(s, apiKey string) string {
-	if apiKey != "" {
-		s = strings.ReplaceAll(s, apiKey, "[redacted]")
+// scrub keeps the API key, current and replaced, out of anything that reaches an error or a
+// log, and bounds length. keys may be nil.
+func scrub(s string, keys *apiKeys) string {
+	if keys != nil {
+		for _, k := range [...]string{keys.cur, keys.prev} {
+			if k != "" {
+				s = strings.ReplaceAll(s, k, "[redacted]")
+			}
+		}
 	}
 	if len(s) > 300 {
 		s = s[:300] + "..."
@@ -323,11 +350,25 @@ func scrub(s, apiKey string) string {
 	return s
 }
 
-func snippet(b []byte, apiKey string) string {
-	if len(b) > 200 {
-		b = b[:200]
+// snippet is the start of a body for an error, scrubbed before it is cut so that a key
+// across the cut leaves no part behind.
+func snippet(b []byte, keys *apiKeys) string {
+	const n = 200
+	if limit := n + keys.maxLen(); len(b) > limit {
+		b = b[:limit]
 	}
-	return scrub(string(bytes.TrimSpace(b)), apiKey)
+	s := scrub(string(bytes.TrimSpace(b)), keys)
+	if len(s) > n {
+		s = s[:n]
+	}
+	return s
+}
+
+func (k *apiKeys) maxLen() int {
+	if k == nil {
+		return 0
+	}
+	return max(len(k.cur), len(k.prev))
 }
 
 // syncClock asks the server for its time and stores the offset. Calls that were signed
@@ -345,7 +386,7 @@ func (c *client) syncClock(ctx context.Context, gen uint64) error {
 		return fmt.Errorf("calling miniorange %s: %w", c.timestampPath, err)
 	}
 	if ans.code < 200 || ans.code > 299 {
-		return fmt.Errorf("miniorange %s: HTTP %d: %q", c.timestampPath, ans.code, snippet(ans.body, c.signer.apiKey))
+		return fmt.Errorf("miniorange %s: HTTP %d: %q", c.timestampPath, ans.code, snippet(ans.body, c.signer.keys.Load()))
 	}
 	server, err := parseServerTime(ans.body)
 	if err != nil {
@@ -378,5 +419,5 @@ func parseServerTime(b []byte) (int64, error) {
 			}
 		}
 	}
-	return 0, fmt.Errorf("answer is not epoch milliseconds: %q", snippet(b, ""))
+	return 0, fmt.Errorf("answer is not epoch milliseconds: %q", snippet(b, nil))
 }

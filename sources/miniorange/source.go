@@ -199,6 +199,23 @@ func (s *Source) ClockOffset() time.Duration {
 	return time.Duration(s.c.signer.offsetMS.Load()) * time.Millisecond
 }
 
+// SetAPIKey replaces the API key requests are signed with from now on: a config reload after
+// the key was regenerated, without rebuilding the source. A request signs with one key, its
+// Authorization hash and Api-Key header alike; a retry is signed again with the key in force.
+// The clock offset learned so far is kept. Errors and logs are scrubbed of the key in force
+// and of the one it replaced.
+//
+// It returns an error, and changes nothing, when key is blank, or starts or ends with white
+// space, or holds a control character (as config validation rejects). Setting the key in
+// force changes nothing.
+func (s *Source) SetAPIKey(key string) error {
+	if p := configs.SecretProblem(key); p != "" {
+		return fmt.Errorf("miniorange source %q: the API key %s", s.name, p)
+	}
+	s.c.signer.setAPIKey(key)
+	return nil
+}
+
 // listBody is the request body of every listing.
 type listBody struct {
 	CustomerKey string `json:"customerKey"`

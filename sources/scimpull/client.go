@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -54,9 +56,14 @@ type scimError struct {
 	Message  string          `json:"message"` // non-SCIM gateways
 }
 
+// bearer is the token requests carry and the one it last replaced, kept only so that text
+// echoing it is still scrubbed. SetToken swaps them as one value.
+type bearer struct{ cur, prev string }
+
 type client struct {
 	base    string
-	token   string
+	tokens  atomic.Pointer[bearer]
+	tokMu   sync.Mutex // serialises setToken, so no replaced token is lost
 	http    *retryablehttp.Client
 	std     *http.Client
 	log     zerolog.Logger
@@ -90,12 +97,12 @@ func newClient(o clientOptions) *client {
 	}
 	c := &client{
 		base:    strings.TrimRight(o.base, "/"),
-		token:   o.token,
 		std:     &hc,
 		log:     o.log,
 		metrics: o.metrics,
 		backoff: httpx.Backoff(target, o.metrics, o.maxRetryAfter),
 	}
+	c.tokens.Store(&bearer{cur: o.token})
 	c.http = &retryablehttp.Client{
 		HTTPClient:   &hc,
 		RetryWaitMin: o.retryWaitMin,
@@ -137,7 +144,9 @@ func (c *client) get(ctx context.Context, path, query string, out any) error {
 		return fmt.Errorf("building request: %w", err)
 	}
 	req.Header.Set("Accept", "application/scim+json, application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	// One load: the request and its retries carry one token even while SetToken swaps it.
+	tok := c.tokens.Load()
+	req.Header.Set("Authorization", "Bearer "+tok.cur)
 	var body []byte
 	read := false
 	// Reading inside the handler makes a body cut mid-way a retryable failure.
@@ -162,7 +171,7 @@ func (c *client) get(ctx context.Context, path, query string, out any) error {
 		}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return c.errorFrom(path, resp.StatusCode, body)
+		return c.errorFrom(path, resp.StatusCode, body, tok)
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("decoding scim %s answer (Content-Type %q): %w", path, resp.Header.Get("Content-Type"), err)
@@ -170,7 +179,8 @@ func (c *client) get(ctx context.Context, path, query string, out any) error {
 	return nil
 }
 
-func (c *client) errorFrom(path string, code int, body []byte) *Error {
+// errorFrom builds the error of a non-2xx answer to a request that carried used.
+func (c *client) errorFrom(path string, code int, body []byte, used *bearer) *Error {
 	e := &Error{Endpoint: path, HTTPStatus: code}
 	var se scimError
 	if json.Unmarshal(body, &se) == nil {
@@ -178,24 +188,39 @@ func (c *client) errorFrom(path string, code int, body []byte) *Error {
 		if e.Detail == "" {
 			e.Detail = se.Message
 		}
+		e.Detail = c.scrub(e.Detail, used)
 	} else {
-		b := strings.TrimSpace(string(body))
+		// Scrubbed before the cut, so that a token across it leaves no part behind.
+		b := c.scrub(strings.TrimSpace(string(body)), used)
 		if len(b) > 200 {
 			b = b[:200] + "..."
 		}
 		e.Detail = b
 	}
-	e.Detail = c.scrub(e.Detail)
 	return e
 }
 
-// scrub keeps the bearer token out of errors and bounds their length.
-func (c *client) scrub(s string) string {
-	if c.token != "" {
-		s = strings.ReplaceAll(s, c.token, "[redacted]")
+// scrub keeps out of errors the tokens a request used and those in force now, each with the
+// one it replaced, and bounds their length.
+func (c *client) scrub(s string, used *bearer) string {
+	for _, b := range [...]*bearer{used, c.tokens.Load()} {
+		for _, t := range [...]string{b.cur, b.prev} {
+			if t != "" {
+				s = strings.ReplaceAll(s, t, "[redacted]")
+			}
+		}
 	}
 	if len(s) > 300 {
 		s = s[:300] + "..."
 	}
 	return s
+}
+
+// setToken makes the requests sent from now on carry token.
+func (c *client) setToken(token string) {
+	c.tokMu.Lock()
+	defer c.tokMu.Unlock()
+	if old := c.tokens.Load(); token != old.cur {
+		c.tokens.Store(&bearer{cur: token, prev: old.cur})
+	}
 }

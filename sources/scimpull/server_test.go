@@ -18,7 +18,7 @@ import (
 // inject faults. Resources are JSON objects so tests can shape them freely.
 type fakeSCIM struct {
 	mu       sync.Mutex
-	token    string
+	tokens   []string // accepted bearer tokens
 	users    []map[string]any
 	groups   []map[string]any
 	maxCount int
@@ -35,7 +35,7 @@ const testToken = "test-scim-token-5f2a"
 
 func newFakeSCIM(t *testing.T, users, groups int) (*fakeSCIM, string) {
 	t.Helper()
-	f := &fakeSCIM{token: testToken, maxCount: 1000, calls: map[string]int{}}
+	f := &fakeSCIM{tokens: []string{testToken}, maxCount: 1000, calls: map[string]int{}}
 	f.users, f.groups = directory(users, groups)
 	srv := httptest.NewServer(http.StripPrefix("/scim/v2", f))
 	t.Cleanup(srv.Close)
@@ -97,9 +97,13 @@ func scimErr(w http.ResponseWriter, code int, scimType, detail string) {
 func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls[r.URL.Path]++
-	before := f.before
+	before, tokens := f.before, f.tokens
 	f.mu.Unlock()
-	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+f.token)) != 1 {
+	accepted := 0
+	for _, tok := range tokens {
+		accepted |= subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+tok))
+	}
+	if accepted != 1 {
 		scimErr(w, http.StatusUnauthorized, "", "Invalid bearer token")
 		return
 	}
@@ -203,6 +207,13 @@ func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/scim+json")
 	_ = json.NewEncoder(w).Encode(page)
+}
+
+// setTokens replaces the bearer tokens the server accepts (a rotation).
+func (f *fakeSCIM) setTokens(tokens ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokens = tokens
 }
 
 func (f *fakeSCIM) callCount(path string) int {

@@ -113,6 +113,22 @@ func New(name string, cfg configs.SCIMPullConfig, opts Options) (*Source, error)
 // Name is the configured source name.
 func (s *Source) Name() string { return s.name }
 
+// SetToken replaces the bearer token requests carry from now on: a config reload after a
+// token rotation, without rebuilding the source. A request already sent keeps the token it
+// started with, retries included. Errors are scrubbed of the token in force and of the one it
+// replaced.
+//
+// It returns an error, and changes nothing, when token is blank, or starts or ends with white
+// space, or holds a control character (as config validation rejects). Setting the token in
+// force changes nothing.
+func (s *Source) SetToken(token string) error {
+	if p := configs.SecretProblem(token); p != "" {
+		return fmt.Errorf("scimpull source %q: the bearer token %s", s.name, p)
+	}
+	s.c.setToken(token)
+	return nil
+}
+
 // Close releases idle connections.
 func (s *Source) Close() error {
 	s.c.std.CloseIdleConnections()

@@ -192,7 +192,7 @@ func TestSnapshotIncomplete(t *testing.T) {
 		{"two groups with one name", func(f *fakeSCIM) { f.groups[2]["displayName"] = "Group 01" }, "two groups are named"},
 		{"resource without id", func(f *fakeSCIM) { delete(f.users[8], "id") }, "has no id"},
 		{"user without userName", func(f *fakeSCIM) { delete(f.users[8], "userName") }, "has no userName"},
-		{"bad token", func(f *fakeSCIM) { f.token = "other" }, "check the source's bearer token"},
+		{"bad token", func(f *fakeSCIM) { f.setTokens("other") }, "check the source's bearer token"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

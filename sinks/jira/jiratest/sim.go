@@ -84,7 +84,8 @@ func (c Caps) withDefaults() Caps {
 // methods.
 type Options struct {
 	// Credentials: basic auth (Email + APIToken) for Jira and JSM, bearer OrgAPIKey for the
-	// admin routes. Empty values take the defaults above.
+	// admin routes. Empty values take the defaults above; SetAPITokens and SetOrgAPIKeys
+	// change what is accepted at run time (a rotation).
 	Email     string
 	APIToken  string
 	OrgAPIKey string
@@ -182,8 +183,8 @@ type Faults struct {
 
 // Sim is the simulated site. All methods are safe for concurrent use.
 type Sim struct {
-	email, token, orgKey string
-	clock                Clock
+	email string
+	clock Clock
 
 	mu    sync.RWMutex // guards the site data (state.go)
 	st    *site
@@ -191,6 +192,8 @@ type Sim struct {
 	opts  Options
 	rng   *rand.Rand
 	queue []forcedFault
+	// tokens and orgKeys are the API tokens (of email) and org API keys accepted now.
+	tokens, orgKeys []string
 
 	lim *limiter
 	ctr *counters
@@ -205,10 +208,10 @@ type forcedFault struct {
 // New builds a simulator with opts.
 func New(opts Options) *Sim {
 	s := &Sim{
-		email:  nonEmpty(opts.Email, DefaultEmail),
-		token:  nonEmpty(opts.APIToken, DefaultAPIToken),
-		orgKey: nonEmpty(opts.OrgAPIKey, DefaultOrgAPIKey),
-		clock:  opts.Clock,
+		email:   nonEmpty(opts.Email, DefaultEmail),
+		tokens:  []string{nonEmpty(opts.APIToken, DefaultAPIToken)},
+		orgKeys: []string{nonEmpty(opts.OrgAPIKey, DefaultOrgAPIKey)},
+		clock:   opts.Clock,
 	}
 	if s.clock == nil {
 		s.clock = RealClock{}
@@ -254,6 +257,23 @@ func nonEmpty(v, d string) string {
 }
 
 // --- knobs -------------------------------------------------------------------------------
+
+// SetAPITokens replaces the API tokens accepted for the site's email. An Atlassian account
+// may hold several tokens at once, as while a client moves from a retiring token to its
+// successor; with none, every Jira and JSM request answers 401.
+func (s *Sim) SetAPITokens(tokens ...string) {
+	s.knob.Lock()
+	s.tokens = append([]string(nil), tokens...)
+	s.knob.Unlock()
+}
+
+// SetOrgAPIKeys replaces the organization API keys the admin routes accept (an organization
+// may hold several); with none, every admin request answers 401.
+func (s *Sim) SetOrgAPIKeys(keys ...string) {
+	s.knob.Lock()
+	s.orgKeys = append([]string(nil), keys...)
+	s.knob.Unlock()
+}
 
 // SetLatency sets the fixed latency and random jitter of every response.
 func (s *Sim) SetLatency(fixed, jitter time.Duration) {
@@ -594,9 +614,12 @@ func (s *Sim) pickFault(key string, k Options) Fault {
 // credential that rate limits are kept for.
 func (s *Sim) authenticate(r *http.Request, fam family) (string, bool) {
 	h := r.Header.Get("Authorization")
+	s.knob.Lock()
+	tokens, orgKeys := s.tokens, s.orgKeys
+	s.knob.Unlock()
 	if fam == famAdmin {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.orgKey)) != 1 {
+		if !ok || !oneOf(tok, orgKeys) {
 			return "", false
 		}
 		return "org-key", true
@@ -610,10 +633,19 @@ func (s *Sim) authenticate(r *http.Request, fam family) (string, bool) {
 		return "", false
 	}
 	user, pass, ok := strings.Cut(string(raw), ":")
-	if !ok || !strings.EqualFold(user, s.email) || subtle.ConstantTimeCompare([]byte(pass), []byte(s.token)) != 1 {
+	if !ok || !strings.EqualFold(user, s.email) || !oneOf(pass, tokens) {
 		return "", false
 	}
 	return "basic:" + strings.ToLower(user), true
+}
+
+// oneOf compares secret with each accepted value in constant time.
+func oneOf(secret string, accepted []string) bool {
+	match := 0
+	for _, a := range accepted {
+		match |= subtle.ConstantTimeCompare([]byte(secret), []byte(a))
+	}
+	return match == 1
 }
 
 func writeUnauthorized(w http.ResponseWriter, fam family) {

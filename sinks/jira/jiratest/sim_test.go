@@ -1,6 +1,7 @@
 package jiratest_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -274,4 +275,41 @@ func TestConcurrentMemberReadsDoNotRace(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestSimulatorCredentialRotation(t *testing.T) {
+	sim, srv := jiratest.NewServer(t, jiratest.Options{})
+	id, err := sim.AddUser(jiratest.User{Email: "r@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic := func(token string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(jiratest.DefaultEmail+":"+token))
+	}
+	const jira, admin = "/rest/api/3/myself", "/users/{id}/manage/profile"
+	steps := []struct {
+		name string
+		set  func()
+		path string
+		auth string
+		want int
+	}{
+		{"default token", nil, jira, basic(jiratest.DefaultAPIToken), 200},
+		{"old token once rotated", func() { sim.SetAPITokens("t2", "t3") }, jira, basic(jiratest.DefaultAPIToken), 401},
+		{"new token", nil, jira, basic("t2"), 200},
+		{"second accepted token", nil, jira, basic("t3"), 200},
+		{"every token revoked", func() { sim.SetAPITokens() }, jira, basic("t2"), 401},
+		{"default org key", nil, admin, "Bearer " + jiratest.DefaultOrgAPIKey, 200},
+		{"old org key once rotated", func() { sim.SetOrgAPIKeys("k2") }, admin, "Bearer " + jiratest.DefaultOrgAPIKey, 401},
+		{"new org key", nil, admin, "Bearer k2", 200},
+	}
+	for _, st := range steps {
+		if st.set != nil {
+			st.set()
+		}
+		path := strings.Replace(st.path, "{id}", id, 1)
+		if got := call(t, srv.URL, "GET", path, "", "Authorization", st.auth).status; got != st.want {
+			t.Errorf("%s: status %d, want %d", st.name, got, st.want)
+		}
+	}
 }

@@ -111,6 +111,17 @@ func (s *Sim) SetClockSkew(d time.Duration) {
 	s.skew = d
 }
 
+// SetAPIKey replaces the API key (a key regenerated in the admin console): from now on
+// requests signed with the old key are rejected. Empty restores DefaultAPIKey.
+func (s *Sim) SetAPIKey(key string) {
+	if key == "" {
+		key = DefaultAPIKey
+	}
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.apiKey = key
+}
+
 // SetTimestampWindow sets how far a request's Timestamp may be from the server clock.
 func (s *Sim) SetTimestampWindow(d time.Duration) {
 	s.kmu.Lock()

@@ -81,7 +81,6 @@ type Options struct {
 // Sim is the simulator. Create it with New.
 type Sim struct {
 	customerKey string
-	apiKey      string
 	now         func() time.Time
 	requireKey  bool
 	errorsAsOK  bool
@@ -96,6 +95,7 @@ type Sim struct {
 	hireN  int
 
 	kmu       sync.Mutex // guards knobs, faults and counters
+	apiKey    string
 	rng       *rand.Rand
 	batchCap  int
 	window    time.Duration
@@ -435,17 +435,17 @@ func (s *Sim) authenticate(r *http.Request) (int, string, bool) {
 		return http.StatusUnauthorized, "Authentication failed: Timestamp header is missing or not epoch milliseconds", false
 	}
 	s.kmu.Lock()
-	window := s.window
+	window, apiKey := s.window, s.apiKey
 	s.kmu.Unlock()
 	if d := s.serverNow().Sub(time.UnixMilli(ts)); d > window || d < -window {
 		return http.StatusUnauthorized, "Authentication failed: request timestamp is outside the allowed window", false
 	}
-	want := Signature(ck, tsHeader, s.apiKey)
+	want := Signature(ck, tsHeader, apiKey)
 	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
 		return http.StatusUnauthorized, "Authentication failed: invalid authorization hash", false
 	}
 	key, sent := r.Header["Api-Key"]
-	if sent && subtle.ConstantTimeCompare([]byte(strings.Join(key, "")), []byte(s.apiKey)) != 1 {
+	if sent && subtle.ConstantTimeCompare([]byte(strings.Join(key, "")), []byte(apiKey)) != 1 {
 		return http.StatusUnauthorized, "Authentication failed: invalid Api-Key header", false
 	}
 	if !sent && s.requireKey {
