@@ -45,7 +45,7 @@ func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live,
 	g.Go(func() (err error) { adminGroups, err = s.siteAdminGroups(gctx); return })
 	g.Go(func() (err error) { adminAccess, err = s.adminAccessGroups(gctx); return })
 	if err := g.Wait(); err != nil {
-		return reconcile.Live{}, fmt.Errorf("reading Jira: %w", err)
+		return reconcile.Live{}, err // the pass says "reading Jira"
 	}
 
 	live := reconcile.Live{}
@@ -83,7 +83,7 @@ func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live,
 		live.Groups[i].MembersRead = true
 		return nil
 	}); err != nil {
-		return reconcile.Live{}, fmt.Errorf("reading Jira group members: %w", err)
+		return reconcile.Live{}, fmt.Errorf("group members: %w", err)
 	}
 
 	siteAdmins := map[string]bool{}
@@ -401,7 +401,7 @@ func (s *Sink) liveTargeted(ctx context.Context, scope reconcile.Scope) (reconci
 		g.Go(func() (err error) { byEmail[i], err = s.c.findByEmail(gctx, e); return })
 	}
 	if err := g.Wait(); err != nil {
-		return reconcile.Live{}, fmt.Errorf("reading Jira (targeted): %w", err)
+		return reconcile.Live{}, fmt.Errorf("targeted lookups: %w", err)
 	}
 	adminIDs := map[string]bool{}
 	for _, ag := range adminGroups {
