@@ -36,6 +36,8 @@ type App struct {
 	// SCIM is the push listener; nil when no source has push enabled.
 	SCIM *scim.Handler
 
+	pull map[string]reconcile.Source // pull sources by name, for RotateSourceSecrets
+
 	closeOnce sync.Once
 }
 
@@ -192,10 +194,50 @@ func (a *App) sourceSpec(sc configs.SourceConfig, opts Options) (reconcile.Sourc
 		return spec, err
 	}
 	spec.Source = src
+	if a.pull == nil {
+		a.pull = map[string]reconcile.Source{}
+	}
+	a.pull[sc.Name] = src
 	if sc.PushEnabled() && a.SCIM != nil {
 		spec.Push = scim.NewSource(sc.Name, a.SCIM)
 	}
 	return spec, nil
+}
+
+// RotateSourceSecrets hands sc's secrets to the running source of that name: its pull
+// client's API key or token, and its SCIM push tokens. Requests in flight finish with the
+// old ones.
+func (a *App) RotateSourceSecrets(sc configs.SourceConfig) error {
+	var errs []error
+	switch src := a.pull[sc.Name].(type) {
+	case *miniorange.Source:
+		if sc.MiniOrange != nil {
+			errs = append(errs, src.SetAPIKey(sc.MiniOrange.APIKey.Value()))
+		}
+	case *scimpull.Source:
+		if sc.SCIMPull != nil {
+			errs = append(errs, src.SetToken(sc.SCIMPull.Token.Value()))
+		}
+	}
+	if sc.PushEnabled() && sc.Push != nil && a.SCIM != nil {
+		errs = append(errs, a.SCIM.SetTokens(sc.Name, sc.Push.Token, sc.Push.PreviousToken))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("source %s: %w", sc.Name, err)
+	}
+	return nil
+}
+
+// RotateSinkSecrets hands j's API token and org API key to the running Jira sink.
+func (a *App) RotateSinkSecrets(j configs.JiraConfig) error {
+	org := ""
+	if j.AdminAPI != nil {
+		org = j.AdminAPI.OrgAPIKey.Value()
+	}
+	if err := a.Sink.SetCredentials(j.APIToken.Value(), org); err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	return nil
 }
 
 // onPush turns a debounced SCIM write into a targeted pass request.

@@ -349,9 +349,10 @@ func (d *Daemon) shutdown(reason string, srv *http.Server, sigs <-chan os.Signal
 
 // reload re-reads the config file (SIGHUP). A file that does not validate keeps the running
 // config, and every problem is logged. Mapping, safety, schedule, jitter, log level, the
-// admin token, SCIM push tokens, shutdown_timeout and the TLS certificate (same paths, new
-// contents) apply at once; keys that need a restart are named in a warning and keep their
-// running values.
+// admin token, the secrets of sources and sink (API tokens and keys, SCIM push tokens; when
+// nothing else of that source or sink changed), shutdown_timeout and the TLS certificate
+// (same paths, new contents) apply at once; keys that need a restart are named in a warning
+// and keep their running values.
 func (d *Daemon) reload() {
 	old := d.config()
 	cfg, err := configs.LoadAndValidate(d.opts.ConfigPath, d.opts.Flags)
@@ -388,12 +389,13 @@ func (d *Daemon) reload() {
 			d.log.Info().Time("not_after", d.cert.notAfter()).Msg("SIGHUP: TLS certificate reloaded")
 		}
 	}
-	running := d.rotateSCIMTokens(old.Sources, cfg.Sources)
-	if keys := needsRestart(old, cfg); len(keys) > 0 {
+	running := *old
+	running.Sources, running.Sink = d.rotateSecrets(old, cfg)
+	if keys := needsRestart(&running, cfg); len(keys) > 0 {
 		d.log.Warn().Strs("keys", keys).Msg("SIGHUP: these changes take effect after a restart")
 	}
 	// Keep restart-only parts as they run, so status never shows what is not in effect.
-	cfg.Listen, cfg.State, cfg.TLS, cfg.Sources, cfg.Sink, cfg.Log.Format = old.Listen, old.State, old.TLS, running, old.Sink, old.Log.Format
+	cfg.Listen, cfg.State, cfg.TLS, cfg.Sources, cfg.Sink, cfg.Log.Format = old.Listen, old.State, old.TLS, running.Sources, running.Sink, old.Log.Format
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
@@ -411,63 +413,39 @@ func needsRestart(old, cur *configs.Config) []string {
 	check("listen", old.Listen, cur.Listen)
 	check("state", old.State, cur.State)
 	check("tls", old.TLS, cur.TLS)
-	check("sources", withoutPushTokens(old.Sources), withoutPushTokens(cur.Sources))
+	check("sources", old.Sources, cur.Sources)
 	check("sink", old.Sink, cur.Sink)
 	check("log.format", old.Log.Format, cur.Log.Format)
 	return keys
 }
 
-// rotateSCIMTokens applies new SCIM push tokens (token and previous_token) of sources that
-// push both before and after the reload, and returns the running sources with those tokens
-// in place. Other source changes wait for a restart.
-func (d *Daemon) rotateSCIMTokens(old, cur []configs.SourceConfig) []configs.SourceConfig {
-	running := withPushCopies(old)
-	if d.app.SCIM == nil {
-		return running
-	}
-	for i, o := range running {
-		if !o.PushEnabled() || o.Push == nil {
+// rotateSecrets hands new secrets (API tokens and keys, SCIM push tokens) to the running
+// sources and sink whose other settings did not change, and returns the sources and sink as
+// they now run. A part with other changes runs on as it was, secrets included, until a
+// restart (needsRestart names it).
+func (d *Daemon) rotateSecrets(old, cur *configs.Config) ([]configs.SourceConfig, configs.SinkConfig) {
+	oldBare, curBare := old.WithoutSecrets(), cur.WithoutSecrets()
+	sources := slices.Clone(old.Sources)
+	for i, o := range old.Sources {
+		j := slices.IndexFunc(cur.Sources, func(c configs.SourceConfig) bool { return c.Name == o.Name })
+		if j < 0 || reflect.DeepEqual(o, cur.Sources[j]) || !reflect.DeepEqual(oldBare.Sources[i], curBare.Sources[j]) {
 			continue
 		}
-		j := slices.IndexFunc(cur, func(c configs.SourceConfig) bool { return c.Name == o.Name })
-		if j < 0 || !cur[j].PushEnabled() || cur[j].Push == nil {
+		if err := d.app.RotateSourceSecrets(cur.Sources[j]); err != nil {
+			d.log.Error().Err(err).Str(logging.FieldSource, o.Name).Msg("SIGHUP: the source's new secrets were not applied; restart to apply them")
 			continue
 		}
-		n := cur[j].Push
-		if n.Token == o.Push.Token && n.PreviousToken == o.Push.PreviousToken {
-			continue
-		}
-		if err := d.app.SCIM.SetTokens(o.Name, n.Token, n.PreviousToken); err != nil {
-			d.log.Error().Err(err).Str(logging.FieldSource, o.Name).Msg("SIGHUP: SCIM token not changed; the previous one stays in effect")
-			continue
-		}
-		p := running[i].Push
-		p.Token, p.TokenFile, p.PreviousToken, p.PreviousTokenFile = n.Token, n.TokenFile, n.PreviousToken, n.PreviousTokenFile
-		d.log.Info().Str(logging.FieldSource, o.Name).Bool("previous_token", n.PreviousToken != "").
-			Msg("SIGHUP: SCIM push token changed")
+		sources[i] = cur.Sources[j]
+		d.log.Info().Str(logging.FieldSource, o.Name).Msg("SIGHUP: the source's secrets changed and apply from now on")
 	}
-	return running
-}
-
-// withPushCopies copies sources deeply enough to change their push blocks.
-func withPushCopies(src []configs.SourceConfig) []configs.SourceConfig {
-	out := slices.Clone(src)
-	for i := range out {
-		if out[i].Push != nil {
-			p := *out[i].Push
-			out[i].Push = &p
+	sink := old.Sink
+	if cur.Sink.Jira != nil && !reflect.DeepEqual(old.Sink, cur.Sink) && reflect.DeepEqual(oldBare.Sink, curBare.Sink) {
+		if err := d.app.RotateSinkSecrets(*cur.Sink.Jira); err != nil {
+			d.log.Error().Err(err).Msg("SIGHUP: the sink's new secrets were not applied; restart to apply them")
+		} else {
+			sink = cur.Sink
+			d.log.Info().Msg("SIGHUP: the Jira credentials changed and apply from now on")
 		}
 	}
-	return out
-}
-
-// withoutPushTokens blanks the push tokens, which a reload applies, to compare the rest.
-func withoutPushTokens(src []configs.SourceConfig) []configs.SourceConfig {
-	out := withPushCopies(src)
-	for i := range out {
-		if p := out[i].Push; p != nil {
-			p.Token, p.TokenFile, p.PreviousToken, p.PreviousTokenFile = "", "", "", ""
-		}
-	}
-	return out
+	return sources, sink
 }

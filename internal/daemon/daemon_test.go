@@ -198,32 +198,40 @@ func TestInProcessAdminAPI(t *testing.T) {
 	}
 }
 
-func TestInProcessReloadLogLevel(t *testing.T) {
-	p := startInProcess(t, "")
+// reload edits the daemon's config file, sends SIGHUP and waits for the n-th good reload.
+func (p *inProcess) reload(edit func(string) string, n int) {
+	p.t.Helper()
 	_, body := p.call("GET", "/api/v1/status")
 	var st struct {
 		ConfigFile string `json:"configFile"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil || st.ConfigFile == "" {
-		t.Fatalf("status: %s", body)
+		p.t.Fatalf("status: %s", body)
 	}
-	path := st.ConfigFile
-	b, _ := os.ReadFile(path)
-	if err := os.WriteFile(path, []byte(strings.Replace(string(b), "level: debug", "level: warn", 1)), 0o600); err != nil {
-		t.Fatal(err)
+	b, err := os.ReadFile(st.ConfigFile)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(st.ConfigFile, []byte(edit(string(b))), 0o600); err != nil {
+		p.t.Fatal(err)
 	}
 	p.sigs <- syscall.SIGHUP
+	want := fmt.Sprintf(`idsync_config_reloads_total{result="ok"} %d`, n)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, m := p.call("GET", "/metrics")
-		if strings.Contains(string(m), `idsync_config_reloads_total{result="ok"} 1`) {
-			break
+		if _, m := p.call("GET", "/metrics"); strings.Contains(string(m), want) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no reload:\n%s", p.logs)
+			p.t.Fatalf("no reload %d:\n%s", n, p.logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestInProcessReloadLogLevel(t *testing.T) {
+	p := startInProcess(t, "")
+	p.reload(func(c string) string { return strings.Replace(c, "level: debug", "level: warn", 1) }, 1)
 	// Info lines stop at warn level: a pass logs "pass finished" at info.
 	before := strings.Count(p.logs.String(), "pass finished")
 	if code, _ := p.call("POST", "/api/v1/reconcile?wait=true"); code != http.StatusOK {
@@ -239,12 +247,10 @@ func TestInProcessReloadLogLevel(t *testing.T) {
 // previous_token is accepted until it is removed, and its use is logged.
 func TestInProcessSCIMTokenRotation(t *testing.T) {
 	const oldTok, newTok = "scim-token-old-0001", "scim-token-new-0002"
-	withPush := func(push string) func(string) string {
-		return func(cfg string) string {
-			return strings.Replace(cfg, "api_key: sim-mo-api-key}", "api_key: sim-mo-api-key}\n    push: "+push, 1)
-		}
-	}
-	p := startInProcessEdit(t, "", withPush(`{enabled: true, token: `+oldTok+`}`))
+	const start = "push: {enabled: true, token: " + oldTok + "}"
+	p := startInProcessEdit(t, "", func(cfg string) string {
+		return strings.Replace(cfg, "api_key: sim-mo-api-key}", "api_key: sim-mo-api-key}\n    "+start, 1)
+	})
 	scim := func(tok string) int {
 		req, _ := http.NewRequest("GET", p.base+"/scim/v2/corp/Users", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -255,47 +261,22 @@ func TestInProcessSCIMTokenRotation(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	_, body := p.call("GET", "/api/v1/status")
-	var st struct {
-		ConfigFile string `json:"configFile"`
-	}
-	if err := json.Unmarshal(body, &st); err != nil || st.ConfigFile == "" {
-		t.Fatalf("status: %s", body)
-	}
-	orig, err := os.ReadFile(st.ConfigFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reload := func(push string, n int) {
-		t.Helper()
-		cfg := strings.Replace(string(orig), "push: {enabled: true, token: "+oldTok+"}", "push: "+push, 1)
-		if err := os.WriteFile(st.ConfigFile, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		p.sigs <- syscall.SIGHUP
-		want := fmt.Sprintf(`idsync_config_reloads_total{result="ok"} %d`, n)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if _, m := p.call("GET", "/metrics"); strings.Contains(string(m), want) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no reload %d:\n%s", n, p.logs)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+	push := func(block string) func(string) string {
+		return func(c string) string { return strings.Replace(c, start, "push: "+block, 1) }
 	}
 	if got := scim(oldTok); got != http.StatusOK {
 		t.Fatalf("old token before the rotation: %d", got)
 	}
-	reload(`{enabled: true, token: `+newTok+`, previous_token: `+oldTok+`}`, 1)
+	p.reload(push(`{enabled: true, token: `+newTok+`, previous_token: `+oldTok+`}`), 1)
 	if a, b := scim(newTok), scim(oldTok); a != http.StatusOK || b != http.StatusOK {
 		t.Fatalf("during the rotation: new token %d, previous token %d, want both 200", a, b)
 	}
 	if !strings.Contains(p.logs.String(), "authenticated with push.previous_token") {
 		t.Error("a request with the previous token was not logged")
 	}
-	reload(`{enabled: true, token: `+newTok+`}`, 2)
+	p.reload(func(c string) string {
+		return strings.Replace(c, `push: {enabled: true, token: `+newTok+`, previous_token: `+oldTok+`}`, `push: {enabled: true, token: `+newTok+`}`, 1)
+	}, 2)
 	if a, b := scim(newTok), scim(oldTok); a != http.StatusOK || b != http.StatusUnauthorized {
 		t.Fatalf("after the rotation: new token %d, old token %d, want 200 and 401", a, b)
 	}
@@ -308,5 +289,45 @@ func TestInProcessSCIMTokenRotation(t *testing.T) {
 	}
 	if _, body := p.call("GET", "/api/v1/status"); strings.Contains(string(body), newTok) {
 		t.Error("the SCIM token is in /api/v1/status")
+	}
+}
+
+// TestInProcessCredentialRotation: the IdP and Jira both move to new credentials; passes fail
+// until the config holds them, and after a SIGHUP (no restart) they succeed again.
+func TestInProcessCredentialRotation(t *testing.T) {
+	const joTok, moKey = "rotated-jira-token-0003", "rotated-mo-key-0004"
+	p := startInProcess(t, "")
+	pass := func() reconcile.Run {
+		t.Helper()
+		code, body := p.call("POST", "/api/v1/reconcile?wait=true")
+		var run reconcile.Run
+		if (code != http.StatusOK && code != http.StatusBadGateway) || json.Unmarshal(body, &run) != nil {
+			t.Fatalf("reconcile: %d %s", code, body)
+		}
+		return run
+	}
+	if run := pass(); run.Result != reconcile.ResultOK {
+		t.Fatalf("first pass: %s", run.Result)
+	}
+	p.sims.Jira.SetAPITokens(joTok)
+	p.sims.MiniOrange.SetAPIKey(moKey)
+	if run := pass(); run.Result == reconcile.ResultOK || len(run.Sources) != 1 || run.Sources[0].Complete {
+		t.Fatalf("a pass with revoked credentials: result %s, sources %+v; want the read to fail", run.Result, run.Sources)
+	}
+	p.reload(func(c string) string {
+		c = strings.Replace(c, "api_token: sim-jira-token", "api_token: "+joTok, 1)
+		return strings.Replace(c, "api_key: sim-mo-api-key", "api_key: "+moKey, 1)
+	}, 1)
+	if run := pass(); run.Result != reconcile.ResultOK {
+		t.Fatalf("a pass after the reload: %s %v", run.Result, run.Errors)
+	}
+	logs := p.logs.String()
+	if strings.Contains(logs, "after a restart") {
+		t.Errorf("a credential change was reported as needing a restart:\n%s", logs)
+	}
+	for _, secret := range []string{joTok, moKey} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the secret %s is in the log", secret)
+		}
 	}
 }
