@@ -172,3 +172,14 @@ func Limiter(rl configs.RateLimit) *rate.Limiter {
 	}
 	return rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
 }
+
+// Redact replaces every non-empty secret in s with configs.Redacted, so an API answer that
+// echoes a credential can be quoted in an error or a log line.
+func Redact(s string, secrets ...string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, configs.Redacted)
+		}
+	}
+	return s
+}

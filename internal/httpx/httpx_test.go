@@ -119,3 +119,13 @@ func TestLimiterAndRetryDefaults(t *testing.T) {
 		t.Errorf("defaults = %+v", r)
 	}
 }
+
+func TestRedact(t *testing.T) {
+	got := Redact(`token "tok-1" then key-2, tok-1 again`, "tok-1", "", "key-2")
+	if want := `token "[redacted]" then [redacted], [redacted] again`; got != want {
+		t.Errorf("Redact = %q, want %q", got, want)
+	}
+	if got := Redact("nothing to hide", ""); got != "nothing to hide" {
+		t.Errorf("an empty secret changed the text: %q", got)
+	}
+}

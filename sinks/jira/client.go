@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/httpx"
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
@@ -149,12 +150,7 @@ type credentials struct {
 
 // scrub replaces every secret the credentials know, current and previous, in s.
 func (cr *credentials) scrub(s string) string {
-	for _, v := range [...]string{cr.token, cr.orgKey, cr.prevToken, cr.prevOrgKey} {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	return s
+	return httpx.Redact(s, cr.token, cr.orgKey, cr.prevToken, cr.prevOrgKey)
 }
 
 // client is the HTTP layer: authentication, pacing, Retry-After, retries, metrics.

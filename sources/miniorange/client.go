@@ -338,11 +338,7 @@ func (c *client) apiError(path string, ans answer, st statusBody) *APIError {
 // log, and bounds length. keys may be nil.
 func scrub(s string, keys *apiKeys) string {
 	if keys != nil {
-		for _, k := range [...]string{keys.cur, keys.prev} {
-			if k != "" {
-				s = strings.ReplaceAll(s, k, "[redacted]")
-			}
-		}
+		s = httpx.Redact(s, keys.cur, keys.prev)
 	}
 	if len(s) > 300 {
 		s = s[:300] + "..."

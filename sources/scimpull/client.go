@@ -203,13 +203,8 @@ func (c *client) errorFrom(path string, code int, body []byte, used *bearer) *Er
 // scrub keeps out of errors the tokens a request used and those in force now, each with the
 // one it replaced, and bounds their length.
 func (c *client) scrub(s string, used *bearer) string {
-	for _, b := range [...]*bearer{used, c.tokens.Load()} {
-		for _, t := range [...]string{b.cur, b.prev} {
-			if t != "" {
-				s = strings.ReplaceAll(s, t, "[redacted]")
-			}
-		}
-	}
+	cur := c.tokens.Load()
+	s = httpx.Redact(s, used.cur, used.prev, cur.cur, cur.prev)
 	if len(s) > 300 {
 		s = s[:300] + "..."
 	}
