@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -287,6 +288,16 @@ func truncate(s string, n int) string {
 
 // checkKeys reports every key of raw that the schema t does not have, with its full path, and
 // keys given twice with different case (viper would silently keep one).
+// fileKey spells a key written in the file for a problem's path: quoted when it is empty or
+// holds characters that would blur the path (dots, spaces, brackets, ...).
+func fileKey(k string) string {
+	plain := func(r rune) bool { return r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) }
+	if k != "" && strings.IndexFunc(k, func(r rune) bool { return !plain(r) }) < 0 {
+		return k
+	}
+	return strconv.Quote(k)
+}
+
 func checkKeys(raw any, t reflect.Type, path string, ps *Problems) {
 	t = derefType(t)
 	switch {
@@ -302,7 +313,7 @@ func checkKeys(raw any, t reflect.Type, path string, ps *Problems) {
 		sort.Strings(keys)
 		seen := make(map[string]string, len(keys))
 		for _, k := range keys {
-			p := joinKey(path, k)
+			p := joinKey(path, fileKey(k))
 			lk := strings.ToLower(k)
 			if first, dup := seen[lk]; dup {
 				ps.Add(p, fmt.Sprintf("given twice (as %q and %q)", first, k), ErrDuplicate)

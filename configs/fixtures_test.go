@@ -23,6 +23,7 @@ var badFixtures = []struct {
 	{"secret-inline-and-file.bad.yaml", "sink.jira.api_token: give either api_token or api_token_file, not both", ErrConflict, 1},
 	{"bad-cron.bad.yaml", `schedule: invalid schedule "*/15 * * *": expected 5 to 6 fields, found 4`, ErrInvalid, 1},
 	{"unknown-key-top.bad.yaml", "lisen: unknown key (did you mean listen?)", ErrUnknownKey, 1},
+	{"empty-key.bad.yaml", `log."": unknown key`, ErrUnknownKey, 1},
 	{"unknown-key-nested.bad.yaml", "sink.jira.rate_limt: unknown key", ErrUnknownKey, 1},
 	{"unknown-key-source.bad.yaml", "sources[1].miniorange.pagesize: unknown key", ErrUnknownKey, 1},
 	{"wrong-type.bad.yaml", `safety.grace_passes: want an integer, got "two"`, ErrWrongType, 1},
