@@ -152,6 +152,14 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 	}
 
+	if info != nil && info.Size() > 0 {
+		switch err := verifyPath(path, opts.Timeout); {
+		case errors.Is(err, errVerifyLocked):
+			return nil, lockedError(path)
+		case err != nil:
+			return nil, fmt.Errorf("state file %s is damaged: %v: %w", path, err, ErrCorrupt)
+		}
+	}
 	db, err := openBolt(path, opts)
 	if err != nil {
 		return nil, err
@@ -196,7 +204,7 @@ func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 	}
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("state file %s is locked: another idsync process holds it (the daemon? use the admin API or stop it): %w", path, ErrLocked)
+		return nil, lockedError(path)
 	case errors.Is(err, berrors.ErrInvalid):
 		if hasBoltMagic(path) {
 			return nil, fmt.Errorf("state file %s is a bbolt file whose header pages are damaged: %w", path, ErrCorrupt)
@@ -208,6 +216,10 @@ func openBolt(path string, opts Options) (db *bbolt.DB, err error) {
 	// Anything else is the system's answer (permissions, a read-only or full disk, mmap
 	// limits), not a verdict on the file's content.
 	return nil, fmt.Errorf("opening state file %s: %w", path, err)
+}
+
+func lockedError(path string) error {
+	return fmt.Errorf("state file %s is locked: another idsync process holds it (the daemon? use the admin API or stop it): %w", path, ErrLocked)
 }
 
 // boltMagic starts every bbolt meta page, after the 16-byte page header.
