@@ -82,7 +82,7 @@ func TestVerifyRefusesDamagedPages(t *testing.T) {
 		}, "runs past the page"},
 		"root page outside the file": {func(b []byte) []byte {
 			ne.PutUint64(b[at(m.root):], m.root) // keep the id...
-			return setRoot(t, b, ps, m.pgid+50)   // ...but point the meta elsewhere
+			return setRoot(t, b, ps, m.pgid+50)  // ...but point the meta elsewhere
 		}, "outside the file"},
 		"page overflow past the end": {func(b []byte) []byte {
 			ne.PutUint32(b[at(m.root)+12:], uint32(m.pgid))
