@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/idsync/idsync/internal/sim"
+	"github.com/idsync/idsync/internal/testlog"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
@@ -30,31 +30,13 @@ func TestMain(m *testing.M) {
 
 const testAdminToken = "test-admin-token-0123456789"
 
-// syncBuffer is a log sink safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // inProcess is a daemon running in this test's process against the simulators.
 type inProcess struct {
 	t      testing.TB
 	sims   *sim.Sims
 	sigs   chan os.Signal
 	base   string
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	done   chan error
 	client *http.Client
 }
@@ -101,7 +83,7 @@ mapping: {import_users: true, import_groups: true, default_groups: [jira-softwar
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &inProcess{t: t, sims: s, sigs: make(chan os.Signal, 4), logs: &syncBuffer{}, done: make(chan error, 1),
+	p := &inProcess{t: t, sims: s, sigs: make(chan os.Signal, 4), logs: &testlog.Buffer{}, done: make(chan error, 1),
 		client: &http.Client{Timeout: 30 * time.Second}}
 	addr := make(chan string, 1)
 	go func() {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/app"
+	"github.com/idsync/idsync/internal/testlog"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/state"
 )
@@ -269,7 +270,7 @@ func TestRecovererAnswers500(t *testing.T) {
 }
 
 func TestGuardRecoversAPanic(t *testing.T) {
-	var b syncBuffer
+	var b testlog.Buffer
 	d := &Daemon{log: zerolog.New(&b)}
 	if d.guard("test pass", func() { panic("boom") }) {
 		t.Error("a panic reported as a normal return")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/testlog"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
@@ -19,11 +20,11 @@ func hostileUser(id, userName, email, first, last string, groups ...string) mini
 
 // warned reports whether a warning-or-worse log line contains every text given (in its
 // message or any string field, case-insensitively).
-func warned(logs *lockedBuffer, texts ...string) bool { return loggedAt(logs, true, texts...) }
+func warned(logs *testlog.Buffer, texts ...string) bool { return loggedAt(logs, true, texts...) }
 
 // loggedAt is warned, at any level when warnOnly is false.
-func loggedAt(logs *lockedBuffer, warnOnly bool, texts ...string) bool {
-	for _, l := range logs.lines() {
+func loggedAt(logs *testlog.Buffer, warnOnly bool, texts ...string) bool {
+	for _, l := range logLines(logs) {
 		if lvl, _ := l["level"].(string); warnOnly && lvl != "warn" && lvl != "error" {
 			continue
 		}

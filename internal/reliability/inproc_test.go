@@ -4,11 +4,9 @@ package reliability
 // internal/app wires the state, sources, sink and Runner exactly as `idsync run` does.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,29 +14,12 @@ import (
 	"github.com/idsync/idsync/internal/app"
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/internal/metrics"
+	"github.com/idsync/idsync/internal/testlog"
 	"github.com/idsync/idsync/reconcile"
 )
 
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lines decodes the JSON log lines.
-func (l *lockedBuffer) lines() []map[string]any {
+// logLines decodes the JSON log lines.
+func logLines(l *testlog.Buffer) []map[string]any {
 	var out []map[string]any
 	for line := range strings.SplitSeq(l.String(), "\n") {
 		var m map[string]any
@@ -55,7 +36,7 @@ type inproc struct {
 	cfg  cfgOpts
 	App  *app.App
 	M    *metrics.Metrics
-	Logs *lockedBuffer
+	Logs *testlog.Buffer
 }
 
 func openInproc(t testing.TB, o cfgOpts) *inproc {
@@ -65,7 +46,7 @@ func openInproc(t testing.TB, o cfgOpts) *inproc {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	log, err := logging.New(logs, or(o.LogLevel, "info"), logging.FormatJSON)
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/metrics"
-
+	"github.com/idsync/idsync/internal/testlog"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
@@ -188,8 +188,8 @@ func TestOutageSource(t *testing.T) {
 }
 
 // logged reports whether a log line's message contains text.
-func logged(logs *lockedBuffer, text string) bool {
-	for _, l := range logs.lines() {
+func logged(logs *testlog.Buffer, text string) bool {
+	for _, l := range logLines(logs) {
 		if m, _ := l["message"].(string); strings.Contains(m, text) {
 			return true
 		}

@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/idsync/idsync/configs"
-	"github.com/idsync/idsync/internal/metrics"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
+
+	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/metrics"
+	"github.com/idsync/idsync/internal/testlog"
 )
 
 func TestAuth(t *testing.T) {
@@ -757,7 +759,7 @@ func TestDeletedUserLeavesGroups(t *testing.T) {
 }
 
 func TestDebugLogRedactsSecrets(t *testing.T) {
-	var buf syncBuffer
+	var buf testlog.Buffer
 	f := newFixture(t, func(o *HandlerOptions) { o.Logger = zerolog.New(&buf).Level(zerolog.DebugLevel) })
 	id := f.createUser("a@example.com", `"password":"hunter2-secret"`, `"x-api-token":"tok-123"`)
 	f.corp("PATCH", "Users/"+id, `{"Operations":[{"op":"replace","path":"password","value":"patched-secret"}]}`)
@@ -773,23 +775,6 @@ func TestDebugLogRedactsSecrets(t *testing.T) {
 			t.Fatalf("log lacks %s:\n%s", want, out)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestSetTokens: a rotation accepts the current and the previous token, then only the
