@@ -25,10 +25,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/idsync/idsync/internal/metrics"
-
 	"go.uber.org/goleak"
 
+	"github.com/idsync/idsync/internal/metrics"
+	"github.com/idsync/idsync/internal/proctest"
 	"github.com/idsync/idsync/internal/sim"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
@@ -46,18 +46,8 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binPath = filepath.Join(dir, "idsync")
-	args := []string{"build", "-o", binPath}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-	}
-	out, err := exec.Command(goBin, append(args, ".")...).CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "building idsync: %v\n%s", err, out)
+	if binPath, err = proctest.Build(dir, raceEnabled); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	code := m.Run()
@@ -214,7 +204,7 @@ func (e *env) idsync(args ...string) cmdResult {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Dir = e.dir
-	cmd.Env = cleanEnv()
+	cmd.Env = proctest.CleanEnv()
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
@@ -228,35 +218,14 @@ func (e *env) idsync(args ...string) cmdResult {
 		e.t.Fatalf("idsync %v: %v", args, err)
 	}
 	e.noSecrets("idsync "+strings.Join(args, " "), r.stdout+r.stderr)
-	noRace(e.t, r.stderr)
+	proctest.NoRace(e.t, r.stderr)
 	return r
 }
 
 // cleanEnv keeps IDSYNC_* settings of the caller's shell out of the tests.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "IDSYNC_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
 func (e *env) noSecrets(what, text string) {
 	e.t.Helper()
-	for _, s := range e.secrets() {
-		if strings.Contains(text, s) {
-			e.t.Errorf("%s: output contains the secret %q", what, s)
-		}
-	}
-}
-
-func noRace(t *testing.T, stderr string) {
-	t.Helper()
-	if strings.Contains(stderr, "WARNING: DATA RACE") {
-		t.Errorf("data race in the idsync binary:\n%s", stderr)
-	}
+	proctest.NoSecrets(e.t, what, text, e.secrets())
 }
 
 // daemonProc is a running `idsync run`.
@@ -282,7 +251,7 @@ func (e *env) startDaemon(args ...string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command(binPath, append([]string{"run", "-c", e.configPath()}, args...)...)
 	cmd.Dir = e.dir
-	cmd.Env = cleanEnv()
+	cmd.Env = proctest.CleanEnv()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -333,9 +302,9 @@ func (e *env) startDaemon(args ...string) *daemonProc {
 		d.client.CloseIdleConnections()
 		out := d.output()
 		e.noSecrets("daemon log", out)
-		noRace(t, out)
+		proctest.NoRace(t, out)
 		if t.Failed() {
-			t.Logf("daemon log:\n%s", tail(out, 12000))
+			t.Logf("daemon log:\n%s", proctest.Tail(out, 12000))
 		}
 	})
 	select {
@@ -346,13 +315,6 @@ func (e *env) startDaemon(args ...string) *daemonProc {
 		t.Fatalf("daemon did not listen within 60s:\n%s", d.output())
 	}
 	return d
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "...\n" + s[len(s)-n:]
-	}
-	return s
 }
 
 func (d *daemonProc) output() string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/proctest"
 	"github.com/idsync/idsync/internal/testlog"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
@@ -139,7 +140,7 @@ func TestReliabilityHostileData(t *testing.T) {
 			t.Errorf("a refused read still wrote to Jira: %s", runSummary(run))
 		}
 		if !warned(p.Logs, `id \"10\"`) && !warned(p.Logs, `id "10"`) {
-			t.Errorf("no warning names the record with the blank username:\n%s", tail(p.Logs.String(), 3000))
+			t.Errorf("no warning names the record with the blank username:\n%s", proctest.Tail(p.Logs.String(), 3000))
 		}
 		hostileFigure("blank username", "the whole read is refused with an error naming the record (id 10); nothing is written")
 	})
@@ -238,10 +239,10 @@ func TestReliabilityHostileScale(t *testing.T) {
 		t.Helper()
 		run, r := e.pass()
 		if r.code != 0 || run.Result != reconcile.ResultOK {
-			t.Fatalf("pass: %s\n%s", runSummary(run), tail(r.stderr, 3000))
+			t.Fatalf("pass: %s\n%s", runSummary(run), proctest.Tail(r.stderr, 3000))
 		}
 		if !strings.Contains(r.stderr, `"message":"pass finished"`) {
-			t.Errorf("no pass summary line:\n%s", tail(r.stderr, 2000))
+			t.Errorf("no pass summary line:\n%s", proctest.Tail(r.stderr, 2000))
 		}
 		return run
 	}
@@ -333,7 +334,7 @@ func TestReliabilityHostileScale(t *testing.T) {
 			t.Errorf("leaving %d groups at once: exit %d, %s; want the removals held (exit 3)", groups-1, r.code, runSummary(run))
 		}
 		if !strings.Contains(r.stderr, "circuit breaker") {
-			t.Errorf("no log line names the circuit breaker:\n%s", tail(r.stderr, 2000))
+			t.Errorf("no log line names the circuit breaker:\n%s", proctest.Tail(r.stderr, 2000))
 		}
 		hostileFigure(fmt.Sprintf("user in %d groups", groups),
 			fmt.Sprintf("%d groups created and joined in a first pass of %s; leaving them all at once is held by the breaker (exit 3)", groups, took.Round(100*time.Millisecond)))

@@ -19,12 +19,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idsync/idsync/internal/proctest"
 )
 
 var (
@@ -39,19 +40,8 @@ func idsyncBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "idsync-reliability-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "idsync")
-		args := []string{"build", "-o", binPath}
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-		}
-		cmd := exec.Command(goBin, append(args, "github.com/idsync/idsync/cmd/idsync")...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("building idsync: %v\n%s", err, out)
+		if binErr == nil {
+			binPath, binErr = proctest.Build(binDir, false)
 		}
 	})
 	if binErr != nil {
@@ -66,17 +56,6 @@ func cleanupBinary() {
 	}
 }
 
-// cleanEnv keeps the caller's IDSYNC_* settings out of the processes under test.
-func cleanEnv(extra ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "IDSYNC_") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, extra...)
-}
-
 // cmdResult is one finished command.
 type cmdResult struct {
 	args           []string
@@ -85,14 +64,7 @@ type cmdResult struct {
 }
 
 func (r cmdResult) String() string {
-	return fmt.Sprintf("idsync %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.code, tail(r.stdout, 4000), tail(r.stderr, 4000))
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "...\n" + s[len(s)-n:]
-	}
-	return s
+	return fmt.Sprintf("idsync %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.code, proctest.Tail(r.stdout, 4000), proctest.Tail(r.stderr, 4000))
 }
 
 // runIdsync runs the binary to completion; every output is checked for secrets and races.
@@ -101,7 +73,7 @@ func runIdsync(t testing.TB, secrets []string, env []string, args ...string) cmd
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, idsyncBinary(t), args...)
-	cmd.Env = cleanEnv(env...)
+	cmd.Env = proctest.CleanEnv(env...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
@@ -114,25 +86,9 @@ func runIdsync(t testing.TB, secrets []string, env []string, args ...string) cmd
 	default:
 		t.Fatalf("idsync %v: %v", args, err)
 	}
-	noSecrets(t, "idsync "+strings.Join(args, " "), r.stdout+r.stderr, secrets)
-	noRace(t, r.stderr)
+	proctest.NoSecrets(t, "idsync "+strings.Join(args, " "), r.stdout+r.stderr, secrets)
+	proctest.NoRace(t, r.stderr)
 	return r
-}
-
-func noSecrets(t testing.TB, what, text string, secrets []string) {
-	t.Helper()
-	for _, s := range secrets {
-		if s != "" && strings.Contains(text, s) {
-			t.Errorf("%s: output contains the secret %q", what, s)
-		}
-	}
-}
-
-func noRace(t testing.TB, stderr string) {
-	t.Helper()
-	if strings.Contains(stderr, "WARNING: DATA RACE") {
-		t.Errorf("data race in the idsync binary:\n%s", tail(stderr, 8000))
-	}
 }
 
 // proc is a running idsync process (reconcile or run) whose output is collected.
@@ -157,7 +113,7 @@ func startIdsync(t testing.TB, secrets []string, listening bool, args ...string)
 func startIdsyncEnv(t testing.TB, secrets, env []string, listening bool, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(idsyncBinary(t), args...)
-	cmd.Env = cleanEnv(env...)
+	cmd.Env = proctest.CleanEnv(env...)
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -202,10 +158,10 @@ func startIdsyncEnv(t testing.TB, secrets, env []string, listening bool, args ..
 	t.Cleanup(func() {
 		p.kill()
 		out := p.output()
-		noSecrets(t, "idsync "+strings.Join(args, " "), out, secrets)
-		noRace(t, out)
+		proctest.NoSecrets(t, "idsync "+strings.Join(args, " "), out, secrets)
+		proctest.NoRace(t, out)
 		if t.Failed() {
-			t.Logf("output of idsync %s:\n%s", strings.Join(args, " "), tail(out, 6000))
+			t.Logf("output of idsync %s:\n%s", strings.Join(args, " "), proctest.Tail(out, 6000))
 		}
 	})
 	if listening {

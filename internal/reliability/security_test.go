@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/proctest"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 )
@@ -174,7 +175,7 @@ func TestReliabilitySecrets(t *testing.T) {
 				if code != want {
 					t.Errorf("%s %s: %d, want %d: %s", method, path, code, want, body)
 				}
-				noSecrets(t, method+" "+path, body, secrets)
+				proctest.NoSecrets(t, method+" "+path, body, secrets)
 				return body
 			}
 			check(http.MethodPost, "/api/v1/reconcile", admin, http.StatusAccepted)
@@ -338,7 +339,7 @@ func TestReliabilityTokens(t *testing.T) {
 		if code != c.want {
 			t.Errorf("%s %s with %s: %d, want %d: %s", c.method, c.path, tokenName(c.token, admin, corp, partner), code, c.want, body)
 		}
-		noSecrets(t, c.method+" "+c.path, body, secrets)
+		proctest.NoSecrets(t, c.method+" "+c.path, body, secrets)
 		if c.want == 401 {
 			unauth[c.family] = append(unauth[c.family], normalise401(body))
 		}
@@ -409,7 +410,7 @@ func TestReliabilityStateFileMode(t *testing.T) {
 	for _, args := range [][]string{{"reconcile", "-c", path}, {"state", "inspect", "-c", path}, {"audit", "-c", path}, {"status", "-c", path}} {
 		r := runIdsync(t, cfg.secrets(), nil, args...)
 		if !strings.Contains(r.stderr, "0644") || !strings.Contains(strings.ToLower(r.stderr), "chmod 600") {
-			t.Errorf("idsync %s on a world-readable state file printed no warning:\n%s", args[0], tail(r.stderr, 2000))
+			t.Errorf("idsync %s on a world-readable state file printed no warning:\n%s", args[0], proctest.Tail(r.stderr, 2000))
 		}
 	}
 }
