@@ -1,5 +1,10 @@
 package reconcile
 
+import (
+	"cmp"
+	"strings"
+)
+
 // Kind names one kind of change. The values are stable: they appear in JSON plans, the audit
 // log and the idsync_changes_total{kind} metric.
 type Kind string
@@ -211,4 +216,40 @@ func (c *Changes) Len() int {
 		n += len(*c.List(k))
 	}
 	return n
+}
+
+// ItemKey names what a change does to whom, independent of why: the kind, the person (the
+// Jira account, else the source record) and the target (group by id where known, desk,
+// organization). An approval of a held plan binds to these keys, so a later pass applies only
+// the items the admin saw.
+func (c Change) ItemKey() string {
+	who := c.AccountID
+	if who == "" {
+		who = "record:" + c.Source + "/" + c.UserKey
+	}
+	target := ""
+	switch {
+	case c.Group != nil && c.Group.ID != "":
+		target = "group-id:" + c.Group.ID
+	case c.Group != nil:
+		target = "group:" + strings.ToLower(strings.TrimSpace(c.Group.Name))
+	case c.ServiceDesk != "":
+		target = "desk:" + strings.ToLower(cmp.Or(c.ServiceDeskKey, c.ServiceDesk))
+	case c.Organization != "" || c.OrganizationID != "":
+		target = "org:" + strings.ToLower(cmp.Or(c.OrganizationID, c.Organization))
+	}
+	return string(c.Kind) + "|" + who + "|" + target
+}
+
+// ItemKeys returns the ItemKey of every deactivation and removal in c.
+func (c Changes) ItemKeys() map[string]bool {
+	keys := map[string]bool{}
+	for _, k := range Kinds {
+		if k.IsRemoval() {
+			for _, ch := range *c.List(k) {
+				keys[ch.ItemKey()] = true
+			}
+		}
+	}
+	return keys
 }

@@ -46,9 +46,10 @@ type ExecOptions struct {
 	RunID string
 	// Actor is who the audit log names: the trigger, or "approve:<who>".
 	Actor string
-	// RemovalActor, when set, is the actor of removals and deactivations (an approved pass
-	// names who approved them).
+	// RemovalActor, when set, is the actor of the removals and deactivations whose ItemKey
+	// is in Approved (an approved pass names who approved them).
 	RemovalActor string
+	Approved     map[string]bool
 	Concurrency  int
 	// Links are the current links (after the plan's own links were journaled); deactivation
 	// and reactivation update them.
@@ -545,7 +546,7 @@ func (e *executor) audit(ch Change, result string, err error) AuditRecord {
 		Source: ch.Source, UserKey: ch.UserKey, UserName: ch.UserName, AccountID: ch.AccountID,
 		Target: ch.target(), Reason: ch.Reason, Result: result,
 	}
-	if ch.Kind.IsRemoval() && e.o.RemovalActor != "" {
+	if ch.Kind.IsRemoval() && e.o.RemovalActor != "" && e.o.Approved[ch.ItemKey()] {
 		a.Actor = e.o.RemovalActor
 	}
 	switch {

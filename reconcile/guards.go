@@ -364,7 +364,10 @@ type Trip struct {
 	Reason        string `json:"reason,omitempty"`
 	Deactivations int    `json:"deactivations"`
 	Removals      int    `json:"removals"`
-	UsedApproval  bool   `json:"usedApproval,omitempty"`
+	// Approved counts the items of this pass an approval covered (not in Deactivations or
+	// Removals, which count what the breaker judged).
+	Approved     int  `json:"approved,omitempty"`
+	UsedApproval bool `json:"usedApproval,omitempty"`
 }
 
 // Held reports whether the pass holds its deactivations and removals.
@@ -372,34 +375,54 @@ func (t Trip) Held() bool { return t.Decision == BreakerHold || t.Decision == Br
 
 // Breaker is the deletion circuit breaker. It counts what would really be applied and, when
 // a limit is exceeded or a hold is already open, holds every deactivation and removal of the
-// pass (creates, updates and adds still apply). An approved hold lets the next complete full
-// pass exceed the limits once, up to the approved counts plus 10%.
+// pass (creates, updates and adds still apply). A threshold of 0 holds every one: no value
+// switches the breaker off.
+//
+// An approval binds to the items the held plan showed (DESIGN "An approval binds to the items
+// it showed"): the next complete full pass applies the approved items it still plans, and
+// judges every other deactivation and removal on its own, as if the approved ones were not
+// there. Approving N held items never lets N other accounts go.
 func Breaker(c Changes, in BreakerInput) (Changes, []Held, Trip) {
 	t := Trip{Decision: BreakerPass}
-	for _, ch := range c.DeactivateUsers {
-		if ch.Unsupported == "" {
+	h := in.Hold
+	var approved map[string]bool
+	if h != nil && h.Approved && in.Full {
+		approved = h.Changes.ItemKeys()
+	}
+	count := func(ch Change) {
+		if ch.Unsupported != "" {
+			return
+		}
+		if approved[ch.ItemKey()] {
+			t.Approved++
+			return
+		}
+		if ch.Kind == KindDeactivateUser {
 			t.Deactivations++
+		} else {
+			t.Removals++
 		}
 	}
-	for _, k := range []Kind{KindRemoveMember, KindRemoveCustomer, KindRemoveOrganizationMember} {
-		for _, ch := range *c.List(k) {
-			if ch.Unsupported == "" {
-				t.Removals++
+	for _, k := range Kinds {
+		if k.IsRemoval() {
+			for _, ch := range *c.List(k) {
+				count(ch)
 			}
 		}
 	}
 	over := exceeds(t.Deactivations, t.Removals, in)
-	h := in.Hold
 	switch {
-	case h != nil && h.Approved && in.Full:
-		if t.Deactivations*10 <= h.Deactivations*11 && t.Removals*10 <= h.Removals*11 {
-			t.Decision, t.UsedApproval = BreakerRelease, true
-			t.Reason = fmt.Sprintf("approved by %s (run %s)", h.ApprovedBy, h.RunID)
+	case approved != nil:
+		t.UsedApproval = true
+		if over == "" {
+			t.Decision = BreakerRelease
+			t.Reason = fmt.Sprintf("approved by %s (run %s): %d approved items apply", h.ApprovedBy, h.RunID, t.Approved)
 			return c, nil, t
 		}
+		// The approved items apply; the others trip the breaker on their own and are held in
+		// a new plan.
 		t.Decision = BreakerHold
-		t.Reason = fmt.Sprintf("%d deactivations and %d removals exceed the %d and %d approved in run %s by more than 10%%",
-			t.Deactivations, t.Removals, h.Deactivations, h.Removals, h.RunID)
+		t.Reason = fmt.Sprintf("%s (beyond the %d items approved in run %s)", over, t.Approved, h.RunID)
 	case h != nil && in.Full && t.Deactivations == 0 && t.Removals == 0:
 		t.Decision = BreakerRelease
 		t.Reason = "hold of run " + h.RunID + " released: a complete pass had nothing left to hold"
@@ -420,13 +443,13 @@ func Breaker(c Changes, in BreakerInput) (Changes, []Held, Trip) {
 		return c, nil, t
 	}
 	if t.Deactivations == 0 && t.Removals == 0 {
-		if t.Decision == BreakerHold && h != nil {
+		if t.Decision == BreakerHold && h != nil && !t.UsedApproval {
 			t.Decision = BreakerKeep
 		}
 		return c, nil, t
 	}
 	out, held := filter(c, GuardBreaker, func(ch Change) string {
-		if ch.Kind.IsRemoval() {
+		if ch.Kind.IsRemoval() && !approved[ch.ItemKey()] {
 			return "circuit breaker: " + t.Reason
 		}
 		return ""
@@ -434,20 +457,22 @@ func Breaker(c Changes, in BreakerInput) (Changes, []Held, Trip) {
 	return out, held, t
 }
 
+// exceeds says which limits deact deactivations and rem removals pass. A limit of 0 is
+// exceeded by any one: 0 means "hold every one", never "off".
 func exceeds(deact, rem int, in BreakerInput) string {
 	s := in.Safety
 	var why []string
-	if s.MaxDeactivations > 0 && deact > s.MaxDeactivations {
+	if deact > s.MaxDeactivations {
 		why = append(why, fmt.Sprintf("%d deactivations exceed safety.max_deactivations %d", deact, s.MaxDeactivations))
 	}
-	if s.MaxDeactivationPercent > 0 && deact > 0 && percent(deact, in.ManagedUsers) > s.MaxDeactivationPercent {
+	if deact > 0 && percent(deact, in.ManagedUsers) > s.MaxDeactivationPercent {
 		why = append(why, fmt.Sprintf("%d deactivations are %.1f%% of %d managed users (safety.max_deactivation_percent %g)",
 			deact, percent(deact, in.ManagedUsers), in.ManagedUsers, s.MaxDeactivationPercent))
 	}
-	if s.MaxMembershipRemovals > 0 && rem > s.MaxMembershipRemovals {
+	if rem > s.MaxMembershipRemovals {
 		why = append(why, fmt.Sprintf("%d removals exceed safety.max_membership_removals %d", rem, s.MaxMembershipRemovals))
 	}
-	if s.MaxDeactivationPercent > 0 && rem > 0 && percent(rem, in.ManagedMemberships) > s.MaxDeactivationPercent {
+	if rem > 0 && percent(rem, in.ManagedMemberships) > s.MaxDeactivationPercent {
 		why = append(why, fmt.Sprintf("%d removals are %.1f%% of %d managed memberships (safety.max_deactivation_percent %g)",
 			rem, percent(rem, in.ManagedMemberships), in.ManagedMemberships, s.MaxDeactivationPercent))
 	}

@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -203,14 +204,22 @@ func TestBreaker(t *testing.T) {
 	many := func(n int) reconcile.Changes {
 		c := plan(ch(reconcile.KindCreateUser, ""), ch(reconcile.KindAddMember, "x"))
 		for i := 0; i < n; i++ {
-			c.DeactivateUsers = append(c.DeactivateUsers, ch(reconcile.KindDeactivateUser, "a"))
-			c.RemoveMembers = append(c.RemoveMembers, ch(reconcile.KindRemoveMember, "a"))
+			d, r := ch(reconcile.KindDeactivateUser, "a"), ch(reconcile.KindRemoveMember, "a")
+			d.AccountID, r.AccountID = fmt.Sprintf("acc-%d", i), fmt.Sprintf("acc-%d", i)
+			c.DeactivateUsers = append(c.DeactivateUsers, d)
+			c.RemoveMembers = append(c.RemoveMembers, r)
 		}
 		return c
 	}
 	safety := configs.SafetyConfig{MaxDeactivations: 10, MaxDeactivationPercent: 50, MaxMembershipRemovals: 20}
 	held := &reconcile.HeldPlan{RunID: "r1", Deactivations: 20, Removals: 20}
 	approved := &reconcile.HeldPlan{RunID: "r1", Deactivations: 20, Removals: 20, Approved: true, ApprovedBy: "ops"}
+	// approvedOf(n) approved exactly the first n people's deactivation and removal of many.
+	approvedOf := func(n int) *reconcile.HeldPlan {
+		c := many(n)
+		return &reconcile.HeldPlan{RunID: "r1", Deactivations: n, Removals: n, Approved: true, ApprovedBy: "ops",
+			Changes: reconcile.Changes{DeactivateUsers: c.DeactivateUsers, RemoveMembers: c.RemoveMembers}}
+	}
 	cases := []struct {
 		name     string
 		n        int
@@ -225,13 +234,26 @@ func TestBreaker(t *testing.T) {
 		{"an open hold keeps holding small passes", 1, reconcile.BreakerInput{Safety: safety, ManagedUsers: 100, ManagedMemberships: 100, Hold: held, Full: true}, reconcile.BreakerHold, 2},
 		{"a targeted pass holds under an open hold without replacing it", 1, reconcile.BreakerInput{Safety: safety, ManagedUsers: 100, ManagedMemberships: 100, Hold: approved}, reconcile.BreakerKeep, 2},
 		{"an open hold is released by a complete pass with nothing to hold", 0, reconcile.BreakerInput{Safety: safety, Hold: held, Full: true}, reconcile.BreakerRelease, 0},
-		{"approval lets the next full pass through within 10%", 22, reconcile.BreakerInput{Safety: safety, ManagedUsers: 100, ManagedMemberships: 100, Hold: approved, Full: true}, reconcile.BreakerRelease, 0},
-		{"approval does not cover more than 10% over", 23, reconcile.BreakerInput{Safety: safety, ManagedUsers: 100, ManagedMemberships: 100, Hold: approved, Full: true}, reconcile.BreakerHold, 46},
-		{"zero limits disable the breaker", 500, reconcile.BreakerInput{Full: true}, reconcile.BreakerPass, 0},
+		{"approval lets exactly its items through", 22, reconcile.BreakerInput{Safety: safety, ManagedUsers: 100, ManagedMemberships: 100, Hold: approvedOf(22), Full: true}, reconcile.BreakerRelease, 0},
+		{"approval of a count covers nobody else", 22, reconcile.BreakerInput{Safety: safety, ManagedUsers: 100, ManagedMemberships: 100, Hold: approved, Full: true}, reconcile.BreakerHold, 44},
+		{"items beyond the approved ones are judged on their own", 40, reconcile.BreakerInput{Safety: safety, ManagedUsers: 1000, ManagedMemberships: 1000, Hold: approvedOf(22), Full: true}, reconcile.BreakerHold, 36},
+		{"a few items beyond the approved ones pass under the limits", 25, reconcile.BreakerInput{Safety: safety, ManagedUsers: 1000, ManagedMemberships: 1000, Hold: approvedOf(22), Full: true}, reconcile.BreakerRelease, 0},
+		{"zero limits hold every one", 1, reconcile.BreakerInput{ManagedUsers: 1000, ManagedMemberships: 1000, Full: true}, reconcile.BreakerHold, 2},
+		{"a zero percent limit alone holds every one", 1, reconcile.BreakerInput{Safety: configs.SafetyConfig{MaxDeactivations: 100, MaxMembershipRemovals: 100}, ManagedUsers: 1000, ManagedMemberships: 1000, Full: true}, reconcile.BreakerHold, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			out, h, trip := reconcile.Breaker(many(tc.n), tc.in)
+			if tc.in.Hold != nil && trip.UsedApproval {
+				ok := tc.in.Hold.Changes.ItemKeys()
+				for _, l := range [][]reconcile.Change{out.DeactivateUsers, out.RemoveMembers} {
+					for _, x := range l {
+						if trip.Held() && !ok[x.ItemKey()] {
+							t.Errorf("an unapproved item passed a held pass: %s", x.ItemKey())
+						}
+					}
+				}
+			}
 			if trip.Decision != tc.decision {
 				t.Fatalf("decision %s (%s), want %s", trip.Decision, trip.Reason, tc.decision)
 			}
@@ -241,7 +263,7 @@ func TestBreaker(t *testing.T) {
 			if len(out.CreateUsers) != 1 || len(out.AddMembers) != 1 {
 				t.Errorf("creates and adds must always apply: %v", kinds(out))
 			}
-			if trip.Held() && (len(out.DeactivateUsers) != 0 || len(out.RemoveMembers) != 0) {
+			if trip.Held() && !trip.UsedApproval && (len(out.DeactivateUsers) != 0 || len(out.RemoveMembers) != 0) {
 				t.Errorf("held pass still removes: %v", kinds(out))
 			}
 		})

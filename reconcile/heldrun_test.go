@@ -20,7 +20,7 @@ func TestRunRecordsHeldItems(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i), "Jira-Service-group", "Engineering"))
 	}
-	s := configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 1}
+	s := limits(configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 1})
 	e := newEnv(t, users, baseMapping(), s)
 	e.cfg.RunChangesCap = 2
 	e.rebuild()
@@ -74,7 +74,7 @@ func TestRunRecordsHeldItems(t *testing.T) {
 	}
 
 	// The breaker's hold is listed with its reason.
-	e.cfg.Safety = configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 1}
+	e.cfg.Safety = limits(configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 1})
 	e.rebuild()
 	run := e.run(reconcile.RunOptions{DryRun: true})
 	if run.HeldByGuard[reconcile.GuardBreaker] != 12 || run.Held != 12 {
@@ -110,7 +110,7 @@ func TestWhatNamesTargets(t *testing.T) {
 // own) is not lost: the pass keeps the approved plan instead of replacing it, and the next
 // pass uses the approval.
 func TestApprovalDuringAPassIsKept(t *testing.T) {
-	s := configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2}
+	s := limits(configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2})
 	var users []reconcile.User
 	for i := 0; i < 10; i++ {
 		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
@@ -139,7 +139,7 @@ func TestApprovalDuringAPassIsKept(t *testing.T) {
 		done <- result{run, err}
 	}()
 	<-inLive
-	if err := e.r.Approve(held.ID, "ops"); err != nil {
+	if _, err := e.r.Approve(held.ID, "ops"); err != nil {
 		t.Fatal(err)
 	}
 	close(release)

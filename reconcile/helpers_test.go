@@ -54,8 +54,23 @@ func baseMapping() configs.MappingConfig {
 	}
 }
 
+// limits fills the breaker thresholds a test leaves at 0 with values no test reaches: 0 means
+// "hold every one", so a test names only the thresholds it exercises.
+func limits(s configs.SafetyConfig) configs.SafetyConfig {
+	if s.MaxDeactivations == 0 {
+		s.MaxDeactivations = 1 << 30
+	}
+	if s.MaxMembershipRemovals == 0 {
+		s.MaxMembershipRemovals = 1 << 30
+	}
+	if s.MaxDeactivationPercent == 0 {
+		s.MaxDeactivationPercent = 100
+	}
+	return s
+}
+
 func openSafety() configs.SafetyConfig {
-	return configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 0}
+	return limits(configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 0})
 }
 
 // newSite is a Jira with a site admin, an app account, the product-access group, the site-admin

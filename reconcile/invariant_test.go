@@ -252,7 +252,7 @@ func TestPropertyPushJoinNeverDeprovisionsTheActive(t *testing.T) {
 		store := reconciletest.NewMemStore()
 		r, err := reconcile.NewRunner(reconcile.RunnerConfig{
 			Sources: []reconcile.SourceSpec{{Source: src, Push: push}}, Sink: sink, Store: store,
-			Mapping: propMapping(false), Safety: configs.SafetyConfig{Policy: configs.PolicySync}, Concurrency: 2,
+			Mapping: propMapping(false), Safety: limits(configs.SafetyConfig{Policy: configs.PolicySync}), Concurrency: 2,
 			Logger: zerolog.Nop(), Now: clk.Now,
 		})
 		if err != nil {

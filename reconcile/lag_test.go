@@ -40,7 +40,7 @@ func TestSearchIndexLag(t *testing.T) {
 		user("1", "alice", "alice@example.com", "Engineering"),
 		user("2", "bob", "bob@example.com", "Engineering"),
 		user("3", "carol", "carol@example.com"),
-	}, baseMapping(), configs.SafetyConfig{Policy: configs.PolicySync})
+	}, baseMapping(), limits(configs.SafetyConfig{Policy: configs.PolicySync}))
 	e.sink.CreateAddsTo = []string{"jira-software-users"}
 	lag := &lagSet{}
 	e.sink.Lagging = lag.has

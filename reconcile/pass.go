@@ -198,9 +198,10 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 
 	// 6. Held plan.
 	actor := ""
-	holding, holdID := r.updateHold(log, run.ID, trip, hb, hold)
-	if !holding && trip.UsedApproval && hold != nil {
-		actor = "approve:" + hold.ApprovedBy
+	var approvedKeys map[string]bool
+	_, holdID := r.updateHold(log, run.ID, trip, hb, hold)
+	if trip.UsedApproval && hold != nil {
+		actor, approvedKeys = "approve:"+hold.ApprovedBy, hold.Changes.ItemKeys()
 	}
 	if heldNow {
 		warnHeld("approve with `idsync approve " + holdID + "`")
@@ -208,7 +209,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 
 	// 7. Apply.
 	res := Execute(ctx, r.cfg.Sink, r.cfg.Store, c, ExecOptions{
-		RunID: run.ID, Actor: o.Trigger, RemovalActor: actor, Concurrency: r.cfg.Concurrency,
+		RunID: run.ID, Actor: o.Trigger, RemovalActor: actor, Approved: approvedKeys, Concurrency: r.cfg.Concurrency,
 		Links: curLinks, Now: r.cfg.Now, Observer: statusObserver{Observer: r.obs, r: r}, ItemTimeout: r.cfg.ItemTimeout, Retried: resolved.retried,
 	})
 	for k, m := range res.Counts {

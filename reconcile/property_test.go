@@ -111,7 +111,7 @@ func (w world) runner(t *rapid.T, src reconcile.Source, s configs.SafetyConfig) 
 func TestPropertyConvergence(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		w := genWorld(t)
-		r := w.runner(t, reconciletest.NewFakeSource("corp", w.users), configs.SafetyConfig{Policy: configs.PolicySync})
+		r := w.runner(t, reconciletest.NewFakeSource("corp", w.users), limits(configs.SafetyConfig{Policy: configs.PolicySync}))
 		first, err := r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
 		if err != nil {
 			t.Fatalf("first pass: %v", err)
@@ -196,7 +196,7 @@ func TestPropertyIncompleteRunnerNeverRemoves(t *testing.T) {
 		src := reconciletest.NewFakeSource("corp", w.users)
 		src.Fail = func(int) error { return fmt.Errorf("page 3: connection reset") }
 		before := w.sink.Describe()
-		r := w.runner(t, src, configs.SafetyConfig{Policy: configs.PolicySync})
+		r := w.runner(t, src, limits(configs.SafetyConfig{Policy: configs.PolicySync}))
 		if _, err := w.store.Snapshot("corp"); err == nil {
 			t.Fatal("no snapshot expected")
 		}

@@ -31,7 +31,7 @@ func TestPushedHireSurvivesTheNextPull(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			grace := tc.grace
-			s := configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: grace}
+			s := limits(configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: grace})
 			staff := []reconcile.User{user("1", "alice", "alice@example.com", "Engineering")}
 			e := newEnv(t, staff, baseMapping(), s)
 			e.sink.HideEmails = tc.hide
@@ -129,7 +129,7 @@ func linkOf(t *testing.T, s reconcile.Store, key string) *reconcile.Link {
 // When the next pull lists the pushed hire as disabled (as the demo's mass removal does), the
 // deprovision is explicit and names the IdP's decision, not a missing record.
 func TestPushedHireDisabledAtThePullIsAnExplicitDeprovision(t *testing.T) {
-	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com")}, baseMapping(), configs.SafetyConfig{GracePasses: 3})
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com")}, baseMapping(), limits(configs.SafetyConfig{GracePasses: 3}))
 	e.sink.HideEmails = true
 	push := reconciletest.NewFakeSource("corp", nil)
 	e.cfg.Sources[0].Push = push

@@ -296,20 +296,22 @@ func (r *Runner) Serve(ctx context.Context) error {
 	}
 }
 
-// Approve approves the open held plan, which must be that of runID (the latest held run). The
-// next complete full pass may then exceed the circuit breaker once, re-planning fresh.
-func (r *Runner) Approve(runID, by string) error {
+// Approve approves the open held plan, which must be that of runID (the latest held run), and
+// returns it. The approval binds to the plan's items: the next complete full pass re-plans
+// fresh and applies those of them it still plans; anything else is judged by the breaker on
+// its own.
+func (r *Runner) Approve(runID, by string) (HeldPlan, error) {
 	r.holdMu.Lock()
 	defer r.holdMu.Unlock()
 	h, err := r.cfg.Store.HeldPlan()
 	if errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("approving run %s: no changes are held", runID)
+		return HeldPlan{}, fmt.Errorf("approving run %s: no changes are held", runID)
 	}
 	if err != nil {
-		return fmt.Errorf("approving run %s: reading the held plan: %w", runID, err)
+		return HeldPlan{}, fmt.Errorf("approving run %s: reading the held plan: %w", runID, err)
 	}
 	if h.RunID != runID {
-		return fmt.Errorf("approving run %s: it is not the latest held run; the latest is %s", runID, h.RunID)
+		return HeldPlan{}, fmt.Errorf("approving run %s: it is not the latest held run; the latest is %s", runID, h.RunID)
 	}
 	if by == "" {
 		by = "unknown"
@@ -317,19 +319,22 @@ func (r *Runner) Approve(runID, by string) error {
 	now := r.cfg.Now()
 	h.Approved, h.ApprovedBy, h.ApprovedAt = true, by, now
 	if err := r.cfg.Store.PutHeldPlan(h); err != nil {
-		return fmt.Errorf("approving run %s: %w", runID, err)
+		return HeldPlan{}, fmt.Errorf("approving run %s: %w", runID, err)
 	}
 	if err := r.cfg.Store.Journal(JournalEntry{Audit: []AuditRecord{{
 		Time: now, RunID: runID, Actor: "approve:" + by, Action: "approve",
-		Reason: fmt.Sprintf("%d deactivations and %d removals held: %s", h.Deactivations, h.Removals, h.Reason),
+		Reason: h.Summary(approveSummaryNames) + "; held because " + h.Reason,
 		Result: "approved",
 	}}}); err != nil {
-		return fmt.Errorf("approving run %s: auditing: %w", runID, err)
+		return HeldPlan{}, fmt.Errorf("approving run %s: auditing: %w", runID, err)
 	}
 	r.log.Warn().Str(logging.FieldRunID, runID).Str("by", by).Int("deactivations", h.Deactivations).
-		Int("removals", h.Removals).Msg("held plan approved; the next complete pass may exceed the circuit breaker once")
-	return nil
+		Int("removals", h.Removals).Msg("held plan approved; the next complete pass applies exactly its items that it still plans")
+	return h, nil
 }
+
+// approveSummaryNames is how many people an approval's summary names per kind.
+const approveSummaryNames = 5
 
 // Status reports what the Runner is doing.
 func (r *Runner) Status() RunnerStatus {

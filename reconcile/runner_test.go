@@ -325,7 +325,7 @@ func TestTargetedPass(t *testing.T) {
 }
 
 func TestPushOverlayAndExplicitDeprovision(t *testing.T) {
-	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com"), user("2", "bob", "bob@example.com")}, baseMapping(), configs.SafetyConfig{GracePasses: 5})
+	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com"), user("2", "bob", "bob@example.com")}, baseMapping(), limits(configs.SafetyConfig{GracePasses: 5}))
 	push := reconciletest.NewFakeSource("corp", nil)
 	e.cfg.Sources[0].Push = push
 	e.rebuild()
@@ -349,14 +349,14 @@ func TestPushOverlayAndExplicitDeprovision(t *testing.T) {
 }
 
 func TestApprovalFlow(t *testing.T) {
-	s := configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2}
+	s := limits(configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2})
 	var users []reconcile.User
-	for i := 0; i < 10; i++ {
+	for i := 0; i < 20; i++ {
 		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
 	}
 	e := newEnv(t, users, baseMapping(), s)
 	e.run(reconcile.RunOptions{})
-	e.src.Set(users[:5]) // five leave at once
+	e.src.Set(users[:15]) // five leave at once
 	held := e.run(reconcile.RunOptions{})
 	if held.Result != reconcile.ResultHeld || held.Held != 5 || applied(held, reconcile.KindDeactivateUser) != 0 {
 		t.Fatalf("breaker did not hold: %s %d %+v", held.Result, held.Held, held.Counts)
@@ -366,26 +366,27 @@ func TestApprovalFlow(t *testing.T) {
 	if held2.Result != reconcile.ResultHeld {
 		t.Fatalf("second pass %s", held2.Result)
 	}
-	if err := e.r.Approve(held.ID, "ops"); err == nil || !strings.Contains(err.Error(), held2.ID) {
+	if _, err := e.r.Approve(held.ID, "ops"); err == nil || !strings.Contains(err.Error(), held2.ID) {
 		t.Fatalf("approving a stale run: %v", err)
 	}
-	if err := e.r.Approve(held2.ID, "ops"); err != nil {
+	if _, err := e.r.Approve(held2.ID, "ops"); err != nil {
 		t.Fatal(err)
 	}
 	if h := e.r.Status().Hold; h == nil || !h.Approved {
 		t.Fatalf("status hold %+v", h)
 	}
-	// 10% over the approved count (5 -> 6 is 20% over) holds again.
-	e.src.Set(users[:4])
+	// Three more leave: the five approved apply, the three others trip the breaker on their
+	// own (over max_deactivations 2) and are held in a new plan.
+	e.src.Set(users[:12])
 	again := e.run(reconcile.RunOptions{})
-	if again.Result != reconcile.ResultHeld {
-		t.Fatalf("more than 10%% over the approval was applied: %+v", again.Counts)
+	if again.Result != reconcile.ResultHeld || applied(again, reconcile.KindDeactivateUser) != 5 || again.Held != 3 {
+		t.Fatalf("approved items with unapproved ones over the limit: %s held %d %+v", again.Result, again.Held, again.Counts)
 	}
-	if err := e.r.Approve(again.ID, "ops"); err != nil {
+	if _, err := e.r.Approve(again.ID, "ops"); err != nil {
 		t.Fatal(err)
 	}
 	run := e.run(reconcile.RunOptions{})
-	if applied(run, reconcile.KindDeactivateUser) != 6 || run.Result != reconcile.ResultOK {
+	if applied(run, reconcile.KindDeactivateUser) != 3 || run.Result != reconcile.ResultOK {
 		t.Fatalf("approved pass: %s %+v", run.Result, run.Counts)
 	}
 	if e.r.Status().Hold != nil {
@@ -401,14 +402,90 @@ func TestApprovalFlow(t *testing.T) {
 			deacts++
 		}
 	}
-	if approvals != 2 || deacts != 6 {
+	if approvals != 2 || deacts != 8 {
 		t.Errorf("audit: %d approvals, %d deactivations by approve:ops", approvals, deacts)
 	}
 	// The approval was used once: a new mass change holds again.
-	e.src.Set(nil)
+	e.src.Set(users[:8])
 	if run := e.run(reconcile.RunOptions{}); run.Result != reconcile.ResultHeld {
 		t.Errorf("approval reused: %s", run.Result)
 	}
+}
+
+// An approval is a set, not a count: approving five held leavers never lets five other
+// people go (issue: after approving N, any N x 1.1 accounts could be deactivated).
+func TestApprovalBindsToItems(t *testing.T) {
+	s := limits(configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2})
+	var users []reconcile.User
+	for i := 0; i < 10; i++ {
+		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
+	}
+	e := newEnv(t, users, baseMapping(), s)
+	e.run(reconcile.RunOptions{})
+	e.src.Set(users[:5]) // u5..u9 leave
+	held := e.run(reconcile.RunOptions{})
+	if held.Result != reconcile.ResultHeld || held.Held != 5 {
+		t.Fatalf("breaker did not hold: %s %d", held.Result, held.Held)
+	}
+	h, err := e.r.Approve(held.ID, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := h.Summary(5); !strings.Contains(sum, "5 deactivate_user (u5 <u5@example.com>, u6 <u6@example.com>") {
+		t.Errorf("approval summary %q", sum)
+	}
+	// Before the next pass the IdP changes its mind: u5..u9 are back, u0..u4 leave instead.
+	e.src.Set(users[5:])
+	run := e.run(reconcile.RunOptions{})
+	if n := applied(run, reconcile.KindDeactivateUser); n != 0 {
+		t.Fatalf("%d people the admin never saw were deactivated under an approval of others", n)
+	}
+	if run.Result != reconcile.ResultHeld || run.Held != 5 {
+		t.Fatalf("the five unapproved leavers must be held on their own: %s held %d", run.Result, run.Held)
+	}
+	for _, x := range e.r.Status().Hold.Changes.DeactivateUsers {
+		if x.UserName >= "u5" {
+			t.Errorf("new held plan names %s, who came back", x.UserName)
+		}
+	}
+	// Some approved and some not: only the approved apply beyond the limit.
+	e.src.Set(users[:7]) // u7..u9 leave: approve them, then u0, u1, u2 leave too
+	h2 := e.run(reconcile.RunOptions{})
+	if h2.Result != reconcile.ResultHeld {
+		t.Fatalf("%s", h2.Result)
+	}
+	if _, err := e.r.Approve(h2.ID, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	e.src.Set(users[3:7])
+	mixed := e.run(reconcile.RunOptions{})
+	got := map[string]bool{}
+	for _, a := range mustAudit(t, e.store, mixed.ID) {
+		if a.Action == string(reconcile.KindDeactivateUser) && a.Result == reconcile.ItemOK {
+			got[a.UserName] = true
+			if a.Actor != "approve:ops" {
+				t.Errorf("%s deactivated by %s, want approve:ops", a.UserName, a.Actor)
+			}
+		}
+	}
+	if len(got) != 3 || !got["u7"] || !got["u8"] || !got["u9"] || mixed.Held != 3 {
+		t.Fatalf("mixed pass deactivated %v, held %d; want exactly u7..u9 applied and u0..u2 held", got, mixed.Held)
+	}
+}
+
+func mustAudit(t *testing.T, st reconcile.Store, runID string) []reconcile.AuditRecord {
+	t.Helper()
+	all, err := st.Audit(time.Time{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []reconcile.AuditRecord
+	for _, a := range all {
+		if a.RunID == runID {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func TestDryRunAppliesNothing(t *testing.T) {

@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -214,4 +216,34 @@ type Store interface {
 	// Audit returns audit records at or after since, oldest first, optionally only those
 	// whose UserName, UserKey or AccountID equals user (case-insensitive).
 	Audit(since time.Time, user string) ([]AuditRecord, error)
+}
+
+// Summary says what approving h would approve: the count of each kind of held item and the
+// first n people of each, e.g. "2 deactivate_user (alice, bob); 1 remove_member (carol:
+// engineering)".
+func (h HeldPlan) Summary(n int) string {
+	var parts []string
+	for _, k := range Kinds {
+		l := *h.Changes.List(k)
+		if len(l) == 0 {
+			continue
+		}
+		names := make([]string, 0, min(n, len(l)))
+		for _, ch := range l[:min(n, len(l))] {
+			name := ch.Who()
+			if t := ch.target(); t != "" {
+				name += ": " + t
+			}
+			names = append(names, name)
+		}
+		more := ""
+		if len(l) > n {
+			more = fmt.Sprintf(", and %d more", len(l)-n)
+		}
+		parts = append(parts, fmt.Sprintf("%d %s (%s%s)", len(l), k, strings.Join(names, ", "), more))
+	}
+	if len(parts) == 0 {
+		return "no items"
+	}
+	return strings.Join(parts, "; ")
 }

@@ -268,9 +268,12 @@ func (d *Daemon) apiHeld(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, h)
 }
 
+// approveNames is how many people per kind an approval's answer names.
+const approveNames = 10
+
 func (d *Daemon) apiApprove(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("runId")
-	err := d.app.Runner.Approve(id, "api")
+	h, err := d.app.Runner.Approve(id, "api")
 	if err != nil {
 		status := http.StatusConflict
 		if h, herr := d.app.Store.HeldPlan(); errors.Is(herr, reconcile.ErrNotFound) {
@@ -281,7 +284,9 @@ func (d *Daemon) apiApprove(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, apiError{Error: "not approved", Detail: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "approved", "runId": id, "detail": "the next complete pass may exceed the circuit breaker once"})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "approved", "runId": id, "approved": h.Summary(approveNames),
+		"deactivations": h.Deactivations, "removals": h.Removals,
+		"detail": "the next complete pass applies exactly these items where it still plans them; anything else is judged by the circuit breaker on its own"})
 	d.app.Runner.Request(reconcile.RunOptions{Trigger: reconcile.TriggerAPI})
 }
 

@@ -188,10 +188,11 @@ func (d *demo) massRemoval(ctx context.Context) error {
 	fmt.Fprintf(d.out, "Held plan of run %s: %d deactivations, %d removals (%s).\n", hold.RunID, hold.Deactivations, hold.Removals, hold.Reason)
 	fmt.Fprintf(d.out, "`reconcile` exits 3, idsync_held_changes shows %d, and nobody loses access until an admin approves:\n", run.Held)
 	fmt.Fprintf(d.out, "  $ idsync approve -c idsync.yaml %s\n", hold.RunID)
-	if err := d.app.Runner.Approve(hold.RunID, "demo"); err != nil {
+	fmt.Fprintf(d.out, "  approving %s\n", hold.Summary(3))
+	if _, err := d.app.Runner.Approve(hold.RunID, "demo"); err != nil {
 		return err
 	}
-	fmt.Fprintln(d.out, "The next pass re-plans from fresh data and may exceed the breaker once:")
+	fmt.Fprintln(d.out, "The next pass re-plans from fresh data and applies exactly the approved items it still plans:")
 	run, err = d.pass(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
 	if err != nil {
 		return err
