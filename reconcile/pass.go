@@ -59,7 +59,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	}
 	r.setCurrent(&run)
 	if len(data) == 0 {
-		return r.finish(log, run, "no source could be read and none has a stored snapshot: "+strings.Join(failed, "; "), nil)
+		return r.finish(log, run, "no source could be read or stood in for by a stored snapshot: "+strings.Join(failed, "; "), nil)
 	}
 	if err := ctx.Err(); err != nil {
 		return r.finish(log, run, "interrupted before planning", err)

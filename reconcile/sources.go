@@ -1,12 +1,14 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +24,9 @@ type sourceRead struct {
 	fresh bool // read completely in this pass
 	run   SourceRun
 	warns []Warning
+	// pushErr is set when the pushes of a pulled-and-pushed source could not be read: the
+	// source is then unusable for the pass, targeted or not.
+	pushErr string
 }
 
 // HashDirectory is the sha256 of the directory's canonical JSON (users by key, groups by key,
@@ -116,9 +121,12 @@ func (r *Runner) overlayPush(ctx context.Context, sr *sourceRead, taken time.Tim
 	}
 	push, err := sr.spec.Push.Snapshot(ctx)
 	if err != nil {
-		sr.fresh = false
+		// A push not read may be a deprovision (a DELETE or active:false newer than the
+		// pull): the pull alone would undo it. The source's people keep their Jira state.
+		sr.pushErr = "reading pushes: " + err.Error()
+		sr.dir, sr.have, sr.fresh = Directory{Source: sr.name}, false, false
 		sr.run.Complete = false
-		sr.run.Error = strings.TrimPrefix(sr.run.Error+"; reading pushes: "+err.Error(), "; ")
+		sr.run.Error = strings.TrimPrefix(sr.run.Error+"; "+sr.pushErr, "; ")
 		return
 	}
 	var w []Warning
@@ -141,8 +149,9 @@ func checkDirectory(name string, d *Directory) error {
 
 // Overlay merges a push source's users over the last complete pull of the same source, taken
 // at taken. Pushed users join pulled ones by userName (case-insensitive), then by email; a
-// push newer than the pull replaces the pulled record (keeping the pulled key, which links
-// use); an older push that disagrees with the pull loses, with a warning naming the user.
+// push newer than the pull is laid over the pulled record field by field (overlayUser: what
+// SCIM does not carry stays as pulled, and the pulled key, which links use, stays); an older
+// push that disagrees with the pull loses, with a warning naming the user.
 // Either way the joined user carries the pushed record's key as an alias: it is one person,
 // and a link made under the SCIM id (by a push-triggered pass) must keep finding them after
 // the pull lists them under its own key. Pushed users the pull does not know are added when
@@ -163,6 +172,10 @@ func Overlay(pull Directory, taken time.Time, push Directory) (Directory, []Warn
 	for i := range out.Users {
 		index(i)
 	}
+	pushed := make(map[string]bool, len(push.Groups))
+	for _, g := range push.Groups {
+		pushed[lower(strings.TrimSpace(g.Name))] = true
+	}
 	var warns []Warning
 	for _, u := range push.Users {
 		j, ok := byName[lower(strings.TrimSpace(u.UserName))]
@@ -172,15 +185,12 @@ func Overlay(pull Directory, taken time.Time, push Directory) (Directory, []Warn
 		newer := u.Modified.After(taken)
 		switch {
 		case newer && ok:
-			m := u
-			m.Key = out.Users[j].Key
-			m.Aliases = withKeys(out.Users[j].Aliases, m.Key, u.Key, u.Aliases)
-			out.Users[j] = m
+			out.Users[j] = overlayUser(out.Users[j], u, pushed)
 		case newer:
 			out.Users = append(out.Users, u)
 			index(len(out.Users) - 1)
 		case ok:
-			if disagree(out.Users[j], u) {
+			if disagree(out.Users[j], u, pushed) {
 				warns = append(warns, Warning{Source: pull.Source, Key: out.Users[j].Key, UserName: u.UserName,
 					Message: "the complete pull of " + taken.UTC().Format(time.RFC3339) + " disagrees with an older push; the pull wins"})
 			}
@@ -201,6 +211,37 @@ func Overlay(pull Directory, taken time.Time, push Directory) (Directory, []Warn
 		}
 	}
 	return out, warns
+}
+
+// overlayUser lays a newer push over a pulled record field by field: a push changes only
+// what SCIM carries (names, email, active, attributes it sends, and the memberships of the
+// groups the SCIM client pushes, named in pushed); the groups and attributes only the pull
+// knows stay as pulled. The pulled key stays (links use it) and the pushed key becomes an
+// alias.
+func overlayUser(pulled, push User, pushed map[string]bool) User {
+	m := pulled
+	m.Aliases = withKeys(pulled.Aliases, pulled.Key, push.Key, push.Aliases)
+	m.Email = cmp.Or(push.Email, pulled.Email)
+	m.DisplayName = cmp.Or(push.DisplayName, pulled.DisplayName)
+	m.GivenName = cmp.Or(push.GivenName, pulled.GivenName)
+	m.FamilyName = cmp.Or(push.FamilyName, pulled.FamilyName)
+	m.Active = push.Active
+	m.Modified = push.Modified
+	groups := make([]string, 0, len(pulled.Groups)+len(push.Groups))
+	for _, g := range pulled.Groups {
+		if !pushed[lower(strings.TrimSpace(g))] {
+			groups = append(groups, g)
+		}
+	}
+	m.Groups = append(groups, push.Groups...)
+	if len(push.Attributes) > 0 {
+		m.Attributes = maps.Clone(pulled.Attributes)
+		if m.Attributes == nil {
+			m.Attributes = make(map[string]string, len(push.Attributes))
+		}
+		maps.Copy(m.Attributes, push.Attributes)
+	}
+	return m
 }
 
 // withKeys returns a new alias list: aliases plus key and more, without main (the user's own
@@ -226,17 +267,21 @@ func withKeys(aliases []string, main, key string, more []string) []string {
 	return out
 }
 
-func disagree(a, b User) bool {
+// disagree reports whether an older push b differs from the pulled a in what SCIM carries:
+// names, email, active, and the memberships of the pushed groups.
+func disagree(a, b User, pushed map[string]bool) bool {
 	if a.Active != b.Active || !strings.EqualFold(strings.TrimSpace(a.Email), strings.TrimSpace(b.Email)) ||
-		a.DisplayName != b.DisplayName {
+		(b.DisplayName != "" && a.DisplayName != b.DisplayName) {
 		return true
 	}
 	ga, gb := foldedSet(a.Groups), foldedSet(b.Groups)
-	if len(ga) != len(gb) {
-		return true
-	}
 	for g := range ga {
-		if !gb[g] {
+		if pushed[g] && !gb[g] {
+			return true
+		}
+	}
+	for g := range gb {
+		if !ga[g] {
 			return true
 		}
 	}
@@ -265,6 +310,10 @@ func (r *Runner) readTargeted(ctx context.Context, o RunOptions) []*sourceRead {
 			continue
 		}
 		r.fromStore(ctx, sr, "")
+		if sr.pushErr != "" {
+			sr.run.Error = sr.pushErr
+			continue
+		}
 		sr.run.Error = ""
 		sr.run.Complete = true
 		us, ok := spec.Source.(UserSource)
