@@ -373,10 +373,22 @@ func (e *executor) send(ctx context.Context, ch Change) (Result, error) {
 // finish records the outcome of a sent item for the next journal write.
 func (e *executor) finish(p *prepared, res Result, err error, done *outcomes) {
 	if err != nil {
+		var j JournalEntry
+		if p.ch.Kind == KindDeactivateUser && len(res.Groups) > 0 {
+			// Deprovisioning is exhaustive: the sink tried every step and some failed. What it
+			// did take is no longer owned; the next pass plans the rest again.
+			err = fmt.Errorf("partly deactivated (left %s): %w", groupNames(res.Groups), err)
+			for _, g := range res.Groups {
+				if g.ID != "" {
+					j.Disown = append(j.Disown, Owned{Kind: OwnedMembership, Container: g.ID, AccountID: p.ch.AccountID})
+				}
+			}
+		}
 		e.fail(p.ch, err)
 		a := e.audit(p.ch, ItemFailed, err)
 		a.Intent = p.id
-		done.add(JournalEntry{Audit: []AuditRecord{a}}, p.ch.Kind, ItemFailed)
+		j.Audit = append(j.Audit, a)
+		done.add(j, p.ch.Kind, ItemFailed)
 		return
 	}
 	now := e.o.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +128,57 @@ func TestOverlayIsFieldByField(t *testing.T) {
 	}
 	if pulled.Users[0].Attributes["title"] != "Clerk" {
 		t.Error("the overlay changed the pulled directory")
+	}
+}
+
+// Deprovisioning is exhaustive: a step that fails does not stop the others, the person is
+// reported as partly deactivated, the next pass takes what is left, and a return restores
+// every group taken over both passes.
+func TestPartialDeactivationIsReportedAndFinished(t *testing.T) {
+	alice := user("1", "alice", "alice@example.com", "Engineering")
+	bob := user("2", "bob", "bob@example.com", "Engineering")
+	e := newEnv(t, []reconcile.User{alice, bob}, baseMapping(), openSafety())
+	e.run(reconcile.RunOptions{})
+	acct, _ := e.sink.AccountByEmail("alice@example.com")
+	e.sink.FailLeave = func(id, group string) error {
+		if id == acct.AccountID && group == "jira-software-users" {
+			return errors.New("403 forbidden")
+		}
+		return nil
+	}
+	e.src.Set([]reconcile.User{bob})
+	run := e.run(reconcile.RunOptions{})
+	if run.Counts[reconcile.KindDeactivateUser][reconcile.ItemFailed] != 1 || run.Result == reconcile.ResultOK {
+		t.Fatalf("partial deactivation: %s %+v", run.Result, run.Counts)
+	}
+	if slices.Contains(e.sink.Members("engineering"), acct.AccountID) {
+		t.Fatal("one failed step stopped the others: alice is still in engineering")
+	}
+	var partial bool
+	for _, a := range mustAudit(t, e.store, run.ID) {
+		if a.Action == string(reconcile.KindDeactivateUser) && a.Result == reconcile.ItemFailed &&
+			strings.Contains(a.Error, "partly deactivated (left engineering)") && strings.Contains(a.Error, "jira-software-users") {
+			partial = true
+		}
+	}
+	if !partial {
+		t.Errorf("the audit does not say alice is partly deactivated and which step failed")
+	}
+
+	e.sink.FailLeave = nil
+	run = e.run(reconcile.RunOptions{})
+	if applied(run, reconcile.KindDeactivateUser) != 1 || slices.Contains(e.sink.Members("jira-software-users"), acct.AccountID) {
+		t.Fatalf("the next pass did not finish the deactivation: %+v", run.Counts)
+	}
+	if l := linkOf(t, e.store, "corp/1"); l == nil || !l.Deactivated {
+		t.Fatalf("link %+v", l)
+	}
+
+	e.src.Set([]reconcile.User{alice, bob})
+	e.run(reconcile.RunOptions{})
+	for _, g := range []string{"engineering", "jira-software-users"} {
+		if !slices.Contains(e.sink.Members(g), acct.AccountID) {
+			t.Errorf("alice's return did not restore %s", g)
+		}
 	}
 }

@@ -63,6 +63,9 @@ type FakeSink struct {
 	// Fail, when set, is called before every Apply with the 1-based number of that call; a
 	// non-nil error is returned and nothing changes.
 	Fail func(c reconcile.Change, n int) error
+	// FailLeave, when set, can fail one step of a remove-access deactivation: leaving group
+	// (by name) for accountID. Like the Jira sink, the fake tries every other step.
+	FailLeave func(accountID, group string) error
 	// LiveFail, when set, can fail Live.
 	LiveFail func(scope reconcile.Scope) error
 	// AfterApply, when set, is called after every successful Apply (tests use it to cancel a
@@ -495,16 +498,27 @@ func (f *FakeSink) apply(c reconcile.Change) (reconcile.Result, error) {
 		res.Method = f.method()
 		switch res.Method {
 		case configs.DeactivateRemoveAccess:
+			var errs []error
 			for _, ref := range c.Groups {
 				g, err := f.group(&ref)
 				if err != nil {
-					return res, err
+					errs = append(errs, err)
+					continue
+				}
+				if f.FailLeave != nil {
+					if err := f.FailLeave(a.AccountID, g.name); err != nil {
+						errs = append(errs, fmt.Errorf("leaving %s: %w", g.name, err))
+						continue
+					}
 				}
 				if g.members[a.AccountID] {
 					delete(g.members, a.AccountID)
 					res.Groups = append(res.Groups, reconcile.GroupRef{ID: g.id, Name: g.name})
 					res.Writes++
 				}
+			}
+			if err := errors.Join(errs...); err != nil {
+				return res, err
 			}
 		case configs.DeactivateAdminAPI:
 			a.Active = false
