@@ -46,7 +46,7 @@ func newPushEnv(t *testing.T) *pushEnv {
 		RateLimit: configs.RateLimit{Concurrency: 4},
 	}}
 	cfg.Mapping = configs.MappingConfig{ImportUsers: true, ImportGroups: true, DefaultGroups: []string{"jira-software-users"}}
-	cfg.Safety = configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 2, MaxDeactivations: 10, MaxMembershipRemovals: 100}
+	cfg.Safety = configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 2, MaxDeactivations: 10, MaxDeactivationPercent: 100, MaxMembershipRemovals: 100}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
