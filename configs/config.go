@@ -88,6 +88,11 @@ type SourceConfig struct {
 	Name     string `mapstructure:"name" json:"name"` // [a-z0-9-]+, unique
 	Type     string `mapstructure:"type" json:"type"`
 	Priority int    `mapstructure:"priority" json:"priority"` // higher wins on attributes
+	// MaxObjects bounds the users or groups one listing of a pull source may report
+	// (totalCount, totalResults): a larger count fails the read before anything is sized by
+	// it. Load and ApplyDefaults copy it into the source's block (MiniOrangeConfig.MaxObjects,
+	// SCIMPullConfig.MaxObjects), where the source's constructor reads it.
+	MaxObjects int `mapstructure:"max_objects" json:"max_objects"`
 
 	MiniOrange *MiniOrangeConfig `mapstructure:"miniorange" json:"miniorange,omitempty"`
 	SCIMPull   *SCIMPullConfig   `mapstructure:"scimpull" json:"scimpull,omitempty"`
@@ -112,6 +117,9 @@ type MiniOrangeConfig struct {
 	RateLimit        RateLimit           `mapstructure:"rate_limit" json:"rate_limit"`
 	// Timeout bounds one HTTP request.
 	Timeout time.Duration `mapstructure:"timeout" json:"timeout"`
+	// MaxObjects is the source's max_objects (SourceConfig.MaxObjects), copied here by Load
+	// and ApplyDefaults; it is not a key of this block. 0 leaves the source's default.
+	MaxObjects int `mapstructure:"-" json:"-"`
 }
 
 // MiniOrangeEndpoints are the API paths, relative to BaseURL.
@@ -131,6 +139,9 @@ type SCIMPullConfig struct {
 	PageSize  int           `mapstructure:"page_size" json:"page_size"`
 	RateLimit RateLimit     `mapstructure:"rate_limit" json:"rate_limit"`
 	Timeout   time.Duration `mapstructure:"timeout" json:"timeout"`
+	// MaxObjects is the source's max_objects (SourceConfig.MaxObjects), copied here by Load
+	// and ApplyDefaults; it is not a key of this block. 0 leaves the source's default.
+	MaxObjects int `mapstructure:"-" json:"-"`
 }
 
 // PushConfig is the SCIM listener of one source.
@@ -247,10 +258,32 @@ const (
 )
 
 // SafetyConfig holds the guards that run on every plan.
+//
+// The circuit breaker's thresholds (MaxDeactivations, MaxDeactivationPercent,
+// MaxMembershipRemovals) are >= 0; a threshold of 0 holds every change it counts for
+// approval. No value switches the breaker off.
 type SafetyConfig struct {
 	Policy                 string  `mapstructure:"policy" json:"policy"`
 	GracePasses            int     `mapstructure:"grace_passes" json:"grace_passes"`
 	MaxDeactivations       int     `mapstructure:"max_deactivations" json:"max_deactivations"`
 	MaxDeactivationPercent float64 `mapstructure:"max_deactivation_percent" json:"max_deactivation_percent"`
 	MaxMembershipRemovals  int     `mapstructure:"max_membership_removals" json:"max_membership_removals"`
+}
+
+// zeroThreshold is a breaker threshold set to 0, and what it therefore holds.
+type zeroThreshold struct{ key, holds string }
+
+// zeroThresholds lists the breaker thresholds set to 0.
+func (s SafetyConfig) zeroThresholds() []zeroThreshold {
+	var out []zeroThreshold
+	if s.MaxDeactivations == 0 {
+		out = append(out, zeroThreshold{"max_deactivations", "deactivation"})
+	}
+	if s.MaxDeactivationPercent == 0 {
+		out = append(out, zeroThreshold{"max_deactivation_percent", "deactivation and every membership and customer removal"})
+	}
+	if s.MaxMembershipRemovals == 0 {
+		out = append(out, zeroThreshold{"max_membership_removals", "membership and customer removal"})
+	}
+	return out
 }

@@ -27,6 +27,9 @@ const (
 	MinAdminTokenLength = 16
 	// MaxPageSize bounds page_size of the pull sources.
 	MaxPageSize = 1000
+	// DefaultMaxObjects is sources[].max_objects: the most users or groups one listing of a
+	// pull source may report (DESIGN targets 100k users and 10k groups per site).
+	DefaultMaxObjects = 1_000_000
 )
 
 // DefaultMiniOrangeEndpoints are the assumed miniOrange admin API paths (see the README).
@@ -133,6 +136,9 @@ func setStr(p *string, def string) {
 // fillSourceDefaults sets the defaults of one list item for every key set reports as absent.
 // Keys are relative to the item ("miniorange.page_size").
 func fillSourceDefaults(s *SourceConfig, set func(key string) bool) {
+	if !set("max_objects") {
+		s.MaxObjects = DefaultMaxObjects
+	}
 	if s.MiniOrange != nil {
 		m := s.MiniOrange
 		if !set("miniorange.base_url") {
@@ -186,6 +192,18 @@ func fillSourceDefaults(s *SourceConfig, set func(key string) bool) {
 			p.Debounce = DefaultPushDebounce
 		}
 		fillRateLimit(&p.RateLimit, DefaultPushRateLimit, "push.rate_limit.", set)
+	}
+	copyMaxObjects(s)
+}
+
+// copyMaxObjects hands sources[].max_objects to the block of the source's type, whose
+// constructor takes only that block.
+func copyMaxObjects(s *SourceConfig) {
+	if s.MiniOrange != nil {
+		s.MiniOrange.MaxObjects = s.MaxObjects
+	}
+	if s.SCIMPull != nil {
+		s.SCIMPull.MaxObjects = s.MaxObjects
 	}
 }
 

@@ -104,6 +104,8 @@ func TestDefaults(t *testing.T) {
 		{"mapping.import_users", cfg.Mapping.ImportUsers, true},
 		{"mapping.import_groups", cfg.Mapping.ImportGroups, false},
 		{"mapping.display_name", cfg.Mapping.DisplayName, "displayName"},
+		{"max_objects", cfg.Sources[0].MaxObjects, 1_000_000},
+		{"miniorange.max_objects (copied)", cfg.Sources[0].MiniOrange.MaxObjects, 1_000_000},
 		{"safety", cfg.Safety, SafetyConfig{Policy: "sync", GracePasses: 2, MaxDeactivations: 25, MaxDeactivationPercent: 10, MaxMembershipRemovals: 250}},
 	}
 	for _, c := range checks {
@@ -177,6 +179,49 @@ func TestExplicitZeroIsKept(t *testing.T) {
 	cfg = mustLoad(t, writeConfig(t, "", body), nil)
 	if cfg.Sources[0].PushEnabled() {
 		t.Error("push.enabled: false ignored")
+	}
+}
+
+// TestMaxObjectsReachesTheSourceBlock: sources[].max_objects is copied into the block the
+// source's constructor takes, for both pull types; it is not a key of the block itself.
+func TestMaxObjectsReachesTheSourceBlock(t *testing.T) {
+	body := strings.Replace(minimal, "sources:\n", `sources:
+  - name: hr
+    type: scimpull
+    max_objects: 7000
+    scimpull:
+      base_url: https://scim.example.com/scim/v2
+      token: fixture-secret-scimpull
+`, 1)
+	body = strings.Replace(body, "    type: miniorange\n", "    type: miniorange\n    max_objects: 250000\n", 1)
+	cfg := mustLoad(t, writeConfig(t, "", body), nil)
+	hr, corp := cfg.Sources[0], cfg.Sources[1]
+	if hr.MaxObjects != 7000 || hr.SCIMPull.MaxObjects != 7000 {
+		t.Errorf("scimpull max_objects = %d, block %d; want 7000 in both", hr.MaxObjects, hr.SCIMPull.MaxObjects)
+	}
+	if corp.MaxObjects != 250000 || corp.MiniOrange.MaxObjects != 250000 {
+		t.Errorf("miniorange max_objects = %d, block %d; want 250000 in both", corp.MaxObjects, corp.MiniOrange.MaxObjects)
+	}
+
+	// An explicit 0 is kept (and refused by Validate), never replaced by the default.
+	body = strings.Replace(minimal, "    type: miniorange\n", "    type: miniorange\n    max_objects: 0\n", 1)
+	_, err := LoadAndValidate(writeConfig(t, "", body), nil)
+	var ps *Problems
+	if !errors.As(err, &ps) || len(ps.List) != 1 || ps.List[0].Path != "sources[0].max_objects" || !errors.Is(err, ErrInvalid) {
+		t.Errorf("max_objects: 0 gave %v, want one problem at sources[0].max_objects", err)
+	}
+
+	// Built in code: ApplyDefaults fills and copies it.
+	c := validConfig()
+	if c.Sources[0].MaxObjects != DefaultMaxObjects || c.Sources[0].MiniOrange.MaxObjects != DefaultMaxObjects ||
+		c.Sources[1].SCIMPull.MaxObjects != DefaultMaxObjects {
+		t.Errorf("ApplyDefaults: max_objects %d, miniorange %d, scimpull %d", c.Sources[0].MaxObjects,
+			c.Sources[0].MiniOrange.MaxObjects, c.Sources[1].SCIMPull.MaxObjects)
+	}
+	c = &Config{Sources: []SourceConfig{{Name: "x", Type: SourceMiniOrange, MaxObjects: 42, MiniOrange: &MiniOrangeConfig{}}}}
+	c.ApplyDefaults()
+	if c.Sources[0].MaxObjects != 42 || c.Sources[0].MiniOrange.MaxObjects != 42 {
+		t.Errorf("ApplyDefaults replaced a set max_objects: %d, block %d", c.Sources[0].MaxObjects, c.Sources[0].MiniOrange.MaxObjects)
 	}
 }
 

@@ -85,10 +85,11 @@ func redact(s Secret) Secret {
 	return Redacted
 }
 
-// Warnings lists what is legal but risky: credentials over plain HTTP to another machine,
-// an unencrypted listener reachable from the network, secret files others can read, a schedule
-// that spends the API budget on full passes, short SCIM tokens on a listener others can reach. `idsync validate` prints them;
-// they never stop the daemon.
+// Warnings lists what is legal but risky or easy to misread: credentials over plain HTTP to
+// another machine, an unencrypted listener reachable from the network, secret files others
+// can read, a schedule that spends the API budget on full passes, short SCIM tokens on a
+// listener others can reach, a breaker threshold of 0 (it holds every change it counts; it
+// does not switch the breaker off). `idsync validate` prints them; they never stop the daemon.
 func (c *Config) Warnings() []Problem {
 	var w []Problem
 	add := func(path, msg string) { w = append(w, Problem{Path: path, Msg: msg}) }
@@ -128,6 +129,9 @@ func (c *Config) Warnings() []Problem {
 		if len(j.Products) == 0 && c.Mapping.ImportUsers {
 			add("sink.jira.products", "empty: accounts idsync creates get no product access")
 		}
+	}
+	for _, z := range c.Safety.zeroThresholds() {
+		add("safety."+z.key, fmt.Sprintf("0 holds every %s for approval (idsync approve); there is no value that turns the breaker off", z.holds))
 	}
 	for _, s := range c.secrets() {
 		if *s.file == "" {

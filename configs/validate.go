@@ -335,6 +335,9 @@ func (v *validator) sources(c *Config) {
 			}
 		}
 		v.sourceType(p, s)
+		if s.MaxObjects < 1 {
+			v.add(p+".max_objects", fmt.Sprintf("must be >= 1 (the most users or groups one listing of the source may report), got %d", s.MaxObjects), ErrInvalid)
+		}
 		if s.MiniOrange != nil {
 			v.miniOrange(p+".miniorange", s.MiniOrange)
 		}

@@ -154,8 +154,14 @@ func TestValidate(t *testing.T) {
 		{"policies", func(c *Config) { c.Safety.Policy = PolicyCreateOnly }, nil},
 		{"percent negative", func(c *Config) { c.Safety.MaxDeactivationPercent = -1 }, []string{"safety.max_deactivation_percent: must be between 0 and 100, got -1"}},
 		{"percent NaN", func(c *Config) { c.Safety.MaxDeactivationPercent = math.NaN() }, []string{"safety.max_deactivation_percent: must be between 0 and 100, got NaN"}},
+		{"max_objects 0", func(c *Config) { c.Sources[1].MaxObjects = 0 }, []string{"sources[1].max_objects: must be >= 1", "got 0"}},
+		{"max_objects negative", func(c *Config) { c.Sources[0].MaxObjects = -3 }, []string{"sources[0].max_objects: must be >= 1", "got -3"}},
+		{"max_objects 1", func(c *Config) { c.Sources[0].MaxObjects = 1 }, nil},
+		{"deactivations negative", func(c *Config) { c.Safety.MaxDeactivations = -1 }, []string{"safety.max_deactivations: must be >= 0, got -1"}},
+		{"removals negative", func(c *Config) { c.Safety.MaxMembershipRemovals = -2 }, []string{"safety.max_membership_removals: must be >= 0, got -2"}},
 		{"thresholds zero are fine", func(c *Config) {
 			c.Safety.GracePasses, c.Safety.MaxDeactivations, c.Safety.MaxDeactivationPercent = 0, 0, 0
+			c.Safety.MaxMembershipRemovals = 0
 		}, nil},
 		{"secret with newline", func(c *Config) { c.Sink.Jira.APIToken = "abc\nX-Evil: 1" }, []string{"sink.jira.api_token: contains a line break"}},
 		{"secret with space", func(c *Config) { c.Sources[0].MiniOrange.APIKey = "key " }, []string{"sources[0].miniorange.api_key: starts or ends with white space"}},
@@ -432,6 +438,52 @@ func TestWarnings(t *testing.T) {
 	}
 	if strings.Contains(all, "miniorange.base_url") {
 		t.Errorf("loopback http warned about:\n%s", all)
+	}
+}
+
+// TestWarningsExplainZeroThresholds: 0 is a legal breaker threshold, but it holds every change
+// it counts; validate must say so, key by key, and that no value turns the breaker off.
+func TestWarningsExplainZeroThresholds(t *testing.T) {
+	want := map[string]string{
+		"max_deactivations":        "safety.max_deactivations: 0 holds every deactivation for approval (idsync approve); there is no value that turns the breaker off",
+		"max_deactivation_percent": "safety.max_deactivation_percent: 0 holds every deactivation and every membership and customer removal for approval (idsync approve); there is no value that turns the breaker off",
+		"max_membership_removals":  "safety.max_membership_removals: 0 holds every membership and customer removal for approval (idsync approve); there is no value that turns the breaker off",
+	}
+	for key, msg := range want {
+		t.Run(key, func(t *testing.T) {
+			c := validConfig()
+			switch key {
+			case "max_deactivations":
+				c.Safety.MaxDeactivations = 0
+			case "max_deactivation_percent":
+				c.Safety.MaxDeactivationPercent = 0
+			case "max_membership_removals":
+				c.Safety.MaxMembershipRemovals = 0
+			}
+			if err := c.Validate(); err != nil {
+				t.Fatalf("0 must be valid: %v", err)
+			}
+			var got []string
+			for _, w := range c.Warnings() {
+				got = append(got, w.Error())
+				if w.Path != "safety."+key {
+					t.Errorf("unexpected warning %q", w.Error())
+				}
+			}
+			if len(got) != 1 || got[0] != msg {
+				t.Errorf("warnings = %q, want exactly %q", got, msg)
+			}
+		})
+	}
+	// Through the file, as `idsync validate` reads it.
+	body := strings.Replace(minimal, "sink:\n", "safety:\n  max_deactivations: 0\n  max_membership_removals: 0\nsink:\n", 1)
+	cfg := mustLoad(t, writeConfig(t, "", body), nil)
+	var paths []string
+	for _, w := range cfg.Warnings() {
+		paths = append(paths, w.Path)
+	}
+	if strings.Join(paths, ",") != "safety.max_deactivations,safety.max_membership_removals" {
+		t.Errorf("warnings at %v, want safety.max_deactivations and safety.max_membership_removals", paths)
 	}
 }
 
