@@ -144,3 +144,16 @@ func totalApplied(run reconcile.Run) int {
 	}
 	return n
 }
+
+// waitFor polls cond until it holds, failing the test after 10 s with what it waited for.
+// The runner reports its state only through Status; the deadline catches hangs, not speed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

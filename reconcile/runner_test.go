@@ -141,9 +141,7 @@ func TestRequestsDuringAPassCoalesceIntoOne(t *testing.T) {
 	go func() { done <- e.r.Serve(ctx) }()
 	e.r.Request(reconcile.RunOptions{Trigger: "schedule"})
 	// Wait until the first pass runs (it blocks in the source), then pile up requests.
-	for !e.r.Status().Running {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the first pass to start", func() bool { return e.r.Status().Running })
 	for i := 0; i < 10; i++ {
 		e.r.Request(reconcile.RunOptions{Trigger: "push", Users: []string{fmt.Sprintf("u%d", i)}})
 	}
@@ -153,10 +151,13 @@ func TestRequestsDuringAPassCoalesceIntoOne(t *testing.T) {
 	}
 	block <- struct{}{} // first pass
 	block <- struct{}{} // the one follow-up (a full pass absorbed the targeted ones)
-	for len(obs.finishedRuns()) < 2 {
-		time.Sleep(time.Millisecond)
+	waitFor(t, "two passes to finish", func() bool { return len(obs.finishedRuns()) >= 2 })
+	// A third pass would be pending or running now (blocked in the source): the follow-up
+	// absorbed every request, so neither is.
+	waitFor(t, "the runner to go idle", func() bool { st := e.r.Status(); return !st.Running })
+	if st := e.r.Status(); st.Pending {
+		t.Errorf("a third pass is pending: %+v", st)
 	}
-	time.Sleep(20 * time.Millisecond)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -184,9 +185,7 @@ func TestTargetedRequestsMergeUsers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- e.r.Serve(ctx) }()
-	for e.r.Status().Last == nil {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the merged pass to finish", func() bool { return e.r.Status().Last != nil })
 	cancel()
 	<-done
 	if got := e.r.Status().Last.Target; got != "users alice, BOB" {
