@@ -127,8 +127,10 @@ func TestDaemonLifecycle(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("sync: %d %s", code, body)
 		}
-		if took > 5*time.Second {
-			t.Errorf("sync took %s, want under 5s", took)
+		// Seconds, not a full pass: the bound catches a sync that read the whole org or waited
+		// for a schedule; the speed itself is measured by the benchmarks.
+		if took > 30*time.Second {
+			t.Errorf("sync took %s", took)
 		}
 		var run reconcile.Run
 		if err := json.Unmarshal(body, &run); err != nil {
