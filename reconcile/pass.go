@@ -73,7 +73,11 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 			log.Warn().Int("more", len(warns)-i).Msg("further source data warnings not logged")
 			break
 		}
-		log.Warn().Str(logging.FieldSource, w.Source).Str(logging.FieldUser, cmp.Or(w.UserName, w.Key)).Msg(w.Message)
+		ev := log.Warn().Str(logging.FieldSource, w.Source).Str(logging.FieldUser, cmp.Or(strings.TrimSpace(w.UserName), w.Key))
+		if w.Key != "" {
+			ev = ev.Str("key", w.Key) // the record's id: the one name a record with a blank user name has
+		}
+		ev.Msg(w.Message)
 	}
 
 	// 3. Ownership and Jira.
