@@ -228,18 +228,68 @@ func (s *Sink) addToGroup(ctx context.Context, groupID, accountID string) error 
 	return err
 }
 
-// removeFromGroup reports whether the account was a member.
-func (s *Sink) removeFromGroup(ctx context.Context, groupID, accountID string) (bool, error) {
+// leaveGroup sends DELETE /group/user. It returns true when the account left the group, and
+// false with a nil error when Jira answers 404: the group or the user is not found (the only
+// answers the spec documents besides 200, 400, 401 and 403), so there is no such membership.
+// Any other answer is returned as its error; see settledByRead.
+func (s *Sink) leaveGroup(ctx context.Context, groupID, accountID string) (bool, error) {
 	_, err := s.c.write(ctx, request{method: http.MethodDelete, target: TargetJira, endpoint: epGroupUser, path: epGroupUser,
 		query: url.Values{"groupId": {groupID}, "accountId": {accountID}}})
-	var apiErr *APIError
-	if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest && apiErr.says("not a member") {
+	if err == nil {
+		return true, nil
+	}
+	if hasStatus(err, http.StatusNotFound) {
 		return false, nil
 	}
-	if err != nil {
-		return false, err
+	return false, err
+}
+
+// settledByRead reports whether a failed removal is decided by reading the account's
+// memberships: an answer of Jira that is neither a success, nor 404, nor transient or
+// throttled (those stay failures, and the next pass tries again). Never the wording of the
+// answer: only whether the account is still in the group.
+func settledByRead(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && !errors.Is(err, ErrTransient)
+}
+
+func hasStatus(err error, status int) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.Status == status
+}
+
+// memberships reads the groups an account is in (GET /user/groups), in Jira's order. An
+// account Jira does not find (404) is in no group.
+func (s *Sink) memberships(ctx context.Context, accountID string) ([]apiGroup, error) {
+	gs, err := s.c.userGroups(ctx, accountID)
+	if hasStatus(err, http.StatusNotFound) {
+		return []apiGroup{}, nil
 	}
-	return true, nil
+	return gs, err
+}
+
+// inGroup reports whether gs holds the group of id (or, without an id, of that name).
+func inGroup(gs []apiGroup, ref reconcile.GroupRef) bool {
+	for _, g := range gs {
+		if ref.ID != "" && g.GroupID == ref.ID || ref.ID == "" && strings.EqualFold(g.Name, ref.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// stillMember settles a removal that failed with err (see settledByRead) by reading the
+// account's groups: nil when it is not in the group (done), err when it still is, both
+// errors when the read fails.
+func (s *Sink) stillMember(ctx context.Context, ref reconcile.GroupRef, accountID string, err error) error {
+	gs, rerr := s.memberships(ctx, accountID)
+	if rerr != nil {
+		return errors.Join(err, fmt.Errorf("checking membership: %w", rerr))
+	}
+	if inGroup(gs, ref) {
+		return err
+	}
+	return nil
 }
 
 func (s *Sink) addMember(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
@@ -270,14 +320,13 @@ func (s *Sink) removeMember(ctx context.Context, c reconcile.Change) (reconcile.
 	}
 	res.GroupID = gid
 	res.Writes = 1
-	_, err = s.removeFromGroup(ctx, gid, c.AccountID)
+	if _, err = s.leaveGroup(ctx, gid, c.AccountID); err != nil && settledByRead(err) {
+		err = s.stillMember(ctx, reconcile.GroupRef{ID: gid, Name: c.Group.Name}, c.AccountID, err)
+	}
 	return res, err
 }
 
-// deactivate applies the configured method. remove-access removes the account from every
-// group in Change.Groups, one call each, and reports the groups it actually left (so that
-// reactivation restores exactly those); on a failure it returns what it removed so far with the
-// error.
+// deactivate applies the configured method (remove-access: see removeAccess).
 func (s *Sink) deactivate(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
 	res := reconcile.Result{AccountID: c.AccountID, Method: s.method}
 	if err := needAccount(c); err != nil {
@@ -285,25 +334,7 @@ func (s *Sink) deactivate(ctx context.Context, c reconcile.Change) (reconcile.Re
 	}
 	switch s.method {
 	case configs.DeactivateRemoveAccess:
-		for i := range c.Groups {
-			g := c.Groups[i]
-			gid, err := s.groupID(ctx, &g)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return res, err
-			}
-			removed, err := s.removeFromGroup(ctx, gid, c.AccountID)
-			res.Writes++
-			if err != nil {
-				return res, fmt.Errorf("removing from group %s: %w", g.Name, err)
-			}
-			if removed {
-				res.Groups = append(res.Groups, reconcile.GroupRef{ID: gid, Name: g.Name})
-			}
-		}
-		return res, nil
+		return s.removeAccess(ctx, c)
 	case configs.DeactivateAdminAPI:
 		_, err := s.c.write(ctx, request{method: http.MethodPost, target: TargetAdmin, endpoint: epDisable,
 			path: "/users/" + url.PathEscape(c.AccountID) + "/manage/lifecycle/disable",

@@ -15,7 +15,8 @@ var (
 	// ErrAlreadyExists: the object a create asked for is there already (409, or a 400 whose
 	// message says so: a group name in use, an existing member, an existing customer).
 	ErrAlreadyExists = errors.New("already exists")
-	// ErrNotFound: 404, or a 400 saying the user is not a member.
+	// ErrNotFound: 404, or a 400 saying the object does not exist. Whether an account is
+	// still in a group is never read from an error's wording (see the package documentation).
 	ErrNotFound = errors.New("not found")
 	// ErrForbidden: 403, the credentials lack a permission.
 	ErrForbidden = errors.New("forbidden")
@@ -60,7 +61,7 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusConflict && e.Endpoint != epUsersSearch ||
 			e.Status == http.StatusBadRequest && e.says("already exists", "already a member", "already used", "in use", "already associated")
 	case ErrNotFound:
-		return e.Status == http.StatusNotFound || e.Status == http.StatusBadRequest && e.says("not a member", "does not exist")
+		return e.Status == http.StatusNotFound || e.Status == http.StatusBadRequest && e.says("does not exist")
 	case ErrForbidden:
 		return e.Status == http.StatusForbidden
 	case ErrUnauthorized:

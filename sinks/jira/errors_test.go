@@ -29,7 +29,8 @@ func TestParseErrorShapes(t *testing.T) {
 		{"users/search timeout", 409, epUsersSearch, ``, "Conflict", []error{ErrTransient}, []error{ErrAlreadyExists}},
 		{"gateway html", 502, epUser, `<html>Bad Gateway</html>`, "Bad Gateway", []error{ErrTransient}, nil},
 		{"plain text", 500, epUser, `oops`, "oops", []error{ErrTransient}, nil},
-		{"not a member", 400, epGroupUser, `{"errorMessages":["Cannot remove user. User is not a member of the group."]}`, "not a member", []error{ErrNotFound}, nil},
+		// Membership is decided from data, not from wording: this 400 is not "not found".
+		{"not a member", 400, epGroupUser, `{"errorMessages":["Cannot remove user. User is not a member of the group."]}`, "not a member", nil, []error{ErrNotFound}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

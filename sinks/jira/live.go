@@ -170,12 +170,18 @@ func (s *Sink) accountsByID(ctx context.Context, ids []string, siteAdmins map[st
 // productAccessGroups returns the lower-case names of groups that grant product access:
 // sink.jira.product_access_groups when set, else every group of every application role (not
 // only the default groups: any of them grants access).
+//
+// The set is kept for remove-access deactivations (knownProductGroups); callers must not
+// change it.
 func (s *Sink) productAccessGroups(ctx context.Context) (map[string]bool, error) {
 	out := map[string]bool{}
 	if len(s.cfg.ProductAccessGroups) > 0 {
 		for _, g := range s.cfg.ProductAccessGroups {
 			out[strings.ToLower(g)] = true
 		}
+		s.mu.Lock()
+		s.productKeys = out
+		s.mu.Unlock()
 		return out, nil
 	}
 	roles, err := s.c.appRoles(ctx)
@@ -193,6 +199,7 @@ func (s *Sink) productAccessGroups(ctx context.Context) (map[string]bool, error)
 	}
 	s.mu.Lock()
 	s.createJoins = joins
+	s.productKeys = out
 	s.mu.Unlock()
 	return out, nil
 }

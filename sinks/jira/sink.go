@@ -16,6 +16,13 @@
 //   - Membership changes already in the wanted state (already a member, not a member) count
 //     as done. Nothing is removed or deactivated because a read failed: Live returns an error
 //     instead of partial data.
+//   - Whether an account is still in a group is decided from data, never from the wording of
+//     an error: DELETE group/user answering 404 means no such membership; any other failure
+//     that is not transient is settled by reading the account's groups (user/groups).
+//   - A remove-access deactivation is exhaustive: the account leaves every group the change
+//     lists and every product-access group it is in (any group of any application role, not
+//     only the default groups), product-access groups first; a failed group does not stop
+//     the others, and the error (a *DeactivationError) says which groups failed and why.
 //   - Service desks named in the scope that do not exist are left out of Live with a warning;
 //     changes on them fail with ErrNotFound.
 package jira
@@ -64,6 +71,9 @@ type Sink struct {
 	// createJoins are the default groups of the configured products: POST /user puts a new
 	// account into them, so the engine need not add it (learnt from applicationrole).
 	createJoins []string
+	// productKeys are the lower-case names of the product-access groups, as the last read
+	// learnt them (nil before any): the groups remove-access takes the account out of first.
+	productKeys map[string]bool
 	deskSplit   sync.Mutex // serialises the one desk listing
 }
 
