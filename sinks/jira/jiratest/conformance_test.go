@@ -65,7 +65,9 @@ func (r *recorder) add(x jiratest.Exchange) {
 func TestResponsesMatchSpecs(t *testing.T) {
 	specs := loadSpecs(t)
 	rec := &recorder{}
-	sim, srv := jiratest.NewServer(t, jiratest.Options{Seed: 7, OnExchange: rec.add})
+	// jira-software grants access through a group beyond its default group.
+	sim, srv := jiratest.NewServer(t, jiratest.Options{Seed: 7, OnExchange: rec.add, Data: jiratest.Seed{
+		Roles: []jiratest.Role{{Key: "jira-software", Groups: []string{"jira-software-admins-legacy"}}}}})
 	for i := range 60 {
 		_, _ = sim.AddUser(jiratest.User{Email: fmt.Sprintf("c%d@example.com", i), DisplayName: fmt.Sprintf("C %d", i),
 			HideEmail: i%7 == 0, Groups: []string{"Engineering"}})
@@ -135,6 +137,10 @@ func TestResponsesMatchSpecs(t *testing.T) {
 	raw("GET", "/rest/api/3/user?accountId=nobody", "")
 	raw("GET", "/rest/api/3/group/member?groupname=Engineering&groupId=x", "")
 	raw("POST", "/rest/api/3/user", `{"emailAddress":"q@example.com"}`)
+	sim.SetMembershipFaults(jiratest.MembershipFault{Group: "jira-software-admins-legacy", Status: 403})
+	raw("DELETE", "/rest/api/3/group/user?groupname=jira-software-admins-legacy&accountId="+u.AccountID, "")
+	sim.SetMembershipFaults()
+	raw("DELETE", "/rest/api/3/group/user?groupId="+g.GroupID+"&accountId="+u.AccountID, "") // not a member: 404
 	raw("DELETE", "/rest/api/3/user?accountId="+u.AccountID, "")
 	raw("DELETE", "/rest/api/3/group?groupId="+g.GroupID, "")
 	raw("GET", "/rest/servicedeskapi/servicedesk/DEMO", "")

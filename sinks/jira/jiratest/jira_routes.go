@@ -474,12 +474,7 @@ func (s *Sim) createUser(w http.ResponseWriter, r *http.Request) {
 			writeJira(w, http.StatusBadRequest, "Invalid product: "+p+". Valid products are: "+strings.Join(validProducts, ", ")+".")
 			return
 		}
-		var role *Role
-		for _, rl := range s.st.roles {
-			if rl.Key == p {
-				role = rl
-			}
-		}
+		role := s.st.role(p)
 		if role == nil {
 			writeJira(w, http.StatusBadRequest, "The product "+p+" is not available on this site.")
 			return
@@ -794,12 +789,15 @@ func (s *Sim) getGroupMembers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// Messages for membership changes that are already in the wanted state (wording chosen
-// here; clients should treat them as done).
-const (
-	MsgAlreadyMember = "Cannot add user. User is already a member of the group."
-	MsgNotMember     = "Cannot remove user. User is not a member of the group."
-)
+// MsgAlreadyMember is the 400 message of POST /rest/api/3/group/user for an account already
+// in the group (wording chosen here; the spec does not document the case).
+const MsgAlreadyMember = "Cannot add user. User is already a member of the group."
+
+// MsgNotMember is the message of the 404 that DELETE /rest/api/3/group/user answers for an
+// account that is on the site but not in the group. It is the wording Jira is reported to
+// use for an unknown user on this endpoint (msgNoUser), so a client cannot tell the two
+// cases apart by text, and must not try: see removeUserFromGroup.
+const MsgNotMember = msgNoUser
 
 func (s *Sim) addUserToGroup(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -813,7 +811,7 @@ func (s *Sim) addUserToGroup(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.lookupGroup(w, q)
-	if g == nil {
+	if g == nil || s.membershipFault(w, r.Method, g) {
 		return
 	}
 	if body.AccountID == "" {
@@ -837,6 +835,12 @@ func (s *Sim) addUserToGroup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.groupResponse(baseURL(r), g))
 }
 
+// removeUserFromGroup serves DELETE /group/user: 200 when the account left the group; 400
+// without groupname/groupId or accountId; 404 when the group or the user is not found, as
+// the spec documents. The spec is silent on an account that is on the site but not in the
+// group; the simulator answers 404 with the unknown-user message (MsgNotMember), the nearest
+// documented answer: there is no such membership to remove. Whether an account is still a
+// member is for clients to read (user/groups, group/member), not to infer from the message.
 func (s *Sim) removeUserFromGroup(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Has("username") {
@@ -846,7 +850,7 @@ func (s *Sim) removeUserFromGroup(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.lookupGroup(w, q)
-	if g == nil {
+	if g == nil || s.membershipFault(w, r.Method, g) {
 		return
 	}
 	id := q.Get("accountId")
@@ -858,10 +862,34 @@ func (s *Sim) removeUserFromGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !g.members.remove(id) {
-		writeJira(w, http.StatusBadRequest, MsgNotMember)
+		writeJira(w, http.StatusNotFound, MsgNotMember)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// membershipFault answers a POST or DELETE /group/user on g with the status of a matching
+// MembershipFault, if one is set; true means it answered. The caller holds s.mu.
+func (s *Sim) membershipFault(w http.ResponseWriter, method string, g *group) bool {
+	k := s.knobs()
+	for _, f := range k.MembershipFaults {
+		if f.Status == 0 || f.Method != "" && !strings.EqualFold(f.Method, method) {
+			continue
+		}
+		if f.Group != g.id && !strings.EqualFold(f.Group, g.name) {
+			continue
+		}
+		if f.Status == http.StatusTooManyRequests || f.Status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(k.RetryAfter)))
+		}
+		msg := http.StatusText(f.Status)
+		if msg == "" {
+			msg = "Status " + strconv.Itoa(f.Status)
+		}
+		writeJira(w, f.Status, "Membership of group "+g.name+" cannot be changed now: "+msg+".")
+		return true
+	}
+	return false
 }
 
 // --- application roles ---------------------------------------------------------------------

@@ -11,8 +11,8 @@
 // report every call it served, so tests and benchmarks measure what a client really sent.
 //
 // Facts it models come from the vendored OpenAPI specs and reference/ATLASSIAN.md; where the
-// documentation is silent (exact error wording, "already a member" answers) the choice is noted
-// on the handler.
+// documentation is silent (exact error wording, "already a member" answers, removing an
+// account that is not in the group) the choice is noted on the handler.
 package jiratest
 
 import (
@@ -130,6 +130,9 @@ type Options struct {
 
 	// Faults injects errors at random; see also InjectFault.
 	Faults Faults
+	// MembershipFaults make membership changes of chosen groups fail; see MembershipFault
+	// and SetMembershipFaults.
+	MembershipFaults []MembershipFault
 	// IndexLag hides accounts created through the API from users/search, user/search and
 	// group/member listings for this long. GET /rest/api/3/user?accountId= reads its writes.
 	IndexLag time.Duration
@@ -179,6 +182,22 @@ type Faults struct {
 	SlowDelay time.Duration
 	// RetryAfter of a 503 (default: Options.RetryAfter).
 	RetryAfter time.Duration
+}
+
+// MembershipFault makes POST and DELETE /rest/api/3/group/user of one group fail, every
+// time, until the faults are replaced (SetMembershipFaults): the request is answered with
+// Status and a Jira error body (and Retry-After for 429 and 503), and nothing changes. It
+// acts after authentication, rate limits and the group lookup (an unknown group still
+// answers 404), before the account is looked at; faults of Options.Faults and InjectFault
+// come first. Tests use it for a group whose members idsync cannot change (403, as for an
+// IdP-managed group) or that keeps failing (500).
+type MembershipFault struct {
+	// Group is the group's groupId, or its name (case-insensitive).
+	Group string
+	// Method is "DELETE" (removals), "POST" (adds) or "" (both).
+	Method string
+	// Status is the answer, for example 403 or 500; 0 disables the fault.
+	Status int
 }
 
 // Sim is the simulated site. All methods are safe for concurrent use.
@@ -341,6 +360,14 @@ func (s *Sim) InjectFault(kind Fault, n int, endpoint string) {
 	for range n {
 		s.queue = append(s.queue, forcedFault{kind: kind, endpoint: endpoint})
 	}
+	s.knob.Unlock()
+}
+
+// SetMembershipFaults replaces Options.MembershipFaults; with none, membership changes no
+// longer fail.
+func (s *Sim) SetMembershipFaults(faults ...MembershipFault) {
+	s.knob.Lock()
+	s.opts.MembershipFaults = append([]MembershipFault(nil), faults...)
 	s.knob.Unlock()
 }
 

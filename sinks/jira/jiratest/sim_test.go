@@ -89,6 +89,10 @@ func TestSimulatorFaithfulness(t *testing.T) {
 		{"add member 201", "POST", "/rest/api/3/group/user?groupId=" + eng.ID, `{"accountId":"` + hidden + `"}`, nil, 201, ""},
 		{"add member without accountId", "POST", "/rest/api/3/group/user?groupId=" + eng.ID, `{}`, nil, 400, "accountId"},
 		{"remove member 200", "DELETE", "/rest/api/3/group/user?groupId=" + eng.ID + "&accountId=" + hidden, "", nil, 200, ""},
+		{"remove non-member 404", "DELETE", "/rest/api/3/group/user?groupId=" + eng.ID + "&accountId=" + hidden, "", nil, 404, jiratest.MsgNotMember},
+		{"remove from unknown group 404", "DELETE", "/rest/api/3/group/user?groupId=nope&accountId=" + hidden, "", nil, 404, ""},
+		{"remove unknown user 404", "DELETE", "/rest/api/3/group/user?groupId=" + eng.ID + "&accountId=nobody", "", nil, 404, ""},
+		{"remove without accountId 400", "DELETE", "/rest/api/3/group/user?groupId=" + eng.ID, "", nil, 400, "accountId"},
 		{"username is dead", "GET", "/rest/api/3/user?username=alice", "", nil, 400, "GDPR"},
 		{"user/search needs a parameter", "GET", "/rest/api/3/user/search", "", nil, 400, ""},
 		{"user/search query and accountId", "GET", "/rest/api/3/user/search?query=a&accountId=" + alice, "", nil, 400, ""},
@@ -311,5 +315,99 @@ func TestSimulatorCredentialRotation(t *testing.T) {
 		if got := call(t, srv.URL, "GET", path, "", "Authorization", st.auth).status; got != st.want {
 			t.Errorf("%s: status %d, want %d", st.name, got, st.want)
 		}
+	}
+}
+
+// A seed role with the key of an existing role extends it; a role's default groups are
+// always among its groups; every group of a role grants product access.
+func TestSimulatorRoleGroupsBeyondDefaults(t *testing.T) {
+	sim, srv := jiratest.NewServer(t, jiratest.Options{Data: jiratest.Seed{Roles: []jiratest.Role{
+		{Key: "jira-software", Groups: []string{"jira-software-admins-legacy", "engineering-access"}},
+		{Key: "jira-servicedesk", Name: "Jira Service Management", DefaultGroups: []string{"jsm-agents"}},
+	}}})
+	var roles []struct {
+		Key           string   `json:"key"`
+		Groups        []string `json:"groups"`
+		DefaultGroups []string `json:"defaultGroups"`
+		GroupDetails  []struct {
+			GroupID string `json:"groupId"`
+		} `json:"groupDetails"`
+	}
+	if err := json.Unmarshal([]byte(call(t, srv.URL, "GET", "/rest/api/3/applicationrole", "").body), &roles); err != nil {
+		t.Fatal(err)
+	}
+	if len(roles) != 2 {
+		t.Fatalf("roles = %+v, want jira-software (extended) and jira-servicedesk", roles)
+	}
+	sw, sd := roles[0], roles[1]
+	if sw.Key != "jira-software" || fmt.Sprint(sw.Groups) != "[jira-software-users jira-software-admins-legacy engineering-access]" ||
+		fmt.Sprint(sw.DefaultGroups) != "[jira-software-users]" || len(sw.GroupDetails) != 3 {
+		t.Errorf("jira-software = %+v", sw)
+	}
+	if sd.Key != "jira-servicedesk" || fmt.Sprint(sd.Groups) != "[jsm-agents]" || fmt.Sprint(sd.DefaultGroups) != "[jsm-agents]" {
+		t.Errorf("jira-servicedesk = %+v, want its default group among its groups", sd)
+	}
+	names := func(path string) string {
+		var p struct {
+			Values []struct {
+				Name string `json:"name"`
+			} `json:"values"`
+		}
+		_ = json.Unmarshal([]byte(call(t, srv.URL, "GET", path, "").body), &p)
+		var out []string
+		for _, v := range p.Values {
+			out = append(out, v.Name)
+		}
+		return fmt.Sprint(out)
+	}
+	if got := names("/rest/api/3/group/bulk?accessType=user"); got != "[jira-software-users jira-software-admins-legacy engineering-access jsm-agents]" {
+		t.Errorf("accessType=user lists %s", got)
+	}
+	if got := names("/rest/api/3/group/bulk?applicationKey=jira-software"); got != "[jira-software-users jira-software-admins-legacy engineering-access]" {
+		t.Errorf("applicationKey=jira-software lists %s", got)
+	}
+	// A non-default group grants access (and a seat) too, but a new account joins only the
+	// default group.
+	id, _ := sim.AddUser(jiratest.User{Email: "legacy@example.com", Groups: []string{"engineering-access"}})
+	if body := call(t, srv.URL, "GET", "/rest/api/3/user?accountId="+id+"&expand=applicationRoles", "").body; !strings.Contains(body, `"key":"jira-software"`) {
+		t.Errorf("a member of engineering-access has no jira-software role: %s", body)
+	}
+	a := call(t, srv.URL, "POST", "/rest/api/3/user", `{"emailAddress":"new@example.com","products":["jira-software"]}`)
+	var u struct{ AccountID string }
+	_ = json.Unmarshal([]byte(a.body), &u)
+	if acct, _ := sim.Account(u.AccountID); fmt.Sprint(acct.Groups) != "[jira-software-users]" {
+		t.Errorf("new account's groups = %v", acct.Groups)
+	}
+}
+
+// Membership faults fail one group's adds or removals, change nothing, and clear.
+func TestSimulatorMembershipFaults(t *testing.T) {
+	sim, srv := jiratest.NewServer(t, jiratest.Options{MembershipFaults: []jiratest.MembershipFault{
+		{Group: "LOCKED", Method: "DELETE", Status: 403}}})
+	id, _ := sim.AddUser(jiratest.User{Email: "m@example.com", Groups: []string{"locked", "open"}})
+	locked, _ := sim.Group("locked")
+	open, _ := sim.Group("open")
+	del := func(g jiratest.GroupInfo) answer {
+		return call(t, srv.URL, "DELETE", "/rest/api/3/group/user?groupId="+g.ID+"&accountId="+id, "")
+	}
+	if a := del(locked); a.status != 403 || !strings.Contains(a.body, "errorMessages") {
+		t.Fatalf("removal from the faulty group = %d %s, want 403 with a Jira error body", a.status, a.body)
+	}
+	if a := del(open); a.status != 200 {
+		t.Fatalf("removal from another group = %d", a.status)
+	}
+	if a := call(t, srv.URL, "POST", "/rest/api/3/group/user?groupId="+locked.ID, `{"accountId":"`+id+`"}`); a.status != 400 {
+		t.Fatalf("an add to the faulty group = %d, want the usual already-a-member 400 (DELETE only)", a.status)
+	}
+	if acct, _ := sim.Account(id); fmt.Sprint(acct.Groups) != "[locked]" {
+		t.Fatalf("groups = %v, want the faulty one kept", acct.Groups)
+	}
+	sim.SetMembershipFaults(jiratest.MembershipFault{Group: locked.ID, Status: 500})
+	if a := call(t, srv.URL, "POST", "/rest/api/3/group/user?groupId="+locked.ID, `{"accountId":"`+id+`"}`); a.status != 500 {
+		t.Fatalf("add with a fault on both methods = %d", a.status)
+	}
+	sim.SetMembershipFaults()
+	if a := del(locked); a.status != 200 {
+		t.Fatalf("removal after clearing = %d", a.status)
 	}
 }

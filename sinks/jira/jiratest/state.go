@@ -42,7 +42,23 @@ type SeedGroup struct {
 	AccessType string
 }
 
-// Role is a product (ApplicationRole): Groups grant access, DefaultGroups receive new users.
+// Role is a product (ApplicationRole). Groups are every group that grants the product's
+// access; DefaultGroups are the ones POST /rest/api/3/user puts a new account into. As in
+// Jira, a default group is always also one of Groups: a default group missing from Groups is
+// added to it, so a seed may list only the groups beyond the defaults in Groups.
+//
+// A seed Role whose Key is already a role of the site (the default seed's jira-software, for
+// example) extends that role instead of adding a second one: its Groups and DefaultGroups are
+// added to the role's, and a non-empty Name replaces the role's. So Options.Data can give the
+// default product more access groups than its default group, as real sites often have:
+//
+//	Data: jiratest.Seed{Roles: []jiratest.Role{{Key: "jira-software",
+//		Groups: []string{"jira-software-admins-legacy", "engineering-access"}}}}
+//
+// serves /rest/api/3/applicationrole with defaultGroups [jira-software-users] and groups
+// [jira-software-users, jira-software-admins-legacy, engineering-access]. Every group of a
+// role grants product access: group/bulk?accessType=user and ?applicationKey=, the
+// licensed-seat count and GET /user?expand=applicationRoles all go by Groups.
 type Role struct {
 	Key           string
 	Name          string
@@ -266,6 +282,52 @@ func (st *site) groupByName(name string) *group {
 	return nil
 }
 
+// addRole adds r, or extends the role of the same key (see Role), creating missing groups.
+func (st *site) addRole(r Role) error {
+	if strings.TrimSpace(r.Key) == "" {
+		return errors.New("role key is empty")
+	}
+	for _, g := range slices.Concat(r.Groups, r.DefaultGroups) {
+		if st.groupByName(g) == nil {
+			if _, err := st.addGroup(g, ""); err != nil {
+				return err
+			}
+		}
+	}
+	role := st.role(r.Key)
+	if role == nil {
+		role = &Role{Key: r.Key}
+		st.roles = append(st.roles, role)
+	}
+	if r.Name != "" {
+		role.Name = r.Name
+	}
+	role.DefaultGroups = appendNew(role.DefaultGroups, r.DefaultGroups...)
+	role.Groups = appendNew(role.Groups, slices.Concat(r.Groups, role.DefaultGroups)...)
+	return nil
+}
+
+// role returns the role of key, or nil.
+func (st *site) role(key string) *Role {
+	for _, r := range st.roles {
+		if r.Key == key {
+			return r
+		}
+	}
+	return nil
+}
+
+// appendNew appends the names not already in list (case-insensitive), keeping order.
+func appendNew(list []string, names ...string) []string {
+	out := slices.Clone(list)
+	for _, n := range names {
+		if !slices.ContainsFunc(out, func(x string) bool { return strings.EqualFold(x, n) }) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // productGroups is the set of group names (lower-case) that grant product access.
 func (st *site) productGroups() map[string]bool {
 	out := map[string]bool{}
@@ -365,16 +427,10 @@ func (s *Sim) LoadSeed(sd Seed) error {
 	}
 	s.mu.Lock()
 	for _, r := range sd.Roles {
-		for _, g := range slices.Concat(r.Groups, r.DefaultGroups) {
-			if s.st.groupByName(g) == nil {
-				if _, err := s.st.addGroup(g, ""); err != nil {
-					s.mu.Unlock()
-					return err
-				}
-			}
+		if err := s.st.addRole(r); err != nil {
+			s.mu.Unlock()
+			return err
 		}
-		r := r
-		s.st.roles = append(s.st.roles, &r)
 	}
 	s.mu.Unlock()
 	for _, u := range sd.Users {
