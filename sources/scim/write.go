@@ -1,10 +1,18 @@
 package scim
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/idsync/idsync/internal/logging"
 )
@@ -22,6 +30,61 @@ var errClosed = &Error{Status: http.StatusServiceUnavailable, Detail: "the SCIM 
 
 func storeFailed() *Error {
 	return &Error{Status: http.StatusInternalServerError, Detail: "the resource could not be stored durably; nothing was changed, retry later"}
+}
+
+// stripe is the lock that serializes writes to one resource (step 1 above).
+func (s *source) stripe(rt *resourceType, id string) *sync.Mutex {
+	f := fnv.New32a()
+	_, _ = f.Write([]byte(id))
+	if rt == userType {
+		return &s.userStripes[f.Sum32()%uint32(len(s.userStripes))]
+	}
+	return &s.groupStripes[f.Sum32()%uint32(len(s.groupStripes))]
+}
+
+// newID returns a random (version 4) UUID, the id of a created resource.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// readBody reads a write request's body within the size cap, checking its content type,
+// and logs it (secrets redacted) at debug level.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, s *source) (map[string]any, *Error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/scim+json" && mt != "application/json") {
+			return nil, &Error{Status: http.StatusUnsupportedMediaType, Detail: fmt.Sprintf("content type %q is not supported; send application/scim+json or application/json", ct)}
+		}
+	}
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the request body is larger than %d bytes", h.opts.MaxBodyBytes)}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the request body is larger than %d bytes", h.opts.MaxBodyBytes)}
+		}
+		return nil, badRequest(errInvalidSyntax, "reading the request body: %v", err)
+	}
+	m, derr := decodeBody(body)
+	if ev := h.log.Debug(); ev.Enabled() {
+		ev = ev.Str(logging.FieldSource, s.name).Str("method", r.Method).Str("path", r.URL.Path)
+		if derr == nil {
+			if b, err := json.Marshal(redact(m)); err == nil {
+				ev = ev.RawJSON("body", b)
+			}
+		} else {
+			ev = ev.Int("body_bytes", len(body)).Str("error", derr.Detail)
+		}
+		ev.Msg("SCIM request body")
+	}
+	return m, derr
 }
 
 // nameKey is the reservation key of a resource's unique name.
