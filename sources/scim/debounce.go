@@ -128,3 +128,68 @@ func (d *debouncer) close() {
 	}
 	d.wg.Wait()
 }
+
+// touch reports a write to the debouncer: for users, the old and new userName; for groups,
+// the old and new displayName plus the userNames of members added or removed (all members
+// when the group was created, deleted or renamed).
+func (h *Handler) touch(s *source, rt *resourceType, old, cur map[string]any, diff *memberDiff) {
+	var users, groups []string
+	if rt == userType {
+		for _, res := range []map[string]any{old, cur} {
+			if res != nil {
+				users = append(users, userName(res))
+			}
+		}
+		s.deb.touch(users, nil)
+		return
+	}
+	for _, res := range []map[string]any{old, cur} {
+		if res != nil {
+			groups = append(groups, displayName(res))
+		}
+	}
+	var changed []string
+	if diff != nil {
+		changed = append(append(changed, diff.added...), diff.removed...)
+		h.touchMembers(s, changed, groups)
+		return
+	}
+	oldM, curM := map[string]bool{}, map[string]bool{}
+	if old != nil {
+		for _, m := range memberIDs(old) {
+			oldM[m] = true
+		}
+	}
+	if cur != nil {
+		for _, m := range memberIDs(cur) {
+			curM[m] = true
+		}
+	}
+	all := old == nil || cur == nil || displayName(old) != displayName(cur)
+	for m := range oldM {
+		if all || !curM[m] {
+			changed = append(changed, m)
+		}
+	}
+	for m := range curM {
+		if all || !oldM[m] {
+			changed = append(changed, m)
+		}
+	}
+	h.touchMembers(s, changed, groups)
+}
+
+// touchMembers reports the userNames of member ids, and groups, to the debouncer.
+func (h *Handler) touchMembers(s *source, ids, groups []string) {
+	users := make([]string, 0, len(ids))
+	s.mu.RLock()
+	for _, m := range ids {
+		if u := s.users[m]; u != nil {
+			users = append(users, userName(u.rec.Resource))
+		} else if t := s.tombs[m]; t != nil {
+			users = append(users, userName(t.rec.Resource))
+		}
+	}
+	s.mu.RUnlock()
+	s.deb.touch(users, groups)
+}

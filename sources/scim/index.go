@@ -171,3 +171,128 @@ func (s *source) order(rt *resourceType) []string {
 	}
 	return s.groupOrder
 }
+
+// index puts a written resource into the index; diff, when known, spares recomputing a
+// group's member changes. Call with s.mu held.
+func (h *Handler) index(s *source, rt *resourceType, id string, old *entry, rec record, diff *memberDiff) *entry {
+	e := h.newEntry(s, rt, id, rec)
+	if rt == userType {
+		if old != nil {
+			if k := strings.ToLower(userName(old.rec.Resource)); s.userByName[k] == id {
+				delete(s.userByName, k)
+			}
+		} else {
+			s.userOrder = append(s.userOrder, id)
+		}
+		s.userByName[strings.ToLower(userName(rec.Resource))] = id
+		s.users[id] = e
+		if old != nil && displayName(old.rec.Resource) != displayName(rec.Resource) {
+			s.invalidateGroupsOf(id)
+		}
+		return e
+	}
+	if old != nil {
+		if k := strings.ToLower(displayName(old.rec.Resource)); s.groupByName[k] == id {
+			delete(s.groupByName, k)
+		}
+	} else {
+		s.groupOrder = append(s.groupOrder, id)
+	}
+	s.groupByName[strings.ToLower(displayName(rec.Resource))] = id
+	s.groups[id] = e
+	if diff == nil {
+		delete(s.stale, id) // the general path dropped deleted members
+	}
+	renamed := old != nil && displayName(old.rec.Resource) != displayName(rec.Resource)
+	if diff != nil && !renamed {
+		for _, m := range diff.added {
+			s.addMemberOf(m, id)
+			s.invalidateUser(m)
+		}
+		for _, m := range diff.removed {
+			s.removeMemberOf(m, id)
+			s.invalidateUser(m)
+		}
+		return e
+	}
+	oldMembers := map[string]bool{}
+	if old != nil {
+		for _, m := range memberIDs(old.rec.Resource) {
+			oldMembers[m] = true
+		}
+	}
+	newMembers := map[string]bool{}
+	for _, m := range memberIDs(rec.Resource) {
+		newMembers[m] = true
+		if !oldMembers[m] || renamed {
+			s.addMemberOf(m, id)
+			s.invalidateUser(m)
+		}
+	}
+	for m := range oldMembers {
+		if !newMembers[m] {
+			s.removeMemberOf(m, id)
+			s.invalidateUser(m)
+		}
+	}
+	return e
+}
+
+// invalidateUser and invalidateGroupsOf drop cached renders that another resource's write
+// makes stale: a user's render lists its groups, a group's hides deleted members. Call
+// with s.mu held.
+func (s *source) invalidateUser(id string) {
+	if u := s.users[id]; u != nil {
+		u.rendered.Store(nil)
+	}
+}
+
+func (s *source) invalidateGroupsOf(userID string) {
+	for gid := range s.memberOf[userID] {
+		if g := s.groups[gid]; g != nil {
+			g.rendered.Store(nil)
+		}
+	}
+}
+
+// tombstone moves a deleted user out of the live index. Call with s.mu held.
+func (h *Handler) tombstone(s *source, old *entry, rec record) {
+	id := old.id
+	delete(s.users, id)
+	if k := strings.ToLower(userName(old.rec.Resource)); s.userByName[k] == id {
+		delete(s.userByName, k)
+	}
+	s.invalidateGroupsOf(id)
+	delete(s.memberOf, id)
+	s.tombs[id] = h.newEntry(s, userType, id, rec)
+	s.userOrder = compact(s.userOrder, s.users)
+}
+
+// unindexGroup removes a deleted group. Call with s.mu held.
+func (h *Handler) unindexGroup(s *source, old *entry) {
+	id := old.id
+	delete(s.groups, id)
+	delete(s.stale, id)
+	if k := strings.ToLower(displayName(old.rec.Resource)); s.groupByName[k] == id {
+		delete(s.groupByName, k)
+	}
+	for _, m := range memberIDs(old.rec.Resource) {
+		s.removeMemberOf(m, id)
+		s.invalidateUser(m)
+	}
+	s.groupOrder = compact(s.groupOrder, s.groups)
+}
+
+// compact drops ids no longer in table once they are a good share of the order.
+func compact(order []string, table map[string]*entry) []string {
+	if len(order) < 2*len(table)+64 {
+		return order
+	}
+	out := make([]string, 0, len(table))
+	for _, id := range order {
+		if _, ok := table[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
