@@ -12,6 +12,30 @@ import (
 // member fast path below touches only the members named by the request, so a member change
 // costs little more than the store write.
 
+// memberFastPath applies ops to a group by memberPatch, and checks the members it adds.
+// ok is false, and the general path applies ops, for users, for ops memberPatch does not
+// take, and for a stale group (one still listing a deleted user; the general path drops
+// such members).
+func (s *source) memberFastPath(rt *resourceType, id string, old *entry, ops []patchOp) (res map[string]any, diff *memberDiff, ok bool, err *Error) {
+	if rt != groupType {
+		return nil, nil, false, nil
+	}
+	s.mu.RLock()
+	stale := s.stale[id]
+	s.mu.RUnlock()
+	if stale {
+		return nil, nil, false, nil
+	}
+	res, d, ok, err := memberPatch(old.rec.Resource, ops)
+	if !ok {
+		return nil, nil, false, nil
+	}
+	if err == nil {
+		err = s.checkAdded(d.added)
+	}
+	return res, &d, true, err
+}
+
 // memberDiff is what a member PATCH changed.
 type memberDiff struct {
 	added, removed []string // member ids

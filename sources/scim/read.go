@@ -3,7 +3,6 @@ package scim
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,7 +21,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, s *source, rt *res
 	e := s.table(rt)[id]
 	if e == nil {
 		s.mu.RUnlock()
-		writeError(w, &Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %s not found", rt.Name, id)})
+		writeError(w, notFound(rt, id))
 		return
 	}
 	var b []byte

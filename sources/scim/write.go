@@ -28,8 +28,10 @@ import (
 
 var errClosed = &Error{Status: http.StatusServiceUnavailable, Detail: "the SCIM listener is shutting down; retry later"}
 
-func storeFailed() *Error {
-	return &Error{Status: http.StatusInternalServerError, Detail: "the resource could not be stored durably; nothing was changed, retry later"}
+// storeFailed logs a write the store refused and answers 500: nothing was changed.
+func (h *Handler) storeFailed(w http.ResponseWriter, s *source, what string, err error) {
+	h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM " + what + " not stored")
+	writeError(w, &Error{Status: http.StatusInternalServerError, Detail: "the resource could not be stored durably; nothing was changed, retry later"})
 }
 
 // stripe is the lock that serializes writes to one resource (step 1 above).
@@ -175,14 +177,64 @@ func (h *Handler) store(s *source, rt *resourceType, id string, old, rec *record
 	return h.put(s, rt, id, *rec)
 }
 
-func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType) {
+// acceptWrite begins every write: after Close it answers 503, and it reads the request body
+// when the write has one (POST, PUT, PATCH). It answers errors itself; ok is false when the
+// request is done.
+func (h *Handler) acceptWrite(w http.ResponseWriter, r *http.Request, s *source, withBody bool) (body map[string]any, ok bool) {
 	if h.closed.Load() {
 		writeError(w, errClosed)
-		return
+		return nil, false
+	}
+	if !withBody {
+		return nil, true
 	}
 	body, berr := h.readBody(w, r, s)
 	if berr != nil {
 		writeError(w, berr)
+		return nil, false
+	}
+	return body, true
+}
+
+// target is the resource a PUT, PATCH or DELETE changes, as openWrite found it.
+type target struct {
+	old  *entry         // the resource before the write
+	body map[string]any // the request body (PUT and PATCH)
+	lock *sync.Mutex    // the resource's stripe lock, held; the caller unlocks it when done
+}
+
+// openWrite is the opening shared by PUT and PATCH (withBody) and DELETE of resource id:
+// acceptWrite (the body is read before the lock is taken, so a slow client delays no other
+// writer), then the resource's stripe lock, the resource as this source's index has it (404
+// when it has none, which is also what an id of another source gets) and the If-Match
+// precondition (412). It answers errors itself; when ok, the caller holds t.lock.
+func (h *Handler) openWrite(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string, withBody bool) (t target, ok bool) {
+	body, ok := h.acceptWrite(w, r, s, withBody)
+	if !ok {
+		return target{}, false
+	}
+	lock := s.stripe(rt, id)
+	lock.Lock()
+	s.mu.RLock()
+	old := s.table(rt)[id]
+	s.mu.RUnlock()
+	var werr *Error
+	if old == nil {
+		werr = notFound(rt, id)
+	} else if im := r.Header.Get("If-Match"); im != "" && !matchETag(im, old.rec.Version) {
+		werr = &Error{Status: http.StatusPreconditionFailed, Detail: fmt.Sprintf("%s %s has changed: its version is %s", rt.Name, id, etag(old.rec.Version))}
+	}
+	if werr != nil {
+		writeError(w, werr)
+		lock.Unlock()
+		return target{}, false
+	}
+	return target{old: old, body: body, lock: lock}, true
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType) {
+	body, ok := h.acceptWrite(w, r, s, true)
+	if !ok {
 		return
 	}
 	res, nerr := normalize(rt, body)
@@ -197,22 +249,17 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *
 		}
 	}
 	key := nameKey(rt, res)
-	s.mu.Lock()
-	if s.conflict(key, "") {
-		s.mu.Unlock()
+	if !s.reserve(key, "") {
 		writeError(w, uniquenessError(rt, res))
 		return
 	}
-	s.reserved[key]++
-	s.mu.Unlock()
 
 	now := h.now().UTC()
 	id := newID()
 	rec := record{Version: 1, Created: now, Modified: now, Resource: res}
 	if err := h.store(s, rt, id, nil, &rec, nil); err != nil {
 		s.release(key)
-		h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM create not stored")
-		writeError(w, storeFailed())
+		h.storeFailed(w, s, "create", err)
 		return
 	}
 	s.mu.Lock()
@@ -228,6 +275,19 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *
 	writeRaw(w, http.StatusCreated, b)
 }
 
+// reserve holds key for a write in flight (step 2 above), unless another resource than
+// selfID has or holds it.
+func (s *source) reserve(key, selfID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conflict(key, selfID) {
+		return false
+	}
+	s.reserved[key]++
+	return true
+}
+
+// release drops one reservation of key.
 func (s *source) release(key string) {
 	s.mu.Lock()
 	s.unreserve(key)
@@ -243,106 +303,34 @@ func (s *source) unreserve(key string) {
 }
 
 func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string, patch bool) {
-	if h.closed.Load() {
-		writeError(w, errClosed)
+	t, ok := h.openWrite(w, r, s, rt, id, true)
+	if !ok {
 		return
 	}
-	// The body is read before the resource's lock is taken, so a slow client delays no
-	// other writer.
-	body, berr := h.readBody(w, r, s)
-	if berr != nil {
-		writeError(w, berr)
-		return
-	}
-	lock := s.stripe(rt, id)
-	lock.Lock()
-	defer lock.Unlock()
-	s.mu.RLock()
-	old := s.table(rt)[id]
-	s.mu.RUnlock()
-	if old == nil {
-		writeError(w, &Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %s not found", rt.Name, id)})
-		return
-	}
-	if im := r.Header.Get("If-Match"); im != "" && !matchETag(im, old.rec.Version) {
-		writeError(w, &Error{Status: http.StatusPreconditionFailed, Detail: fmt.Sprintf("%s %s has changed: its version is %s", rt.Name, id, etag(old.rec.Version))})
-		return
-	}
-	var (
-		res  map[string]any
-		rerr *Error
-		diff *memberDiff // set by the member fast path
-	)
-	if patch {
-		ops, perr := parsePatch(body)
-		if perr != nil {
-			writeError(w, perr)
-			return
-		}
-		s.mu.RLock()
-		stale := s.stale[id]
-		s.mu.RUnlock()
-		if rt == groupType && !stale {
-			if fres, d, ok, ferr := memberPatch(old.rec.Resource, ops); ok {
-				if ferr == nil {
-					ferr = s.checkAdded(d.added)
-				}
-				if ferr != nil {
-					writeError(w, ferr)
-					return
-				}
-				if len(d.added)+len(d.removed) == 0 {
-					h.answerUpdate(w, r, s, rt, old, patch)
-					return
-				}
-				res, diff = fres, &d
-			}
-		}
-		if diff == nil {
-			res, rerr = applyPatch(rt, old.rec.Resource, id, ops)
-		}
-	} else {
-		if v, ok := getFold(body, "id"); ok && v != nil && v != any(id) {
-			writeError(w, badRequest(errMutability, "id is read-only: the body's id %v differs from %s", v, id))
-			return
-		}
-		res, rerr = normalize(rt, body)
-	}
+	defer t.lock.Unlock()
+	old := t.old
+	res, diff, changed, rerr := s.revise(rt, id, old, t.body, patch)
 	if rerr != nil {
 		writeError(w, rerr)
 		return
 	}
-	if rt == groupType && diff == nil {
-		if err := s.checkMembers(res, old.rec.Resource); err != nil {
-			writeError(w, err)
-			return
-		}
-	}
-	if diff == nil && reflect.DeepEqual(res, old.rec.Resource) {
+	if !changed {
 		// Nothing changes: no write, no version bump, no trigger.
 		h.answerUpdate(w, r, s, rt, old, patch)
 		return
 	}
-	oldKey, key := nameKey(rt, old.rec.Resource), nameKey(rt, res)
-	reserved := false
-	if key != oldKey {
-		s.mu.Lock()
-		if s.conflict(key, id) {
-			s.mu.Unlock()
-			writeError(w, uniquenessError(rt, res))
-			return
-		}
-		s.reserved[key]++
-		s.mu.Unlock()
-		reserved = true
+	key := nameKey(rt, res)
+	reserved := key != nameKey(rt, old.rec.Resource)
+	if reserved && !s.reserve(key, id) {
+		writeError(w, uniquenessError(rt, res))
+		return
 	}
 	rec := record{Version: old.rec.Version + 1, Created: old.rec.Created, Modified: h.now().UTC(), Resource: res}
 	if err := h.store(s, rt, id, &old.rec, &rec, diff); err != nil {
 		if reserved {
 			s.release(key)
 		}
-		h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM update not stored")
-		writeError(w, storeFailed())
+		h.storeFailed(w, s, "update", err)
 		return
 	}
 	s.mu.Lock()
@@ -354,6 +342,39 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *
 	h.touch(s, rt, old.rec.Resource, res, diff)
 	h.logWrite(s, rt, "updated", id, res)
 	h.answerUpdate(w, r, s, rt, e, patch)
+}
+
+// revise computes what a PUT (body is the new resource) or a PATCH (body holds the
+// operations) makes of old, and checks a group's members. diff is set when the member fast
+// path (members.go) applied; changed is false when the write would change nothing.
+func (s *source) revise(rt *resourceType, id string, old *entry, body map[string]any, patch bool) (res map[string]any, diff *memberDiff, changed bool, err *Error) {
+	if patch {
+		ops, perr := parsePatch(body)
+		if perr != nil {
+			return nil, nil, false, perr
+		}
+		if fres, d, ok, ferr := s.memberFastPath(rt, id, old, ops); ok {
+			if ferr != nil {
+				return nil, nil, false, ferr
+			}
+			return fres, d, len(d.added)+len(d.removed) > 0, nil
+		}
+		res, err = applyPatch(rt, old.rec.Resource, id, ops)
+	} else {
+		if v, ok := getFold(body, "id"); ok && v != nil && v != any(id) {
+			return nil, nil, false, badRequest(errMutability, "id is read-only: the body's id %v differs from %s", v, id)
+		}
+		res, err = normalize(rt, body)
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if rt == groupType {
+		if merr := s.checkMembers(res, old.rec.Resource); merr != nil {
+			return nil, nil, false, merr
+		}
+	}
+	return res, nil, !reflect.DeepEqual(res, old.rec.Resource), nil
 }
 
 // answerUpdate answers a PUT with the resource, a user PATCH with the resource, and a group
@@ -382,24 +403,12 @@ func (h *Handler) answerUpdate(w http.ResponseWriter, r *http.Request, s *source
 }
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string) {
-	if h.closed.Load() {
-		writeError(w, errClosed)
+	t, ok := h.openWrite(w, r, s, rt, id, false)
+	if !ok {
 		return
 	}
-	lock := s.stripe(rt, id)
-	lock.Lock()
-	defer lock.Unlock()
-	s.mu.RLock()
-	old := s.table(rt)[id]
-	s.mu.RUnlock()
-	if old == nil {
-		writeError(w, &Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s %s not found", rt.Name, id)})
-		return
-	}
-	if im := r.Header.Get("If-Match"); im != "" && !matchETag(im, old.rec.Version) {
-		writeError(w, &Error{Status: http.StatusPreconditionFailed, Detail: fmt.Sprintf("%s %s has changed: its version is %s", rt.Name, id, etag(old.rec.Version))})
-		return
-	}
+	defer t.lock.Unlock()
+	old := t.old
 	now := h.now().UTC()
 	if rt == userType {
 		rec := old.rec
@@ -407,8 +416,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *
 		rec.Modified = now
 		rec.Deleted = &now
 		if err := h.put(s, rt, id, rec); err != nil {
-			h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM delete not stored")
-			writeError(w, storeFailed())
+			h.storeFailed(w, s, "delete", err)
 			return
 		}
 		s.mu.Lock()
@@ -418,8 +426,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *
 		h.leaveGroups(s, id, gids)
 	} else {
 		if err := h.deleteGroup(s, id, old.rec); err != nil {
-			h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM delete not stored")
-			writeError(w, storeFailed())
+			h.storeFailed(w, s, "delete", err)
 			return
 		}
 		s.mu.Lock()
