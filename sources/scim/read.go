@@ -54,72 +54,13 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, s *source, rt *re
 		writeError(w, perr)
 		return
 	}
-	var (
-		match     filter.Matcher
-		indexed   bool
-		indexedID string
-		withGroup bool
-	)
-	if fs := q.Get("filter"); strings.TrimSpace(fs) != "" {
-		expr, err := filter.Parse(fs)
-		if err != nil {
-			writeError(w, badRequest(errInvalidFilter, "filter %q: %v", fs, err))
-			return
-		}
-		// Equality on id, userName (users) or displayName (groups) is answered from the
-		// index without compiling the filter: it is the lookup IdPs make before every write.
-		if v, ok := filter.EqualityOn(expr, rt.Schema.ID, "id"); ok {
-			indexed, indexedID = true, v
-		}
-		switch rt {
-		case userType:
-			if v, ok := filter.EqualityOn(expr, rt.Schema.ID, "userName"); ok {
-				s.mu.RLock()
-				indexedID = s.userByName[strings.ToLower(v)]
-				s.mu.RUnlock()
-				indexed = true
-			}
-		case groupType:
-			if v, ok := filter.EqualityOn(expr, rt.Schema.ID, "displayName"); ok {
-				s.mu.RLock()
-				indexedID = s.groupByName[strings.ToLower(v)]
-				s.mu.RUnlock()
-				indexed = true
-			}
-		}
-		if !indexed {
-			if match, err = filter.Compile(expr, rt); err != nil {
-				writeError(w, badRequest(errInvalidFilter, "filter %q: %v", fs, errMsg(err)))
-				return
-			}
-			withGroup = rt == userType && mentions(expr, "groups")
-		}
+	lf, perr := s.parseListFilter(q.Get("filter"), rt)
+	if perr != nil {
+		writeError(w, perr)
+		return
 	}
 	s.mu.RLock()
-	var hits []*entry
-	table := s.table(rt)
-	if indexed {
-		if e := table[indexedID]; e != nil {
-			hits = append(hits, e)
-		}
-	} else {
-		for _, id := range s.order(rt) {
-			e := table[id]
-			if e == nil {
-				continue
-			}
-			if match != nil {
-				v := e.view
-				if withGroup {
-					v = h.fullView(s, rt, e)
-				}
-				if !match(v) {
-					continue
-				}
-			}
-			hits = append(hits, e)
-		}
-	}
+	hits := h.hits(s, rt, lf)
 	total := len(hits)
 	lo := min(start-1, total)
 	page := hits[lo:min(lo+count, total)]
@@ -145,6 +86,88 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, s *source, rt *re
 	s.mu.RUnlock()
 	buf = append(buf, "]}"...)
 	writeRaw(w, http.StatusOK, buf)
+}
+
+// listFilter is a list request's filter, ready to select resources. The zero value
+// selects every resource.
+type listFilter struct {
+	match filter.Matcher
+	// indexed says the filter is an equality answered from the index: at most the
+	// resource indexedID matches ("" when none does).
+	indexed   bool
+	indexedID string
+	// withGroup says match needs the full view of users (the filter names their groups).
+	withGroup bool
+}
+
+// parseListFilter parses the filter parameter fs of a list request.
+func (s *source) parseListFilter(fs string, rt *resourceType) (listFilter, *Error) {
+	var lf listFilter
+	if strings.TrimSpace(fs) == "" {
+		return lf, nil
+	}
+	expr, err := filter.Parse(fs)
+	if err != nil {
+		return lf, badRequest(errInvalidFilter, "filter %q: %v", fs, err)
+	}
+	// Equality on id, userName (users) or displayName (groups) is answered from the
+	// index without compiling the filter: it is the lookup IdPs make before every write.
+	if v, ok := filter.EqualityOn(expr, rt.Schema.ID, "id"); ok {
+		lf.indexed, lf.indexedID = true, v
+	}
+	switch rt {
+	case userType:
+		if v, ok := filter.EqualityOn(expr, rt.Schema.ID, "userName"); ok {
+			s.mu.RLock()
+			lf.indexedID = s.userByName[strings.ToLower(v)]
+			s.mu.RUnlock()
+			lf.indexed = true
+		}
+	case groupType:
+		if v, ok := filter.EqualityOn(expr, rt.Schema.ID, "displayName"); ok {
+			s.mu.RLock()
+			lf.indexedID = s.groupByName[strings.ToLower(v)]
+			s.mu.RUnlock()
+			lf.indexed = true
+		}
+	}
+	if lf.indexed {
+		return lf, nil
+	}
+	if lf.match, err = filter.Compile(expr, rt); err != nil {
+		return listFilter{}, badRequest(errInvalidFilter, "filter %q: %v", fs, errMsg(err))
+	}
+	lf.withGroup = rt == userType && mentions(expr, "groups")
+	return lf, nil
+}
+
+// hits are the resources lf selects, in creation order. Call with s.mu held.
+func (h *Handler) hits(s *source, rt *resourceType, lf listFilter) []*entry {
+	var hits []*entry
+	table := s.table(rt)
+	if lf.indexed {
+		if e := table[lf.indexedID]; e != nil {
+			hits = append(hits, e)
+		}
+		return hits
+	}
+	for _, id := range s.order(rt) {
+		e := table[id]
+		if e == nil {
+			continue
+		}
+		if lf.match != nil {
+			v := e.view
+			if lf.withGroup {
+				v = h.fullView(s, rt, e)
+			}
+			if !lf.match(v) {
+				continue
+			}
+		}
+		hits = append(hits, e)
+	}
+	return hits
 }
 
 // errMsg is an error's message; for a filter error, without its offset.
