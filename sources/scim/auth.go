@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/logging"
 )
 
 // tokenSums are the SHA-256 sums of a source's accepted tokens: comparing fixed-size sums in
@@ -84,4 +86,47 @@ func (s *source) admit(now time.Time) (int, bool) {
 	}
 	res.CancelAt(now)
 	return int(math.Ceil(d.Seconds())), false
+}
+
+// authenticate checks a request's bearer token against source s (nil when the path names
+// no source) and answers 401 when it does not match. An unknown source answers like a
+// wrong token, so source names cannot be probed. label names the source in the log.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, s *source, label string) bool {
+	var ok, usedPrevious bool
+	if s != nil {
+		ok, usedPrevious = s.authorized(r)
+	}
+	if !ok {
+		h.log.Warn().Str(logging.FieldSource, label).Str("remote", r.RemoteAddr).Str("path", r.URL.Path).
+			Bool("known_source", s != nil).Msg("SCIM request refused: bad or missing bearer token")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="idsync SCIM"`)
+		writeError(w, &Error{Status: http.StatusUnauthorized, Detail: "authentication required: send the source's bearer token"})
+		return false
+	}
+	if usedPrevious && s.notePrevious(h.now()) {
+		h.log.Warn().Str(logging.FieldSource, s.name).Str("remote", r.RemoteAddr).
+			Msg("SCIM request authenticated with push.previous_token: move the IdP to the new token, then remove previous_token")
+	}
+	return true
+}
+
+// throttle admits a request of source s under its rate limit and concurrency bound, or
+// answers 429 with Retry-After. When ok, the caller calls release once the request is done.
+func (h *Handler) throttle(w http.ResponseWriter, s *source) (release func(), ok bool) {
+	if retry, ok := s.admit(h.now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+		writeError(w, &Error{Status: http.StatusTooManyRequests, Detail: "too many requests for this source; retry after " + strconv.Itoa(retry) + "s"})
+		return nil, false
+	}
+	if s.sem == nil {
+		return func() {}, true
+	}
+	select {
+	case s.sem <- struct{}{}:
+		return func() { <-s.sem }, true
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, &Error{Status: http.StatusTooManyRequests, Detail: "too many concurrent requests for this source; retry after 1s"})
+		return nil, false
+	}
 }

@@ -171,43 +171,52 @@ func NewHandler(opts HandlerOptions) (*Handler, error) {
 		if _, dup := h.sources[so.Name]; dup {
 			return nil, fmt.Errorf("scim listener: source %q configured twice", so.Name)
 		}
-		sums, err := newTokenSums(so.Name, so.Token, so.PreviousToken)
+		s, err := h.newSource(so)
 		if err != nil {
 			return nil, err
 		}
-		s := &source{
-			name:        so.Name,
-			users:       map[string]*entry{},
-			tombs:       map[string]*entry{},
-			groups:      map[string]*entry{},
-			userByName:  map[string]string{},
-			groupByName: map[string]string{},
-			memberOf:    map[string]map[string]struct{}{},
-			reserved:    map[string]int{},
-			stale:       map[string]bool{},
-		}
-		s.tokens.Store(sums)
-		if rl := so.RateLimit; rl.RequestsPerSecond > 0 {
-			burst := rl.Burst
-			if burst <= 0 {
-				burst = int(math.Ceil(rl.RequestsPerSecond))
-			}
-			s.limiter = rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
-		}
-		if so.RateLimit.Concurrency > 0 {
-			s.sem = make(chan struct{}, so.RateLimit.Concurrency)
-		}
-		window := so.Debounce
-		if window <= 0 {
-			window = DefaultDebounce
-		}
-		s.deb = newDebouncer(so.Name, window, h.opts.AfterFunc, h.now, opts.OnChange)
 		if err := h.load(s); err != nil {
 			return nil, err
 		}
 		h.sources[so.Name] = s
 	}
 	return h, nil
+}
+
+// newSource builds one push source: its tokens, limits and debouncer, and an empty index.
+func (h *Handler) newSource(so SourceOptions) (*source, error) {
+	sums, err := newTokenSums(so.Name, so.Token, so.PreviousToken)
+	if err != nil {
+		return nil, err
+	}
+	s := &source{
+		name:        so.Name,
+		users:       map[string]*entry{},
+		tombs:       map[string]*entry{},
+		groups:      map[string]*entry{},
+		userByName:  map[string]string{},
+		groupByName: map[string]string{},
+		memberOf:    map[string]map[string]struct{}{},
+		reserved:    map[string]int{},
+		stale:       map[string]bool{},
+	}
+	s.tokens.Store(sums)
+	if rl := so.RateLimit; rl.RequestsPerSecond > 0 {
+		burst := rl.Burst
+		if burst <= 0 {
+			burst = int(math.Ceil(rl.RequestsPerSecond))
+		}
+		s.limiter = rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
+	}
+	if so.RateLimit.Concurrency > 0 {
+		s.sem = make(chan struct{}, so.RateLimit.Concurrency)
+	}
+	window := so.Debounce
+	if window <= 0 {
+		window = DefaultDebounce
+	}
+	s.deb = newDebouncer(so.Name, window, h.opts.AfterFunc, h.now, h.opts.OnChange)
+	return s, nil
 }
 
 // Close stops the debounce timers, calling OnChange at once for triggers still pending,

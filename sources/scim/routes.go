@@ -2,10 +2,7 @@ package scim
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
-
-	"github.com/idsync/idsync/internal/logging"
 )
 
 // statusWriter records the answer's status for metrics.
@@ -47,37 +44,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.opts.Metrics.SCIMRequest(label, methodLabel(r.Method), code)
 	}()
-	var ok, usedPrevious bool
-	if s != nil {
-		ok, usedPrevious = s.authorized(r)
+	// The bearer token, then the source's rate limit and concurrency bound (auth.go).
+	if !h.authenticate(sw, r, s, label) {
+		return
 	}
+	release, ok := h.throttle(sw, s)
 	if !ok {
-		// An unknown source answers like a wrong token, so source names cannot be probed.
-		h.log.Warn().Str(logging.FieldSource, label).Str("remote", r.RemoteAddr).Str("path", r.URL.Path).
-			Bool("known_source", s != nil).Msg("SCIM request refused: bad or missing bearer token")
-		sw.Header().Set("WWW-Authenticate", `Bearer realm="idsync SCIM"`)
-		writeError(sw, &Error{Status: http.StatusUnauthorized, Detail: "authentication required: send the source's bearer token"})
 		return
 	}
-	if usedPrevious && s.notePrevious(h.now()) {
-		h.log.Warn().Str(logging.FieldSource, s.name).Str("remote", r.RemoteAddr).
-			Msg("SCIM request authenticated with push.previous_token: move the IdP to the new token, then remove previous_token")
-	}
-	if retry, ok := s.admit(h.now()); !ok {
-		sw.Header().Set("Retry-After", strconv.Itoa(retry))
-		writeError(sw, &Error{Status: http.StatusTooManyRequests, Detail: "too many requests for this source; retry after " + strconv.Itoa(retry) + "s"})
-		return
-	}
-	if s.sem != nil {
-		select {
-		case s.sem <- struct{}{}:
-			defer func() { <-s.sem }()
-		default:
-			sw.Header().Set("Retry-After", "1")
-			writeError(sw, &Error{Status: http.StatusTooManyRequests, Detail: "too many concurrent requests for this source; retry after 1s"})
-			return
-		}
-	}
+	defer release()
 	h.route(sw, r, s, rest)
 }
 
