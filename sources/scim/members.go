@@ -41,16 +41,16 @@ type memberDiff struct {
 	added, removed []string // member ids
 }
 
-// memberPatch applies ops when every one of them is a member addition ("add" with path
-// "members") or removal ("remove" with path members[value eq "id"], or path "members" and
-// a value list). ok is false for anything else, and the caller takes the general path.
-// res shares unchanged members with old, which is never modified.
-func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff memberDiff, ok bool, err *Error) {
-	type step struct {
-		add    []any
-		remove map[string]bool
-	}
-	steps := make([]step, 0, len(ops))
+// memberStep is one member PATCH operation: members to add, or (lower-cased) ids to remove.
+type memberStep struct {
+	add    []any
+	remove map[string]bool
+}
+
+// memberSteps reads ops as member steps, in order: ok is false at the first op that is not
+// a member addition or removal, err is set (ok true) at the first one whose value is invalid.
+func memberSteps(ops []patchOp) (steps []memberStep, ok bool, err *Error) {
+	steps = make([]memberStep, 0, len(ops))
 	membersAttr := groupSchema.attr("members")
 	for _, op := range ops {
 		path := strings.TrimSpace(op.Path)
@@ -58,13 +58,13 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 		case op.Op == "add" && strings.EqualFold(path, "members") && op.HasValue:
 			nv, nerr := normalizeValue(membersAttr, op.Value, "members")
 			if nerr != nil {
-				return nil, memberDiff{}, true, nerr
+				return nil, true, nerr
 			}
-			steps = append(steps, step{add: elements(nv)})
+			steps = append(steps, memberStep{add: elements(nv)})
 		case op.Op == "remove" && strings.EqualFold(path, "members") && op.HasValue:
 			nv, nerr := normalizeValue(membersAttr, op.Value, "members")
 			if nerr != nil {
-				return nil, memberDiff{}, true, nerr
+				return nil, true, nerr
 			}
 			rm := map[string]bool{}
 			for _, el := range elements(nv) {
@@ -73,16 +73,28 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 					rm[foldID(v)] = true
 				}
 			}
-			steps = append(steps, step{remove: rm})
+			steps = append(steps, memberStep{remove: rm})
 		case op.Op == "remove" && path != "":
 			id, isValueEq := memberValueFilter(path)
 			if !isValueEq {
-				return nil, memberDiff{}, false, nil
+				return nil, false, nil
 			}
-			steps = append(steps, step{remove: map[string]bool{foldID(id): true}})
+			steps = append(steps, memberStep{remove: map[string]bool{foldID(id): true}})
 		default:
-			return nil, memberDiff{}, false, nil
+			return nil, false, nil
 		}
+	}
+	return steps, true, nil
+}
+
+// memberPatch applies ops when every one of them is a member addition ("add" with path
+// "members") or removal ("remove" with path members[value eq "id"], or path "members" and
+// a value list). ok is false for anything else, and the caller takes the general path.
+// res shares unchanged members with old, which is never modified.
+func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff memberDiff, ok bool, err *Error) {
+	steps, ok, err := memberSteps(ops)
+	if !ok || err != nil {
+		return nil, memberDiff{}, ok, err
 	}
 	list := elements(old["members"])
 	// Membership is looked up by scanning for the few ids of a typical request, and
