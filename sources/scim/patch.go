@@ -192,6 +192,8 @@ func container(res map[string]any, ext string, create bool) map[string]any {
 	return m
 }
 
+// applyPath applies one operation that has a path: checks the path against the schema, then
+// applies it through a value filter, as a removal, or as an add or replace.
 func applyPath(rt *resourceType, res map[string]any, id, op string, p filter.Path, v any, hasValue bool) *Error {
 	ext, a := rt.lookupAttr(p.Attr.URI, p.Attr.Name)
 	if a == nil && rt == userType && strings.EqualFold(p.Attr.Name, "password") &&
@@ -243,6 +245,12 @@ func applyPath(rt *resourceType, res map[string]any, id, op string, p filter.Pat
 		}
 		return removePlain(c, a, sub, v, hasValue, name)
 	}
+	return setPlain(res, c, ext, a, sub, op, name, v)
+}
+
+// setPlain applies an add or replace without a value filter to attribute a (or its
+// sub-attribute sub) in c, the resource res or its extension ext.
+func setPlain(res, c map[string]any, ext string, a, sub *attrDef, op, name string, v any) *Error {
 	defer func() {
 		if ext != "" && len(c) == 0 {
 			delete(res, ext)
