@@ -1,6 +1,7 @@
 package miniorangetest
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -102,6 +103,43 @@ func (s *Sim) SetBatchCap(n int) {
 		n = DefaultBatchCap
 	}
 	s.batchCap = n
+}
+
+// UserHook rewrites one user record as the simulator answers it. endpoint is PathUsersList
+// or PathUserGet; user is the record as a JSON object (id, username, email, firstName,
+// lastName, phone, groups, customAttributes, and the state as "status" in users/list or
+// "userStatus" in users/get) that the hook may change in place: delete a field, rename it,
+// give it a value the contract does not know. The call's own status and message of users/get
+// are added after the hook. Hooks may run concurrently and must not call the Sim.
+type UserHook func(endpoint, userName string, user map[string]any)
+
+// SetUserHook makes every users/list page and users/get answer pass each user record through
+// fn, to act out a tenant whose records differ from the assumed contract (a user without a
+// status, a renamed field). nil removes the hook.
+func (s *Sim) SetUserHook(fn UserHook) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.userHook = fn
+}
+
+func (s *Sim) hook() UserHook {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	return s.userHook
+}
+
+// hooked returns a user's record (the encoded js) as the hook rewrites it.
+func hooked(fn UserHook, endpoint, userName string, js []byte) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(js, &m); err != nil {
+		return js
+	}
+	fn(endpoint, userName, m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		return js
+	}
+	return b
 }
 
 // SetClockSkew shifts the server clock by d (the client's timestamps then look stale).

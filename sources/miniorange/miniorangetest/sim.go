@@ -6,8 +6,8 @@
 // public source documents them). It checks what the real service checks: the Customer-Key,
 // the SHA-512 Authorization hash and the Timestamp window, and answers errors the miniOrange
 // way ({"status": "ERROR", "message": ...}). Knobs cover latency, a batch cap smaller than
-// asked, rate limits (429 + Retry-After), clock skew and injected faults; every mutation and
-// knob is safe while serving.
+// asked, rate limits (429 + Retry-After), clock skew, injected faults and user records that
+// differ from the contract (SetUserHook); every mutation and knob is safe while serving.
 package miniorangetest
 
 import (
@@ -106,6 +106,7 @@ type Sim struct {
 	errorRate float64
 	errorCode int
 	faults    []*Fault
+	userHook  UserHook
 	calls     map[string]int
 	throttled int
 }
@@ -528,6 +529,7 @@ func (s *Sim) usersList(w http.ResponseWriter, r *http.Request, req request) {
 		return
 	}
 	start, end = f.shift(start, end)
+	hook := s.hook()
 	size := 64
 	for _, u := range s.users[start:end] {
 		size += len(u.js) + 1
@@ -539,6 +541,10 @@ func (s *Sim) usersList(w http.ResponseWriter, r *http.Request, req request) {
 	for i, u := range s.users[start:end] {
 		if i > 0 {
 			buf = append(buf, ',')
+		}
+		if hook != nil {
+			buf = append(buf, hooked(hook, PathUsersList, u.userName, u.js)...)
+			continue
 		}
 		buf = append(buf, u.js...)
 	}
@@ -650,6 +656,9 @@ func (s *Sim) userGet(w http.ResponseWriter, req request) {
 	body, _ := json.Marshal(wu)
 	var flat map[string]any
 	_ = json.Unmarshal(body, &flat)
+	if hook := s.hook(); hook != nil {
+		hook(PathUserGet, wu.UserName, flat)
+	}
 	flat["status"] = "SUCCESS"
 	flat["message"] = "User found"
 	writeJSON(w, http.StatusOK, flat)

@@ -202,6 +202,40 @@ func TestListingsAndCap(t *testing.T) {
 	}
 }
 
+func TestUserHook(t *testing.T) {
+	srv := NewServer(t, Options{Org: &Org{Users: []User{{UserName: "a@example.com"}, {UserName: "b@example.com", Disabled: true}}}})
+	srv.SetUserHook(func(endpoint, userName string, u map[string]any) {
+		if userName != "b@example.com" {
+			return
+		}
+		switch endpoint {
+		case PathUsersList:
+			u["state"] = u["status"]
+			delete(u, "status")
+		case PathUserGet:
+			delete(u, "userStatus")
+		}
+	})
+	_, page, _ := call(t, srv.URL, PathUsersList, listBody(0, 10), nil)
+	users, _ := page["users"].([]any)
+	if len(users) != 2 {
+		t.Fatalf("page = %v", page)
+	}
+	a, b := users[0].(map[string]any), users[1].(map[string]any)
+	if a["status"] != "ACTIVE" || b["status"] != nil || b["state"] != "DISABLED" {
+		t.Errorf("listing with the hook: a = %v, b = %v", a, b)
+	}
+	_, got, _ := call(t, srv.URL, PathUserGet, map[string]any{"customerKey": DefaultCustomerKey, "username": "b@example.com"}, nil)
+	if _, ok := got["userStatus"]; ok || got["status"] != "SUCCESS" || got["username"] != "b@example.com" {
+		t.Errorf("users/get with the hook = %v, want no userStatus and the call's SUCCESS", got)
+	}
+	srv.SetUserHook(nil)
+	_, page, _ = call(t, srv.URL, PathUsersList, listBody(0, 10), nil)
+	if b := page["users"].([]any)[1].(map[string]any); b["status"] != "DISABLED" {
+		t.Errorf("hook removed, b = %v", b)
+	}
+}
+
 func TestCountersAndRateLimit(t *testing.T) {
 	srv := NewServer(t, Options{Org: &Org{}})
 	for range 3 {
