@@ -10,7 +10,9 @@
 // 5xx, 429 with Retry-After) are retried; the source has its own token bucket.
 //
 // Snapshot returns the whole directory or an error wrapping ErrIncomplete, never a partial
-// directory.
+// directory. Unknown means no: a user whose status is missing or not one idsync knows is never
+// taken as active, and makes the read incomplete. Counts are checked against max_objects
+// before anything is sized by them; memory and goroutines grow with what was received.
 package miniorange
 
 import (
@@ -40,6 +42,8 @@ const (
 	DefaultPageSize    = 500
 	DefaultTimeout     = 30 * time.Second
 	DefaultConcurrency = 4
+	// DefaultMaxObjects bounds a listing's totalCount when cfg.MaxObjects is unset.
+	DefaultMaxObjects = configs.DefaultMaxObjects
 	// DefaultMaxRetryAfter bounds how long one Retry-After answer can make a read wait.
 	DefaultMaxRetryAfter = httpx.DefaultMaxRetryAfter
 )
@@ -82,6 +86,7 @@ type Source struct {
 	ep          configs.MiniOrangeEndpoints
 	pageSize    int
 	concurrency int
+	maxObjects  int
 	c           *client
 	log         zerolog.Logger
 }
@@ -92,7 +97,8 @@ var (
 )
 
 // New checks cfg and builds the source. cfg.APIKey must hold the resolved key (configs
-// resolves api_key_file).
+// resolves api_key_file). cfg.MaxObjects bounds the totalCount of every listing
+// (sources[].max_objects, which configs copies into the block; 0 takes DefaultMaxObjects).
 func New(name string, cfg configs.MiniOrangeConfig, opts Options) (*Source, error) {
 	if name == "" {
 		return nil, errors.New("miniorange source: name is empty")
@@ -112,6 +118,9 @@ func New(name string, cfg configs.MiniOrangeConfig, opts Options) (*Source, erro
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = DefaultPageSize
+	}
+	if cfg.MaxObjects <= 0 {
+		cfg.MaxObjects = DefaultMaxObjects
 	}
 	ep := cfg.Endpoints
 	for _, f := range []struct {
@@ -162,6 +171,7 @@ func New(name string, cfg configs.MiniOrangeConfig, opts Options) (*Source, erro
 		ep:          ep,
 		pageSize:    cfg.PageSize,
 		concurrency: conc,
+		maxObjects:  cfg.MaxObjects,
 		log:         log,
 	}
 	s.c = newClient(clientOptions{
@@ -267,7 +277,7 @@ func (s *Source) Snapshot(ctx context.Context) (reconcile.Directory, error) {
 }
 
 func (s *Source) snapshot(ctx context.Context) (reconcile.Directory, int64, error) {
-	p := newPager(ctx, s.concurrency)
+	p := newPager(ctx, s.concurrency, s.maxObjects)
 	var (
 		mu      sync.Mutex
 		users   []moUser
@@ -275,31 +285,34 @@ func (s *Source) snapshot(ctx context.Context) (reconcile.Directory, int64, erro
 		members = map[string][]string{}
 	)
 	p.g.Go(func() error {
-		return readListing(p, "users listing", s.pageSize, s.fetchUsers, func(items []moUser) error {
-			mu.Lock()
-			users = items
-			mu.Unlock()
-			return nil
-		})
+		items, err := readListing(p, "users listing", s.pageSize, s.fetchUsers)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		users = items
+		mu.Unlock()
+		return nil
 	})
 	p.g.Go(func() error {
-		return readListing(p, "groups listing", s.pageSize, s.fetchGroups, func(items []moGroup) error {
-			seen := make(map[string]bool, len(items))
-			for i, g := range items {
-				if g.Name == "" {
-					return fmt.Errorf("%w: groups listing: group at position %d (id %q) has no name", ErrIncomplete, i, string(g.ID))
-				}
-				if seen[g.Name] {
-					return fmt.Errorf("%w: groups listing: group %q listed twice (a page shifted during the read)", ErrIncomplete, g.Name)
-				}
-				seen[g.Name] = true
+		items, err := readListing(p, "groups listing", s.pageSize, s.fetchGroups)
+		if err != nil {
+			return err
+		}
+		seen := make(map[string]bool, len(items))
+		for i, g := range items {
+			if g.Name == "" {
+				return fmt.Errorf("%w: groups listing: group at position %d (id %q) has no name", ErrIncomplete, i, string(g.ID))
 			}
-			mu.Lock()
-			groups = items
-			mu.Unlock()
-			p.g.Go(func() error { return s.readMembers(p, items, &mu, members) })
-			return nil
-		})
+			if seen[g.Name] {
+				return fmt.Errorf("%w: groups listing: group %q listed twice (a page shifted during the read)", ErrIncomplete, g.Name)
+			}
+			seen[g.Name] = true
+		}
+		mu.Lock()
+		groups = items
+		mu.Unlock()
+		return s.readMembers(p, items, &mu, members)
 	})
 	if err := p.g.Wait(); err != nil {
 		return reconcile.Directory{}, p.pages.Load(), err
@@ -308,8 +321,8 @@ func (s *Source) snapshot(ctx context.Context) (reconcile.Directory, int64, erro
 	return dir, p.pages.Load(), err
 }
 
-// readMembers starts one member listing per group, at most 4 x Concurrency of them waiting
-// for their first page at a time.
+// readMembers starts one member listing per group, at most 4 x Concurrency of them under way
+// at a time.
 func (s *Source) readMembers(p *pager, groups []moGroup, mu *sync.Mutex, members map[string][]string) error {
 	for _, g := range groups {
 		if err := acquire(p.ctx, p.starts); err != nil {
@@ -317,15 +330,15 @@ func (s *Source) readMembers(p *pager, groups []moGroup, mu *sync.Mutex, members
 		}
 		name := g.Name
 		p.g.Go(func() error {
-			what := fmt.Sprintf("members of group %q", name)
-			err := readListing(p, what, s.pageSize, s.membersFetcher(name), func(items []string) error {
-				mu.Lock()
-				members[name] = items
-				mu.Unlock()
-				return nil
-			})
-			<-p.starts
-			return err
+			defer func() { <-p.starts }()
+			items, err := readListing(p, fmt.Sprintf("members of group %q", name), s.pageSize, s.membersFetcher(name))
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			members[name] = items
+			mu.Unlock()
+			return nil
 		})
 	}
 	return nil
@@ -410,13 +423,24 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 		dir.Groups = append(dir.Groups, reconcile.Group{Key: key, Name: g.Name, Description: g.Description})
 		listed[g.Name] = true
 	}
-	missingStatus, onlyField := 0, 0
+	onlyField := 0
+	var badStatus []string // the first maxNamed records without a known status
+	nBad := 0
 	for i, u := range users {
 		if drop[i] {
 			continue
 		}
-		if _, missing, _ := parseStatus(listState(u)); missing {
-			missingStatus++
+		state, field := listState(u)
+		active, err := parseStatus(state)
+		if err != nil {
+			if nBad < maxNamed {
+				badStatus = append(badStatus, statusProblem(u, field, err))
+			}
+			nBad++
+			continue
+		}
+		if nBad > 0 {
+			continue // the read fails: converting the rest would be wasted
 		}
 		if debug && u.Groups != nil {
 			for _, g := range *u.Groups {
@@ -425,20 +449,41 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 				}
 			}
 		}
-		ru, err := convertUser(u, listState(u), extra[i])
-		if err != nil {
-			return reconcile.Directory{}, fmt.Errorf("%w: users listing: %w", ErrIncomplete, err)
+		dir.Users = append(dir.Users, convertUser(u, active, extra[i]))
+	}
+	if nBad > 0 {
+		more := ""
+		if nBad > len(badStatus) {
+			more = fmt.Sprintf(" and %d more", nBad-len(badStatus))
 		}
-		dir.Users = append(dir.Users, ru)
+		return reconcile.Directory{}, fmt.Errorf("%w: users listing: %d of %d user records have no known status, and a user whose status is missing or unknown is never taken as active: %s%s",
+			ErrIncomplete, nBad, len(users), strings.Join(badStatus, ", "), more)
 	}
 	if onlyField > 0 || onlyListing > 0 {
 		s.log.Debug().Int("only_in_user_groups", onlyField).Int("only_in_member_listings", onlyListing).
 			Msg("users' groups and group member listings disagree; keeping the union")
 	}
-	if missingStatus > 0 {
-		s.log.Warn().Int("users", missingStatus).Msg("miniOrange users without a status field are taken as active")
-	}
 	return dir, nil
+}
+
+// maxNamed caps how many records one error message names.
+const maxNamed = 5
+
+// statusProblem words one record whose status field could not be used: who (username, else
+// id) and what was wrong with the field.
+func statusProblem(u moUser, field string, err error) string {
+	who := fmt.Sprintf("%q", truncate(u.UserName, 80))
+	if strings.TrimSpace(u.UserName) == "" {
+		who = fmt.Sprintf("user id %q", truncate(string(u.ID), 80))
+	}
+	return who + " (" + fieldProblem(field, err) + ")"
+}
+
+func fieldProblem(field string, err error) string {
+	if errors.Is(err, errNoStatus) {
+		return "field " + field + " is missing"
+	}
+	return fmt.Sprintf("%v in field %s", err, field)
 }
 
 func hasName(l *nameList, name string) bool {
@@ -454,12 +499,13 @@ func contains(l []string, name string) bool {
 	return false
 }
 
-// listState is a listed user's state: status, or userStatus if a tenant answers like users/get.
-func listState(u moUser) string {
-	if u.Status != "" {
-		return u.Status
+// listState is a listed user's state and the field it came from: status, or userStatus if a
+// tenant answers like users/get.
+func listState(u moUser) (string, string) {
+	if u.Status == "" && u.UserStatus != "" {
+		return u.UserStatus, userStatusField
 	}
-	return u.UserStatus
+	return u.Status, statusField
 }
 
 // userGetBody is the users/get request.
@@ -470,7 +516,9 @@ type userGetBody struct {
 
 // User fetches one user and its groups (from the answer's groups field) for targeted and
 // login-time runs. FAILED means no such user. An answer without a groups field is an error:
-// a user with no groups would make a targeted pass remove their memberships.
+// a user with no groups would make a targeted pass remove their memberships. So is an answer
+// whose userStatus is missing or unknown (it wraps ErrIncomplete): unknown means no, and a
+// guess must neither grant nor remove access.
 //
 // Every miniOrange user is in DEFAULT, so it is added when the answer leaves it out, to
 // match what Snapshot reports.
@@ -494,13 +542,12 @@ func (s *Source) User(ctx context.Context, userName string) (reconcile.User, err
 		return reconcile.User{}, fmt.Errorf("miniorange source %q: user %q: the %s answer has no groups field, so the user's memberships are unknown",
 			s.name, userName, s.ep.UserGet)
 	}
-	u, err := convertUser(a.moUser, a.UserStatus, []string{DefaultGroupName})
+	active, err := parseStatus(a.UserStatus)
 	if err != nil {
-		return reconcile.User{}, fmt.Errorf("miniorange source %q: %w", s.name, err)
+		return reconcile.User{}, fmt.Errorf("miniorange source %q: %w: user %q: the %s answer has no known status (%s), and a user whose status is missing or unknown is never taken as active",
+			s.name, ErrIncomplete, userName, s.ep.UserGet, fieldProblem(userStatusField, err))
 	}
-	if _, missing, _ := parseStatus(a.UserStatus); missing {
-		s.log.Warn().Str(logging.FieldUser, userName).Msg("miniOrange user answer has no userStatus; taken as active")
-	}
+	u := convertUser(a.moUser, active, []string{DefaultGroupName})
 	sort.Strings(u.Groups)
 	return u, nil
 }

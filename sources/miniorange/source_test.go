@@ -431,11 +431,22 @@ func TestUser(t *testing.T) {
 }
 
 func TestImplausibleTotalIsRejected(t *testing.T) {
-	srv := startSim(t, nil)
-	url := serve(t, rewrite(srv.Handler(), miniorangetest.PathUsersList, func(b map[string]any) { b["totalCount"] = 1 << 40 }))
-	_, err := newSource(t, url, nil).Snapshot(context.Background())
-	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "beyond what idsync reads") {
-		t.Errorf("error = %v", err)
+	for _, tc := range []struct {
+		name  string
+		total any
+		want  string
+	}{
+		{"huge", 1 << 40, "totalCount 1099511627776 is more than max_objects (1000000)"},
+		{"negative", -1, "negative totalCount -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startSim(t, nil)
+			url := serve(t, rewrite(srv.Handler(), miniorangetest.PathUsersList, func(b map[string]any) { b["totalCount"] = tc.total }))
+			_, err := newSource(t, url, nil).Snapshot(context.Background())
+			if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want ErrIncomplete and %q", err, tc.want)
+			}
+		})
 	}
 }
 

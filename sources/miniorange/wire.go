@@ -3,9 +3,11 @@ package miniorange
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/idsync/idsync/reconcile"
 )
@@ -276,28 +278,34 @@ func (a *userGetAnswer) result() statusBody {
 	return statusBody{Status: a.Status, Message: a.Message}
 }
 
-// parseStatus maps a miniOrange user state to active. A missing state counts as active
-// (the field's name is not public, and a guess must never deprovision anyone); a value
-// idsync does not know is an error, so the pass stays incomplete rather than guessing.
-func parseStatus(s string) (active, missing bool, err error) {
+// statusField names the field a user's state is read from, for messages: users/list
+// answers it as status, users/get as userStatus.
+const (
+	statusField     = "status"
+	userStatusField = "userStatus"
+)
+
+// errNoStatus is a user record without a state.
+var errNoStatus = errors.New("no status")
+
+// parseStatus maps a miniOrange user state to active. Unknown means no: a missing state, or
+// one idsync does not know, is an error and never active, so the read is incomplete and
+// nobody's access changes on a guess (neither granted nor taken).
+func parseStatus(s string) (active bool, err error) {
 	switch strings.ToUpper(strings.TrimSpace(s)) {
 	case "":
-		return true, true, nil
+		return false, errNoStatus
 	case "ACTIVE", "ENABLED", "TRUE":
-		return true, false, nil
+		return true, nil
 	case "DISABLED", "INACTIVE", "SUSPENDED", "LOCKED", "BLOCKED", "DEACTIVATED", "FALSE":
-		return false, false, nil
+		return false, nil
 	}
-	return false, false, fmt.Errorf("unknown user status %q", s)
+	return false, fmt.Errorf("unknown user status %q", truncate(s, 40))
 }
 
-// convertUser turns one miniOrange user into the model. state is the user's status value;
-// extraGroups are memberships learned from group member listings.
-func convertUser(u moUser, state string, extraGroups []string) (reconcile.User, error) {
-	active, _, err := parseStatus(state)
-	if err != nil {
-		return reconcile.User{}, fmt.Errorf("user %q: %w", u.UserName, err)
-	}
+// convertUser turns one miniOrange user into the model. active is the user's parsed state
+// (see parseStatus); extraGroups are memberships learned from group member listings.
+func convertUser(u moUser, active bool, extraGroups []string) reconcile.User {
 	key := string(u.ID)
 	if key == "" {
 		key = u.UserName
@@ -327,7 +335,18 @@ func convertUser(u moUser, state string, extraGroups []string) (reconcile.User, 
 		out.Attributes["phone"] = u.Phone
 	}
 	out.Groups = mergeGroups(u.Groups, extraGroups)
-	return out, nil
+	return out
+}
+
+// truncate cuts s to n bytes (on a rune boundary) for messages.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // mergeGroups returns the sorted union of both lists without duplicates or empty names.
