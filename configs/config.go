@@ -184,6 +184,9 @@ const (
 	DeactivateRemoveAccess = "remove-access"
 	DeactivateAdminAPI     = "admin-api"
 	DeactivateDelete       = "delete"
+	// DeactivateSuspend suspends the account's access through the organization API's
+	// directory (account-wide: every app of the organization; groups and roles are kept).
+	DeactivateSuspend = "suspend"
 )
 
 // JiraConfig is Jira Cloud (REST v3 and the JSM servicedeskapi) reached with an API token.
@@ -207,6 +210,11 @@ type AdminAPIConfig struct {
 	BaseURL       string `mapstructure:"base_url" json:"base_url"`
 	OrgAPIKey     Secret `mapstructure:"org_api_key" json:"org_api_key"`
 	OrgAPIKeyFile string `mapstructure:"org_api_key_file" json:"org_api_key_file,omitempty"`
+	// OrgID is the organization's id (required for deactivate: suspend).
+	OrgID string `mapstructure:"org_id" json:"org_id,omitempty"`
+	// DirectoryID is the directory suspend and restore act in; empty: the organization's
+	// only directory, discovered at the first pass.
+	DirectoryID string `mapstructure:"directory_id" json:"directory_id,omitempty"`
 }
 
 // MappingConfig turns IdP data into desired Jira state.

@@ -50,6 +50,7 @@ var badFixtures = []struct {
 	{"duplicate-push-token.bad.yaml", "sources[1].push.token: same token as sources[0].push.token", ErrDuplicate, 1},
 	{"previous-token-reused.bad.yaml", "sources[1].push.previous_token: same token as sources[0].push.token", ErrDuplicate, 2},
 	{"admin-api-without-config.bad.yaml", "sink.jira.deactivate: admin-api requires sink.jira.admin_api", ErrRequired, 1},
+	{"suspend-without-org-id.bad.yaml", "sink.jira.admin_api.org_id: required with deactivate: suspend", ErrRequired, 1},
 	{"unknown-product.bad.yaml", `sink.jira.products[0]: unknown product "confluence"`, ErrInvalid, 1},
 	{"duplicate-group-mapping.bad.yaml", `mapping.groups[1].idp: IdP group "Engineering" is already mapped by mapping.groups[0]`, ErrDuplicate, 1},
 	{"group-mapping-without-jira.bad.yaml", "mapping.groups[0].jira: required", ErrRequired, 1},

@@ -89,7 +89,7 @@ func redact(s Secret) Secret {
 // another machine, an unencrypted listener reachable from the network, secret files others
 // can read, a schedule that spends the API budget on full passes, short SCIM tokens on a
 // listener others can reach, a breaker threshold of 0 (it holds every change it counts; it
-// does not switch the breaker off). `idsync validate` prints them; they never stop the daemon.
+// does not switch the breaker off), deactivate: suspend (it acts on the whole organization). `idsync validate` prints them; they never stop the daemon.
 func (c *Config) Warnings() []Problem {
 	var w []Problem
 	add := func(path, msg string) { w = append(w, Problem{Path: path, Msg: msg}) }
@@ -128,6 +128,9 @@ func (c *Config) Warnings() []Problem {
 		}
 		if len(j.Products) == 0 && c.Mapping.ImportUsers {
 			add("sink.jira.products", "empty: accounts idsync creates get no product access")
+		}
+		if j.Deactivate == DeactivateSuspend {
+			add("sink.jira.deactivate", "suspend is account-wide: a suspended person loses access to every app of the Atlassian organization (other Jira sites, Confluence, ...), not only this site; their groups and roles are kept until restore")
 		}
 	}
 	for _, z := range c.Safety.zeroThresholds() {

@@ -23,7 +23,7 @@ var (
 	LogLevels         = []string{"trace", "debug", "info", "warn", "error"}
 	LogFormats        = []string{"auto", "json", "console"}
 	Policies          = []string{PolicySync, PolicyUpsertOnly, PolicyCreateOnly}
-	DeactivateMethods = []string{DeactivateRemoveAccess, DeactivateAdminAPI, DeactivateDelete}
+	DeactivateMethods = []string{DeactivateRemoveAccess, DeactivateAdminAPI, DeactivateSuspend, DeactivateDelete}
 	// JiraProducts are the Jira product keys POST /rest/api/3/user accepts.
 	JiraProducts = []string{"jira-software", "jira-core", "jira-servicedesk", "jira-product-discovery"}
 	SourceTypes  = []string{SourceMiniOrange, SourceSCIM, SourceSCIMPull}
@@ -491,6 +491,14 @@ func (v *validator) sink(c *Config) {
 	}
 	if v.enum("sink.jira.deactivate", j.Deactivate, DeactivateMethods) && j.Deactivate == DeactivateAdminAPI && j.AdminAPI == nil {
 		v.add("sink.jira.deactivate", "admin-api requires sink.jira.admin_api (base_url and org_api_key)", ErrRequired)
+	}
+	if j.Deactivate == DeactivateSuspend {
+		switch {
+		case j.AdminAPI == nil:
+			v.add("sink.jira.deactivate", "suspend requires sink.jira.admin_api (base_url, org_api_key and org_id)", ErrRequired)
+		case strings.TrimSpace(j.AdminAPI.OrgID) == "":
+			v.add("sink.jira.admin_api.org_id", "required with deactivate: suspend (the id in your admin.atlassian.com URL)", ErrRequired)
+		}
 	}
 	v.rateLimit("sink.jira.rate_limit", j.RateLimit)
 	v.names("sink.jira.product_access_groups", j.ProductAccessGroups)

@@ -132,7 +132,10 @@ func TestValidate(t *testing.T) {
 		{"jira token", func(c *Config) { c.Sink.Jira.APIToken = "" }, []string{"sink.jira.api_token: required"}},
 		{"products", func(c *Config) { c.Sink.Jira.Products = []string{"jira-core", "jira-core"} }, []string{`sink.jira.products[1]: "jira-core" is listed twice`}},
 		{"no products is legal", func(c *Config) { c.Sink.Jira.Products = nil }, nil},
-		{"deactivate", func(c *Config) { c.Sink.Jira.Deactivate = "suspend" }, []string{`sink.jira.deactivate: "suspend" is not one of remove-access, admin-api, delete`}},
+		{"deactivate", func(c *Config) { c.Sink.Jira.Deactivate = "suspend-access" }, []string{`sink.jira.deactivate: "suspend-access" is not one of remove-access, admin-api, suspend, delete`}},
+		{"suspend with org id", func(c *Config) { c.Sink.Jira.Deactivate = DeactivateSuspend; c.Sink.Jira.AdminAPI.OrgID = "org-1" }, nil},
+		{"suspend without org id", func(c *Config) { c.Sink.Jira.Deactivate = DeactivateSuspend }, []string{"sink.jira.admin_api.org_id: required with deactivate: suspend"}},
+		{"suspend without block", func(c *Config) { c.Sink.Jira.Deactivate = DeactivateSuspend; c.Sink.Jira.AdminAPI = nil }, []string{"sink.jira.deactivate: suspend requires sink.jira.admin_api"}},
 		{"admin-api with block", func(c *Config) { c.Sink.Jira.Deactivate = DeactivateAdminAPI }, nil},
 		{"admin-api without block", func(c *Config) { c.Sink.Jira.Deactivate = DeactivateAdminAPI; c.Sink.Jira.AdminAPI = nil }, []string{"sink.jira.deactivate: admin-api requires sink.jira.admin_api"}},
 		{"org key", func(c *Config) { c.Sink.Jira.AdminAPI.OrgAPIKey = "" }, []string{"sink.jira.admin_api.org_api_key: required"}},
@@ -438,6 +441,32 @@ func TestWarnings(t *testing.T) {
 	}
 	if strings.Contains(all, "miniorange.base_url") {
 		t.Errorf("loopback http warned about:\n%s", all)
+	}
+}
+
+// TestWarningsSuspendIsAccountWide: suspend is legal, but it reaches beyond the Jira site;
+// validate says so once.
+func TestWarningsSuspendIsAccountWide(t *testing.T) {
+	c := validConfig()
+	c.Sink.Jira.Deactivate = DeactivateSuspend
+	c.Sink.Jira.AdminAPI.OrgID = "org-1"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, w := range c.Warnings() {
+		if w.Path == "sink.jira.deactivate" && strings.Contains(w.Msg, "account-wide") && strings.Contains(w.Msg, "every app of the Atlassian organization") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d account-wide warnings for deactivate: suspend, want 1: %v", n, c.Warnings())
+	}
+	c.Sink.Jira.Deactivate = DeactivateAdminAPI
+	for _, w := range c.Warnings() {
+		if w.Path == "sink.jira.deactivate" {
+			t.Errorf("warning for admin-api: %v", w)
+		}
 	}
 }
 
