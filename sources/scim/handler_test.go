@@ -814,3 +814,36 @@ func TestSetTokens(t *testing.T) {
 		t.Error("a refused rotation changed the running token")
 	}
 }
+
+// A group's members carry display (RFC 7643 section 2.4, read-only): the member's
+// displayName, else its userName, kept current when the user is renamed.
+func TestGroupMembersCarryDisplay(t *testing.T) {
+	f := newFixture(t)
+	a := f.createUser("a@example.com", `"displayName":"Ada Lovelace"`)
+	b := f.createUser("b@example.com")
+	g := f.createGroup("Eng", a, b)
+	display := func() map[string]any {
+		r := mustCode(t, f.corp("GET", "Groups/"+g, ""), http.StatusOK)
+		out := map[string]any{}
+		for _, m := range r.Body["members"].([]any) {
+			mm := m.(map[string]any)
+			out[mm["value"].(string)] = mm["display"]
+		}
+		return out
+	}
+	if d := display(); d[a] != "Ada Lovelace" || d[b] != "b@example.com" {
+		t.Fatalf("member display %v", d)
+	}
+	mustCode(t, f.corp("PATCH", "Users/"+a, `{"Operations":[{"op":"replace","path":"displayName","value":"Ada King"}]}`), http.StatusOK)
+	if d := display(); d[a] != "Ada King" {
+		t.Fatalf("a rename is not shown in the group (cached render): %v", d)
+	}
+	mustCode(t, f.corp("PATCH", "Users/"+b, `{"Operations":[{"op":"replace","path":"userName","value":"bee@example.com"}]}`), http.StatusOK)
+	if d := display(); d[b] != "bee@example.com" {
+		t.Fatalf("a new userName is not shown in the group: %v", d)
+	}
+	r := mustCode(t, f.corp("GET", "Groups?filter="+url.QueryEscape(`displayName eq "Eng"`), ""), http.StatusOK)
+	if !strings.Contains(string(r.Raw), `"display":"Ada King"`) {
+		t.Fatalf("a listed group's members have no display: %s", r.Raw)
+	}
+}

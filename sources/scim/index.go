@@ -186,8 +186,8 @@ func (h *Handler) index(s *source, rt *resourceType, id string, old *entry, rec 
 		}
 		s.userByName[strings.ToLower(userName(rec.Resource))] = id
 		s.users[id] = e
-		if old != nil && displayName(old.rec.Resource) != displayName(rec.Resource) {
-			s.invalidateGroupsOf(id)
+		if old != nil && (displayName(old.rec.Resource) != displayName(rec.Resource) || userName(old.rec.Resource) != userName(rec.Resource)) {
+			s.invalidateGroupsOf(id) // their renders show this user's display
 		}
 		return e
 	}

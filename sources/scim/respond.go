@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -84,26 +85,33 @@ func (h *Handler) render(s *source, rt *resourceType, e *entry) []byte {
 	return b
 }
 
-// fullView is the entry's view plus, for users, the groups they are in. Call with s.mu held.
+// fullView is the entry's view plus, for users, the groups they are in, and for groups each
+// member's display (RFC 7643 section 2.4: read-only, the member's displayName, else its
+// userName), as IdPs' provisioning logs show it. Members deleted since the group was written
+// are not shown. Call with s.mu held.
 func (h *Handler) fullView(s *source, rt *resourceType, e *entry) map[string]any {
 	if rt != userType {
-		if ids := memberIDs(e.rec.Resource); len(ids) > 0 {
-			// Members deleted since the group was written are not shown.
-			live := make([]any, 0, len(ids))
-			for _, el := range elements(e.rec.Resource["members"]) {
-				m, _ := el.(map[string]any)
-				v, _ := m["value"].(string)
-				if _, ok := s.users[v]; ok {
-					live = append(live, el)
-				}
-			}
-			if len(live) != len(ids) {
-				v := shallow(e.view)
-				setOrDelete(v, "members", nonEmptyList(live))
-				return v
-			}
+		els := elements(e.rec.Resource["members"])
+		if len(els) == 0 {
+			return e.view
 		}
-		return e.view
+		live := make([]any, 0, len(els))
+		for _, el := range els {
+			m, _ := el.(map[string]any)
+			v, _ := m["value"].(string)
+			u, ok := s.users[v]
+			if !ok {
+				continue
+			}
+			mv := shallow(m)
+			if d := cmp.Or(displayName(u.rec.Resource), userName(u.rec.Resource)); d != "" {
+				mv["display"] = d
+			}
+			live = append(live, mv)
+		}
+		v := shallow(e.view)
+		setOrDelete(v, "members", nonEmptyList(live))
+		return v
 	}
 	gids := s.memberOf[e.id]
 	if len(gids) == 0 {
