@@ -2,6 +2,8 @@ package scimpull
 
 import (
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -12,6 +14,9 @@ func FuzzDecodeListResponse(f *testing.F) {
 		`{"totalResults":1,"Resources":[{"id":"1","userName":"a","active":"True","emails":[{"value":"a@x","primary":"true"}],"name":{"givenName":"A"},"groups":[{"value":"g","display":"G"}]}]}`,
 		`{"totalResults":1,"resources":[{"id":2,"userName":"b","active":false,"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":{"value":3}}}]}`,
 		`{"totalResults":1,"Resources":[{"id":"g","displayName":"G","members":[{"value":"1","type":"User"}]}]}`,
+		`{"totalResults":1,"Resources":[{"id":"3","userName":"c"}]}`,
+		`{"totalResults":1,"Resources":[{"id":"4","userName":"d","active":null}]}`,
+		`{"totalResults":1,"Resources":[{"id":"5","userName":"e","active":"FALSE"}]}`,
 		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":400,"scimType":"invalidFilter"}`,
 		`{}`, `[]`, `null`,
 	} {
@@ -21,7 +26,13 @@ func FuzzDecodeListResponse(f *testing.F) {
 		var users listResponse[scimUser]
 		if json.Unmarshal(b, &users) == nil {
 			for _, u := range users.Resources {
-				_, _ = convertUser(u, []string{"G"})
+				out, err := convertUser(u, []string{"G"})
+				if err == nil && out.Active && !(u.Active.set && u.Active.value) {
+					t.Fatalf("user %q without active:true was taken as active", u.UserName)
+				}
+				if !u.Active.set && !errors.Is(err, errNoActive) && strings.TrimSpace(u.UserName) != "" {
+					t.Fatalf("user %q without active converted with error %v, want errNoActive", u.UserName, err)
+				}
 			}
 		}
 		var groups listResponse[scimGroup]

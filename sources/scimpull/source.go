@@ -5,6 +5,10 @@
 // startIndex and count, and returns the whole directory or an error wrapping ErrIncomplete.
 // The two listings run at the same time; each is read page after page, because many SCIM
 // servers rate-limit hard and some page by a cursor hidden behind startIndex.
+//
+// Unknown means no: a user without an active attribute (RFC 7643 makes it optional) is never
+// taken as active, and makes the read incomplete. A totalResults beyond max_objects fails the
+// read before anything is sized by it.
 package scimpull
 
 import (
@@ -31,8 +35,9 @@ import (
 )
 
 // ErrIncomplete marks a Snapshot that could not read the whole directory: a failed page, a
-// listing shorter than its totalResults, a total that changed mid-read, repeated resources,
-// or listings that contradict each other. Such a pass may create and update but must not
+// listing shorter than its totalResults, a total that changed mid-read or is beyond
+// max_objects, repeated resources, a user without an active attribute, or listings that
+// contradict each other. Such a pass may create and update but must not
 // deactivate or remove anything.
 var ErrIncomplete = errors.New("incomplete read")
 
@@ -41,7 +46,13 @@ const (
 	DefaultPageSize      = 100
 	DefaultTimeout       = 30 * time.Second
 	DefaultMaxRetryAfter = httpx.DefaultMaxRetryAfter
+	// DefaultMaxObjects bounds a listing's totalResults when cfg.MaxObjects is unset.
+	DefaultMaxObjects = configs.DefaultMaxObjects
 )
+
+// maxPrealloc caps the room a listing reserves up front: a listing grows with the resources
+// it receives, never with the totalResults it claims.
+const maxPrealloc = 4096
 
 // Options are the runtime dependencies of a Source. Zero values take defaults.
 type Options struct {
@@ -59,10 +70,11 @@ type Options struct {
 
 // Source is one SCIM 2.0 server read as an identity source.
 type Source struct {
-	name     string
-	pageSize int
-	c        *client
-	log      zerolog.Logger
+	name       string
+	pageSize   int
+	maxObjects int
+	c          *client
+	log        zerolog.Logger
 }
 
 var (
@@ -74,6 +86,8 @@ var (
 // resolves token_file). BaseURL is the SCIM root, e.g. https://idp.example.com/scim/v2.
 // rate_limit.requests_per_second and burst shape every request; rate_limit.concurrency is
 // not used, since each listing is read one page at a time (at most two requests in flight).
+// cfg.MaxObjects bounds the totalResults of every listing (sources[].max_objects, which
+// configs copies into the block; 0 takes DefaultMaxObjects).
 func New(name string, cfg configs.SCIMPullConfig, opts Options) (*Source, error) {
 	if name == "" {
 		return nil, errors.New("scimpull source: name is empty")
@@ -91,6 +105,9 @@ func New(name string, cfg configs.SCIMPullConfig, opts Options) (*Source, error)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.MaxObjects <= 0 {
+		cfg.MaxObjects = DefaultMaxObjects
+	}
 	limiter := httpx.Limiter(cfg.RateLimit)
 	hc := opts.HTTPClient
 	if hc == nil {
@@ -99,9 +116,10 @@ func New(name string, cfg configs.SCIMPullConfig, opts Options) (*Source, error)
 	retry := httpx.Retry{Max: opts.RetryMax, WaitMin: opts.RetryWaitMin, WaitMax: opts.RetryWaitMax, MaxRetryAfter: opts.MaxRetryAfter}.WithDefaults()
 	log := opts.Logger.With().Str(logging.FieldSource, name).Str(logging.FieldComponent, "scimpull").Logger()
 	return &Source{
-		name:     name,
-		pageSize: cfg.PageSize,
-		log:      log,
+		name:       name,
+		pageSize:   cfg.PageSize,
+		maxObjects: cfg.MaxObjects,
+		log:        log,
 		c: newClient(clientOptions{
 			base: cfg.BaseURL, token: cfg.Token.Value(), httpClient: hc, timeout: cfg.Timeout,
 			limiter: limiter, metrics: opts.Metrics, log: log, retryMax: retry.Max,
@@ -135,11 +153,13 @@ func (s *Source) Close() error {
 	return nil
 }
 
-// readAll reads a whole listing page after page. Every page must report the same
-// totalResults; a page shorter than count is legal; an empty page before the total, more
-// resources than the total, or an id seen twice (a server that ignores startIndex) fails
-// the read. The answer's own startIndex is not checked: servers echo it inconsistently.
-func readAll[T any](ctx context.Context, c *client, what, path, extraQuery string, pageSize int, id func(T) string) ([]T, error) {
+// readAll reads a whole listing page after page. A totalResults beyond maxObjects fails the
+// read before anything is sized by it, and what is kept grows with the resources received.
+// Every page must report the same totalResults; a page shorter than count is legal; an empty
+// page before the total, more resources than the total, or an id seen twice (a server that
+// ignores startIndex) fails the read. The answer's own startIndex is not checked: servers
+// echo it inconsistently.
+func readAll[T any](ctx context.Context, c *client, what, path, extraQuery string, pageSize, maxObjects int, id func(T) string) ([]T, error) {
 	var (
 		out   []T
 		total = -1
@@ -164,6 +184,9 @@ func readAll[T any](ctx context.Context, c *client, what, path, extraQuery strin
 		switch {
 		case t < 0:
 			return nil, fmt.Errorf("%w: %s: negative totalResults %d", ErrIncomplete, what, t)
+		case t > maxObjects:
+			return nil, fmt.Errorf("%w: %s: totalResults %d is more than max_objects (%d): a corrupt count, or a directory larger than this source is configured for (raise sources[].max_objects if it is real)",
+				ErrIncomplete, what, t, maxObjects)
 		case total >= 0 && t != total:
 			return nil, fmt.Errorf("%w: %s: totalResults changed from %d to %d during the read (at startIndex %d)", ErrIncomplete, what, total, t, start)
 		case n == 0 && len(out) < t:
@@ -173,7 +196,7 @@ func readAll[T any](ctx context.Context, c *client, what, path, extraQuery strin
 		}
 		total = t
 		if out == nil {
-			out = make([]T, 0, min(t, 100_000)) // a corrupt total must not allocate without limit
+			out = make([]T, 0, min(t, max(maxPrealloc, n)))
 		}
 		for _, r := range page.Resources {
 			k := id(r)
@@ -219,11 +242,11 @@ func (s *Source) snapshot(ctx context.Context) (reconcile.Directory, error) {
 	var groups []scimGroup
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		users, err = readAll(gctx, s.c, "users listing", "/Users", "", s.pageSize, func(u scimUser) string { return string(u.ID) })
+		users, err = readAll(gctx, s.c, "users listing", "/Users", "", s.pageSize, s.maxObjects, func(u scimUser) string { return string(u.ID) })
 		return err
 	})
 	g.Go(func() (err error) {
-		groups, err = readAll(gctx, s.c, "groups listing", "/Groups", "", s.pageSize, func(g scimGroup) string { return string(g.ID) })
+		groups, err = readAll(gctx, s.c, "groups listing", "/Groups", "", s.pageSize, s.maxObjects, func(g scimGroup) string { return string(g.ID) })
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -286,6 +309,8 @@ func (s *Source) assemble(users []scimUser, groups []scimGroup) (reconcile.Direc
 	if nested > 0 {
 		s.log.Debug().Int("members", nested).Msg("nested group members are not expanded")
 	}
+	var noActive []string // the first maxNamed users without an active attribute
+	nNoActive := 0
 	for i, u := range users {
 		gs := memberOf[i]
 		if u.Groups != nil {
@@ -298,13 +323,31 @@ func (s *Source) assemble(users []scimUser, groups []scimGroup) (reconcile.Direc
 			}
 		}
 		ru, err := convertUser(u, gs)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoActive):
+			if len(noActive) < maxNamed {
+				noActive = append(noActive, fmt.Sprintf("%q (%v)", truncate(u.UserName, 80), err))
+			}
+			nNoActive++
+			continue
+		case err != nil:
 			return reconcile.Directory{}, fmt.Errorf("%w: users listing: %w", ErrIncomplete, err)
 		}
 		dir.Users = append(dir.Users, ru)
 	}
+	if nNoActive > 0 {
+		more := ""
+		if nNoActive > len(noActive) {
+			more = fmt.Sprintf(" and %d more", nNoActive-len(noActive))
+		}
+		return reconcile.Directory{}, fmt.Errorf("%w: users listing: %d of %d users have no active attribute, and a user whose status is missing or unknown is never taken as active: %s%s",
+			ErrIncomplete, nNoActive, len(users), strings.Join(noActive, ", "), more)
+	}
 	return dir, nil
 }
+
+// maxNamed caps how many records one error message names.
+const maxNamed = 5
 
 func hasKey(m map[string]int, k string) bool {
 	_, ok := m[k]
@@ -324,6 +367,8 @@ func filterValue(s string) string {
 // groups come from the user's groups attribute when the server sends it, else from
 // `GET /Groups?filter=members.value eq "<id>"`. When neither works the answer is an error:
 // a user with no groups would make a targeted pass remove their memberships.
+// A user without an active attribute is an error too (it wraps ErrIncomplete): unknown means
+// no, and a guess must neither grant nor remove access.
 func (s *Source) User(ctx context.Context, userName string) (reconcile.User, error) {
 	if strings.TrimSpace(userName) == "" {
 		return reconcile.User{}, fmt.Errorf("scimpull source %q: empty userName", s.name)
@@ -361,6 +406,10 @@ func (s *Source) User(ctx context.Context, userName string) (reconcile.User, err
 		return reconcile.User{}, fmt.Errorf("scimpull source %q: groups of user %q: %w", s.name, userName, err)
 	}
 	out, err := convertUser(u, groups)
+	if errors.Is(err, errNoActive) {
+		return reconcile.User{}, fmt.Errorf("scimpull source %q: %w: user %q: %v, and a user whose status is missing or unknown is never taken as active",
+			s.name, ErrIncomplete, userName, err)
+	}
 	if err != nil {
 		return reconcile.User{}, fmt.Errorf("scimpull source %q: %w", s.name, err)
 	}
@@ -397,7 +446,7 @@ func (s *Source) userGroups(ctx context.Context, u scimUser) ([]string, error) {
 	q := url.Values{}
 	q.Set("filter", "members.value eq "+filterValue(string(u.ID)))
 	q.Set("excludedAttributes", "members")
-	groups, err := readAll(ctx, s.c, "groups of the user", "/Groups", q.Encode(), s.pageSize, func(g scimGroup) string { return string(g.ID) })
+	groups, err := readAll(ctx, s.c, "groups of the user", "/Groups", q.Encode(), s.pageSize, s.maxObjects, func(g scimGroup) string { return string(g.ID) })
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func TestConversion(t *testing.T) {
 				map[string]any{"value": "Bob@Primary.example", "type": "other", "primary": "true"},
 			},
 			"name": map[string]any{"givenName": "Bob", "familyName": "Ng"}},
-		{"id": 17, "userName": "carl", "emails": []any{map[string]any{"value": "c@x.org"}}},
+		{"id": 17, "userName": "carl", "active": "true", "emails": []any{map[string]any{"value": "c@x.org"}}},
 		{"id": "d", "userName": "dee", "active": false},
 	}
 	f.groups = []map[string]any{
@@ -128,7 +128,7 @@ func TestConversion(t *testing.T) {
 	}
 	carl := by["carl"]
 	if carl.Key != "17" || !carl.Active || carl.Email != "c@x.org" || carl.DisplayName != "carl" || carl.Groups != nil {
-		t.Errorf("carl = %+v (numeric id, missing active = active, first email)", carl)
+		t.Errorf("carl = %+v (numeric id, \"true\" = active, first email)", carl)
 	}
 	if by["dee"].Active || by["dee"].Email != "" {
 		t.Errorf("dee = %+v", by["dee"])
@@ -291,7 +291,7 @@ func TestUser(t *testing.T) {
 
 	t.Run("quotes in userName are escaped", func(t *testing.T) {
 		f.mu.Lock()
-		f.users = append(f.users, map[string]any{"id": "q", "userName": `o"hara\x`, "groups": []any{}})
+		f.users = append(f.users, map[string]any{"id": "q", "userName": `o"hara\x`, "active": true, "groups": []any{}})
 		f.mu.Unlock()
 		u, err := src.User(context.Background(), `o"hara\x`)
 		if err != nil || u.Key != "q" || u.Groups != nil {

@@ -3,6 +3,7 @@ package scimpull
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -151,12 +152,20 @@ func pick(list []multi) string {
 	return ""
 }
 
+// errNoActive is a user without an active attribute (absent or null).
+var errNoActive = errors.New("field active is missing")
+
 // convertUser turns a SCIM user into the model; groups are names already resolved.
-// A missing active counts as active: RFC 7643 makes it optional, and a guess must never
-// deprovision anyone.
+//
+// Unknown means no: RFC 7643 makes active optional, but a user whose active is absent (or
+// null) is never taken as active. convertUser returns errNoActive for it, and the caller
+// fails the read as incomplete rather than guess either way.
 func convertUser(u scimUser, groups []string) (reconcile.User, error) {
 	if strings.TrimSpace(u.UserName) == "" {
 		return reconcile.User{}, fmt.Errorf("user with id %q has no userName", string(u.ID))
+	}
+	if !u.Active.set {
+		return reconcile.User{}, errNoActive
 	}
 	key := string(u.ID)
 	if key == "" {
@@ -166,7 +175,7 @@ func convertUser(u scimUser, groups []string) (reconcile.User, error) {
 		Key:      key,
 		UserName: u.UserName,
 		Email:    strings.TrimSpace(pick(u.Emails)),
-		Active:   !u.Active.set || u.Active.value,
+		Active:   u.Active.value,
 	}
 	if u.Name != nil {
 		out.GivenName, out.FamilyName = u.Name.GivenName, u.Name.FamilyName
