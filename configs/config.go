@@ -81,6 +81,7 @@ const (
 	SourceMiniOrange = "miniorange"
 	SourceSCIM       = "scim" // push only: the SCIM store is the desired state
 	SourceSCIMPull   = "scimpull"
+	SourceLDAP       = "ldap" // LDAPv3 directories and Active Directory, pulled
 )
 
 // SourceConfig is one identity provider.
@@ -93,9 +94,14 @@ type SourceConfig struct {
 	// it. Load and ApplyDefaults copy it into the source's block (MiniOrangeConfig.MaxObjects,
 	// SCIMPullConfig.MaxObjects), where the source's constructor reads it.
 	MaxObjects int `mapstructure:"max_objects" json:"max_objects"`
+	// CustomersOnly makes the source's people JSM customers only (the app's "Customer
+	// Sync"): never a licensed account, a product-access group or a Jira group; only the
+	// customer access mapping.customers gives them.
+	CustomersOnly bool `mapstructure:"customers_only" json:"customers_only,omitempty"`
 
 	MiniOrange *MiniOrangeConfig `mapstructure:"miniorange" json:"miniorange,omitempty"`
 	SCIMPull   *SCIMPullConfig   `mapstructure:"scimpull" json:"scimpull,omitempty"`
+	LDAP       *LDAPConfig       `mapstructure:"ldap" json:"ldap,omitempty"`
 	Push       *PushConfig       `mapstructure:"push" json:"push,omitempty"`
 }
 
@@ -246,7 +252,10 @@ type GroupMapping struct {
 
 // CustomerMapping grants JSM customer access to members of an IdP group.
 type CustomerMapping struct {
-	IdP           string   `mapstructure:"idp" json:"idp"`
+	IdP string `mapstructure:"idp" json:"idp,omitempty"`
+	// Source, instead of IdP, covers every person of that source (most often a
+	// customers_only source).
+	Source        string   `mapstructure:"source" json:"source,omitempty"`
 	ServiceDesks  []string `mapstructure:"service_desks" json:"service_desks"` // project keys or ids
 	Organizations []string `mapstructure:"organizations" json:"organizations"` // names
 }

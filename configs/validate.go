@@ -26,11 +26,11 @@ var (
 	DeactivateMethods = []string{DeactivateRemoveAccess, DeactivateAdminAPI, DeactivateSuspend, DeactivateDelete}
 	// JiraProducts are the Jira product keys POST /rest/api/3/user accepts.
 	JiraProducts = []string{"jira-software", "jira-core", "jira-servicedesk", "jira-product-discovery"}
-	SourceTypes  = []string{SourceMiniOrange, SourceSCIM, SourceSCIMPull}
+	SourceTypes  = []string{SourceMiniOrange, SourceSCIM, SourceSCIMPull, SourceLDAP}
 )
 
 // plannedSourceTypes are known but not built yet: a clear "not supported yet" beats "unknown".
-var plannedSourceTypes = []string{"ldap"}
+var plannedSourceTypes = []string{}
 
 var (
 	sourceNameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -47,7 +47,7 @@ func (c *Config) Validate() error {
 	v.top(c)
 	v.sources(c)
 	v.sink(c)
-	v.mapping(&c.Mapping)
+	v.mapping(&c.Mapping, c.Sources)
 	v.safety(&c.Safety)
 	return v.ps.Err()
 }
@@ -344,6 +344,9 @@ func (v *validator) sources(c *Config) {
 		if s.SCIMPull != nil {
 			v.scimPull(p+".scimpull", s.SCIMPull)
 		}
+		if s.LDAP != nil {
+			v.ldap(p+".ldap", s.LDAP)
+		}
 		if s.Push != nil {
 			v.push(p+".push", s, c, tokens)
 		} else if s.Type == SourceSCIM {
@@ -367,7 +370,7 @@ func (v *validator) sourceType(p string, s *SourceConfig) {
 	for _, b := range []struct {
 		block   string
 		present bool
-	}{{SourceMiniOrange, s.MiniOrange != nil}, {SourceSCIMPull, s.SCIMPull != nil}} {
+	}{{SourceMiniOrange, s.MiniOrange != nil}, {SourceSCIMPull, s.SCIMPull != nil}, {SourceLDAP, s.LDAP != nil}} {
 		switch {
 		case b.block == s.Type && !b.present:
 			v.add(p+"."+b.block, fmt.Sprintf("required for type %s", s.Type), ErrRequired)
@@ -528,7 +531,7 @@ func (v *validator) names(path string, list []string) {
 	}
 }
 
-func (v *validator) mapping(m *MappingConfig) {
+func (v *validator) mapping(m *MappingConfig, sources []SourceConfig) {
 	idps := map[string]int{}
 	for i, g := range m.Groups {
 		p := fmt.Sprintf("mapping.groups[%d]", i)
@@ -545,21 +548,45 @@ func (v *validator) mapping(m *MappingConfig) {
 		v.names(p+".jira", g.Jira)
 	}
 	v.names("mapping.default_groups", m.DefaultGroups)
-	custs := map[string]int{}
+	custs, bySource := map[string]int{}, map[string]int{}
 	for i, cm := range m.Customers {
 		p := fmt.Sprintf("mapping.customers[%d]", i)
-		if cm.IdP == "" {
-			v.required(p + ".idp")
-		} else if j, dup := custs[cm.IdP]; dup {
-			v.add(p+".idp", fmt.Sprintf("IdP group %q is already mapped by mapping.customers[%d]", truncate(cm.IdP, 60), j), ErrDuplicate)
-		} else {
-			custs[cm.IdP] = i
+		switch {
+		case cm.IdP == "" && cm.Source == "":
+			v.add(p+".idp", "required: an IdP group (idp) or a source (source)", ErrRequired)
+		case cm.IdP != "" && cm.Source != "":
+			v.add(p+".source", "give idp or source, not both", ErrInvalid)
+		case cm.Source != "":
+			if j, dup := bySource[cm.Source]; dup {
+				v.add(p+".source", fmt.Sprintf("source %q is already mapped by mapping.customers[%d]", truncate(cm.Source, 60), j), ErrDuplicate)
+			} else {
+				bySource[cm.Source] = i
+			}
+			if !slices.ContainsFunc(sources, func(s SourceConfig) bool { return s.Name == cm.Source }) {
+				v.add(p+".source", fmt.Sprintf("%q is not the name of a source", truncate(cm.Source, 60)), ErrInvalid)
+			}
+		default:
+			if j, dup := custs[cm.IdP]; dup {
+				v.add(p+".idp", fmt.Sprintf("IdP group %q is already mapped by mapping.customers[%d]", truncate(cm.IdP, 60), j), ErrDuplicate)
+			} else {
+				custs[cm.IdP] = i
+			}
 		}
 		if len(cm.ServiceDesks) == 0 && len(cm.Organizations) == 0 {
 			v.add(p, "needs at least one of service_desks or organizations", ErrRequired)
 		}
 		v.names(p+".service_desks", cm.ServiceDesks)
 		v.names(p+".organizations", cm.Organizations)
+	}
+	// A customers_only source that no entry can reach would sync nobody: its people get
+	// nothing but customer access. An idp entry may match any source's groups.
+	for i, s := range sources {
+		if s.CustomersOnly && len(custs) == 0 {
+			if _, ok := bySource[s.Name]; !ok {
+				v.add(fmt.Sprintf("sources[%d].customers_only", i),
+					fmt.Sprintf("no mapping.customers entry reaches source %q: add one with source: %s (or idp: GROUP)", s.Name, s.Name), ErrInvalid)
+			}
+		}
 	}
 	v.names("mapping.include_groups", m.IncludeGroups)
 	v.names("mapping.exclude_users", m.ExcludeUsers)

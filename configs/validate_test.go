@@ -148,6 +148,19 @@ func TestValidate(t *testing.T) {
 		{"customers idp", func(c *Config) { c.Mapping.Customers[0].IdP = "" }, []string{"mapping.customers[0].idp: required"}},
 		{"customers dup", func(c *Config) { c.Mapping.Customers = append(c.Mapping.Customers, c.Mapping.Customers[0]) }, []string{"mapping.customers[1].idp: IdP group \"Support\" is already mapped"}},
 		{"customers organizations only", func(c *Config) { c.Mapping.Customers[0] = CustomerMapping{IdP: "x", Organizations: []string{"Acme"}} }, nil},
+		{"customers by source", func(c *Config) {
+			c.Sources[0].CustomersOnly = true
+			c.Mapping.Customers = []CustomerMapping{{Source: c.Sources[0].Name, ServiceDesks: []string{"DEMO"}}}
+		}, nil},
+		{"customers by unknown source", func(c *Config) {
+			c.Mapping.Customers[0] = CustomerMapping{Source: "nope", ServiceDesks: []string{"DEMO"}}
+		}, []string{`mapping.customers[0].source: "nope" is not the name of a source`}},
+		{"customers idp and source", func(c *Config) { c.Mapping.Customers[0].Source = c.Sources[0].Name }, []string{"mapping.customers[0].source: give idp or source, not both"}},
+		{"customers source dup", func(c *Config) {
+			c.Mapping.Customers = []CustomerMapping{{Source: c.Sources[0].Name, ServiceDesks: []string{"A"}}, {Source: c.Sources[0].Name, ServiceDesks: []string{"B"}}}
+		}, []string{"mapping.customers[1].source: source"}},
+		{"customers-only source nobody reaches", func(c *Config) { c.Sources[0].CustomersOnly = true; c.Mapping.Customers = nil }, []string{"sources[0].customers_only: no mapping.customers entry reaches source"}},
+		{"customers-only source reached by an idp entry", func(c *Config) { c.Sources[0].CustomersOnly = true }, nil},
 		{"transform replace without pattern", func(c *Config) { c.Mapping.Email.Replace = "$1" }, []string{"mapping.email.replace: needs a pattern"}},
 		{"transform pattern", func(c *Config) { c.Mapping.Email.Pattern = "(?P<x" }, []string{"mapping.email.pattern: does not compile"}},
 		{"display name", func(c *Config) { c.Mapping.DisplayName = "full" }, []string{`mapping.display_name: "full" is not one of`}},

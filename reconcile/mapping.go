@@ -16,6 +16,9 @@ import (
 type SourceData struct {
 	Directory Directory
 	Priority  int
+	// CustomersOnly marks a customers_only source: its records grant customer access only
+	// (mapping.customers), never a Jira group, a default group or a licensed account.
+	CustomersOnly bool
 }
 
 // Warning is a problem with source data that the mapping worked around (a person skipped, an
@@ -50,6 +53,7 @@ type Mapper struct {
 	emailRe       *regexp.Regexp
 	explicit      map[string][]int32 // lower IdP group -> base group indexes
 	customers     map[string]custTargets
+	bySource      map[string]custTargets // mapping.customers entries by source name
 	include       map[string]bool
 	excludeUsers  map[string]bool
 	excludeGroups map[string]bool
@@ -68,6 +72,7 @@ func NewMapper(cfg configs.MappingConfig) (*Mapper, error) {
 		cfg:           cfg,
 		explicit:      map[string][]int32{},
 		customers:     map[string]custTargets{},
+		bySource:      map[string]custTargets{},
 		include:       lowerSet(cfg.IncludeGroups),
 		excludeUsers:  lowerSet(cfg.ExcludeUsers),
 		excludeGroups: lowerSet(cfg.ExcludeGroups),
@@ -132,11 +137,13 @@ func NewMapper(cfg configs.MappingConfig) (*Mapper, error) {
 	}
 	deskIdx, orgIdx := map[string]int32{}, map[string]int32{}
 	for i, cm := range cfg.Customers {
-		if strings.TrimSpace(cm.IdP) == "" {
+		table, k := m.customers, lower(strings.TrimSpace(cm.IdP))
+		if src := strings.TrimSpace(cm.Source); src != "" {
+			table, k = m.bySource, src
+		} else if k == "" {
 			return nil, fmt.Errorf("mapping.customers[%d].idp: empty", i)
 		}
-		k := lower(strings.TrimSpace(cm.IdP))
-		t := m.customers[k]
+		t := table[k]
 		for _, d := range cm.ServiceDesks {
 			d = strings.TrimSpace(d)
 			di, ok := deskIdx[lower(d)]
@@ -161,7 +168,7 @@ func NewMapper(cfg configs.MappingConfig) (*Mapper, error) {
 				t.orgs = append(t.orgs, oi)
 			}
 		}
-		m.customers[k] = t
+		table[k] = t
 	}
 	return m, nil
 }
@@ -364,13 +371,34 @@ func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 		// gets a Jira group both ways holds the explicit or default grant, which the planner
 		// never refuses (an on-the-fly grant of an admin or product-access group it does).
 		otf = otf[:0]
+		licensed := false // a record of a source that may give a licensed account
 		for _, ri := range idx {
 			rc := &recs[ri]
 			if anyActive && !rc.u.Active {
 				continue // a disabled record grants nothing while another record is active
 			}
+			custOnly := srcs[rc.src].CustomersOnly
+			licensed = licensed || !custOnly
+			if st, ok := m.bySource[srcs[rc.src].Directory.Source]; ok {
+				via := r.via("source " + srcs[rc.src].Directory.Source)
+				for _, t := range st.desks {
+					if deskStamp[t] != pIdx {
+						deskStamp[t] = pIdx
+						p.Desks = append(p.Desks, Grant{Target: t, Via: via})
+					}
+				}
+				for _, t := range st.orgs {
+					if orgStamp[t] != pIdx {
+						orgStamp[t] = pIdx
+						p.Orgs = append(p.Orgs, Grant{Target: t, Via: via})
+					}
+				}
+			}
 			for _, g := range rc.u.Groups {
 				rs := r.resolve(g)
+				if custOnly {
+					rs = rs.customerPart()
+				}
 				for _, t := range rs.groups {
 					stamp = grow(stamp, t)
 					if stamp[t] != pIdx {
@@ -395,7 +423,9 @@ func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 				}
 			}
 		}
-		p.CustomerOnly = len(p.Groups) == 0 && len(otf) == 0 && (len(p.Desks) > 0 || len(p.Orgs) > 0)
+		// Only customer-only sources know the person: customer access or nothing, never a
+		// licensed account (Person.CustomerOnly with no desk or organization gets no account).
+		p.CustomerOnly = !licensed || len(p.Groups) == 0 && len(otf) == 0 && (len(p.Desks) > 0 || len(p.Orgs) > 0)
 		if !p.CustomerOnly {
 			for _, t := range m.defaults {
 				stamp = grow(stamp, t)
@@ -545,14 +575,7 @@ func (r *mapRun) resolve(g string) *resolved {
 	m := r.m
 	name := strings.TrimSpace(g)
 	k := lower(name)
-	rs := &resolved{via: -1, otf: -1}
-	if v, ok := r.viaIdx[name]; ok {
-		rs.via = v
-	} else {
-		rs.via = int32(len(r.d.Via))
-		r.d.Via = append(r.d.Via, name)
-		r.viaIdx[name] = rs.via
-	}
+	rs := &resolved{via: r.via(name), otf: -1}
 	rs.included = m.include[k]
 	targets, explicit := m.explicit[k]
 	rs.groups = targets
@@ -568,6 +591,23 @@ func (r *mapRun) resolve(g string) *resolved {
 	}
 	r.res[g] = rs
 	return rs
+}
+
+// via returns the Desired.Via index of a grant's reason (an IdP group name, or "source X").
+func (r *mapRun) via(name string) int32 {
+	if v, ok := r.viaIdx[name]; ok {
+		return v
+	}
+	v := int32(len(r.d.Via))
+	r.d.Via = append(r.d.Via, name)
+	r.viaIdx[name] = v
+	return v
+}
+
+// customerPart is what an IdP group grants a record of a customers_only source: its customer
+// access, never a Jira group (explicit or imported on the fly).
+func (rs *resolved) customerPart() *resolved {
+	return &resolved{via: rs.via, included: rs.included, desks: rs.desks, orgs: rs.orgs, otf: -1}
 }
 
 // onTheFly returns the Desired.Groups index of a same-name group, adding it on first use.

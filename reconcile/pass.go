@@ -53,7 +53,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 				Bool("stored_snapshot", sr.have).Msg("source read incomplete; its last stored snapshot stands in")
 		}
 		if sr.have {
-			data = append(data, SourceData{Directory: sr.dir, Priority: sr.spec.Priority})
+			data = append(data, SourceData{Directory: sr.dir, Priority: sr.spec.Priority, CustomersOnly: sr.spec.CustomersOnly})
 		}
 		allFresh = allFresh && sr.fresh
 	}

@@ -56,7 +56,7 @@ func (p *planner) users() {
 			if l != nil && !per.CustomerOnly && acc.AccountType != AccountCustomer &&
 				(l.Deactivated || len(l.PendingGroups) > 0 || !acc.Active) {
 				p.reactivate(pi, l, acc)
-			} else if l == nil && !acc.Active && acc.AccountType != AccountCustomer {
+			} else if l == nil && !per.CustomerOnly && !acc.Active && acc.AccountType != AccountCustomer {
 				p.out.ReactivateUsers = append(p.out.ReactivateUsers, p.personChange(KindReactivateUser, pi,
 					"active in source "+per.Source+"; the Jira account is inactive"))
 			}
@@ -64,10 +64,15 @@ func (p *planner) users() {
 			p.linkUpkeep(pi, l, acc)
 			continue
 		}
-		if l != nil && l.Deactivated {
+		if l != nil && l.Deactivated && !per.CustomerOnly {
 			// Linked account deactivated by deletion: reactivation re-creates it.
 			p.pState[pi] |= pAdds | pPending
 			p.reactivate(pi, l, nil)
+			continue
+		}
+		if per.CustomerOnly && len(per.Desks) == 0 && len(per.Orgs) == 0 {
+			// Known only to customers_only sources and reached by no mapping.customers entry:
+			// nothing to grant, and never a licensed account.
 			continue
 		}
 		if !p.d.ImportUsers {

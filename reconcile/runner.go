@@ -39,6 +39,8 @@ type SourceSpec struct {
 	// in-memory store, cheap to read whole, with deletions as inactive users; targeted passes
 	// read it whole instead of fetching users one by one.
 	PushOnly bool
+	// CustomersOnly is sources[].customers_only (SourceData.CustomersOnly).
+	CustomersOnly bool
 }
 
 // RunnerConfig wires a Runner.
