@@ -60,6 +60,8 @@ func writeFamily(w http.ResponseWriter, fam family, status int, msg string) {
 		writeJSM(w, status, "sd.error."+strconv.Itoa(status), msg)
 	case famAdmin:
 		writeJSON(w, status, map[string]any{"key": strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "")), "message": msg})
+	case famOrg:
+		writeOrgError(w, status, strings.ToUpper(strings.ReplaceAll(http.StatusText(status), " ", "_")), msg)
 	default:
 		writeJira(w, status, msg)
 	}
@@ -213,7 +215,7 @@ func (s *Sim) userJSON(base string, a *account, details bool) userJSON {
 		AccountID:   a.id,
 		AccountType: a.typ,
 		DisplayName: a.displayName,
-		Active:      a.active,
+		Active:      a.usable(),
 		TimeZone:    "Etc/UTC",
 		AvatarURLs:  avatars(a.id),
 	}
@@ -331,7 +333,7 @@ func (s *Sim) findUsers(w http.ResponseWriter, r *http.Request) {
 	var all []*account
 	for _, id := range s.st.order {
 		a := s.st.accounts[id]
-		if !a.onSite || !a.active || !s.st.indexed(a, now) {
+		if !a.onSite || !a.usable() || !s.st.indexed(a, now) {
 			continue
 		}
 		if accountID != "" {
@@ -394,6 +396,9 @@ func (s *Sim) getUser(w http.ResponseWriter, r *http.Request) {
 		case "applicationRoles":
 			var roles []applicationRole
 			for _, role := range s.st.roles {
+				if a.suspended {
+					break // no product access while suspended
+				}
 				for _, g := range role.Groups {
 					if gr := s.st.groupByName(g); gr != nil && gr.members.has(a.id) {
 						roles = append(roles, s.roleJSON(baseURL(r), role))
@@ -774,7 +779,7 @@ func (s *Sim) getGroupMembers(w http.ResponseWriter, r *http.Request) {
 	var all []*account
 	for _, id := range g.members.list() {
 		a := s.st.accounts[id]
-		if a == nil || !a.onSite || !s.st.indexed(a, now) || (!a.active && !inactive) {
+		if a == nil || !a.onSite || !s.st.indexed(a, now) || (!a.usable() && !inactive) {
 			continue
 		}
 		all = append(all, a)
@@ -827,7 +832,7 @@ func (s *Sim) addUserToGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if seats := s.knobs().Seats; seats > 0 && s.st.productGroups()[strings.ToLower(g.name)] &&
-		a.typ == TypeAtlassian && a.active && !s.st.hasAccess(a) && s.st.licensed()+1 > seats {
+		a.typ == TypeAtlassian && a.usable() && !s.st.hasAccess(a) && s.st.licensed()+1 > seats {
 		writeJira(w, http.StatusBadRequest, MsgSeatLimit)
 		return
 	}

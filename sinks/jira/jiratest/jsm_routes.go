@@ -105,7 +105,7 @@ type userLinkDTO struct {
 
 func userDTOJSON(base string, a *account) userDTO {
 	av := avatars(a.id)
-	u := userDTO{AccountID: a.id, Active: a.active, DisplayName: a.displayName, TimeZone: "Etc/UTC",
+	u := userDTO{AccountID: a.id, Active: a.usable(), DisplayName: a.displayName, TimeZone: "Etc/UTC",
 		Links: userLinkDTO{
 			AvatarURLs: map[string]string{"16x16": av.X16, "24x24": av.X24, "32x32": av.X32, "48x48": av.X48},
 			JiraRest:   base + "/rest/api/2/user?accountId=" + url.QueryEscape(a.id),

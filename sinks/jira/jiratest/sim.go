@@ -1,8 +1,9 @@
 // Package jiratest is an in-memory Jira Cloud site, faithful to the documented REST APIs that
 // idsync uses: the Jira platform API v3 (users, groups, memberships, application roles), the
-// Jira Service Management servicedeskapi (service desks, customers, organizations) and the
-// Atlassian admin user-management API (profile, email, lifecycle), all on one listener so that
-// sink.jira.admin_api.base_url can point at the same address.
+// Jira Service Management servicedeskapi (service desks, customers, organizations), the
+// Atlassian admin user-management API (profile, email, lifecycle) and the organization API's
+// v2 directories (directories, users, suspend, restore under /admin), all on one listener so
+// that sink.jira.admin_api.base_url can point at the same address.
 //
 // It rejects what the real APIs reject (wrong parameter names, missing products, duplicate
 // groups, missing experimental header), answers with the documented status codes, page shapes,
@@ -414,6 +415,7 @@ const (
 	famJira family = iota
 	famJSM
 	famAdmin
+	famOrg // the organization API (/admin/v1, /admin/v2): the org API key, Errors bodies
 )
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request)
@@ -458,6 +460,12 @@ func (s *Sim) routes() {
 	h("PUT /users/{account_id}/manage/email", famAdmin, s.putEmail)
 	h("POST /users/{account_id}/manage/lifecycle/disable", famAdmin, s.disableUser)
 	h("POST /users/{account_id}/manage/lifecycle/enable", famAdmin, s.enableUser)
+	// Organization API, v2 directories (orgapi.go).
+	const dirs = "/admin/v2/orgs/{orgId}/directories"
+	h("GET "+dirs, famOrg, s.getDirectories)
+	h("GET "+dirs+"/{directoryId}/users", famOrg, s.getDirectoryUsers)
+	h("POST "+dirs+"/{directoryId}/users/{accountId}/suspend", famOrg, s.suspendUser)
+	h("POST "+dirs+"/{directoryId}/users/{accountId}/restore", famOrg, s.restoreUser)
 	s.mux.Handle("/", s.wrap("", famJira, func(w http.ResponseWriter, r *http.Request) {
 		writeJira(w, http.StatusNotFound, "No API route matches "+r.Method+" "+r.URL.Path+".")
 	}))
@@ -644,7 +652,7 @@ func (s *Sim) authenticate(r *http.Request, fam family) (string, bool) {
 	s.knob.Lock()
 	tokens, orgKeys := s.tokens, s.orgKeys
 	s.knob.Unlock()
-	if fam == famAdmin {
+	if fam == famAdmin || fam == famOrg {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || !oneOf(tok, orgKeys) {
 			return "", false
@@ -679,6 +687,8 @@ func writeUnauthorized(w http.ResponseWriter, fam family) {
 	switch fam {
 	case famAdmin:
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"key": "unauthorized"})
+	case famOrg:
+		writeOrgError(w, http.StatusUnauthorized, "UNAUTHORIZED", "The organization API key is missing or not valid.")
 	default:
 		w.Header().Set("WWW-Authenticate", `Basic realm="protected-area"`)
 		writeFamily(w, fam, http.StatusUnauthorized, "Client must be authenticated to access this resource.")
@@ -696,6 +706,8 @@ func writeThrottled(w http.ResponseWriter, fam family, d *denial, now time.Time)
 	switch fam {
 	case famAdmin:
 		writeJSON(w, http.StatusTooManyRequests, map[string]any{"key": "tooManyRequests"})
+	case famOrg:
+		writeOrgError(w, http.StatusTooManyRequests, "RATE_LIMITED", "Too many API requests.")
 	default:
 		writeFamily(w, fam, http.StatusTooManyRequests, "Rate limit exceeded.")
 	}

@@ -130,6 +130,10 @@ type account struct {
 	active           bool
 	onSite           bool      // false once DELETE /rest/api/3/user removed it from the site
 	created          time.Time // zero for seeded accounts (always indexed)
+	// suspended is the organization directory's suspension ("remove access" in the admin
+	// console): the account keeps its groups but has no product access while it lasts.
+	suspended   bool
+	suspensions int // times the account went from active to suspended
 }
 
 type set struct {
@@ -212,6 +216,10 @@ type site struct {
 	orgs      []*org
 	nextDesk  int
 	nextOrg   int
+	// orgID is the Atlassian organization of the site; dirs are its user directories, the
+	// first holding every Atlassian account (orgapi.go).
+	orgID string
+	dirs  []*directory
 }
 
 func newSite(rng *rand.Rand, clock Clock, lag time.Duration) *site {
@@ -220,6 +228,7 @@ func newSite(rng *rand.Rand, clock Clock, lag time.Duration) *site {
 		accounts: map[string]*account{}, byEmail: map[string]string{},
 		groups: map[string]*group{}, groupName: map[string]string{},
 		nextDesk: 1, nextOrg: 1,
+		orgID: DefaultOrgID, dirs: []*directory{{id: DefaultDirectoryID, name: DefaultDirectoryName}},
 	}
 }
 
@@ -326,44 +335,6 @@ func appendNew(list []string, names ...string) []string {
 		}
 	}
 	return out
-}
-
-// productGroups is the set of group names (lower-case) that grant product access.
-func (st *site) productGroups() map[string]bool {
-	out := map[string]bool{}
-	for _, r := range st.roles {
-		for _, g := range r.Groups {
-			out[strings.ToLower(g)] = true
-		}
-	}
-	return out
-}
-
-// hasAccess reports whether a is in a group that grants product access.
-func (st *site) hasAccess(a *account) bool {
-	for name := range st.productGroups() {
-		if g := st.groupByName(name); g != nil && g.members.has(a.id) {
-			return true
-		}
-	}
-	return false
-}
-
-// licensed counts active on-site accounts holding product access.
-func (st *site) licensed() int {
-	seen := map[string]bool{}
-	for name := range st.productGroups() {
-		g := st.groupByName(name)
-		if g == nil {
-			continue
-		}
-		for id := range g.members.m {
-			if a := st.accounts[id]; a != nil && a.active && a.onSite && a.typ == TypeAtlassian {
-				seen[id] = true
-			}
-		}
-	}
-	return len(seen)
 }
 
 func (st *site) resolveDesk(ref string) *desk {
@@ -618,7 +589,13 @@ type Account struct {
 	Email       string
 	DisplayName string
 	HideEmail   bool
-	Active      bool
+	// Active is the account's lifecycle state (admin-api disable clears it); Suspended is the
+	// organization directory's suspension. Jira reports User.active as Active && !Suspended.
+	Active    bool
+	Suspended bool
+	// Suspensions counts the times the account was suspended (a repeated suspend of a
+	// suspended account does not count).
+	Suspensions int
 	OnSite      bool
 	Groups      []string // names, sorted
 }
@@ -649,7 +626,7 @@ type OrgInfo struct {
 
 func (st *site) export(a *account) Account {
 	out := Account{AccountID: a.id, AccountType: a.typ, Email: a.email, DisplayName: a.displayName,
-		HideEmail: a.hideEmail, Active: a.active, OnSite: a.onSite}
+		HideEmail: a.hideEmail, Active: a.active, Suspended: a.suspended, Suspensions: a.suspensions, OnSite: a.onSite}
 	for _, gid := range st.groupSeq {
 		if g := st.groups[gid]; g.members.has(a.id) {
 			out.Groups = append(out.Groups, g.name)
