@@ -335,6 +335,8 @@ func (s *Sink) deactivate(ctx context.Context, c reconcile.Change) (reconcile.Re
 	switch s.method {
 	case configs.DeactivateRemoveAccess:
 		return s.removeAccess(ctx, c)
+	case configs.DeactivateSuspend:
+		return s.suspendAccount(ctx, c)
 	case configs.DeactivateAdminAPI:
 		_, err := s.c.write(ctx, request{method: http.MethodPost, target: TargetAdmin, endpoint: epDisable,
 			path: "/users/" + url.PathEscape(c.AccountID) + "/manage/lifecycle/disable",
@@ -353,9 +355,10 @@ func (s *Sink) deactivate(ctx context.Context, c reconcile.Change) (reconcile.Re
 	return res, fmt.Errorf("deactivation method %q is not implemented", s.method)
 }
 
-// reactivate reverses a deactivation: admin-api enables the account, delete brings it back by
-// email (POST /user: the Atlassian account, and so the accountId, survives removal from the
-// site), and in every case the groups of Change.Groups are restored (what remove-access took).
+// reactivate reverses a deactivation: admin-api enables the account, suspend restores its
+// access in the directory (with the groups it kept), delete brings it back by email (POST
+// /user: the Atlassian account, and so the accountId, survives removal from the site), and
+// in every case the groups of Change.Groups are restored (what remove-access took).
 func (s *Sink) reactivate(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
 	res := reconcile.Result{AccountID: c.AccountID, Method: s.method}
 	switch s.method {
@@ -376,6 +379,15 @@ func (s *Sink) reactivate(ctx context.Context, c reconcile.Change) (reconcile.Re
 			return res, err
 		}
 		res.AccountID = cr.AccountID
+	case configs.DeactivateSuspend:
+		if err := needAccount(c); err != nil {
+			return res, err
+		}
+		n, err := s.setSuspension(ctx, c.AccountID, false)
+		res.Writes += n
+		if err != nil {
+			return res, err
+		}
 	}
 	if res.AccountID == "" && len(c.Groups) > 0 {
 		return res, errors.New("change has no accountId")

@@ -21,6 +21,9 @@ import (
 // Scope.Accounts the listing missed (search-index lag) are fetched one by one. A targeted
 // read (Scope.Targeted) lists nothing in full: see liveTargeted.
 //
+// With deactivate: suspend, the first read also finds the organization's directory when
+// admin_api.directory_id is unset (one call, then remembered; see Sink.directory).
+//
 // Besides the listings, a read makes three fixed lookups (one page each on a usual site):
 // applicationrole (product access; skipped when sink.jira.product_access_groups is set),
 // group/bulk?accessType=site-admin and group/bulk?accessType=admin. Jira marks none of these
@@ -28,6 +31,9 @@ import (
 // know product access and site admins, and on-the-fly group import must never touch a group
 // that grants admin rights or product access. Members of admin-type groups are not read.
 func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live, error) {
+	if err := s.checkDirectory(ctx); err != nil {
+		return reconcile.Live{}, err
+	}
 	if scope.Targeted {
 		return s.liveTargeted(ctx, scope)
 	}

@@ -25,6 +25,11 @@
 //     the others, and the error (a *DeactivationError) says which groups failed and why.
 //   - Service desks named in the scope that do not exist are left out of Live with a warning;
 //     changes on them fail with ErrNotFound.
+//   - deactivate: suspend suspends the account in the organization's directory (v2
+//     organization API, suspend.go) and reactivation restores it; both are idempotent, a
+//     refused repeat being settled by reading the account's membershipStatus. The directory
+//     is admin_api.directory_id or, when unset, the organization's only one, found by the
+//     first read (Live fails, saying to set directory_id, when there are several or none).
 package jira
 
 import (
@@ -75,6 +80,10 @@ type Sink struct {
 	// learnt them (nil before any): the groups remove-access takes the account out of first.
 	productKeys map[string]bool
 	deskSplit   sync.Mutex // serialises the one desk listing
+	// dirID is the directory suspend and restore act in, once discovered (suspend.go);
+	// dirMu serialises the discovery.
+	dirMu sync.Mutex
+	dirID string
 }
 
 var _ reconcile.Sink = (*Sink)(nil)
@@ -105,8 +114,12 @@ func New(cfg configs.JiraConfig, opts Options) (*Sink, error) {
 		if cfg.AdminAPI == nil || cfg.AdminAPI.BaseURL == "" {
 			return nil, errors.New("sink.jira.deactivate: admin-api needs sink.jira.admin_api.base_url")
 		}
+	case configs.DeactivateSuspend:
+		if cfg.AdminAPI == nil || cfg.AdminAPI.BaseURL == "" || strings.TrimSpace(cfg.AdminAPI.OrgID) == "" {
+			return nil, errors.New("sink.jira.deactivate: suspend needs sink.jira.admin_api.base_url and org_id")
+		}
 	default:
-		return nil, fmt.Errorf("sink.jira.deactivate %q: want remove-access, admin-api or delete", cfg.Deactivate)
+		return nil, fmt.Errorf("sink.jira.deactivate %q: want remove-access, admin-api, suspend or delete", cfg.Deactivate)
 	}
 	var orgKey string
 	if cfg.AdminAPI != nil {
@@ -180,7 +193,7 @@ func checkSecret(field, v string) error {
 // sink.jira.admin_api is configured.
 func (s *Sink) ProfileWritable() bool { return s.c.adminBase != nil }
 
-// Method is the deactivation method in force (remove-access, admin-api or delete).
+// Method is the deactivation method in force (remove-access, admin-api, suspend or delete).
 func (s *Sink) Method() string { return s.method }
 
 // Budget is the last-known rate-limit budget reported by Jira.
