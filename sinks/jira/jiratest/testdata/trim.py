@@ -3,8 +3,9 @@
 
 Run from the repository root with the shared specs folder as the first argument:
     python3 sinks/jira/jiratest/testdata/trim.py ../shared/specs
-It keeps the listed paths and methods and every component they reference, drops examples
-and the long descriptions, and writes the *.trimmed.json files beside this script.
+It keeps the listed paths and methods and every component they reference, drops examples,
+the long descriptions and the top-level _meta key some copies carry, and writes the
+*.trimmed.json files beside this script.
 """
 import json, os, re, sys
 
@@ -29,6 +30,12 @@ SPECS = {
         "/users/{account_id}/manage/email": ["put"],
         "/users/{account_id}/manage/lifecycle/disable": ["post"],
         "/users/{account_id}/manage/lifecycle/enable": ["post"],
+    }),
+    "admin-organizations.openapi.json": ("admin-organizations.trimmed.json", {
+        "/v2/orgs/{orgId}/directories": ["get"],
+        "/v2/orgs/{orgId}/directories/{directoryId}/users": ["get"],
+        "/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/suspend": ["post"],
+        "/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/restore": ["post"],
     }),
 }
 DROP = {"example", "examples", "x-atlassian-connect-scope", "x-atlassian-oauth2-scopes",
@@ -63,7 +70,7 @@ def main(src):
     here = os.path.dirname(os.path.abspath(__file__))
     for name, (out, paths) in SPECS.items():
         spec = json.load(open(os.path.join(src, name)))
-        new = {k: spec[k] for k in ("openapi", "info", "servers") if k in spec}
+        new = {k: spec[k] for k in ("openapi", "info", "servers", "security") if k in spec}
         new["paths"] = {}
         for p, methods in paths.items():
             item = spec["paths"][p]
