@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -48,16 +49,23 @@ type Options struct {
 
 // Demo is one run's moving parts.
 type demo struct {
-	o     Options
-	out   io.Writer
-	sims  *sim.Sims
-	app   *app.App
-	scim  string // SCIM base URL of the source
-	start time.Time
-	step  int
+	o         Options
+	out       io.Writer
+	sims      *sim.Sims
+	log       zerolog.Logger
+	statePath string
+	scim      string // SCIM base URL of the source
+	start     time.Time
+	step      int
+
+	// app is the running idsync; the suspend step restarts it with another config. appMu
+	// guards the pointer for the SCIM listener's goroutines; stopRunner ends its Runner loop.
+	appMu      sync.Mutex
+	app        *app.App
+	stopRunner func()
 }
 
-// Run plays the five steps and returns nil when every check held.
+// Run plays the six steps and returns nil when every check held.
 func Run(ctx context.Context, o Options) (err error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
@@ -72,6 +80,11 @@ func Run(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("starting the simulators: %w", err)
 	}
 	defer d.sims.Close()
+	// Like many real sites, jira-software grants access through a legacy group beyond its
+	// default group: remove-access must take leavers out of it, suspend keeps it.
+	if err := d.sims.Jira.LoadSeed(jiratest.LegacyAccessSeed()); err != nil {
+		return err
+	}
 
 	statePath := o.StatePath
 	if statePath == "" {
@@ -82,33 +95,26 @@ func Run(ctx context.Context, o Options) (err error) {
 		defer os.RemoveAll(dir)
 		statePath = filepath.Join(dir, "idsync.db")
 	}
-	cfg := d.config(statePath)
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("demo config: %w", err)
-	}
+	d.statePath = statePath
 	logOut := o.Log
 	if logOut == nil {
 		logOut = io.Discard
 	}
-	log, _ := logging.New(logOut, "info", logging.FormatJSON)
-	d.app, err = app.Open(cfg, app.Options{Logger: log})
-	if err != nil {
+	d.log, _ = logging.New(logOut, "info", logging.FormatJSON)
+	if err := d.open(ctx, d.config(configs.DeactivateRemoveAccess)); err != nil {
 		return err
 	}
-	defer d.app.Close()
+	defer d.close()
 
-	// The SCIM listener, on its own loopback port, and the Runner's request loop for pushes.
-	stopSCIM, err := d.serveSCIM(log)
+	// The SCIM listener, on its own loopback port; the Runner's request loop serves pushes.
+	stopSCIM, err := d.serveSCIM()
 	if err != nil {
 		return err
 	}
 	defer stopSCIM()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { _ = d.app.Runner.Serve(runCtx) }()
 
 	d.intro(statePath)
-	for _, step := range []func(context.Context) error{d.initialSync, d.idpChanges, d.scimPush, d.massRemoval, d.summary} {
+	for _, step := range []func(context.Context) error{d.initialSync, d.idpChanges, d.scimPush, d.massRemoval, d.suspend, d.summary} {
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -116,11 +122,50 @@ func Run(ctx context.Context, o Options) (err error) {
 	return nil
 }
 
-func (d *demo) config(statePath string) *configs.Config {
+// open validates cfg, opens idsync on it and starts its Runner's request loop.
+func (d *demo) open(ctx context.Context, cfg *configs.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	a, err := app.Open(cfg, app.Options{Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.appMu.Lock()
+	d.app = a
+	d.appMu.Unlock()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.Runner.Serve(runCtx)
+	}()
+	d.stopRunner = func() { cancel(); <-done }
+	return nil
+}
+
+// close stops the Runner loop and closes idsync (its state file too).
+func (d *demo) close() {
+	if d.stopRunner != nil {
+		d.stopRunner()
+		d.stopRunner = nil
+	}
+	_ = d.current().Close()
+}
+
+func (d *demo) current() *app.App {
+	d.appMu.Lock()
+	defer d.appMu.Unlock()
+	return d.app
+}
+
+// config is the demo's idsync config with the given deactivation method; suspend names the
+// simulator's organization and leaves directory_id unset (its only directory is found).
+func (d *demo) config(deactivate string) *configs.Config {
 	cfg := configs.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AdminToken = AdminToken
-	cfg.State.Path = statePath
+	cfg.State.Path = d.statePath
 	cfg.Schedule = "@every 15m"
 	cfg.Sources = []configs.SourceConfig{{
 		Name: sourceName, Type: configs.SourceMiniOrange, Priority: 10,
@@ -132,10 +177,13 @@ func (d *demo) config(statePath string) *configs.Config {
 	}}
 	cfg.Sink = configs.SinkConfig{Type: configs.SinkJira, Jira: &configs.JiraConfig{
 		BaseURL: d.sims.JiraURL, Email: jiratest.DefaultEmail, APIToken: jiratest.DefaultAPIToken,
-		Products: []string{"jira-software"}, Deactivate: configs.DeactivateRemoveAccess,
+		Products: []string{"jira-software"}, Deactivate: deactivate,
 		RateLimit: configs.RateLimit{RequestsPerSecond: 500, Burst: 100, Concurrency: 8},
 		AdminAPI:  &configs.AdminAPIConfig{BaseURL: d.sims.JiraURL, OrgAPIKey: jiratest.DefaultOrgAPIKey},
 	}}
+	if deactivate == configs.DeactivateSuspend {
+		cfg.Sink.Jira.AdminAPI.OrgID = jiratest.DefaultOrgID
+	}
 	cfg.Mapping = configs.MappingConfig{
 		ImportUsers: true, ImportGroups: true,
 		Groups:        []configs.GroupMapping{{IdP: "Engineering", Jira: []string{"engineering", "developers"}}},
@@ -148,17 +196,20 @@ func (d *demo) config(statePath string) *configs.Config {
 	return cfg
 }
 
-func (d *demo) serveSCIM(log zerolog.Logger) (func(), error) {
+func (d *demo) serveSCIM() (func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/scim/v2/", d.app.SCIM)
+	// The listener outlives a restart of idsync: it serves whichever idsync runs.
+	mux.Handle("/scim/v2/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.current().SCIM.ServeHTTP(w, r)
+	}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("demo SCIM listener")
+			d.log.Error().Err(err).Msg("demo SCIM listener")
 		}
 	}()
 	d.scim = "http://" + ln.Addr().String() + "/scim/v2/" + sourceName
@@ -172,12 +223,14 @@ func (d *demo) serveSCIM(log zerolog.Logger) (func(), error) {
 func (d *demo) intro(statePath string) {
 	fmt.Fprintln(d.out, "idsync demo: the whole job on built-in simulators (real HTTP on loopback, no network).")
 	fmt.Fprintf(d.out, "  miniOrange simulator  %s  (%d users, %d groups)\n", d.sims.MiniOrangeURL, len(d.sims.MiniOrange.Users()), len(d.sims.MiniOrange.Groups()))
-	fmt.Fprintf(d.out, "  Jira Cloud simulator  %s  (a site admin, an app account, jira-software-users, service desk DEMO)\n", d.sims.JiraURL)
+	fmt.Fprintf(d.out, "  Jira Cloud simulator  %s  (a site admin, an app account, service desk DEMO; jira-software\n", d.sims.JiraURL)
+	fmt.Fprintf(d.out, "                        grants access through jira-software-users and %s)\n", jiratest.LegacyAccessGroup)
 	fmt.Fprintf(d.out, "  SCIM listener         %s\n", d.scim)
 	fmt.Fprintf(d.out, "  state file            %s\n", statePath)
 	fmt.Fprintln(d.out, "  mapping: Engineering -> engineering, developers; other IdP groups same-name (import_groups);")
 	fmt.Fprintln(d.out, "           everyone -> jira-software-users; Jira-Service-group -> customers of DEMO")
 	fmt.Fprintln(d.out, "  safety:  grace 1 pass, circuit breaker at 25 deactivations or 10%")
+	fmt.Fprintln(d.out, "  deactivate: remove-access (step 5 restarts idsync with suspend)")
 }
 
 func (d *demo) heading(title string) {

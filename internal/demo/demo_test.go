@@ -28,8 +28,11 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"== Step 1: initial sync", "== Step 2: IdP changes", "== Step 3: a SCIM push",
-		"== Step 4: a mass removal", "== Step 5: summary", "Duplicate accounts or groups: 0.",
-		"create_user", "deactivate_user              2 ok", "held", "approve",
+		"== Step 4: a mass removal", "== Step 5: suspend instead of remove-access", "== Step 6: summary",
+		"Duplicate accounts or groups: 0.", "create_user", "deactivate_user              2 ok", "held", "approve",
+		"jira-software-admins-legacy by hand: it goes too", "is now in no group",
+		"warning: sink.jira.deactivate: suspend is account-wide", "Both are suspended and keep every group",
+		"idsync deactivated the account (suspend)", "reactivate_user              1 ok", "1 suspended)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("narration lacks %q", want)

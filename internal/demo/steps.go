@@ -102,13 +102,35 @@ func (d *demo) idpChanges(ctx context.Context) error {
 		return err
 	}
 
+	// An admin once gave the first leaver the legacy product-access group by hand.
+	legacy, ok := d.sims.Jira.AccountByEmail(active[10].Email)
+	if err := check(ok, "leaver %s has no Jira account", leavers[0]); err != nil {
+		return err
+	}
+	if err := d.sims.Jira.AddMember(jiratest.LegacyAccessGroup, legacy.AccountID); err != nil {
+		return err
+	}
 	fmt.Fprintln(d.out, "\nOne more complete pass with the leavers still missing: grace is over, they are deactivated")
-	fmt.Fprintln(d.out, "(remove-access: out of every managed and every product-access group).")
+	fmt.Fprintln(d.out, "(remove-access: out of every managed and every product-access group). An admin once gave")
+	fmt.Fprintf(d.out, "%s the legacy product-access group %s by hand: it goes too.\n", leavers[0], jiratest.LegacyAccessGroup)
 	run, err = d.pass(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
 	if err != nil {
 		return err
 	}
-	return check(run.Counts[reconcile.KindDeactivateUser][reconcile.ItemOK] == 2, "expected 2 deactivations, counts %v", run.Counts)
+	if err := check(run.Counts[reconcile.KindDeactivateUser][reconcile.ItemOK] == 2, "expected 2 deactivations, counts %v", run.Counts); err != nil {
+		return err
+	}
+	after, _ := d.sims.Jira.Account(legacy.AccountID)
+	fmt.Fprintf(d.out, "%s is now in %s.\n", leavers[0], groupList(after.Groups))
+	return check(len(after.Groups) == 0, "leaver %s is still in %v after remove-access", leavers[0], after.Groups)
+}
+
+// groupList names groups for the narration.
+func groupList(gs []string) string {
+	if len(gs) == 0 {
+		return "no group"
+	}
+	return strings.Join(gs, ", ")
 }
 
 // Step 3.
@@ -204,10 +226,13 @@ func (d *demo) massRemoval(ctx context.Context) error {
 func (d *demo) summary(context.Context) error {
 	d.heading("summary")
 	js := d.sims.Jira
-	accounts, active := 0, 0
+	accounts, active, suspended := 0, 0, 0
 	for _, a := range js.Accounts() {
 		accounts++
-		if a.Active && len(a.Groups) > 0 {
+		switch {
+		case a.Suspended:
+			suspended++
+		case a.Active && len(a.Groups) > 0:
 			active++
 		}
 	}
@@ -217,8 +242,8 @@ func (d *demo) summary(context.Context) error {
 		members += len(g.Members)
 	}
 	desk, _ := js.Desk("DEMO")
-	fmt.Fprintf(d.out, "Jira: %d accounts (%d with groups), %d groups, %d memberships, %d DEMO customers\n",
-		accounts, active, groups, members, len(desk.Customers))
+	fmt.Fprintf(d.out, "Jira: %d accounts (%d active with groups, %d suspended), %d groups, %d memberships, %d DEMO customers\n",
+		accounts, active, suspended, groups, members, len(desk.Customers))
 	fmt.Fprintf(d.out, "API calls: Jira %d reads, %d writes, %d throttled; miniOrange %d\n",
 		js.Reads(), js.Writes(), js.Throttled(), d.sims.MiniOrange.TotalCalls())
 	dup := len(js.DuplicateEmails()) + len(js.DuplicateGroupNames())
