@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/httpx"
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/internal/version"
 	"github.com/idsync/idsync/reconcile"
@@ -38,7 +39,19 @@ type App struct {
 
 	pull map[string]reconcile.Source // pull sources by name, for RotateSourceSecrets
 
+	clock  Clock
+	onPush func(source string, userNames, groupNames []string)
+
 	closeOnce sync.Once
+}
+
+// Clock is the time of every part: the Runner, the Jira sink (pacing, Retry-After and
+// backoff waits), the SCIM listener and the miniOrange request signatures. It has the method
+// set of jira.Clock and jiratest.Clock, so one value can drive idsync and the simulators.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits for d or until ctx is done, whichever comes first.
+	Sleep(ctx context.Context, d time.Duration) error
 }
 
 // Options are the collaborators the caller supplies.
@@ -53,6 +66,34 @@ type Options struct {
 	StateTimeout time.Duration
 	// BaseURL is the listener's external URL for SCIM meta.location.
 	BaseURL string
+
+	// The hooks below let a test drive the real wiring on its own terms (internal/simulation
+	// runs whole histories on a virtual clock and injects crashes); the daemon and the CLI
+	// leave them zero.
+
+	// Clock replaces real time (nil: real time). In-process tests pass a virtual clock so
+	// that Retry-After and backoff waits take no real time.
+	Clock Clock
+	// AfterFunc schedules the SCIM listener's debounce timers (nil: time.AfterFunc).
+	AfterFunc func(d time.Duration, f func()) scim.Timer
+	// OnPush, when set, receives the SCIM listener's debounced triggers (source, userNames,
+	// group names) instead of Runner.Request, so a caller that runs passes itself with
+	// RunOnce (and not Runner.Serve) decides when the targeted pass runs.
+	OnPush func(source string, userNames, groupNames []string)
+	// RunID makes run ids (nil: state.NewRunID, which draws random bits).
+	RunID func(now time.Time) string
+	// SourceRetry overrides the pull sources' retry policy; zero fields keep the sources'
+	// defaults. The pull clients wait between retries in real time, so tests shorten it.
+	SourceRetry httpx.Retry
+	// WrapStore wraps the store the Runner reads and journals through (the SCIM listener
+	// keeps the state store itself), for example to stop journaling at a chosen write as a
+	// crash would.
+	WrapStore func(reconcile.Store) reconcile.Store
+	// WrapSink wraps the sink the Runner applies changes through.
+	WrapSink func(reconcile.Sink) reconcile.Sink
+	// WrapSource wraps each source as the Runner sees it (its pull side and its push side),
+	// for example to fail a read of the push store.
+	WrapSource func(reconcile.SourceSpec) reconcile.SourceSpec
 }
 
 // ErrStateLocked is returned (wrapped) when another process holds the state file.
@@ -67,7 +108,7 @@ func Open(cfg *configs.Config, opts Options) (*App, error) {
 	if m == nil {
 		m = metrics.New()
 	}
-	a := &App{Config: cfg, Log: opts.Logger, Metrics: m}
+	a := &App{Config: cfg, Log: opts.Logger, Metrics: m, clock: opts.Clock, onPush: opts.OnPush}
 
 	st, err := state.Open(cfg.State.Path, state.Options{
 		Timeout: opts.StateTimeout,
@@ -89,12 +130,16 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 	if cfg.Sink.Type != configs.SinkJira || cfg.Sink.Jira == nil {
 		return fmt.Errorf("sink.type %q: only jira is supported", cfg.Sink.Type)
 	}
-	sink, err := jira.New(*cfg.Sink.Jira, jira.Options{
+	jo := jira.Options{
 		Metrics:    a.Metrics,
 		Logger:     a.Log,
 		HTTPClient: opts.HTTPClient,
 		Version:    version.String(),
-	})
+	}
+	if opts.Clock != nil {
+		jo.Clock = opts.Clock
+	}
+	sink, err := jira.New(*cfg.Sink.Jira, jo)
 	if err != nil {
 		return fmt.Errorf("building the Jira sink: %w", err)
 	}
@@ -113,12 +158,14 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 	}
 	if len(pushSources) > 0 {
 		h, err := scim.NewHandler(scim.HandlerOptions{
-			Sources:  pushSources,
-			Store:    a.Store,
-			OnChange: a.onPush,
-			Metrics:  a.Metrics,
-			Logger:   a.Log,
-			BaseURL:  opts.BaseURL,
+			Sources:   pushSources,
+			Store:     a.Store,
+			OnChange:  a.pushed,
+			Metrics:   a.Metrics,
+			Logger:    a.Log,
+			BaseURL:   opts.BaseURL,
+			Now:       a.now(),
+			AfterFunc: opts.AfterFunc,
 		})
 		if err != nil {
 			return fmt.Errorf("building the SCIM listener: %w", err)
@@ -132,6 +179,9 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 		if err != nil {
 			return fmt.Errorf("sources[%s]: %w", sc.Name, err)
 		}
+		if opts.WrapSource != nil {
+			spec = opts.WrapSource(spec)
+		}
 		specs = append(specs, spec)
 	}
 
@@ -139,10 +189,22 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 	if opts.Observer != nil {
 		obs = multiObserver{obs, opts.Observer}
 	}
+	var store reconcile.Store = a.Store
+	if opts.WrapStore != nil {
+		store = opts.WrapStore(store)
+	}
+	var rsink reconcile.Sink = sink
+	if opts.WrapSink != nil {
+		rsink = opts.WrapSink(rsink)
+	}
+	runID := opts.RunID
+	if runID == nil {
+		runID = state.NewRunID
+	}
 	r, err := reconcile.NewRunner(reconcile.RunnerConfig{
 		Sources:          specs,
-		Sink:             sink,
-		Store:            a.Store,
+		Sink:             rsink,
+		Store:            store,
 		Mapping:          cfg.Mapping,
 		Safety:           cfg.Safety,
 		Concurrency:      cfg.Sink.Jira.RateLimit.Concurrency,
@@ -150,7 +212,8 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 		DeactivateMethod: sink.Method(),
 		Observer:         obs,
 		Logger:           a.Log,
-		RunID:            state.NewRunID,
+		Now:              a.now(),
+		RunID:            runID,
 	})
 	if err != nil {
 		return fmt.Errorf("building the runner: %w", err)
@@ -163,15 +226,19 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 // are served by the SCIM listener.
 var sourceFactories = map[string]func(a *App, sc configs.SourceConfig, opts Options) (reconcile.Source, error){
 	configs.SourceMiniOrange: func(a *App, sc configs.SourceConfig, opts Options) (reconcile.Source, error) {
+		r := opts.SourceRetry
 		return miniorange.New(sc.Name, *sc.MiniOrange, miniorange.Options{
 			Metrics: a.Metrics, HTTPClient: opts.HTTPClient,
-			Logger: a.Log,
+			Logger: a.Log, Now: a.now(),
+			RetryMax: r.Max, RetryWaitMin: r.WaitMin, RetryWaitMax: r.WaitMax, MaxRetryAfter: r.MaxRetryAfter,
 		})
 	},
 	configs.SourceSCIMPull: func(a *App, sc configs.SourceConfig, opts Options) (reconcile.Source, error) {
+		r := opts.SourceRetry
 		return scimpull.New(sc.Name, *sc.SCIMPull, scimpull.Options{
 			Metrics: a.Metrics, HTTPClient: opts.HTTPClient,
-			Logger: a.Log,
+			Logger:   a.Log,
+			RetryMax: r.Max, RetryWaitMin: r.WaitMin, RetryWaitMax: r.WaitMax, MaxRetryAfter: r.MaxRetryAfter,
 		})
 	},
 }
@@ -240,12 +307,25 @@ func (a *App) RotateSinkSecrets(j configs.JiraConfig) error {
 	return nil
 }
 
-// onPush turns a debounced SCIM write into a targeted pass request.
-func (a *App) onPush(source string, userNames, groupNames []string) {
+// pushed turns a debounced SCIM write into a targeted pass request (or hands it to
+// Options.OnPush).
+func (a *App) pushed(source string, userNames, groupNames []string) {
+	if a.onPush != nil {
+		a.onPush(source, userNames, groupNames)
+		return
+	}
 	if a.Runner == nil {
 		return
 	}
 	a.Runner.Request(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: userNames, Groups: groupNames})
+}
+
+// now is the clock's Now (time.Now without a clock).
+func (a *App) now() func() time.Time {
+	if a.clock == nil {
+		return time.Now
+	}
+	return a.clock.Now
 }
 
 // SaveBudget stores the sink's last known API budget, so `status` can show it after a restart.
@@ -256,7 +336,7 @@ func (a *App) SaveBudget() {
 	}
 	if err := a.Store.PutBudget(state.Budget{
 		Target: jira.TargetJira, Limit: b.Limit, Remaining: b.Remaining, Reset: b.Reset,
-		Throttled: int(b.Throttled), UpdatedAt: time.Now(),
+		Throttled: int(b.Throttled), UpdatedAt: a.now()(),
 	}); err != nil {
 		a.Log.Warn().Err(err).Msg("saving the API budget")
 	}

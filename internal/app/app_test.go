@@ -88,7 +88,7 @@ func TestPushOnlySourceAndNoPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.onPush("okta", []string{"a"}, nil) // queues a targeted pass; must not block
+	a.pushed("okta", []string{"a"}, nil) // queues a targeted pass; must not block
 	if !a.Runner.Status().Pending {
 		t.Error("a push did not request a pass")
 	}
