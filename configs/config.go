@@ -81,7 +81,8 @@ const (
 	SourceMiniOrange = "miniorange"
 	SourceSCIM       = "scim" // push only: the SCIM store is the desired state
 	SourceSCIMPull   = "scimpull"
-	SourceLDAP       = "ldap" // LDAPv3 directories and Active Directory, pulled
+	SourceLDAP       = "ldap"   // LDAPv3 directories and Active Directory, pulled
+	SourceGoogle     = "google" // Google Workspace (Admin SDK Directory API), pulled
 )
 
 // SourceConfig is one identity provider.
@@ -102,6 +103,7 @@ type SourceConfig struct {
 	MiniOrange *MiniOrangeConfig `mapstructure:"miniorange" json:"miniorange,omitempty"`
 	SCIMPull   *SCIMPullConfig   `mapstructure:"scimpull" json:"scimpull,omitempty"`
 	LDAP       *LDAPConfig       `mapstructure:"ldap" json:"ldap,omitempty"`
+	Google     *GoogleConfig     `mapstructure:"google" json:"google,omitempty"`
 	Push       *PushConfig       `mapstructure:"push" json:"push,omitempty"`
 }
 

@@ -179,6 +179,7 @@ func loadBytes(data []byte, path string, fs *pflag.FlagSet) (*Config, *Problems)
 	resolveSecrets(cfg, ps)
 	cfg.TLS.CertFile = cfg.resolvePath(cfg.TLS.CertFile)
 	cfg.TLS.KeyFile = cfg.resolvePath(cfg.TLS.KeyFile)
+	cfg.resolveGooglePaths()
 	return cfg, ps
 }
 

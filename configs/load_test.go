@@ -247,7 +247,7 @@ func TestExampleValidates(t *testing.T) {
 	if got := cfg.Sink.Jira.AdminAPI.OrgAPIKey.Value(); got != "example-org-api-key" {
 		t.Errorf("org api key = %q", got)
 	}
-	if len(cfg.Sources) != 4 || cfg.Sources[2].Type != SourceSCIM || !cfg.Sources[2].PushEnabled() ||
+	if len(cfg.Sources) < 4 || cfg.Sources[2].Type != SourceSCIM || !cfg.Sources[2].PushEnabled() ||
 		!cfg.Sources[3].CustomersOnly || cfg.Sources[3].Push.Token.Value() != "example-scim-token-customers-0123456789" {
 		t.Errorf("sources = %+v", cfg.Sources)
 	}

@@ -30,6 +30,10 @@ func (c *Config) Redacted() *Config {
 			p.Token = redact(p.Token)
 			s.SCIMPull = &p
 		}
+		if s.Google != nil {
+			g := *s.Google
+			s.Google = &g
+		}
 		if s.Push != nil {
 			p := *s.Push
 			p.Token = redact(p.Token)
@@ -116,6 +120,7 @@ func (c *Config) Warnings() []Problem {
 		if s.SCIMPull != nil {
 			plain(p+".scimpull.base_url", s.SCIMPull.BaseURL)
 		}
+		googleWarnings(p+".google", s.Google, add)
 		// A short token only matters where the network can try guesses.
 		if exposed && s.Push != nil && s.Push.Enabled && s.Push.Token != "" && len(s.Push.Token) < MinAdminTokenLength {
 			add(p+".push.token", fmt.Sprintf("shorter than %d characters: use a long random token", MinAdminTokenLength))

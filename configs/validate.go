@@ -26,7 +26,7 @@ var (
 	DeactivateMethods = []string{DeactivateRemoveAccess, DeactivateAdminAPI, DeactivateSuspend, DeactivateDelete}
 	// JiraProducts are the Jira product keys POST /rest/api/3/user accepts.
 	JiraProducts = []string{"jira-software", "jira-core", "jira-servicedesk", "jira-product-discovery"}
-	SourceTypes  = []string{SourceMiniOrange, SourceSCIM, SourceSCIMPull, SourceLDAP}
+	SourceTypes  = []string{SourceMiniOrange, SourceSCIM, SourceSCIMPull, SourceLDAP, SourceGoogle}
 )
 
 // plannedSourceTypes are known but not built yet: a clear "not supported yet" beats "unknown".
@@ -347,6 +347,9 @@ func (v *validator) sources(c *Config) {
 		if s.LDAP != nil {
 			v.ldap(p+".ldap", s.LDAP)
 		}
+		if s.Google != nil {
+			v.google(p+".google", s.Google)
+		}
 		if s.Push != nil {
 			v.push(p+".push", s, c, tokens)
 		} else if s.Type == SourceSCIM {
@@ -370,7 +373,7 @@ func (v *validator) sourceType(p string, s *SourceConfig) {
 	for _, b := range []struct {
 		block   string
 		present bool
-	}{{SourceMiniOrange, s.MiniOrange != nil}, {SourceSCIMPull, s.SCIMPull != nil}, {SourceLDAP, s.LDAP != nil}} {
+	}{{SourceMiniOrange, s.MiniOrange != nil}, {SourceSCIMPull, s.SCIMPull != nil}, {SourceLDAP, s.LDAP != nil}, {SourceGoogle, s.Google != nil}} {
 		switch {
 		case b.block == s.Type && !b.present:
 			v.add(p+"."+b.block, fmt.Sprintf("required for type %s", s.Type), ErrRequired)
