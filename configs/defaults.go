@@ -178,6 +178,7 @@ func fillSourceDefaults(s *SourceConfig, set func(key string) bool) {
 		}
 		fillRateLimit(&p.RateLimit, DefaultSourceRateLimit, "scimpull.rate_limit.", set)
 	}
+	fillLDAPDefaults(s.LDAP, set)
 	fillGoogleDefaults(s.Google, set)
 	// A push-only source is its listener: give it a push block so consumers need no nil check.
 	if s.Push == nil && s.Type == SourceSCIM {
@@ -205,6 +206,9 @@ func copyMaxObjects(s *SourceConfig) {
 	}
 	if s.SCIMPull != nil {
 		s.SCIMPull.MaxObjects = s.MaxObjects
+	}
+	if s.LDAP != nil {
+		s.LDAP.MaxObjects = s.MaxObjects
 	}
 	if s.Google != nil {
 		s.Google.MaxObjects = s.MaxObjects

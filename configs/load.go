@@ -179,6 +179,7 @@ func loadBytes(data []byte, path string, fs *pflag.FlagSet) (*Config, *Problems)
 	resolveSecrets(cfg, ps)
 	cfg.TLS.CertFile = cfg.resolvePath(cfg.TLS.CertFile)
 	cfg.TLS.KeyFile = cfg.resolvePath(cfg.TLS.KeyFile)
+	cfg.resolveLDAPPaths()
 	cfg.resolveGooglePaths()
 	return cfg, ps
 }
@@ -404,6 +405,9 @@ func (c *Config) secrets() []secretRef {
 		}
 		if s.SCIMPull != nil {
 			out = append(out, ref(p+".scimpull.token", &s.SCIMPull.Token, &s.SCIMPull.TokenFile, false))
+		}
+		if s.LDAP != nil {
+			out = append(out, ref(p+".ldap.bind_password", &s.LDAP.BindPassword, &s.LDAP.BindPasswordFile, false))
 		}
 		if s.Push != nil {
 			out = append(out, ref(p+".push.token", &s.Push.Token, &s.Push.TokenFile, false),

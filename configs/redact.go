@@ -30,6 +30,12 @@ func (c *Config) Redacted() *Config {
 			p.Token = redact(p.Token)
 			s.SCIMPull = &p
 		}
+		if s.LDAP != nil {
+			l := *s.LDAP
+			l.BindPassword = redact(l.BindPassword)
+			l.Attributes.Extra = slices.Clone(l.Attributes.Extra)
+			s.LDAP = &l
+		}
 		if s.Google != nil {
 			g := *s.Google
 			s.Google = &g
@@ -120,6 +126,7 @@ func (c *Config) Warnings() []Problem {
 		if s.SCIMPull != nil {
 			plain(p+".scimpull.base_url", s.SCIMPull.BaseURL)
 		}
+		ldapWarnings(p+".ldap", s.LDAP, add)
 		googleWarnings(p+".google", s.Google, add)
 		// A short token only matters where the network can try guesses.
 		if exposed && s.Push != nil && s.Push.Enabled && s.Push.Token != "" && len(s.Push.Token) < MinAdminTokenLength {
