@@ -23,23 +23,118 @@ func (e *typeError) Error() string { return e.msg }
 // decodeInto decodes a map of settings onto out, recording every wrong type with its field
 // path. Unknown keys are found separately by checkKeys, which knows the full path of a key
 // inside a list item. note, when set, annotates a path with where its value came from.
+//
+// mapstructure leaves a pointer block (sources[].miniorange, sources[].push, sink.jira, ...)
+// nil when any value inside it fails to decode, which would hide the block's other problems
+// (its secret files unread, its keys unvalidated). So when values fail, they are dropped from
+// a copy of in and the whole of out is decoded again: each block then holds every value it has
+// right, and only the values that failed are missing.
 func decodeInto(in map[string]any, out any, ps *Problems, note func(path string) string) {
+	var failed []string
+	err := decodeOnce(in, out, func(path string, err error) {
+		msg := decodeMessage(err)
+		if note != nil {
+			msg += note(path)
+		}
+		ps.Add(path, msg, ErrWrongType)
+		failed = append(failed, path)
+	})
+	if err != nil {
+		ps.Add("", fmt.Sprintf("building the config decoder: %v", err), ErrInvalid)
+		return
+	}
+	if len(failed) == 0 {
+		return
+	}
+	in = deepCopyMap(in)
+	for _, p := range failed {
+		dropPath(in, p)
+	}
+	rv := reflect.ValueOf(out).Elem()
+	rv.SetZero()
+	_ = decodeOnce(in, out, func(string, error) {}) // what fails now was reported above
+}
+
+// decodeOnce decodes in onto out, handing every failed value to fail.
+func decodeOnce(in map[string]any, out any, fail func(path string, err error)) error {
 	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.DecodeHookFuncValue(typeHook),
 		Result:     out,
 		TagName:    "mapstructure",
 	})
 	if err != nil {
-		ps.Add("", fmt.Sprintf("building the config decoder: %v", err), ErrInvalid)
-		return
+		return err
 	}
-	collectDecodeErrors(d.Decode(in), func(path string, err error) {
-		msg := decodeMessage(err)
-		if note != nil {
-			msg += note(path)
+	collectDecodeErrors(d.Decode(in), fail)
+	return nil
+}
+
+// dropPath removes the value at a decoder path ("sources[0].miniorange.page_size") from m,
+// matching keys case-insensitively as the decoder does; an unknown path changes nothing. A
+// failed list item is set to nil (its block decodes as absent).
+func dropPath(m map[string]any, path string) {
+	var cur any = m
+	segs := splitPath(path)
+	for i, seg := range segs {
+		c, ok := cur.(map[string]any)
+		if !ok {
+			return
 		}
-		ps.Add(path, msg, ErrWrongType)
-	})
+		k, ok := mapKey(c, seg.key)
+		if !ok {
+			return
+		}
+		last := i == len(segs)-1
+		if seg.index < 0 {
+			if last {
+				delete(c, k)
+				return
+			}
+			cur = c[k]
+			continue
+		}
+		l, ok := c[k].([]any)
+		if !ok || seg.index >= len(l) {
+			return
+		}
+		if last {
+			l[seg.index] = nil
+			return
+		}
+		cur = l[seg.index]
+	}
+}
+
+type pathSeg struct {
+	key   string
+	index int // -1: no [i]
+}
+
+// splitPath splits "sources[0].push.token" into {sources 0} {push -1} {token -1}.
+func splitPath(path string) []pathSeg {
+	var out []pathSeg
+	for _, part := range strings.Split(path, ".") {
+		seg := pathSeg{key: part, index: -1}
+		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
+			if n, err := strconv.Atoi(part[i+1 : len(part)-1]); err == nil && n >= 0 {
+				seg = pathSeg{key: part[:i], index: n}
+			}
+		}
+		out = append(out, seg)
+	}
+	return out
+}
+
+func mapKey(m map[string]any, key string) (string, bool) {
+	if _, ok := m[key]; ok {
+		return key, true
+	}
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // collectDecodeErrors flattens mapstructure's tree of joined DecodeErrors into (path, cause).
