@@ -1,5 +1,9 @@
 // Package logging builds idsync's zerolog logger: JSON by default, console on a TTY, with the
 // field names every component uses.
+//
+// Durations are logged in whole milliseconds, and their field names end in _ms ("took_ms":
+// 2924, "timeout_ms": 30000): zerolog's Dur writes integers in milliseconds for every logger
+// of the process once this package is imported (see init below).
 package logging
 
 import (
@@ -29,6 +33,17 @@ const (
 	FormatJSON    = "json"
 	FormatConsole = "console"
 )
+
+// DurationUnit is the unit of every duration field: whole milliseconds.
+const DurationUnit = time.Millisecond
+
+// init makes zerolog's Dur and Durs write whole milliseconds (its default is a float of
+// milliseconds, which reads as unitless: "took":2924.39). These are zerolog globals, set once
+// here before any logger exists rather than in New, which may run while others log.
+func init() {
+	zerolog.DurationFieldUnit = DurationUnit
+	zerolog.DurationFieldInteger = true
+}
 
 // New builds a logger writing to w. format "auto" (or "") means console when w is a
 // terminal, JSON otherwise.
