@@ -19,8 +19,12 @@ type scheduler struct {
 	run     func(ctx context.Context) // one scheduled pass, blocking
 	skipped func()
 
+	// now is the clock of interval; the next tick is cron's own (Entry.Next).
+	now func() time.Time
+
 	mu       sync.Mutex
 	cron     *cron.Cron
+	entry    cron.EntryID
 	spec     string
 	jitter   time.Duration
 	schedule cron.Schedule
@@ -28,7 +32,7 @@ type scheduler struct {
 }
 
 func newScheduler(ctx context.Context, log zerolog.Logger, run func(context.Context), skipped func()) *scheduler {
-	return &scheduler{ctx: ctx, log: log, run: run, skipped: skipped}
+	return &scheduler{ctx: ctx, log: log, run: run, skipped: skipped, now: time.Now}
 }
 
 // set (re)starts the schedule; an unchanged spec and jitter keep the running cron.
@@ -46,15 +50,15 @@ func (s *scheduler) set(spec string, jitter time.Duration) error {
 		s.cron.Stop() // a running job keeps running; only future ticks change
 	}
 	c := cron.New(cron.WithChain(cron.Recover(cronLogger{s.log}), s.skipIfStillRunning()))
-	c.Schedule(sched, cron.FuncJob(func() {
+	id := c.Schedule(sched, cron.FuncJob(func() {
 		if !sleepCtx(s.ctx, jitterDelay(jitter)) {
 			return
 		}
 		s.run(s.ctx)
 	}))
 	c.Start()
-	s.cron, s.spec, s.jitter, s.schedule = c, spec, jitter, sched
-	s.log.Info().Str("schedule", spec).Dur("jitter", jitter).Time("next", sched.Next(time.Now())).Msg("schedule set")
+	s.cron, s.entry, s.spec, s.jitter, s.schedule = c, id, spec, jitter, sched
+	s.log.Info().Str("schedule", spec).Dur("jitter_ms", jitter).Time("next", c.Entry(id).Next).Msg("schedule set")
 	return nil
 }
 
@@ -85,18 +89,21 @@ func (s *scheduler) interval() time.Duration {
 	if s.schedule == nil {
 		return 0
 	}
-	a := s.schedule.Next(time.Now())
+	a := s.schedule.Next(s.now())
 	return s.schedule.Next(a).Sub(a)
 }
 
-// next is when the next scheduled pass starts (zero when none).
+// next is the next tick of the schedule as the running cron has it (zero when none): the
+// same answer however often it is asked, until that tick fires. An "@every" schedule ticks
+// one interval after the cron started (or after its last tick), not one interval after the
+// question. The pass itself starts up to the configured jitter later.
 func (s *scheduler) next() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.schedule == nil {
+	if s.cron == nil {
 		return time.Time{}
 	}
-	return s.schedule.Next(time.Now())
+	return s.cron.Entry(s.entry).Next
 }
 
 // stop stops future ticks and waits for a running scheduled job to notice ctx.
