@@ -18,6 +18,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/idsync/idsync/internal/version"
 )
 
 // Metrics holds every idsync metric on its own registry (not the global one), so tests and
@@ -98,7 +100,14 @@ func New() *Metrics {
 			Name: "idsync_scheduled_passes_skipped_total", Help: "Scheduled passes skipped because one was still running.",
 		}),
 	}
+	build := version.Get()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "idsync_build_info", Help: "Always 1; the labels say which build runs (version, VCS revision, Go version).",
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
+	})
+	buildInfo.Set(1)
 	m.Registry.MustRegister(
+		buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Passes, m.PassDuration, m.LastSuccess, m.Changes, m.Held, m.SourceComplete,

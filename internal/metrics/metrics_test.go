@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/idsync/idsync/internal/version"
 )
 
 func TestSumReadsTheExposition(t *testing.T) {
@@ -47,5 +49,19 @@ func TestLastOutbound(t *testing.T) {
 	m.APIRequest("jira", "/rest/api/3/myself", "GET", 0, time.Millisecond) // a failed request is a sign of life too
 	if got := m.LastOutbound(); got.Before(before) || got.After(time.Now()) {
 		t.Errorf("LastOutbound = %v, want between %v and now", got, before)
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	rec := httptest.NewRecorder()
+	New().Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	b := version.Get()
+	labels := map[string]string{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion}
+	if v, ok := Sum(string(body), "idsync_build_info", labels); !ok || v != 1 {
+		t.Errorf("idsync_build_info%v = %v, %v; want a sample of 1 in\n%s", labels, v, ok, body)
+	}
+	if b.Version == "" || b.Revision == "" || b.GoVersion == "" {
+		t.Errorf("build identity has an empty part: %+v", b)
 	}
 }
