@@ -572,3 +572,18 @@ func (s *Server) AddValues(dn string, a Attr) error {
 	}
 	return nil
 }
+
+// RemoveValues deletes values of an attribute of one entry as the root DN.
+func (s *Server) RemoveValues(dn string, a Attr) error {
+	c, err := s.Admin()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	req := goldap.NewModifyRequest(dn, nil)
+	req.Delete(a.Name, a.Values)
+	if err := c.Modify(req); err != nil {
+		return fmt.Errorf("modifying %s: %w", dn, err)
+	}
+	return nil
+}
