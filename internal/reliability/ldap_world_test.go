@@ -59,6 +59,7 @@ type ldapCfg struct {
 	MaxDeact   int
 	// PasswordFile gives the bind password as bind_password_file (else inline).
 	PasswordFile bool
+	Timeout      string // sources[].ldap.timeout (default 10s)
 }
 
 func (w *ldapWorld) writeConfig(t *testing.T, o ldapCfg) string {
@@ -92,7 +93,7 @@ sources:
       membership: member
       nested_groups: true
       page_size: %d
-      timeout: 10s
+      timeout: %s
       server_type: ldap
 sink:
   type: jira
@@ -116,7 +117,7 @@ safety:
   max_deactivation_percent: %g
   max_membership_removals: 250
 `, defaultAdminToken, filepath.Join(o.Dir, "idsync.db"), w.proxy.Addr, w.srv.CAFile, ldaptest.BindDN, pw,
-		w.org.Spec.BaseDN(), ldapLockedFilter, or(o.PageSize, 50), w.JiraURL, jiratest.DefaultEmail, jiraToken,
+		w.org.Spec.BaseDN(), ldapLockedFilter, or(o.PageSize, 50), or(o.Timeout, "10s"), w.JiraURL, jiratest.DefaultEmail, jiraToken,
 		o.Grace, or(o.MaxDeact, 25), or(o.MaxPercent, 10.0))
 	path := filepath.Join(o.Dir, "idsync.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
