@@ -36,7 +36,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 	"unicode/utf8"
 
@@ -66,9 +65,17 @@ const (
 // ErrUnavailable marks a machine without slapd.
 var ErrUnavailable = errors.New("slapd is not installed")
 
+// TB is the part of testing.TB that Skip uses (the package stays free of package testing,
+// so non-test code such as idsync bench can start a server too).
+type TB interface {
+	Helper()
+	Skipf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // Skip skips t because of err, or fails it when IDSYNC_REQUIRE_SLAPD=1 or err is not
 // ErrUnavailable (a server that is installed but does not start is a failure).
-func Skip(t testing.TB, err error) {
+func Skip(t TB, err error) {
 	t.Helper()
 	if errors.Is(err, ErrUnavailable) && os.Getenv(RequireEnv) != "1" {
 		t.Skipf("LDAP tests skipped: %v (install with: %s; %s=1 makes this a failure)", err, InstallHint, RequireEnv)
