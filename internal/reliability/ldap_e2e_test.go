@@ -46,7 +46,9 @@ func TestLDAPEndToEnd(t *testing.T) {
 	}
 
 	st := w.snapshot()
-	members := func(group, uid string) bool { return slices.Contains(st.Groups[strings.ToLower(group)], ldaptest.Email(uid)) }
+	members := func(group, uid string) bool {
+		return slices.Contains(st.Groups[strings.ToLower(group)], ldaptest.Email(uid))
+	}
 	if len(w.org.DisabledUIDs) != 5 {
 		t.Fatalf("fixture: %d locked users", len(w.org.DisabledUIDs))
 	}
