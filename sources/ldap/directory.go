@@ -577,7 +577,7 @@ func (s *Source) userGroups(ctx context.Context, c *conn, st settings, u rawUser
 	case st.ad && s.cfg.NestedGroups:
 		// Active Directory walks the chain itself (memberOf is member's back link, so the
 		// answer is the same in both modes).
-		found, err = find("(member:" + oidInChain + ":=" + goldap.EscapeFilter(u.dn) + ")")
+		found, err = find(inChainFilter(u.dn))
 	case s.cfg.Membership == configs.LDAPMembershipMember:
 		found, err = find(memberFilter(u.dn))
 		if err == nil && s.cfg.NestedGroups {
@@ -622,6 +622,12 @@ func (s *Source) userGroups(ctx context.Context, c *conn, st settings, u rawUser
 		}
 	}
 	return names, nil
+}
+
+// inChainFilter matches the groups dn is a member of, directly or through nested groups, on
+// Active Directory (LDAP_MATCHING_RULE_IN_CHAIN).
+func inChainFilter(dn string) string {
+	return "(member:" + oidInChain + ":=" + goldap.EscapeFilter(dn) + ")"
 }
 
 // walkUp adds to groups every group they are nested in, breadth first; a visited set cuts
