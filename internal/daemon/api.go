@@ -30,19 +30,25 @@ const (
 	backupWriteTimeout = 30 * time.Minute
 )
 
-type statusBody struct {
-	Version    string                 `json:"version"`
-	Started    time.Time              `json:"started"`
-	Uptime     string                 `json:"uptime"`
-	ConfigFile string                 `json:"configFile"`
-	Schedule   string                 `json:"schedule"`
-	NextPass   time.Time              `json:"nextScheduledPass,omitzero"`
-	Sources    []sourceStatus         `json:"sources"`
-	Runner     reconcile.RunnerStatus `json:"runner"`
-	Budget     *state.Budget          `json:"apiBudget,omitempty"`
+// Status is the answer of GET /api/v1/status (`idsync status --addr`).
+type Status struct {
+	Version string       `json:"version"`
+	Build   version.Info `json:"build"`
+	Started time.Time    `json:"started"`
+	Uptime  string       `json:"uptime"`
+	// ConfigFile is the config the daemon runs with.
+	ConfigFile string `json:"configFile"`
+	Schedule   string `json:"schedule"`
+	// NextPass is the schedule's next tick (a scheduled pass starts up to Jitter later).
+	NextPass time.Time              `json:"nextScheduledPass,omitzero"`
+	Jitter   string                 `json:"jitter,omitempty"`
+	Sources  []SourceStatus         `json:"sources"`
+	Runner   reconcile.RunnerStatus `json:"runner"`
+	Budget   *state.Budget          `json:"apiBudget,omitempty"`
 }
 
-type sourceStatus struct {
+// SourceStatus is one configured source in Status.
+type SourceStatus struct {
 	Name     string `json:"name"`
 	Type     string `json:"type"`
 	Push     bool   `json:"push"`
@@ -51,22 +57,31 @@ type sourceStatus struct {
 
 func (d *Daemon) apiStatus(w http.ResponseWriter, _ *http.Request) {
 	cfg := d.config()
-	b := statusBody{
+	b := Status{
 		Version:    version.String(),
+		Build:      version.Get(),
 		Started:    d.started,
 		Uptime:     time.Since(d.started).Round(time.Second).String(),
 		ConfigFile: cfg.Path,
 		Schedule:   cfg.Schedule,
 		NextPass:   d.sched.next(),
+		Jitter:     jitterString(cfg.Jitter),
 		Runner:     d.app.Runner.Status(), // deep copies: safe to encode while a pass runs
 	}
 	for _, s := range cfg.Sources {
-		b.Sources = append(b.Sources, sourceStatus{Name: s.Name, Type: s.Type, Push: s.PushEnabled(), Priority: s.Priority})
+		b.Sources = append(b.Sources, SourceStatus{Name: s.Name, Type: s.Type, Push: s.PushEnabled(), Priority: s.Priority})
 	}
 	if bud, err := d.app.Store.Budget("jira"); err == nil {
 		b.Budget = &bud
 	}
 	writeJSON(w, http.StatusOK, b)
+}
+
+func jitterString(j time.Duration) string {
+	if j <= 0 {
+		return ""
+	}
+	return j.String()
 }
 
 func (d *Daemon) apiRuns(w http.ResponseWriter, r *http.Request) {

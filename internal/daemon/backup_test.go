@@ -80,7 +80,7 @@ func TestInProcessStateBackup(t *testing.T) {
 
 	// The spooled copy is gone from the state file's folder.
 	_, body = p.call("GET", "/api/v1/status")
-	var status statusBody
+	var status Status
 	if err := json.Unmarshal(body, &status); err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/app"
 	"github.com/idsync/idsync/internal/logging"
+	"github.com/idsync/idsync/internal/version"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sinks/jira"
 )
@@ -207,7 +208,11 @@ func (d *Daemon) serve(parent context.Context, sigs <-chan os.Signal) error {
 		}
 		serveErr <- e
 	}()
-	d.log.Info().Str("listen", ln.Addr().String()).Bool("tls", d.cert != nil).Msg("listening")
+	// The start-up line: which build, which config, where, and what it reads.
+	build := version.Get()
+	d.log.Info().Str("version", build.Version).Str("revision", build.Revision).Str("go_version", build.GoVersion).
+		Str("config", cfg.Path).Str("listen", ln.Addr().String()).Bool("tls", d.cert != nil).
+		Strs("sources", sourceNames(cfg.Sources)).Str("schedule", cfg.Schedule).Msg("listening")
 	if d.opts.Listening != nil {
 		d.opts.Listening(ln.Addr().String())
 	}
@@ -248,6 +253,19 @@ func (d *Daemon) serve(parent context.Context, sigs <-chan os.Signal) error {
 			}
 		}
 	}
+}
+
+// sourceNames describes the sources for the start-up line: "corp (miniorange, push)".
+func sourceNames(sources []configs.SourceConfig) []string {
+	out := make([]string, len(sources))
+	for i, s := range sources {
+		out[i] = s.Name + " (" + s.Type
+		if s.Type != configs.SourceSCIM && s.PushEnabled() {
+			out[i] += ", push"
+		}
+		out[i] += ")"
+	}
+	return out
 }
 
 // scheduledPass is one cron tick's pass; it blocks the tick so skip-if-still-running works.
@@ -299,7 +317,7 @@ func (d *Daemon) isClosing() bool {
 func (d *Daemon) shutdown(reason string, srv *http.Server, sigs <-chan os.Signal, stopPasses func(), cause error) error {
 	timeout := d.config().ShutdownTimeout
 	deadline := time.Now().Add(timeout)
-	d.log.Info().Str("reason", reason).Dur("timeout", timeout).Msg("shutting down")
+	d.log.Info().Str("reason", reason).Dur("timeout_ms", timeout).Msg("shutting down")
 	d.passMu.Lock()
 	d.closing = true
 	d.passMu.Unlock()
@@ -337,7 +355,7 @@ func (d *Daemon) shutdown(reason string, srv *http.Server, sigs <-chan os.Signal
 			d.log.Warn().Str("signal", s.String()).Msg("signal ignored while shutting down")
 		case <-timer.C:
 			cur := d.app.Runner.Status().Current
-			ev := d.log.Error().Dur("timeout", timeout)
+			ev := d.log.Error().Dur("timeout_ms", timeout)
 			if cur != nil {
 				ev = ev.Str(logging.FieldRunID, cur.ID)
 			}

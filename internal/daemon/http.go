@@ -47,6 +47,8 @@ func (d *Daemon) newServer() *http.Server {
 	api.HandleFunc("GET /api/v1/held", d.apiHeld)
 	api.HandleFunc("POST /api/v1/held/{runId}/approve", d.apiApprove)
 	api.HandleFunc("GET /api/v1/state/backup", d.apiStateBackup)
+	api.HandleFunc("GET /api/v1/plan", d.apiPlan)
+	api.HandleFunc("GET /api/v1/audit", d.apiAudit)
 	mux.Handle("/api/", requireToken(&d.adminToken, d.log, limitBody(api)))
 
 	srv := &http.Server{
