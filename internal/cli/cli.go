@@ -31,13 +31,50 @@ const (
 
 // ErrLockedHint is appended when the daemon holds the state file.
 const ErrLockedHint = "a running daemon (idsync run) holds this state file: use its admin API instead " +
-	"(idsync status --addr URL, idsync approve --addr URL RUN_ID, idsync state backup --addr URL OUT, " +
-	"POST /api/v1/reconcile), or stop it first"
+	"(idsync status --addr URL, idsync plan --addr URL, idsync audit --addr URL, idsync approve --addr URL RUN_ID, " +
+	"idsync state backup --addr URL OUT, POST /api/v1/reconcile), or stop it first"
 
-// LoadConfig loads and validates the config file; the error lists every problem.
+// DefaultConfigPath is the config file every command reads when neither -c nor
+// $IDSYNC_CONFIG names one: where the packages and the OCI image put it.
+const DefaultConfigPath = "/etc/idsync/idsync.yaml"
+
+// ConfigEnv is the environment variable that names the config file when -c is not given.
+const ConfigEnv = "IDSYNC_CONFIG"
+
+// ConfigUsage is the help text of every command's -c flag.
+const ConfigUsage = "config file (default $" + ConfigEnv + ", else " + DefaultConfigPath + ")"
+
+// defaultConfig is DefaultConfigPath; tests point it elsewhere.
+var defaultConfig = DefaultConfigPath
+
+// ConfigFlag adds the -c/--config flag to fs, bound to path.
+func ConfigFlag(fs *pflag.FlagSet, path *string) {
+	fs.StringVarP(path, "config", "c", "", ConfigUsage)
+}
+
+// ConfigPath resolves the config file: the -c flag, else $IDSYNC_CONFIG, else
+// DefaultConfigPath. A file named by the flag or the variable is returned as given (loading
+// it reports a missing one); the default is returned only when it exists, and otherwise the
+// error names the variable and the default both.
+func ConfigPath(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if p := os.Getenv(ConfigEnv); p != "" {
+		return p, nil
+	}
+	if _, err := os.Stat(defaultConfig); err != nil {
+		return "", fmt.Errorf("no config file: pass -c FILE, set %s, or create %s (%v)", ConfigEnv, defaultConfig, err)
+	}
+	return defaultConfig, nil
+}
+
+// LoadConfig loads and validates the config file (ConfigPath resolves an empty path); the
+// error lists every problem.
 func LoadConfig(path string, fs *pflag.FlagSet) (*configs.Config, error) {
-	if path == "" {
-		return nil, errors.New("no config file: pass -c FILE")
+	path, err := ConfigPath(path)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := configs.LoadAndValidate(path, fs)
 	if err != nil {
@@ -145,18 +182,33 @@ var Stderr io.Writer = os.Stderr
 // too, so the log reads one line per change; a "started" record without an outcome (the
 // process died mid-change) stays visible.
 func CollapseIntents(recs []reconcile.AuditRecord) []reconcile.AuditRecord {
-	done := map[string]bool{}
-	for _, r := range recs {
-		if r.Intent != "" && r.Result != reconcile.ItemStarted {
-			done[r.Intent] = true
+	return state.CollapseIntents(recs, nil)
+}
+
+// RowsCut reports whether a plan table of run with at most max rows per kind (and per guard of
+// its held items) leaves rows out, so the reader can be told where the rest is.
+func RowsCut(run reconcile.Run, max int) bool {
+	if max <= 0 {
+		return false
+	}
+	if run.Changes != nil {
+		for _, k := range reconcile.Kinds {
+			if len(*run.Changes.List(k)) > max {
+				return true
+			}
 		}
 	}
-	out := recs[:0:0]
-	for _, r := range recs {
-		if r.Result == reconcile.ItemStarted && done[r.Intent] {
-			continue
+	held := run.HeldByGuard
+	if held == nil {
+		held = map[string]int{}
+		for _, h := range run.HeldItems {
+			held[h.Guard]++
 		}
-		out = append(out, r)
 	}
-	return out
+	for g, n := range held {
+		if g != reconcile.GuardOwnership && n > max {
+			return true
+		}
+	}
+	return false
 }

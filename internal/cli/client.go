@@ -46,6 +46,24 @@ func (c AdminClient) Do(ctx context.Context, method, path string, out any) (int,
 	return resp.StatusCode, nil
 }
 
+// Fetch is Do for answers that may be large and slow (a plan of a big org): GET path, waited
+// for as long as a Download, decoded into out as it streams, without Do's size limit.
+func (c AdminClient) Fetch(ctx context.Context, path string, out any) error {
+	resp, err := c.send(ctx, http.MethodGet, path, downloadTimeout)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return answerError(http.MethodGet, path, resp.StatusCode, body)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decoding the admin API answer: %w", err)
+	}
+	return nil
+}
+
 // Download streams the body of GET path into w, without Do's size limit, and returns the
 // bytes written. Errors are Do's; an answer cut short (fewer bytes than its Content-Length)
 // is an error too.
