@@ -18,7 +18,7 @@ func newApproveCmd() *cobra.Command {
 	var path string
 	var remote adminFlags
 	cmd := &cobra.Command{
-		Use:   "approve -c FILE RUN_ID",
+		Use:   "approve [-c FILE] RUN_ID",
 		Short: "Approve the changes the circuit breaker held back in run RUN_ID (the latest held run)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -67,7 +67,7 @@ func newApproveCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")
+	cli.ConfigFlag(cmd.Flags(), &path)
 	remote.bind(cmd)
 	configs.BindFlags(cmd.Flags())
 	return cmd

@@ -156,9 +156,10 @@ func TestCLIOperatorSession(t *testing.T) {
 		if r.code != 0 || !json.Valid([]byte(r.stdout)) || !strings.Contains(r.stdout, `"links"`) {
 			t.Errorf("state inspect: %d %.300s", r.code, r.stdout)
 		}
-		r = e.idsync("status", "-c", cfg)
+		// status prints a table; -o json keeps the JSON for scripts.
+		r = e.idsync("status", "-c", cfg, "-o", "json")
 		if r.code != 0 || !json.Valid([]byte(r.stdout)) || !strings.Contains(r.stdout, `"runs"`) {
-			t.Errorf("status: %d %.300s", r.code, r.stdout)
+			t.Errorf("status -o json: %d %.300s", r.code, r.stdout)
 		}
 	})
 

@@ -188,7 +188,7 @@ func TestDaemonLifecycle(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, "admin API") {
 			t.Errorf("state inspect while the daemon runs: %d\n%s", r.code, r.stderr)
 		}
-		r = e.idsync("status", "--addr", d.url(""), "-c", e.configPath())
+		r = e.idsync("status", "--addr", d.url(""), "-c", e.configPath(), "-o", "json")
 		if r.code != 0 || !strings.Contains(r.stdout, `"runner"`) {
 			t.Errorf("status --addr: %d\n%s%s", r.code, r.stdout, r.stderr)
 		}

@@ -200,11 +200,17 @@ type cmdResult struct {
 // idsync runs the binary to completion.
 func (e *env) idsync(args ...string) cmdResult {
 	e.t.Helper()
+	return e.idsyncEnv(nil, args...)
+}
+
+// idsyncEnv is idsync with extra environment variables (NAME=value).
+func (e *env) idsyncEnv(extra []string, args ...string) cmdResult {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Dir = e.dir
-	cmd.Env = proctest.CleanEnv()
+	cmd.Env = append(proctest.CleanEnv(), extra...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()

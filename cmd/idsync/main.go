@@ -9,6 +9,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/idsync/idsync/internal/cli"
+	"github.com/idsync/idsync/internal/version"
 )
 
 // Exit codes, documented in the README.
@@ -67,9 +70,13 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "idsync",
 		Short:         "Keep Jira Cloud users, groups and customers in line with your identity provider",
+		Long:          rootLong,
+		Version:       version.String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version prints what `idsync version` prints: version, VCS revision, Go version.
+	root.SetVersionTemplate(version.Long() + "\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
@@ -88,5 +95,13 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	)
 	return root
 }
+
+// rootLong is `idsync --help`'s text above the command list.
+const rootLong = `idsync keeps Jira Cloud users, groups and service-desk customers in line with your identity
+provider: scheduled pulls, a SCIM 2.0 listener for pushes, one-user syncs on demand, and a
+plan to read before anything changes.
+
+The config file is -c FILE, else $IDSYNC_CONFIG, else ` + cli.DefaultConfigPath + `.
+Shell completion: idsync completion bash|zsh|fish|powershell --help says how to load it.`
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

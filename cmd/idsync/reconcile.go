@@ -26,7 +26,7 @@ type passFlags struct {
 func newReconcileCmd() *cobra.Command {
 	var f passFlags
 	cmd := &cobra.Command{
-		Use:   "reconcile -c FILE [--dry-run] [--user NAME] [--source NAME] [-o table|json]",
+		Use:   "reconcile [-c FILE] [--dry-run] [--user NAME] [--source NAME] [-o table|json]",
 		Short: "Run one pass in the foreground; the exit code says how it went (0 ok, 1 items failed, 2 config/connection error, 3 held)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -39,11 +39,42 @@ func newReconcileCmd() *cobra.Command {
 }
 
 func addPassFlags(cmd *cobra.Command, f *passFlags) {
-	cmd.Flags().StringVarP(&f.config, "config", "c", "", "config file")
+	cli.ConfigFlag(cmd.Flags(), &f.config)
 	cmd.Flags().StringSliceVar(&f.users, "user", nil, "reconcile only this user (userName; repeatable)")
 	cmd.Flags().StringVar(&f.source, "source", "", "read only this source (others' last snapshots stand in; nothing is removed)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output: table or json")
 	configs.BindFlags(cmd.Flags())
+}
+
+// planRows is how many rows per kind a plan table lists; -o json has them all.
+const planRows = 200
+
+// printPass prints a pass as plan (planOnly) or reconcile does: the Changes value or the run
+// record with -o json, else the plan table (plan, --dry-run) and the summary.
+func printPass(cmd *cobra.Command, run reconcile.Run, f passFlags, planOnly bool) {
+	out := cmd.OutOrStdout()
+	switch {
+	case f.output == "json" && planOnly && run.Result == reconcile.ResultFailed:
+		// No plan could be made: an empty Changes would read as "nothing to do".
+		cli.Summary(cmd.ErrOrStderr(), run)
+	case f.output == "json" && planOnly:
+		changes := run.Changes
+		if changes == nil {
+			changes = &reconcile.Changes{}
+		}
+		_ = cli.WriteJSON(out, changes)
+	case f.output == "json":
+		_ = cli.WriteJSON(out, run)
+	default:
+		if run.Changes != nil && (planOnly || f.dryRun) {
+			_ = reconcile.RenderRun(out, run, reconcile.RenderOptions{MaxRows: planRows, Links: true})
+			if cli.RowsCut(run, planRows) {
+				fmt.Fprintf(out, "\nOnly the first %d rows of each kind are listed: idsync plan -o json lists every item.\n", planRows)
+			}
+			cmd.Println()
+		}
+		cli.Summary(out, run)
+	}
 }
 
 // runPass is reconcile and plan: one pass, its output, and the exit code from its outcome.
@@ -83,26 +114,7 @@ func runPass(cmd *cobra.Command, f passFlags, planOnly bool) error {
 	if err != nil && run.ID == "" {
 		return withCode(exitConfig, err)
 	}
-	out := cmd.OutOrStdout()
-	switch {
-	case f.output == "json" && planOnly && run.Result == reconcile.ResultFailed:
-		// No plan could be made: an empty Changes would read as "nothing to do".
-		cli.Summary(cmd.ErrOrStderr(), run)
-	case f.output == "json" && planOnly:
-		changes := run.Changes
-		if changes == nil {
-			changes = &reconcile.Changes{}
-		}
-		_ = cli.WriteJSON(out, changes)
-	case f.output == "json":
-		_ = cli.WriteJSON(out, run)
-	default:
-		if run.Changes != nil && (planOnly || f.dryRun) {
-			_ = reconcile.RenderRun(out, run, reconcile.RenderOptions{MaxRows: 200, Links: true})
-			cmd.Println()
-		}
-		cli.Summary(out, run)
-	}
+	printPass(cmd, run, f, planOnly)
 	if err != nil {
 		log.Error().Err(err).Msg("pass ended with an error")
 	}

@@ -7,22 +7,25 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/cli"
 	"github.com/idsync/idsync/internal/daemon"
 )
 
 func newRunCmd() *cobra.Command {
 	var opts daemon.Options
 	cmd := &cobra.Command{
-		Use:   "run -c FILE",
+		Use:   "run [-c FILE]",
 		Short: "Run the daemon: scheduled passes, SCIM listener, admin API, metrics",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.ConfigPath == "" {
-				return withCode(exitConfig, errors.New("no config file: pass -c FILE"))
+			path, err := cli.ConfigPath(opts.ConfigPath)
+			if err != nil {
+				return withCode(exitConfig, err)
 			}
+			opts.ConfigPath = path
 			opts.Flags = cmd.Flags()
 			opts.LogOutput = cmd.ErrOrStderr()
-			err := daemon.Run(context.Background(), opts)
+			err = daemon.Run(context.Background(), opts)
 			switch {
 			case err == nil:
 				return nil
@@ -35,7 +38,7 @@ func newRunCmd() *cobra.Command {
 			}
 		},
 	}
-	cmd.Flags().StringVarP(&opts.ConfigPath, "config", "c", "", "config file")
+	cli.ConfigFlag(cmd.Flags(), &opts.ConfigPath)
 	cmd.Flags().BoolVar(&opts.NoInitialPass, "no-initial-pass", false, "do not run a pass at start-up")
 	configs.BindFlags(cmd.Flags())
 	return cmd

@@ -19,7 +19,7 @@ func newStateCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "state", Short: "Look into the state file"}
 	var path string
 	inspect := &cobra.Command{
-		Use:   "inspect -c FILE",
+		Use:   "inspect [-c FILE]",
 		Short: "Print the state file as JSON (links, ownership, runs, audit, held plans; never secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -31,7 +31,7 @@ func newStateCmd() *cobra.Command {
 			return withCode(exitInternal, st.Dump(cmd.OutOrStdout()))
 		},
 	}
-	inspect.Flags().StringVarP(&path, "config", "c", "", "config file")
+	cli.ConfigFlag(inspect.Flags(), &path)
 	configs.BindFlags(inspect.Flags())
 	cmd.AddCommand(inspect, newStateBackupCmd())
 	return cmd
@@ -41,7 +41,7 @@ func newStateBackupCmd() *cobra.Command {
 	var path string
 	var remote adminFlags
 	cmd := &cobra.Command{
-		Use:   "backup -c FILE OUT [--addr URL [--token-file F]]",
+		Use:   "backup [-c FILE] OUT [--addr URL [--token-file F]]",
 		Short: "Write a consistent copy of the state file to OUT (from a running daemon with --addr)",
 		Long: `Write a consistent copy of the state file to OUT, with mode 0600. The copy is written
 beside OUT, synced, checked to open as a state file, then renamed over OUT, so OUT is never
@@ -67,7 +67,7 @@ Without --addr the state file is opened read-only, which fails while a daemon ho
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")
+	cli.ConfigFlag(cmd.Flags(), &path)
 	remote.bind(cmd)
 	configs.BindFlags(cmd.Flags())
 	return cmd
@@ -84,15 +84,16 @@ func localBackup(cmd *cobra.Command, path, out string) (state.BackupFile, error)
 	return b, withCode(exitConfig, err)
 }
 
-// remoteBackup downloads the copy from a running daemon. With -c the config's state file is
-// refused as OUT; without it, WriteBackupFrom still refuses a state file the daemon holds.
+// remoteBackup downloads the copy from a running daemon. With a config (-c, $IDSYNC_CONFIG or
+// the default file) its state file is refused as OUT; without one, WriteBackupFrom still
+// refuses a state file the daemon holds.
 func remoteBackup(cmd *cobra.Command, path string, remote *adminFlags, out string) (state.BackupFile, error) {
 	c, err := remote.client(path, cmd)
 	if err != nil {
 		return state.BackupFile{}, withCode(exitConfig, err)
 	}
 	live := ""
-	if path != "" {
+	if path, err := cli.ConfigPath(path); err == nil {
 		cfg, err := configs.Load(path, cmd.Flags())
 		if err != nil {
 			return state.BackupFile{}, withCode(exitConfig, fmt.Errorf("config %s:\n%w", path, err))

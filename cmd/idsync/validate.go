@@ -6,17 +6,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/cli"
 )
 
 func newValidateCmd() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
-		Use:   "validate -c FILE",
+		Use:   "validate [-c FILE]",
 		Short: "Check a config file and list every problem with its field path",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if path == "" {
-				return withCode(exitConfig, fmt.Errorf("no config file: pass -c FILE"))
+			path, err := cli.ConfigPath(path)
+			if err != nil {
+				return withCode(exitConfig, err)
 			}
 			cfg, err := configs.LoadAndValidate(path, cmd.Flags())
 			if err != nil {
@@ -30,7 +32,7 @@ func newValidateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "", "config file")
+	cli.ConfigFlag(cmd.Flags(), &path)
 	configs.BindFlags(cmd.Flags())
 	return cmd
 }
