@@ -584,9 +584,16 @@ func (s *Source) userGroups(ctx context.Context, c *conn, st settings, u rawUser
 			found, err = s.walkUp(found, func(g rawGroup) ([]rawGroup, error) { return find(memberFilter(g.dn)) })
 		}
 	default: // memberOf
+		base, berr := canonDN(s.cfg.BaseDN)
+		if berr != nil {
+			return nil, berr
+		}
 		byDN := func(dns []string) ([]rawGroup, error) {
 			var out []rawGroup
 			for _, dn := range dns {
+				if c, err := canonDN(dn); err != nil || (c != base && !strings.HasSuffix(c, ","+base)) {
+					continue // outside base_dn: Snapshot does not list it either
+				}
 				_, err := c.run(ctx, search{
 					what: "group", base: dn, scope: goldap.ScopeBaseObject, filter: st.groupFilter,
 					attrs: attrs, limit: 1,
