@@ -372,6 +372,18 @@ func TestUser(t *testing.T) {
 	if u, err := s.User(ctx, "pat"); err != nil || !groupsEqual(u.Groups, []string{"devs"}) {
 		t.Errorf("memberUid: User(pat) = %+v, %v", u, err)
 	}
+	// Groups outside base_dn count neither in a full read nor in a one-user fetch, although
+	// the users' memberOf names them.
+	cfg = cfgFor(srv, org.Spec.PeopleDN())
+	cfg.Membership = configs.LDAPMembershipMemberOf
+	s = newSource(t, cfg, Options{Logger: zerolog.Nop()})
+	uid := org.Spec.UID(0)
+	if u := byUserName(snapshot(t, s))[uid]; len(u.Groups) != 0 {
+		t.Errorf("memberOf, base without the groups: snapshot gives %s the groups %v", uid, u.Groups)
+	}
+	if u, err := s.User(ctx, uid); err != nil || len(u.Groups) != 0 {
+		t.Errorf("memberOf, base without the groups: User(%s) = %v, %v", uid, u.Groups, err)
+	}
 }
 
 // TestActiveDirectory reads a server whose root DSE says Active Directory with every key at
