@@ -329,11 +329,15 @@ func TestDemoConfig(t *testing.T) {
 		!slices.Equal(j.Products, []string{"jira-software"}) {
 		t.Errorf("jira = %+v", *j)
 	}
+	if len(cfg.Sources) != 2 || !cfg.Sources[1].CustomersOnly || cfg.Sources[1].Type != SourceSCIM || cfg.Sources[1].Push.Token.Value() != "demo-customers-token" {
+		t.Errorf("customers source = %+v", cfg.Sources)
+	}
 	m := cfg.Mapping
 	if !m.ImportUsers || !m.ImportGroups || len(m.Groups) != 1 || m.Groups[0].IdP != "Engineering" ||
 		!slices.Equal(m.Groups[0].Jira, []string{"engineering", "developers"}) ||
 		!slices.Equal(m.DefaultGroups, []string{"jira-software-users"}) ||
-		len(m.Customers) != 1 || m.Customers[0].IdP != "Jira-Service-group" || !slices.Equal(m.Customers[0].ServiceDesks, []string{"DEMO"}) {
+		len(m.Customers) != 2 || m.Customers[0].IdP != "Jira-Service-group" || !slices.Equal(m.Customers[0].ServiceDesks, []string{"DEMO"}) ||
+		m.Customers[1].Source != "customers" || !slices.Equal(m.Customers[1].ServiceDesks, []string{"DEMO"}) {
 		t.Errorf("mapping = %+v", m)
 	}
 	want := Default().Safety
