@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
@@ -47,5 +48,22 @@ func TestDemo(t *testing.T) {
 				t.Errorf("%s contains the secret %q", name, secret)
 			}
 		}
+	}
+}
+
+// configs/demo.yaml (for `idsync sim`) names the simulator's organization, so switching it to
+// deactivate: suspend needs no other edit.
+func TestDemoYAMLNamesTheSimulatorsOrganization(t *testing.T) {
+	cfg, err := configs.LoadAndValidate("../../configs/demo.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Sink.Jira.AdminAPI
+	if a == nil || a.OrgID != jiratest.DefaultOrgID || a.OrgAPIKey.Value() != jiratest.DefaultOrgAPIKey {
+		t.Fatalf("admin_api = %+v, want the simulator's org id %s and key", a, jiratest.DefaultOrgID)
+	}
+	cfg.Sink.Jira.Deactivate = configs.DeactivateSuspend
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("demo.yaml with deactivate: suspend: %v", err)
 	}
 }
