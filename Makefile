@@ -5,8 +5,14 @@ FUZZTIME      ?= 20s
 BIN           ?= bin/idsync
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS       := -X github.com/idsync/idsync/internal/version.Version=$(VERSION)
+REVISION      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS       += -X github.com/idsync/idsync/internal/version.Revision=$(REVISION)
+# Archive entries and the image are dated at the last commit, so a rebuild gives the same bytes.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_ARCH    ?= $(shell $(GO) env GOARCH)
 
 .PHONY: all build test lint demo bench fuzz reliability clean
+.PHONY: image dist
 
 all: build
 
@@ -35,3 +41,13 @@ reliability:
 
 clean:
 	rm -rf bin idsync-demo.db
+
+# OCI image tarball without a container engine: docker load -i bin/idsync-image.tar
+image:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/idsync-linux-$(IMAGE_ARCH) ./cmd/idsync
+	$(GO) run ./internal/packaging/cmd/mkimage -bin bin/idsync-linux-$(IMAGE_ARCH) -out bin/idsync-image.tar -version '$(VERSION)' -revision '$(REVISION)' -created '$(SOURCE_DATE_EPOCH)'
+
+# Release archives for linux and darwin on amd64 and arm64, and bin/dist/SHA256SUMS.
+dist:
+	rm -rf bin/dist
+	$(GO) run ./internal/packaging/cmd/mkdist -version '$(VERSION)' -ldflags '$(LDFLAGS)' -out bin/dist -mtime '$(SOURCE_DATE_EPOCH)'
