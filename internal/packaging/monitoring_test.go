@@ -290,12 +290,12 @@ func TestGrafanaDashboard(t *testing.T) {
 		}
 	}
 	// What the dashboard is for: passes by result, changes by kind, source completeness,
-	// API requests and throttling, SCIM traffic, held changes.
+	// API requests and throttling, SCIM traffic, held changes; and which build runs.
 	var missing []string
 	for _, n := range []string{
 		"idsync_passes_total", "idsync_changes_total", "idsync_source_read_complete",
 		"idsync_api_requests_total", "idsync_ratelimit_throttled_total", "idsync_scim_requests_total",
-		"idsync_held_changes", "idsync_last_success_timestamp_seconds",
+		"idsync_held_changes", "idsync_last_success_timestamp_seconds", "idsync_build_info",
 	} {
 		if !used[n] {
 			missing = append(missing, n)
