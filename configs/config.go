@@ -56,9 +56,19 @@ func (s Secret) GoString() string { return `"` + s.String() + `"` }
 // MarshalJSON keeps the secret out of JSON dumps (plan, state inspect, status).
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
 
-// StateConfig locates the bbolt state file.
+// StateConfig locates the bbolt state file and bounds the history it keeps.
 type StateConfig struct {
 	Path string `mapstructure:"path" json:"path"`
+	// Retention deletes run and audit records older than these ages after each pass.
+	Retention RetentionConfig `mapstructure:"retention" json:"retention"`
+}
+
+// RetentionConfig is state.retention: how long run records and audit records are kept
+// (0 keeps every record of that kind). Links, ownership and the other current state are
+// never pruned.
+type RetentionConfig struct {
+	Runs  time.Duration `mapstructure:"runs" json:"runs"`
+	Audit time.Duration `mapstructure:"audit" json:"audit"`
 }
 
 // TLSConfig turns on TLS for the listener when both files are set.

@@ -50,12 +50,17 @@ var (
 	DefaultJiraRateLimit   = RateLimit{RequestsPerSecond: 10, Burst: 20, Concurrency: 4}
 )
 
+// DefaultRetention is state.retention: 90 days of run records (8,640 passes at @every 15m)
+// and 400 days of audit records (a year back, plus the weeks an annual access review takes).
+// The example config says what a year of passes leaves in the file.
+var DefaultRetention = RetentionConfig{Runs: 90 * 24 * time.Hour, Audit: 400 * 24 * time.Hour}
+
 // Default returns the built-in defaults: the config an empty file would give, without
 // sources or secrets. Load layers the file, the environment and flags over it.
 func Default() *Config {
 	return &Config{
 		Listen:          DefaultListen,
-		State:           StateConfig{Path: DefaultStatePath},
+		State:           StateConfig{Path: DefaultStatePath, Retention: DefaultRetention},
 		Schedule:        DefaultSchedule,
 		Jitter:          0,
 		ShutdownTimeout: DefaultShutdownTimeout,

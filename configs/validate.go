@@ -68,6 +68,14 @@ func (v *validator) top(c *Config) {
 	if c.State.Path == "" {
 		v.required("state.path")
 	}
+	for _, r := range []struct {
+		key string
+		d   time.Duration
+	}{{"state.retention.runs", c.State.Retention.Runs}, {"state.retention.audit", c.State.Retention.Audit}} {
+		if r.d < 0 {
+			v.add(r.key, fmt.Sprintf("must not be negative (0 keeps every record), got %s", r.d), ErrInvalid)
+		}
+	}
 	v.schedule(c)
 	if c.ShutdownTimeout <= 0 {
 		v.add("shutdown_timeout", fmt.Sprintf("must be positive, got %s", c.ShutdownTimeout), ErrInvalid)
