@@ -94,7 +94,7 @@ func TestDefaults(t *testing.T) {
 		{"miniorange.send_api_key_header", cfg.Sources[0].MiniOrange.SendAPIKeyHeader, false},
 		{"push.enabled", cfg.Sources[0].Push.Enabled, true},
 		{"push.debounce", cfg.Sources[0].Push.Debounce, 2 * time.Second},
-		{"push.rate_limit", cfg.Sources[0].Push.RateLimit, RateLimit{RequestsPerSecond: 50, Burst: 100}},
+		{"push.rate_limit", cfg.Sources[0].Push.RateLimit, RateLimit{RequestsPerSecond: 500, Burst: 1000}},
 		{"sink.type", cfg.Sink.Type, "jira"},
 		{"jira.deactivate", cfg.Sink.Jira.Deactivate, "remove-access"},
 		{"jira.products", cfg.Sink.Jira.Products, []string{"jira-software"}},
