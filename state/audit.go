@@ -15,11 +15,16 @@ import (
 )
 
 // The audit log is append-only: records are keyed by the bucket's sequence and never
-// rewritten or pruned. Two index buckets make the two questions operators ask cheap on a log
+// rewritten; only a retention (state.retention.audit) deletes the oldest. Two index buckets make the two questions operators ask cheap on a log
 // of millions of records: "since when" (audit_by_time) and "about whom" (audit_by_user).
 
 // maxAuditUserLen bounds the user fields of an audit record, which become index keys.
 const maxAuditUserLen = 1024
+
+// appendFill is the bbolt FillPercent of buckets written at their end (the audit log, its
+// time index, the runs): bbolt's default of 0.5 suits random inserts and leaves pages that
+// only ever receive appends half empty.
+const appendFill = 0.9
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
@@ -70,6 +75,9 @@ func appendAudits(tx *bbolt.Tx, recs []reconcile.AuditRecord) error {
 	if err != nil {
 		return err
 	}
+	// The log and its time index grow at their end: full pages instead of bbolt's half-full
+	// splits keep the file about a third smaller (BenchmarkStateYear).
+	b.FillPercent, byTime.FillPercent = appendFill, appendFill
 	type kv struct{ k, v []byte }
 	var timeIdx, userIdx []kv
 	for _, r := range recs {

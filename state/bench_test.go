@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -127,4 +128,108 @@ func BenchmarkJournalLargeAudit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkStateYear writes a year of 15-minute passes of a 5,000-person org into a state
+// file, as the daemon does: a first pass that creates everyone (a started and an outcome
+// audit record per person), then 35,039 passes, each with its run record and, on average, two
+// changes (four audit records), with ApplyRetention after every pass. It then compacts the
+// file. Reported: the file's size before and after compaction, what stays, and the time
+// ApplyRetention takes per pass (mean and worst). Run it with -benchtime=1x; writes skip
+// fsync, so the time is the prune's own.
+//
+//	go test ./state -run '^$' -bench StateYear -benchtime=1x
+func BenchmarkStateYear(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		r    Retention
+	}{
+		{"retention=90d,400d", Retention{Runs: 90 * 24 * time.Hour, Audit: 400 * 24 * time.Hour}},
+		{"retention=90d,30d", Retention{Runs: 90 * 24 * time.Hour, Audit: 30 * 24 * time.Hour}},
+		{"retention=none", Retention{}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				stateYear(b, c.r)
+			}
+		})
+	}
+}
+
+func stateYear(b *testing.B, r Retention) {
+	b.StopTimer()
+	dir := b.TempDir()
+	path := filepath.Join(dir, "idsync.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	s.db.NoSync, s.db.MaxBatchDelay = true, 0
+	s.SetRetention(r)
+	const (
+		people = 5000
+		passes = 365 * 24 * 4
+		step   = 15 * time.Minute
+	)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	audit := func(at time.Time, runID string, i int, result string) reconcile.AuditRecord {
+		user := fmt.Sprintf("user%05d@example.com", i%people)
+		return reconcile.AuditRecord{Time: at, RunID: runID, Actor: "schedule", Action: "add_member", Source: "corp",
+			UserKey: fmt.Sprintf("%08x", i%people), UserName: user, AccountID: fmt.Sprintf("712020:%08x-0000-0000-0000-%012x", i%people, i),
+			Target: "engineering", Reason: "member of Engineering in source corp", Result: result, Intent: fmt.Sprintf("%s/%d", runID, i)}
+	}
+	var pruneTotal, pruneMax time.Duration
+	changes := 0
+	for p := range passes {
+		at := start.Add(time.Duration(p) * step)
+		id := NewRunID(at)
+		run := reconcile.Run{ID: id, Trigger: reconcile.TriggerSchedule, Started: at, Finished: at.Add(3 * time.Second),
+			Complete: true, Result: reconcile.ResultOK,
+			Sources: []reconcile.SourceRun{{Name: "corp", Complete: true, Users: people, Groups: 40, Hash: "3f9a0c6d2e71b845"}}}
+		var entry reconcile.JournalEntry
+		n := 2 // two changes a pass on average: 0 to 4
+		if p == 0 {
+			n = people
+		} else {
+			n = (p * 7919) % 5
+		}
+		for i := range n {
+			entry.Audit = append(entry.Audit, audit(at, id, changes+i, reconcile.ItemStarted), audit(at, id, changes+i, reconcile.ItemOK))
+		}
+		changes += n
+		if n > 0 {
+			run.Counts = map[reconcile.Kind]map[string]int{reconcile.KindAddMember: {reconcile.ItemOK: n}}
+		}
+		if err := s.PutRun(run); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Journal(entry); err != nil {
+			b.Fatal(err)
+		}
+		t := time.Now()
+		if _, err := s.ApplyRetention(run.Finished); err != nil {
+			b.Fatal(err)
+		}
+		d := time.Since(t)
+		pruneTotal += d
+		pruneMax = max(pruneMax, d)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	c, err := WriteCompactFile(s, filepath.Join(dir, "compact.db"), false)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(info.Size()), "bytes")
+	b.ReportMetric(float64(c.Size), "compacted-bytes")
+	b.ReportMetric(float64(c.Records["runs"]), "runs")
+	b.ReportMetric(float64(c.Records["audit"]), "audit-records")
+	b.ReportMetric(float64(pruneTotal.Microseconds())/passes, "prune-us/pass")
+	b.ReportMetric(float64(pruneMax.Microseconds())/1000, "prune-max-ms")
+	b.StartTimer()
 }

@@ -67,6 +67,7 @@ func (s *Store) PutRun(r reconcile.Run) error {
 		if err != nil {
 			return err
 		}
+		b.FillPercent = appendFill // ids sort by time: runs are appended
 		return putJSON(b, bucketRuns, r.ID, r)
 	})
 	if err != nil {
@@ -117,8 +118,13 @@ func (s *Store) Runs(limit int) ([]reconcile.Run, error) {
 }
 
 // PruneRuns deletes the oldest run records beyond the newest keep (DefaultKeepRuns when
-// keep <= 0, so a zero value never empties the history). The audit log is never pruned.
+// keep <= 0, so a zero value never empties the history). Once SetRetention was called, the
+// retention decides instead (ApplyRetention, by age) and PruneRuns does nothing: the Runner's
+// count is the default of a store nobody configured.
 func (s *Store) PruneRuns(keep int) error {
+	if s.retention.Load() != nil {
+		return nil
+	}
 	if keep <= 0 {
 		keep = DefaultKeepRuns
 	}

@@ -1,6 +1,6 @@
 // Package state is idsync's durable memory: one bbolt file holding links (source key <->
 // Jira accountId), ownership records, per-source snapshots, SCIM resources pushed by IdPs, run
-// records, the append-only audit log, the held plan of the circuit breaker and the last known
+// records, the append-only audit log (pruned by age when a retention is set), the held plan of the circuit breaker and the last known
 // API budget of each target.
 //
 // The file has mode 0600 and is locked by the process that opens it: a second idsync (or a
@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -101,6 +102,8 @@ type Store struct {
 	warnings []string
 	// version is the schema version of the file as opened (current after migrations).
 	version int
+	// retention is what ApplyRetention prunes (nil: nothing; see SetRetention).
+	retention atomic.Pointer[Retention]
 
 	closeOnce sync.Once
 	closeErr  error
