@@ -117,13 +117,14 @@ func Run(ctx context.Context, opts Options) error {
 
 	a, err := app.Open(cfg, app.Options{
 		Logger:   log,
-		Observer: healthObserver{d.health},
+		Observer: passObserver{healthObserver{d.health}, d.applyRetention},
 		BaseURL:  baseURL(cfg),
 	})
 	if err != nil {
 		return err
 	}
 	d.app = a
+	a.Store.SetRetention(retention(cfg.State.Retention))
 	for _, w := range a.Store.Warnings() {
 		log.Warn().Str(logging.FieldComponent, "state").Msg(w)
 	}
@@ -366,8 +367,8 @@ func (d *Daemon) shutdown(reason string, srv *http.Server, sigs <-chan os.Signal
 }
 
 // reload re-reads the config file (SIGHUP). A file that does not validate keeps the running
-// config, and every problem is logged. Mapping, safety, schedule, jitter, log level, the
-// admin token, the secrets of sources and sink (API tokens and keys, SCIM push tokens; when
+// config, and every problem is logged. Mapping, safety, schedule, jitter, log level,
+// state.retention, the admin token, the secrets of sources and sink (API tokens and keys, SCIM push tokens; when
 // nothing else of that source or sink changed), shutdown_timeout and the TLS certificate
 // (same paths, new contents) apply at once; keys that need a restart are named in a warning
 // and keep their running values.
@@ -396,6 +397,7 @@ func (d *Daemon) reload() {
 		d.log.Warn().Str("key", w.Path).Msg(w.Msg)
 	}
 	d.app.Runner.Reconfigure(cfg.Mapping, cfg.Safety)
+	d.app.Store.SetRetention(retention(cfg.State.Retention))
 	d.adminToken.Store(&cfg.AdminToken)
 	if lvl, err := zerolog.ParseLevel(cfg.Log.Level); err == nil {
 		zerolog.SetGlobalLevel(lvl)
@@ -413,7 +415,7 @@ func (d *Daemon) reload() {
 		d.log.Warn().Strs("keys", keys).Msg("SIGHUP: these changes take effect after a restart")
 	}
 	// Keep restart-only parts as they run, so status never shows what is not in effect.
-	cfg.Listen, cfg.State, cfg.TLS, cfg.Sources, cfg.Sink, cfg.Log.Format = old.Listen, old.State, old.TLS, running.Sources, running.Sink, old.Log.Format
+	cfg.Listen, cfg.State.Path, cfg.TLS, cfg.Sources, cfg.Sink, cfg.Log.Format = old.Listen, old.State.Path, old.TLS, running.Sources, running.Sink, old.Log.Format
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
@@ -429,7 +431,7 @@ func needsRestart(old, cur *configs.Config) []string {
 		}
 	}
 	check("listen", old.Listen, cur.Listen)
-	check("state", old.State, cur.State)
+	check("state.path", old.State.Path, cur.State.Path)
 	check("tls", old.TLS, cur.TLS)
 	check("sources", old.Sources, cur.Sources)
 	check("sink", old.Sink, cur.Sink)
