@@ -58,9 +58,6 @@ func TestPlanAuditStatusThroughTheDaemon(t *testing.T) {
 				t.Errorf("the plan created %s in Jira", hired[0].Email)
 			}
 		}
-		if r := e.idsync(append([]string{"plan", "--source", "nope"}, addr...)...); r.code != exitConfig || !strings.Contains(r.stderr, "unknown source") {
-			t.Errorf("plan --addr --source nope: %d\n%s", r.code, r.stderr)
-		}
 	})
 
 	var remote string
@@ -124,6 +121,10 @@ func TestPlanAuditStatusThroughTheDaemon(t *testing.T) {
 		}
 	})
 
+	compacted := filepath.Join(e.dir, "compact.db")
+	if r := e.idsync("state", "compact", "-c", e.configPath(), compacted); r.code != exitConfig || !strings.Contains(r.stderr, "locked") {
+		t.Errorf("state compact while the daemon runs: %d\n%s", r.code, r.stderr)
+	}
 	d.signal(syscall.SIGTERM)
 	if code, _ := d.wait(30 * time.Second); code != 0 {
 		t.Fatalf("daemon exit %d", code)
@@ -136,6 +137,15 @@ func TestPlanAuditStatusThroughTheDaemon(t *testing.T) {
 		r = e.idsync("status", "-c", e.configPath())
 		if r.code != 0 || !strings.Contains(r.stdout, "RUN") || !strings.Contains(r.stdout, "startup") {
 			t.Errorf("status (table) from the state file: %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		r = e.idsync("state", "compact", "-c", e.configPath(), compacted)
+		if r.code != 0 || !strings.Contains(r.stdout, "compacted copy written: "+compacted) {
+			t.Fatalf("state compact: %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		// The copy is a state file with the same audit log.
+		r = e.idsync("audit", "-o", "json", "-c", e.configPath(), "--state", compacted)
+		if r.code != 0 || r.stdout != remote {
+			t.Errorf("audit of the compacted copy differs: %d\n%.300s%s", r.code, r.stdout, r.stderr)
 		}
 	})
 }

@@ -114,6 +114,9 @@ func runPass(cmd *cobra.Command, f passFlags, planOnly bool) error {
 	if err != nil && run.ID == "" {
 		return withCode(exitConfig, err)
 	}
+	if run.ID != "" && !run.DryRun {
+		cli.ApplyRetention(a, log)
+	}
 	printPass(cmd, run, f, planOnly)
 	if err != nil {
 		log.Error().Err(err).Msg("pass ended with an error")

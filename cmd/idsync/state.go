@@ -33,7 +33,46 @@ func newStateCmd() *cobra.Command {
 	}
 	cli.ConfigFlag(inspect.Flags(), &path)
 	configs.BindFlags(inspect.Flags())
-	cmd.AddCommand(inspect, newStateBackupCmd())
+	cmd.AddCommand(inspect, newStateBackupCmd(), newStateCompactCmd())
+	return cmd
+}
+
+func newStateCompactCmd() *cobra.Command {
+	var path string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "compact [-c FILE] OUT [--force]",
+		Short: "Write a compacted copy of the state file to OUT (offline: stop the daemon first)",
+		Long: `Write a compacted copy of the state file to OUT, with mode 0600. bbolt keeps the pages that
+state.retention frees inside the file for reuse, so the file does not shrink on its own; the
+copy holds the same records in as few pages as they need.
+
+The copy is written beside OUT, checked to open as a state file with the same schema version
+and the same number of records in every bucket, then renamed over OUT. OUT must not exist
+unless --force is given; the state file itself is refused. The state file is opened
+read-only, which fails while a daemon holds it.
+
+To shrink the live file: stop the daemon, run idsync state compact OUT, move OUT over the
+state file (keep the old one until the daemon runs again), start the daemon.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := readState(cmd, path)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			c, err := state.WriteCompactFile(st, args[0], force)
+			if err != nil {
+				return withCode(exitConfig, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "compacted copy written: %s (%d bytes, from %d; schema v%d; %d runs, %d audit records, %d links)\n",
+				c.Path, c.Size, c.SourceSize, c.SchemaVersion, c.Records["runs"], c.Records["audit"], c.Records["links"])
+			return nil
+		},
+	}
+	cli.ConfigFlag(cmd.Flags(), &path)
+	cmd.Flags().BoolVar(&force, "force", false, "replace OUT when it exists")
+	configs.BindFlags(cmd.Flags())
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
@@ -107,7 +108,24 @@ func OpenApp(cfg *configs.Config, log zerolog.Logger, obs reconcile.Observer) (*
 	for _, w := range a.Store.Warnings() {
 		log.Warn().Msg(w)
 	}
+	a.Store.SetRetention(state.Retention{Runs: cfg.State.Retention.Runs, Audit: cfg.State.Retention.Audit})
 	return a, nil
+}
+
+// ApplyRetention deletes what state.retention no longer keeps after a one-shot pass, as the
+// daemon does after its passes (for sites that run `idsync reconcile` from cron). A failure
+// is logged: the next pass tries again.
+func ApplyRetention(a *app.App, log zerolog.Logger) {
+	start := time.Now()
+	p, err := a.Store.ApplyRetention(start)
+	if err != nil {
+		log.Warn().Err(err).Msg("state retention not applied; the next pass tries again")
+		return
+	}
+	if p.Runs+p.Audit > 0 {
+		log.Info().Int("runs", p.Runs).Int("audit_records", p.Audit).Bool("more", p.More).
+			Dur("took_ms", time.Since(start)).Msg("state retention: old records deleted")
+	}
 }
 
 // OpenState opens the state file alone (state inspect, audit).
