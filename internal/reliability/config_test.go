@@ -51,6 +51,9 @@ type cfgOpts struct {
 	MaxDeact      int     // default 25
 	MaxPercent    float64 // default 10
 	MaxRemovals   int     // default 250
+	// Deactivate is sink.jira.deactivate (default remove-access); suspend also names the
+	// simulator's organization (admin_api.org_id).
+	Deactivate string
 }
 
 const defaultAdminToken = "rel-admin-token-7f3a9c"
@@ -145,15 +148,15 @@ func (o cfgOpts) write(t testing.TB) string {
     %s
     admin_api:
       base_url: %s
-      %s
+      %s%s
     products: [jira-software]
-    deactivate: remove-access
+    deactivate: %s
     rate_limit: {requests_per_second: %g, burst: 50, concurrency: %d}
 mapping:
   import_users: true
   import_groups: %v
-`, o.JiraURL, jiratest.DefaultEmail, secret("api_token", jiraToken), o.JiraURL, secret("org_api_key", orgAPIKey),
-		or(o.JiraRPS, 500), or(o.Concurrency, 4), o.ImportGroups)
+`, o.JiraURL, jiratest.DefaultEmail, secret("api_token", jiraToken), o.JiraURL, secret("org_api_key", orgAPIKey), orgID(o.Deactivate),
+		or(o.Deactivate, "remove-access"), or(o.JiraRPS, 500), or(o.Concurrency, 4), o.ImportGroups)
 	if o.Groups != "" {
 		fmt.Fprintf(&b, "  groups:\n")
 		for _, g := range strings.Split(o.Groups, "\n") {
@@ -181,6 +184,14 @@ mapping:
 		t.Fatal(err)
 	}
 	return o.path()
+}
+
+// orgID is the admin_api.org_id line deactivate: suspend needs (none otherwise).
+func orgID(deactivate string) string {
+	if deactivate != "suspend" {
+		return ""
+	}
+	return fmt.Sprintf("\n      org_id: %q", jiratest.DefaultOrgID)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
@@ -99,11 +101,54 @@ func applyChurn(t testing.TB, mo *miniorangetest.Sim, org miniorangetest.Org) {
 	}
 }
 
+// suspendChurn readies the suspend rows: the people applyChurn will take away (leavers and the
+// disabled) are first given the legacy product-access group by hand, so that the end state
+// shows suspension keeping it.
+func suspendChurn(t testing.TB, w *world, org miniorangetest.Org) {
+	t.Helper()
+	for _, u := range churned(org) {
+		w.inspect(func() {
+			a, ok := w.jira.AccountByEmail(u.Email)
+			if !ok {
+				t.Fatalf("%s has no Jira account after the initial sync", u.Email)
+			}
+			if err := w.jira.AddMember(jiratest.LegacyAccessGroup, a.AccountID); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// churned are the active people applyChurn makes leave or disables, and returners those it
+// disables (a suspend row's third phase enables them again).
+func churned(org miniorangetest.Org) []miniorangetest.User {
+	active, n := churnActive(org)
+	return append(append([]miniorangetest.User(nil), active[:n]...), active[2*n:2*n+n/2+1]...)
+}
+
+func returners(org miniorangetest.Org) []miniorangetest.User {
+	active, n := churnActive(org)
+	return active[2*n : 2*n+n/2+1]
+}
+
+func churnActive(org miniorangetest.Org) ([]miniorangetest.User, int) {
+	var active []miniorangetest.User
+	for _, u := range org.Users {
+		if !u.Disabled {
+			active = append(active, u)
+		}
+	}
+	return active, max(2, len(active)/12)
+}
+
 // faultScenario is one row of the matrix.
 type faultScenario struct {
 	name   string
 	target string // jira | miniorange
 	long   bool   // only in the long run
+	// deactivate is sink.jira.deactivate ("": remove-access). A suspend row runs a third
+	// phase in which the disabled people return, and compares with the suspend baseline.
+	deactivate string
 	// arm turns the fault on and returns the function that turns it off and says how many
 	// faults were injected while it was on.
 	arm func(w *world) (clear func() int64)
@@ -139,6 +184,14 @@ func moPageFault(f miniorangetest.Fault) func(w *world) func() int64 {
 	}
 }
 
+// orgEndpoints are the organization API's, which deactivate: suspend uses.
+var orgEndpoints = []string{
+	"GET /admin/v2/orgs/{orgId}/directories",
+	"GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users",
+	"POST /admin/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/suspend",
+	"POST /admin/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/restore",
+}
+
 var writeEndpoints = []string{
 	"POST /rest/api/3/user", "POST /rest/api/3/group", "POST /rest/api/3/group/user",
 	"DELETE /rest/api/3/group/user", "POST /rest/servicedeskapi/customer",
@@ -159,6 +212,7 @@ func faultScenarios() []faultScenario {
 		}
 		return x / 2
 	}
+	suspendQueued := false
 	mo := func(kind miniorangetest.FaultKind, endpoint string, page, times, delta int) func(w *world) func() int64 {
 		return moPageFault(miniorangetest.Fault{Kind: kind, Endpoint: endpoint, Page: page, Times: times, Delta: delta, Status: http.StatusBadGateway})
 	}
@@ -207,6 +261,26 @@ func faultScenarios() []faultScenario {
 			w.jf.slowOver.Store(int64(900 * time.Millisecond))
 			return jiraFaults(jiratest.Faults{Rate: r(0.12), SlowDelay: time.Second})(w)
 		}},
+		{name: "jira-suspend-unknown-outcome", target: "jira", deactivate: configs.DeactivateSuspend, arm: func(w *world) func() int64 {
+			// Suspend and restore whose answers are lost (the change is made) or refused with
+			// a 5xx, at random and, so that each kind fires at least once, queued for the
+			// first calls (runScenario checks they met them); plus faults on the other writes
+			// and the directory reads.
+			if !suspendQueued {
+				suspendQueued = true
+				for _, ep := range orgEndpoints[2:] {
+					w.jira.InjectFault(jiratest.FaultResetAfter, 1, ep)
+					w.jira.InjectFault(jiratest.Fault500, 1, ep)
+				}
+				w.jira.InjectFault(jiratest.Fault500, 1, orgEndpoints[0])
+			}
+			return jiraFaults(jiratest.Faults{Rate: r(0.3), Endpoints: append(slices.Clone(writeEndpoints), orgEndpoints...),
+				Kinds: []jiratest.Fault{jiratest.FaultResetAfter, jiratest.Fault500, jiratest.FaultTruncate, jiratest.Fault503}})(w)
+		}},
+		{name: "jira-suspend-mixed", target: "jira", long: true, deactivate: configs.DeactivateSuspend, arm: func(w *world) func() int64 {
+			w.jf.slowOver.Store(int64(900 * time.Millisecond))
+			return jiraFaults(jiratest.Faults{Rate: r(0.12), SlowDelay: time.Second})(w)
+		}},
 		{name: "miniorange-5xx", target: "miniorange", arm: func(w *world) func() int64 {
 			before := w.mf.injected()
 			w.mo.SetErrorRate(r(0.2), http.StatusInternalServerError)
@@ -228,9 +302,12 @@ func faultScenarios() []faultScenario {
 
 // scenarioResult is what one run of the scenario (faulty or not) ended with.
 type scenarioResult struct {
-	phase1, phase2 endState
-	removals       []string
-	passes         int
+	phases   []endState
+	removals []string
+	passes   int
+	// suspended is, per phase, each suspended account with the times it was suspended
+	// (accounts never suspended are left out).
+	suspended []map[string]int
 }
 
 // stormLength is how long a 429 storm lasts.
@@ -250,18 +327,37 @@ func faultPasses() int {
 }
 
 // runScenario runs the initial sync and then the churn, each to convergence, with the fault
-// armed for the first passes of each phase when sc is not nil.
-func runScenario(t *testing.T, sc *faultScenario, fig *faultFigure) scenarioResult {
+// armed for the first passes of each phase when sc is not nil. With deactivate: suspend the
+// site's role has the legacy access group, the people the churn takes away are in it, and a
+// third phase enables the disabled people again.
+func runScenario(t *testing.T, deactivate string, sc *faultScenario, fig *faultFigure) scenarioResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	sz := faultSize()
 	org := faultOrg(sz)
-	w := newWorld(t, worldOpts{Org: org, MOBatchCap: sz.batchCap, Seed: 5})
-	p := openInproc(t, faultConfig(w, t.TempDir()))
+	wo := worldOpts{Org: org, MOBatchCap: sz.batchCap, Seed: 5}
+	phases := 2
+	if deactivate == configs.DeactivateSuspend {
+		wo.Jira, phases = jiratest.LegacyAccessSeed(), 3
+	}
+	w := newWorld(t, wo)
+	cfg := faultConfig(w, t.TempDir())
+	cfg.Deactivate = deactivate
+	p := openInproc(t, cfg)
 	var res scenarioResult
-	for phase := range 2 {
-		if phase == 1 {
+	for phase := range phases {
+		switch {
+		case phase == 1 && deactivate == configs.DeactivateSuspend:
+			suspendChurn(t, w, org)
 			applyChurn(t, w.mo, org)
+		case phase == 1:
+			applyChurn(t, w.mo, org)
+		case phase == 2:
+			for _, u := range returners(org) {
+				if err := w.mo.Enable(u.UserName); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		var clear func() int64
 		if sc != nil {
@@ -290,10 +386,16 @@ func runScenario(t *testing.T, sc *faultScenario, fig *faultFigure) scenarioResu
 			fig.FaultsInjected += clear()
 		}
 		res.passes += n
-		if phase == 0 {
-			res.phase1 = w.snapshot()
-		} else {
-			res.phase2 = w.snapshot()
+		res.phases = append(res.phases, w.snapshot())
+		res.suspended = append(res.suspended, suspensions(w))
+	}
+	if sc != nil && sc.name == "jira-suspend-unknown-outcome" {
+		calls := w.jira.Calls()
+		for _, ep := range orgEndpoints[2:] {
+			method, tmpl, _ := strings.Cut(ep, " ")
+			if calls[jiratest.Call{Method: method, Endpoint: tmpl, Status: http.StatusInternalServerError}] == 0 {
+				t.Errorf("%s never met a fault", ep)
+			}
 		}
 	}
 	res.removals = w.removals()
@@ -339,11 +441,28 @@ func checkPass(t *testing.T, run reconcile.Run) {
 var removalKinds = []reconcile.Kind{reconcile.KindRemoveMember, reconcile.KindRemoveCustomer,
 	reconcile.KindRemoveOrganizationMember, reconcile.KindDeactivateUser}
 
-var (
-	baselineOnce sync.Once
-	baseline     scenarioResult
-	baselineErr  string
-)
+// suspensions maps each suspended account (by email) to the times it was suspended.
+func suspensions(w *world) map[string]int {
+	out := map[string]int{}
+	w.inspect(func() {
+		for _, a := range w.jira.Accounts() {
+			if a.Suspended {
+				out[accountKey(a)] = a.Suspensions
+			}
+		}
+	})
+	return out
+}
+
+// baselines are the fault-free runs, one per deactivation method, each run once per test
+// binary.
+var baselines = map[string]*baselineRun{"": {}, configs.DeactivateSuspend: {}}
+
+type baselineRun struct {
+	once sync.Once
+	res  scenarioResult
+	err  string
+}
 
 // TestFaultMatrix runs every fault scenario against the same org and churn, and compares each
 // with the fault-free run.
@@ -351,11 +470,16 @@ func TestFaultMatrix(t *testing.T) {
 	t.Parallel()
 	timed(t)
 	t.Run("baseline", func(t *testing.T) {
-		b := faultBaseline(t)
+		b := faultBaseline(t, "")
 		if len(b.removals) == 0 {
 			t.Error("the fault-free run removed nothing: the churn does not exercise removals")
 		}
 		t.Logf("fault-free: %d passes did work; %d distinct removals", b.passes, len(b.removals))
+	})
+	t.Run("baseline-suspend", func(t *testing.T) {
+		b := faultBaseline(t, configs.DeactivateSuspend)
+		checkSuspendBaseline(t, b)
+		t.Logf("fault-free with suspend: %d passes did work; suspended after the churn %v", b.passes, b.suspended[1])
 	})
 	// The scenarios mostly wait (backoff, Retry-After, latency): they run all at once, in
 	// subtests started from goroutines (t.Parallel would cap them at GOMAXPROCS).
@@ -369,32 +493,59 @@ func TestFaultMatrix(t *testing.T) {
 	wg.Wait()
 }
 
-// faultBaseline runs the fault-free scenario once per test binary (also when -run selects a
-// single scenario).
-func faultBaseline(t *testing.T) scenarioResult {
-	baselineOnce.Do(func() {
+// faultBaseline runs the fault-free scenario of a deactivation method once per test binary
+// (also when -run selects a single scenario).
+func faultBaseline(t *testing.T, deactivate string) scenarioResult {
+	b := baselines[deactivate]
+	b.once.Do(func() {
 		var fig faultFigure
-		baseline = runScenario(t, nil, &fig)
+		b.res = runScenario(t, deactivate, nil, &fig)
 		if t.Failed() {
-			baselineErr = "the fault-free run failed"
+			b.err = "the fault-free run failed"
 		}
 	})
-	if baselineErr != "" {
-		t.Fatal(baselineErr)
+	if b.err != "" {
+		t.Fatal(b.err)
 	}
-	return baseline
+	return b.res
+}
+
+// checkSuspendBaseline: with suspend, the people the churn takes away are suspended with
+// every group kept (the legacy access group too), and those who return are restored.
+func checkSuspendBaseline(t *testing.T, b scenarioResult) {
+	t.Helper()
+	org := faultOrg(faultSize())
+	for _, u := range churned(org) {
+		key := strings.ToLower(u.Email)
+		if b.suspended[1][key] != 1 {
+			t.Errorf("%s: suspended %d times after the churn, want once", key, b.suspended[1][key])
+		}
+		if !slices.Contains(b.phases[1].Groups[jiratest.LegacyAccessGroup], key) {
+			t.Errorf("%s left %s although suspension keeps groups", key, jiratest.LegacyAccessGroup)
+		}
+	}
+	for _, u := range returners(org) {
+		key := strings.ToLower(u.Email)
+		if _, still := b.suspended[2][key]; still || !slices.Contains(b.phases[2].Groups[jiratest.LegacyAccessGroup], key) {
+			t.Errorf("%s: still suspended after returning, or without the groups it kept", key)
+		}
+	}
 }
 
 func runFaultScenario(t *testing.T, sc faultScenario) {
-	baseline := faultBaseline(t)
+	baseline := faultBaseline(t, sc.deactivate)
 	start := time.Now()
 	fig := faultFigure{Name: sc.name, Target: sc.target, BaselinePasses: baseline.passes}
-	res := runScenario(t, &sc, &fig)
+	res := runScenario(t, sc.deactivate, &sc, &fig)
 	fig.PassesToConverge = res.passes
-	for i, pair := range [][2]endState{{baseline.phase1, res.phase1}, {baseline.phase2, res.phase2}} {
-		if d := pair[0].diff(pair[1], 20); len(d) > 0 {
+	for i := range baseline.phases {
+		if d := baseline.phases[i].diff(res.phases[i], 20); len(d) > 0 {
 			fig.Lost += len(d)
 			t.Errorf("phase %d: end state differs from the fault-free run:\n  %s", i+1, joinLines(d))
+		}
+		if want, got := baseline.suspended[i], res.suspended[i]; !maps.Equal(want, got) {
+			fig.Lost++
+			t.Errorf("phase %d: suspended accounts (and times suspended) %v, fault-free %v", i+1, got, want)
 		}
 	}
 	if extra := setDiff(res.removals, baseline.removals); len(extra) > 0 {
