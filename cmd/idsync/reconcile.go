@@ -93,6 +93,7 @@ func runPass(cmd *cobra.Command, f passFlags, planOnly bool) error {
 		return withCode(exitConfig, err)
 	}
 	defer a.Close()
+	progress.CountRequests(cli.RequestCounts(a.Metrics))
 
 	if f.source != "" {
 		found := false

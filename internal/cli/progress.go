@@ -4,25 +4,64 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/idsync/idsync/internal/logging"
+	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/reconcile"
 )
 
-// Progress shows a pass's apply progress as a bar, on a terminal only (NewProgress returns
-// nil otherwise, and a nil *Progress is a no-op observer).
+// Progress shows a pass's progress on a terminal only (NewProgress returns nil otherwise, and
+// a nil *Progress is a no-op observer): during the reads, one line that says what each source
+// has read so far (pages and objects when the Runner reports them, the source's totals once
+// its read is complete) and the API requests sent per target; during the apply phase, a bar.
 type Progress struct {
-	w   io.Writer
-	mu  sync.Mutex
+	w  io.Writer
+	mu sync.Mutex
+	// bar is the apply phase's bar, nil before it.
 	bar *progressbar.ProgressBar
+
+	// The read phase: the line is redrawn every readTick until the apply phase or the end.
+	requests  func() map[string]float64 // API requests sent so far by target (nil: none shown)
+	reading   bool
+	sources   map[string]*sourceProgress
+	order     []string
+	stopRead  chan struct{}
+	readDone  chan struct{}
+	lineWidth int
 }
+
+// sourceProgress is what one source has read so far.
+type sourceProgress struct {
+	pages, objects int
+	done           bool
+	run            reconcile.SourceRun
+}
+
+// SourceProgressObserver is the event the read line shows per source: after each page a
+// source has read, its running totals. reconcile.Observer does not send it yet (see
+// Progress.SourceProgress); until it does, the line shows the requests sent per target and
+// each source's totals when its read ends.
+type SourceProgressObserver interface {
+	SourceProgress(source string, pages, objects int)
+}
+
+var (
+	_ reconcile.Observer     = (*Progress)(nil)
+	_ SourceProgressObserver = (*Progress)(nil)
+)
+
+// readTick is how often the read line is redrawn.
+const readTick = 200 * time.Millisecond
 
 // NewProgress returns a progress observer when w is a terminal, else nil.
 func NewProgress(w io.Writer) *Progress {
@@ -40,18 +79,145 @@ func (p *Progress) Observer() reconcile.Observer {
 	return p
 }
 
-func (p *Progress) PassStarted(reconcile.Run)            {}
+// CountRequests gives the read line its request counts: count returns the API requests sent
+// so far by target (RequestCounts reads them from the metrics).
+func (p *Progress) CountRequests(count func() map[string]float64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.requests = count
+	p.mu.Unlock()
+}
+
 func (p *Progress) ChangeApplied(reconcile.Kind, string) {}
-func (p *Progress) SourceRead(reconcile.SourceRun)       {}
 func (p *Progress) Held(int)                             {}
 
-// Progress moves the bar; the first call sizes it.
+// PassStarted starts the read line.
+func (p *Progress) PassStarted(reconcile.Run) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reading {
+		return
+	}
+	p.reading, p.sources, p.order = true, map[string]*sourceProgress{}, nil
+	p.stopRead, p.readDone = make(chan struct{}), make(chan struct{})
+	go p.readLoop(p.stopRead, p.readDone)
+}
+
+func (p *Progress) readLoop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(readTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			p.drawRead()
+			p.mu.Unlock()
+		}
+	}
+}
+
+// SourceProgress records a source's running totals (see SourceProgressObserver).
+func (p *Progress) SourceProgress(source string, pages, objects int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sp := p.source(source)
+	sp.pages, sp.objects = pages, objects
+}
+
+// SourceRead records a source's finished read.
+func (p *Progress) SourceRead(sr reconcile.SourceRun) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sp := p.source(sr.Name)
+	sp.done, sp.run = true, sr
+}
+
+func (p *Progress) source(name string) *sourceProgress {
+	if p.sources == nil {
+		p.sources = map[string]*sourceProgress{}
+	}
+	sp := p.sources[name]
+	if sp == nil {
+		sp = &sourceProgress{}
+		p.sources[name] = sp
+		p.order = append(p.order, name)
+	}
+	return sp
+}
+
+// readLine is the read phase's line: each source's progress, then the requests per target.
+func (p *Progress) readLine() string {
+	parts := make([]string, 0, len(p.order)+1)
+	for _, name := range p.order {
+		sp := p.sources[name]
+		switch {
+		case sp.done && sp.run.Complete:
+			parts = append(parts, fmt.Sprintf("%s: %d users, %d groups", name, sp.run.Users, sp.run.Groups))
+		case sp.done:
+			parts = append(parts, name+": incomplete")
+		default:
+			parts = append(parts, fmt.Sprintf("%s: %d pages, %d objects", name, sp.pages, sp.objects))
+		}
+	}
+	if p.requests != nil {
+		counts := p.requests()
+		targets := slices.Sorted(maps.Keys(counts))
+		reqs := make([]string, 0, len(targets))
+		for _, t := range targets {
+			reqs = append(reqs, fmt.Sprintf("%s %.0f", t, counts[t]))
+		}
+		if len(reqs) > 0 {
+			parts = append(parts, "requests: "+strings.Join(reqs, ", "))
+		}
+	}
+	if len(parts) == 0 {
+		return "reading sources"
+	}
+	return "reading  " + strings.Join(parts, " | ")
+}
+
+// drawRead redraws the read line in place (callers hold mu).
+func (p *Progress) drawRead() {
+	if !p.reading {
+		return
+	}
+	line := p.readLine()
+	pad := max(0, p.lineWidth-len(line))
+	fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", pad))
+	p.lineWidth = len(line)
+}
+
+// endRead stops the read line and clears it (callers hold mu; it is released while the
+// drawing goroutine ends, since that goroutine takes mu).
+func (p *Progress) endRead() {
+	if !p.reading {
+		return
+	}
+	p.reading = false
+	stop, done := p.stopRead, p.readDone
+	p.mu.Unlock()
+	close(stop)
+	<-done
+	p.mu.Lock()
+	if p.lineWidth > 0 {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.lineWidth))
+		p.lineWidth = 0
+	}
+}
+
+// Progress ends the read line and moves the apply bar; the first call sizes it.
 func (p *Progress) Progress(done, total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if total <= 0 {
 		return
 	}
+	p.endRead()
 	if p.bar == nil {
 		p.bar = progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(p.w),
@@ -66,13 +232,42 @@ func (p *Progress) Progress(done, total int) {
 	_ = p.bar.Set(done)
 }
 
-// PassFinished clears the bar.
+// PassFinished clears the read line or the bar.
 func (p *Progress) PassFinished(reconcile.Run) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.endRead()
 	if p.bar != nil {
 		_ = p.bar.Finish()
 		p.bar = nil
+	}
+}
+
+// RequestCounts returns a function that reads the API requests sent so far by target
+// (idsync_api_requests_total summed over endpoint, method and code) from m.
+func RequestCounts(m *metrics.Metrics) func() map[string]float64 {
+	return func() map[string]float64 {
+		out := map[string]float64{}
+		if m == nil {
+			return out
+		}
+		ch := make(chan prometheus.Metric, 64)
+		go func() {
+			m.APIRequests.Collect(ch)
+			close(ch)
+		}()
+		for pm := range ch {
+			var d dto.Metric
+			if pm.Write(&d) != nil {
+				continue
+			}
+			for _, l := range d.GetLabel() {
+				if l.GetName() == "target" {
+					out[l.GetValue()] += d.GetCounter().GetValue()
+				}
+			}
+		}
+		return out
 	}
 }
 
