@@ -364,7 +364,13 @@ func negativeControls(t *testing.T, ck *checker, sent, served []exchange) {
 		mustFail("directory users with limit above the maximum", x, "request")
 		controls++
 	}
-	if controls != 7 {
-		t.Errorf("%d of 7 negative controls ran", controls)
+	if x, ok := find(sent, "GET", "/customer", 200); ok {
+		x.req = x.req.Clone(context.Background())
+		x.req.Header.Del("X-ExperimentalApi")
+		mustFail("an experimental JSM operation without X-ExperimentalApi", x, "request")
+		controls++
+	}
+	if controls != 8 {
+		t.Errorf("%d of 8 negative controls ran", controls)
 	}
 }
