@@ -96,6 +96,10 @@ type Change struct {
 	// account from (managed groups and every product-access group it is in); for
 	// ReactivateUser, the groups to put it back into.
 	Groups []GroupRef `json:"groups,omitempty"`
+	// Method is, for ReactivateUser, the deactivation method that took the account's access
+	// (Link.Method): reactivation reverses that one, even after sink.jira.deactivate changed.
+	// Empty: the sink's configured method.
+	Method string `json:"method,omitempty"`
 	// Unlisted marks a DeactivateUser whose account no member listing shows (Jira's search
 	// index may not show an account created moments ago): its Groups are the groups idsync
 	// added it to and every product-access group, removed whether listed or not.

@@ -160,6 +160,9 @@ func (p *planner) reactivate(pi int, l *Link, acc *Account) {
 	}
 	c := p.personChange(KindReactivateUser, pi, why)
 	c.AccountID = l.AccountID
+	if l.Deactivated {
+		c.Method = l.Method
+	}
 	// Managed groups come back through AddMembers (owned); reactivation restores the other
 	// groups the deactivation took away (product access).
 	seen := map[string]bool{}

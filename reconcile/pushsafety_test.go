@@ -175,7 +175,10 @@ func TestPartialDeactivationIsReportedAndFinished(t *testing.T) {
 	}
 
 	e.src.Set([]reconcile.User{alice, bob})
-	e.run(reconcile.RunOptions{})
+	back := e.run(reconcile.RunOptions{})
+	if rs := back.Changes.ReactivateUsers; len(rs) != 1 || rs[0].Method != configs.DeactivateRemoveAccess {
+		t.Errorf("the reactivation does not name the method that took the access: %+v", rs)
+	}
 	for _, g := range []string{"engineering", "jira-software-users"} {
 		if !slices.Contains(e.sink.Members(g), acct.AccountID) {
 			t.Errorf("alice's return did not restore %s", g)

@@ -1,6 +1,7 @@
 package jira
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -360,8 +361,14 @@ func (s *Sink) deactivate(ctx context.Context, c reconcile.Change) (reconcile.Re
 // /user: the Atlassian account, and so the accountId, survives removal from the site), and
 // in every case the groups of Change.Groups are restored (what remove-access took).
 func (s *Sink) reactivate(ctx context.Context, c reconcile.Change) (reconcile.Result, error) {
-	res := reconcile.Result{AccountID: c.AccountID, Method: s.method}
-	switch s.method {
+	// The method that took the access, not the one configured now: an account suspended
+	// before a switch to remove-access is restored, not left suspended.
+	method := cmp.Or(c.Method, s.method)
+	res := reconcile.Result{AccountID: c.AccountID, Method: method}
+	if err := s.canReverse(method); err != nil {
+		return res, err
+	}
+	switch method {
 	case configs.DeactivateAdminAPI:
 		if err := needAccount(c); err != nil {
 			return res, err
@@ -569,4 +576,20 @@ func (s *Sink) changeOrgMember(ctx context.Context, c reconcile.Change, add bool
 	_, err = s.c.write(ctx, request{method: method, target: TargetJSM, endpoint: epOrgUsers, path: orgUsersPath(id),
 		body: map[string][]string{"accountIds": {c.AccountID}}, idempotent: true})
 	return res, err
+}
+
+// canReverse says whether this sink's configuration can undo a deactivation made with method.
+func (s *Sink) canReverse(method string) error {
+	a := s.cfg.AdminAPI
+	switch method {
+	case configs.DeactivateAdminAPI:
+		if !s.ProfileWritable() {
+			return fmt.Errorf("%w: the account was deactivated with admin-api; enabling it needs sink.jira.admin_api", ErrUnsupported)
+		}
+	case configs.DeactivateSuspend:
+		if !s.ProfileWritable() || a == nil || strings.TrimSpace(a.OrgID) == "" {
+			return fmt.Errorf("%w: the account was suspended; restoring it needs sink.jira.admin_api with org_id", ErrUnsupported)
+		}
+	}
+	return nil
 }

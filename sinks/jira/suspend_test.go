@@ -204,3 +204,31 @@ func TestSuspendNeedsOrgID(t *testing.T) {
 		}
 	}
 }
+
+// Reactivation reverses the method that took the access, not the one configured now: an
+// account suspended before a switch to remove-access is restored; without the admin API to
+// restore it, the reactivation fails and says what it needs instead of passing as done.
+func TestReactivationFollowsTheMethodUsed(t *testing.T) {
+	e := newEnv(t, func(cfg *configs.JiraConfig, o *jiratest.Options) {
+		withSuspend(cfg, o)
+		cfg.Deactivate = configs.DeactivateRemoveAccess // the site switched methods since
+	})
+	uid, _ := e.sim.AddUser(jiratest.User{Email: "back@example.com", Groups: []string{"jira-software-users"}})
+	if err := e.sim.SetSuspended(uid, true); err != nil {
+		t.Fatal(err)
+	}
+	res := mustApply(t, e, reconcile.Change{Kind: reconcile.KindReactivateUser, AccountID: uid, Method: configs.DeactivateSuspend})
+	if res.Method != configs.DeactivateSuspend {
+		t.Fatalf("result method %q, want suspend", res.Method)
+	}
+	if a, _ := e.sim.Account(uid); a.Suspended {
+		t.Fatal("the account suspended under the old method is still suspended")
+	}
+
+	plain := newEnv(t)
+	uid2, _ := plain.sim.AddUser(jiratest.User{Email: "stuck@example.com"})
+	_, err := plain.sink.Apply(ctxT(t), reconcile.Change{Kind: reconcile.KindReactivateUser, AccountID: uid2, Method: configs.DeactivateSuspend})
+	if !errors.Is(err, jira.ErrUnsupported) || !strings.Contains(err.Error(), "org_id") {
+		t.Fatalf("reactivating a suspended account without the admin API: %v", err)
+	}
+}
