@@ -34,6 +34,9 @@ const (
 	SCIMToken  = "demo-scim-token"
 	AdminToken = "demo-admin-token"
 	sourceName = "corp"
+	// CustomersToken is the customers_only source's own push token (Customer Sync).
+	CustomersToken = "demo-customers-token"
+	customersName  = "customers"
 )
 
 // Options tune a demo run.
@@ -55,6 +58,7 @@ type demo struct {
 	log       zerolog.Logger
 	statePath string
 	scim      string // SCIM base URL of the source
+	scimBase  string // the listener's /scim/v2/ URL
 	start     time.Time
 	step      int
 
@@ -65,7 +69,7 @@ type demo struct {
 	stopRunner func()
 }
 
-// Run plays the six steps and returns nil when every check held.
+// Run plays the seven steps and returns nil when every check held.
 func Run(ctx context.Context, o Options) (err error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
@@ -114,7 +118,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer stopSCIM()
 
 	d.intro(statePath)
-	for _, step := range []func(context.Context) error{d.initialSync, d.idpChanges, d.scimPush, d.massRemoval, d.suspend, d.summary} {
+	for _, step := range []func(context.Context) error{d.initialSync, d.idpChanges, d.scimPush, d.customerSync, d.massRemoval, d.suspend, d.summary} {
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -174,6 +178,10 @@ func (d *demo) config(deactivate string) *configs.Config {
 			APIKey: miniorangetest.DefaultAPIKey, PageSize: 500,
 		},
 		Push: &configs.PushConfig{Enabled: true, Token: SCIMToken, Debounce: 300 * time.Millisecond},
+	}, {
+		// Customer Sync: the IdP's second provisioning app, with its own URL and token.
+		Name: customersName, Type: configs.SourceSCIM, CustomersOnly: true,
+		Push: &configs.PushConfig{Enabled: true, Token: CustomersToken, Debounce: 300 * time.Millisecond},
 	}}
 	cfg.Sink = configs.SinkConfig{Type: configs.SinkJira, Jira: &configs.JiraConfig{
 		BaseURL: d.sims.JiraURL, Email: jiratest.DefaultEmail, APIToken: jiratest.DefaultAPIToken,
@@ -188,8 +196,9 @@ func (d *demo) config(deactivate string) *configs.Config {
 		ImportUsers: true, ImportGroups: true,
 		Groups:        []configs.GroupMapping{{IdP: "Engineering", Jira: []string{"engineering", "developers"}}},
 		DefaultGroups: []string{"jira-software-users"},
-		Customers:     []configs.CustomerMapping{{IdP: "Jira-Service-group", ServiceDesks: []string{"DEMO"}}},
-		DisplayName:   "displayName",
+		Customers: []configs.CustomerMapping{{IdP: "Jira-Service-group", ServiceDesks: []string{"DEMO"}},
+			{Source: customersName, ServiceDesks: []string{"DEMO"}}},
+		DisplayName: "displayName",
 	}
 	cfg.Safety = configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 1, MaxDeactivations: 25, MaxDeactivationPercent: 10, MaxMembershipRemovals: 250}
 	cfg.ApplyDefaults()
@@ -212,7 +221,8 @@ func (d *demo) serveSCIM() (func(), error) {
 			d.log.Error().Err(err).Msg("demo SCIM listener")
 		}
 	}()
-	d.scim = "http://" + ln.Addr().String() + "/scim/v2/" + sourceName
+	d.scimBase = "http://" + ln.Addr().String() + "/scim/v2/"
+	d.scim = d.scimBase + sourceName
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -228,9 +238,10 @@ func (d *demo) intro(statePath string) {
 	fmt.Fprintf(d.out, "  SCIM listener         %s\n", d.scim)
 	fmt.Fprintf(d.out, "  state file            %s\n", statePath)
 	fmt.Fprintln(d.out, "  mapping: Engineering -> engineering, developers; other IdP groups same-name (import_groups);")
-	fmt.Fprintln(d.out, "           everyone -> jira-software-users; Jira-Service-group -> customers of DEMO")
+	fmt.Fprintln(d.out, "           everyone -> jira-software-users; Jira-Service-group -> customers of DEMO;")
+	fmt.Fprintln(d.out, "           the customers_only source \"customers\" (its own SCIM URL and token) -> customers of DEMO")
 	fmt.Fprintln(d.out, "  safety:  grace 1 pass, circuit breaker at 25 deactivations or 10%")
-	fmt.Fprintln(d.out, "  deactivate: remove-access (step 5 restarts idsync with suspend)")
+	fmt.Fprintln(d.out, "  deactivate: remove-access (step 6 restarts idsync with suspend)")
 }
 
 func (d *demo) heading(title string) {

@@ -29,7 +29,9 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"== Step 1: initial sync", "== Step 2: IdP changes", "== Step 3: a SCIM push",
-		"== Step 4: a mass removal", "== Step 5: suspend instead of remove-access", "== Step 6: summary",
+		"== Step 4: Customer Sync", "is a portal-only customer of DEMO: no licensed account, no group",
+		"Their DEMO portal access is gone",
+		"== Step 5: a mass removal", "== Step 6: suspend instead of remove-access", "== Step 7: summary",
 		"Duplicate accounts or groups: 0.", "create_user", "deactivate_user              2 ok", "held", "approve",
 		"jira-software-admins-legacy by hand: it goes too", "is now in no group",
 		"warning: sink.jira.deactivate: suspend is account-wide", "Both are suspended and keep every group",
@@ -42,7 +44,7 @@ func TestDemo(t *testing.T) {
 	if logs.Len() == 0 {
 		t.Error("no logs captured; the secret check below would prove nothing")
 	}
-	for _, secret := range []string{jiratest.DefaultAPIToken, jiratest.DefaultOrgAPIKey, miniorangetest.DefaultAPIKey, SCIMToken, AdminToken} {
+	for _, secret := range []string{jiratest.DefaultAPIToken, jiratest.DefaultOrgAPIKey, miniorangetest.DefaultAPIKey, SCIMToken, CustomersToken, AdminToken} {
 		for name, b := range map[string]*bytes.Buffer{"narration": &out, "logs": &logs} {
 			if strings.Contains(b.String(), secret) {
 				t.Errorf("%s contains the secret %q", name, secret)

@@ -177,7 +177,7 @@ func (d *demo) scimPush(ctx context.Context) error {
 		"pushed hire is in %v, want engineering and developers", acc.Groups)
 }
 
-// Step 4.
+// Step 5.
 func (d *demo) massRemoval(ctx context.Context) error {
 	d.heading("a mass removal at the IdP trips the circuit breaker")
 	mo := d.sims.MiniOrange
@@ -222,7 +222,7 @@ func (d *demo) massRemoval(ctx context.Context) error {
 	return check(run.Counts[reconcile.KindDeactivateUser][reconcile.ItemOK] == n, "expected %d deactivations after approval, counts %v", n, run.Counts)
 }
 
-// Step 5.
+// Step 7.
 func (d *demo) summary(context.Context) error {
 	d.heading("summary")
 	js := d.sims.Jira
@@ -302,15 +302,20 @@ func activeUsers(mo *miniorangetest.Sim) []miniorangetest.User {
 }
 
 func (d *demo) scimCall(ctx context.Context, method, path string, body, out any) error {
+	return d.scimCallTo(ctx, d.scim, SCIMToken, method, path, body, out)
+}
+
+// scimCallTo sends one SCIM request to a source's base URL with its token.
+func (d *demo) scimCallTo(ctx context.Context, base, token, method, path string, body, out any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, d.scim+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+SCIMToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/scim+json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

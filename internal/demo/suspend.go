@@ -12,7 +12,7 @@ import (
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
 
-// Step 5: idsync restarted with sink.jira.deactivate: suspend; two leavers are suspended
+// Step 6: idsync restarted with sink.jira.deactivate: suspend; two leavers are suspended
 // (keeping every group), then one of them comes back and is restored.
 func (d *demo) suspend(ctx context.Context) error {
 	d.heading("suspend instead of remove-access: leavers suspended, a returning person restored")
