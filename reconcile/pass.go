@@ -311,7 +311,7 @@ func (r *Runner) record(log zerolog.Logger, run Run, err error) (Run, error) {
 		ev = log.Warn()
 	}
 	ev.Str("result", run.Result).Bool("complete", run.Complete).Bool("dry_run", run.DryRun).
-		Str("target", run.Target).Dur("took", run.Finished.Sub(run.Started)).
+		Str("target", run.Target).Dur("took_ms", run.Finished.Sub(run.Started)).
 		Interface("counts", run.Counts).Int("errors", len(run.Errors)).Msg("pass finished")
 	return run, err
 }

@@ -221,7 +221,7 @@ func (s *Source) Snapshot(ctx context.Context) (reconcile.Directory, error) {
 		if !errors.Is(err, ErrIncomplete) {
 			err = fmt.Errorf("%w: %w", ErrIncomplete, err)
 		}
-		s.log.Debug().Err(err).Int64("pages", r.pages.Load()).Dur("took", time.Since(start)).Msg("Google read failed")
+		s.log.Debug().Err(err).Int64("pages", r.pages.Load()).Dur("took_ms", time.Since(start)).Msg("Google read failed")
 		return reconcile.Directory{}, fmt.Errorf("google source %q: %w", s.name, err)
 	}
 	s.log.Debug().Int("users", len(dir.Users)).Int("groups", len(dir.Groups)).Int64("pages", r.pages.Load()).

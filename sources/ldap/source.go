@@ -329,7 +329,7 @@ func (s *Source) Snapshot(ctx context.Context) (reconcile.Directory, error) {
 		if !errors.Is(err, ErrIncomplete) {
 			err = fmt.Errorf("%w: %w", ErrIncomplete, err)
 		}
-		s.log.Debug().Err(err).Int("requests", ops).Dur("took", time.Since(start)).Msg("LDAP read failed")
+		s.log.Debug().Err(err).Int("requests", ops).Dur("took_ms", time.Since(start)).Msg("LDAP read failed")
 		return reconcile.Directory{}, fmt.Errorf("ldap source %q: %w", s.name, err)
 	}
 	s.log.Debug().Int("users", len(dir.Users)).Int("groups", len(dir.Groups)).Int("requests", ops).

@@ -393,7 +393,7 @@ func (c *client) syncClock(ctx context.Context, gen uint64) error {
 	offset := server - local
 	c.signer.offsetMS.Store(offset)
 	c.signer.generation.Add(1)
-	c.log.Info().Dur("offset", time.Duration(offset)*time.Millisecond).Msg("miniOrange clock offset corrected")
+	c.log.Info().Dur("offset_ms", time.Duration(offset)*time.Millisecond).Msg("miniOrange clock offset corrected")
 	return nil
 }
 

@@ -268,7 +268,7 @@ func (s *Source) Snapshot(ctx context.Context) (reconcile.Directory, error) {
 		if !errors.Is(err, ErrIncomplete) {
 			err = fmt.Errorf("%w: %w", ErrIncomplete, err)
 		}
-		s.log.Debug().Err(err).Int64("pages", pages).Dur("took", time.Since(start)).Msg("miniOrange read failed")
+		s.log.Debug().Err(err).Int64("pages", pages).Dur("took_ms", time.Since(start)).Msg("miniOrange read failed")
 		return reconcile.Directory{}, fmt.Errorf("miniorange source %q: %w", s.name, err)
 	}
 	s.log.Debug().Int("users", len(dir.Users)).Int("groups", len(dir.Groups)).Int64("pages", pages).

@@ -230,10 +230,10 @@ func (s *Source) Snapshot(ctx context.Context) (reconcile.Directory, error) {
 		if !errors.Is(err, ErrIncomplete) {
 			err = fmt.Errorf("%w: %w", ErrIncomplete, err)
 		}
-		s.log.Debug().Err(err).Dur("took", time.Since(start)).Msg("SCIM read failed")
+		s.log.Debug().Err(err).Dur("took_ms", time.Since(start)).Msg("SCIM read failed")
 		return reconcile.Directory{}, fmt.Errorf("scimpull source %q: %w", s.name, err)
 	}
-	s.log.Debug().Int("users", len(dir.Users)).Int("groups", len(dir.Groups)).Dur("took", time.Since(start)).Msg("SCIM read complete")
+	s.log.Debug().Int("users", len(dir.Users)).Int("groups", len(dir.Groups)).Dur("took_ms", time.Since(start)).Msg("SCIM read complete")
 	return dir, nil
 }
 
