@@ -21,7 +21,7 @@ const scimSource = "bench"
 // runSCIM measures the SCIM listener on loopback with the real bbolt store: --concurrency
 // clients (16 by default) run --users creates, then as many filtered lookups, then as many
 // group-member PATCHes (scimload). The listener runs without the per-source rate limit
-// (sources[].push.rate_limit, 50/s by default) so that the figures show its capacity, and
+// (sources[].push.rate_limit, 500/s by default) so that the figures show its capacity, and
 // without a Runner: pushes are stored and debounced, no pass is triggered.
 func runSCIM(ctx context.Context, o Options) (res *Result, err error) {
 	st, err := state.Open(filepath.Join(o.StateDir, "idsync.db"), state.Options{Logger: o.Logger})
