@@ -244,7 +244,7 @@ var sourceFactories = map[string]func(a *App, sc configs.SourceConfig, opts Opti
 }
 
 func (a *App) sourceSpec(sc configs.SourceConfig, opts Options) (reconcile.SourceSpec, error) {
-	spec := reconcile.SourceSpec{Priority: sc.Priority}
+	spec := reconcile.SourceSpec{Priority: sc.Priority, CustomersOnly: sc.CustomersOnly}
 	if sc.Type == configs.SourceSCIM {
 		if a.SCIM == nil {
 			return spec, errors.New("push-only source without a SCIM listener")
