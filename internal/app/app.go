@@ -20,6 +20,7 @@ import (
 	"github.com/idsync/idsync/internal/version"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/sinks/jira"
+	"github.com/idsync/idsync/sources/ldap"
 	"github.com/idsync/idsync/sources/miniorange"
 	"github.com/idsync/idsync/sources/scim"
 	"github.com/idsync/idsync/sources/scimpull"
@@ -284,6 +285,10 @@ func (a *App) RotateSourceSecrets(sc configs.SourceConfig) error {
 	case *scimpull.Source:
 		if sc.SCIMPull != nil {
 			errs = append(errs, src.SetToken(sc.SCIMPull.Token.Value()))
+		}
+	case *ldap.Source:
+		if sc.LDAP != nil {
+			errs = append(errs, src.SetBindPassword(sc.LDAP.BindPassword.Value()))
 		}
 	}
 	if sc.PushEnabled() && sc.Push != nil && a.SCIM != nil {
