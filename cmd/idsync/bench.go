@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,6 +20,7 @@ func newBenchCmd() *cobra.Command {
 		o        bench.Options
 		asJSON   bool
 		logLevel string
+		source   string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --scenario initial|noop|churn|scim|plan [--users N --groups G --memberships-per-user M --latency D --rate R] [--json]",
@@ -31,7 +34,11 @@ peak RSS. With --json the last line is one JSON object.
   noop     a second pass over the same org (the measured one)
   churn    after the first sync, 1% of the users move group, leave or are hired
   scim     the SCIM listener under concurrent clients (create, filter, member PATCH)
-  plan     map and plan a big org in memory, no HTTP (default 100,000 users)`,
+  plan     map and plan a big org in memory, no HTTP (default 100,000 users)
+
+--source picks the IdP: miniorange (default), google (initial and noop, through the Directory
+API simulator; source_reads against min_source_reads) or ldap (one full read of a throwaway
+slapd holding --users people: requests against the minimum the page size allows; needs slapd).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logging.New(cmd.ErrOrStderr(), logLevel, logging.FormatAuto)
@@ -48,7 +55,17 @@ peak RSS. With --json the last line is one JSON object.
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := bench.Run(ctx, o)
+			run := bench.Run
+			switch source {
+			case "", "miniorange":
+			case "google":
+				run = bench.RunGoogle
+			case "ldap":
+				return benchLDAP(ctx, cmd, o, asJSON)
+			default:
+				return withCode(exitConfig, errorf("--source %q: one of miniorange, google, ldap", source))
+			}
+			res, err := run(ctx, o)
 			if res != nil {
 				out := cmd.OutOrStdout()
 				if werr := bench.WriteTable(out, res); werr != nil {
@@ -73,6 +90,7 @@ peak RSS. With --json the last line is one JSON object.
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Scenario, "scenario", bench.ScenarioInitial, "initial | noop | churn | scim | plan")
+	f.StringVar(&source, "source", "miniorange", "the IdP: miniorange | google | ldap")
 	f.IntVar(&o.Users, "users", 0, "users of the generated org, or SCIM requests per phase (default 2000; 100000 for plan)")
 	f.IntVar(&o.Groups, "groups", 0, "groups of the generated org (default 100; 10000 for plan)")
 	f.IntVar(&o.MembershipsPerUser, "memberships-per-user", 0, "groups per user (default 5; 10 for plan)")
@@ -92,4 +110,25 @@ peak RSS. With --json the last line is one JSON object.
 	f.BoolVar(&asJSON, "json", false, "also print the result as one JSON object on the last line")
 	f.StringVar(&logLevel, "log-level", "warn", "log level of the idsync parts under test (stderr)")
 	return cmd
+}
+
+// benchLDAP measures one full LDAP read (bench.RunLDAPRead): requests against the minimum.
+func benchLDAP(ctx context.Context, cmd *cobra.Command, o bench.Options, asJSON bool) error {
+	res, err := bench.RunLDAPRead(ctx, bench.LDAPOptions{Users: o.Users, Disabled: o.Disabled, PageSize: o.SourcePageSize, Logger: o.Logger})
+	if err != nil {
+		return withCode(exitInternal, err)
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "ldap read: %d users (%d disabled), %d groups, page size %d\n", res.Users, res.Disabled, res.Groups, res.PageSize)
+	fmt.Fprintf(out, "requests  %d (minimum %d)\n", res.Reads, res.MinReads)
+	fmt.Fprintf(out, "time      %.2fs (%.0f users/s; slapd started in %d ms)\n", res.Seconds, res.UsersPerSec, res.ServerStartMS)
+	if asJSON {
+		if err := json.NewEncoder(out).Encode(res); err != nil {
+			return withCode(exitInternal, err)
+		}
+	}
+	if res.Reads != res.MinReads {
+		return withCode(exitPartial, errorf("the read made %d requests, the minimum is %d", res.Reads, res.MinReads))
+	}
+	return nil
 }
