@@ -1,0 +1,533 @@
+package simulation
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
+)
+
+// passFaults is what can go wrong during one pass of the faulty run, drawn from the fault
+// stream before the pass starts. Which request a random fault hits is decided by a hash of
+// the seed, the pass, the request (method, path, query, body) and its attempt number, never
+// by arrival order: idsync reads Jira and miniOrange listings in parallel, so the order of
+// requests may differ between runs, but the same request always meets the same fault.
+type passFaults struct {
+	JiraRate  float64  // share of Jira request attempts that fail
+	JiraKinds []string // 500 502 503 429 reset reset-after truncate
+	// Storm is the share of Jira requests whose first attempt is answered 429.
+	Storm float64
+	// StickyGroup makes every removal from this Jira group fail (500) for the whole pass:
+	// one step of a deactivation that keeps failing.
+	StickyGroup string
+	// Lag hides accounts created in this pass from Jira's listings for a while.
+	Lag bool
+
+	MORate  float64
+	MOKinds []string // status body-error reset truncate skew shift 429
+	// MOSticky fails one listing page on every attempt: the read cannot complete.
+	MOSticky *moSticky
+	// MissingStatus is the userName whose status the users listing leaves out.
+	MissingStatus string
+	// PushReadFail makes the read of the SCIM push store fail.
+	PushReadFail bool
+	Crash        *crashPlan
+}
+
+type moSticky struct {
+	Endpoint string
+	Page     int
+	Kind     miniorangetest.FaultKind
+	Delta    int
+}
+
+func (f passFaults) any() bool {
+	return f.JiraRate > 0 || f.Storm > 0 || f.StickyGroup != "" || f.Lag || f.MORate > 0 || f.MOSticky != nil ||
+		f.MissingStatus != "" || f.PushReadFail || f.Crash != nil
+}
+
+// readBroken reports whether the pass's source read cannot be complete, whatever idsync
+// says about it.
+func (f passFaults) readBroken() bool {
+	return f.MOSticky != nil || f.MissingStatus != "" || f.PushReadFail
+}
+
+// sourceTouched reports whether anything may have kept the source read from completing.
+func (f passFaults) sourceTouched() bool {
+	return f.readBroken() || f.MORate > 0
+}
+
+func (f passFaults) String() string {
+	var parts []string
+	if f.JiraRate > 0 {
+		parts = append(parts, fmt.Sprintf("jira %.0f%% %v", f.JiraRate*100, f.JiraKinds))
+	}
+	if f.Storm > 0 {
+		parts = append(parts, fmt.Sprintf("429-storm %.0f%%", f.Storm*100))
+	}
+	if f.StickyGroup != "" {
+		parts = append(parts, "removals from "+f.StickyGroup+" fail")
+	}
+	if f.Lag {
+		parts = append(parts, "index-lag")
+	}
+	if f.MORate > 0 {
+		parts = append(parts, fmt.Sprintf("miniorange %.0f%% %v", f.MORate*100, f.MOKinds))
+	}
+	if s := f.MOSticky; s != nil {
+		parts = append(parts, fmt.Sprintf("miniorange %s page %d kind %d delta %d on every attempt", s.Endpoint, s.Page, s.Kind, s.Delta))
+	}
+	if f.MissingStatus != "" {
+		parts = append(parts, "no status for "+f.MissingStatus)
+	}
+	if f.PushReadFail {
+		parts = append(parts, "push store unreadable")
+	}
+	if f.Crash != nil {
+		parts = append(parts, f.Crash.String())
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// drawFaults draws one pass's faults. Most passes are clean, so faults stop often enough
+// for the invariants that need fault-free passes to be checked.
+func drawFaults(r *rand.Rand, m *model, push bool) passFaults {
+	var f passFaults
+	if r.IntN(100) < 45 {
+		return f
+	}
+	if r.IntN(3) == 0 {
+		f.JiraRate = pick(r, []float64{0.05, 0.15, 0.3})
+		all := []string{"500", "502", "503", "429", "reset", "reset-after", "truncate"}
+		r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+		f.JiraKinds = all[:1+r.IntN(len(all))]
+	}
+	if r.IntN(6) == 0 {
+		f.Storm = pick(r, []float64{0.3, 0.7, 1})
+	}
+	if r.IntN(6) == 0 {
+		f.StickyGroup = pick(r, []string{defaultGroup, serviceDeskGroup, "engineering", "sales"})
+	}
+	if r.IntN(8) == 0 {
+		f.Lag = true
+	}
+	if r.IntN(3) == 0 {
+		f.MORate = pick(r, []float64{0.1, 0.3})
+		all := []string{"status", "body-error", "reset", "truncate", "skew", "shift", "429"}
+		r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+		f.MOKinds = all[:1+r.IntN(len(all))]
+	}
+	if r.IntN(10) == 0 {
+		s := &moSticky{Endpoint: pick(r, []string{miniorangetest.PathUsersList, miniorangetest.PathGroupsList}), Page: r.IntN(2)}
+		switch r.IntN(3) {
+		case 0:
+			s.Kind, s.Delta = miniorangetest.FaultTotalSkew, pick(r, []int{-2, 1, 3})
+		case 1:
+			// A count far beyond any real directory: the read must fail, not size
+			// anything by it.
+			s.Kind, s.Delta, s.Page = miniorangetest.FaultTotalSkew, hugeCount, 0
+		default:
+			s.Kind = miniorangetest.FaultBodyError
+		}
+		if s.Endpoint == miniorangetest.PathGroupsList {
+			s.Page = 0
+		}
+		f.MOSticky = s
+	}
+	if r.IntN(12) == 0 {
+		// Prefer someone disabled: read as active, they would be let back in.
+		ids := m.ids(disabled)
+		if len(ids) == 0 {
+			ids = m.ids(active)
+		}
+		if len(ids) > 0 {
+			f.MissingStatus = m.people[pick(r, ids)].UserName
+		}
+	}
+	if r.IntN(push2(push)) == 0 {
+		f.PushReadFail = true
+	}
+	if r.IntN(5) == 0 {
+		f.Crash = drawCrash(r)
+	}
+	return f
+}
+
+// push2 makes a failing push-store read likelier in push-triggered passes, where it matters
+// most.
+func push2(push bool) int {
+	if push {
+		return 4
+	}
+	return 14
+}
+
+// hugeCount is the totalCount a lying listing claims beyond any real directory (and beyond
+// sources[].max_objects).
+const hugeCount = 5_000_000
+
+// goroutineBound is how many goroutines the test process may hold while a source is read:
+// several worlds at once need a few thousand; a reader that starts one per claimed page
+// of a huge count needs far more.
+const goroutineBound = 20_000
+
+// faultBox arms one pass's faults and draws the per-request ones.
+type faultBox struct {
+	seed uint64
+	// hugeCount replaces the count beyond any directory when set (smaller, so a client that
+	// sizes memory by the claim fails the bound instead of taking the process down).
+	hugeCount int
+
+	mu       sync.Mutex
+	armed    bool
+	pass     int
+	plan     passFaults
+	attempts map[string]int
+	race     func()
+	raceOnce bool
+	raceAt   bool // fire after the first users page is served (else before)
+	injected int
+	// swollen is the most goroutines seen while a source was read, when over the bound.
+	swollen int
+}
+
+func newFaultBox(seed uint64) *faultBox { return &faultBox{seed: seed, attempts: map[string]int{}} }
+
+func (fb *faultBox) arm(w *world, pass int, plan passFaults) {
+	if fb.hugeCount > 0 && plan.MOSticky != nil && plan.MOSticky.Delta == hugeCount {
+		plan.MOSticky.Delta = fb.hugeCount
+	}
+	fb.mu.Lock()
+	fb.armed, fb.pass, fb.plan = true, pass, plan
+	clear(fb.attempts)
+	fb.mu.Unlock()
+	if s := plan.MOSticky; s != nil {
+		w.mo.AddFault(miniorangetest.Fault{Kind: s.Kind, Endpoint: s.Endpoint, Page: s.Page, Delta: s.Delta})
+	}
+	if plan.Lag {
+		w.jira.SetIndexLag(lagDuration)
+	}
+}
+
+func (fb *faultBox) disarm(w *world) {
+	fb.mu.Lock()
+	fb.armed = false
+	fb.plan = passFaults{}
+	fb.mu.Unlock()
+	w.mo.ClearFaults()
+	w.jira.SetIndexLag(0)
+}
+
+// setRace arms a push that fires while the users listing is read (nil disarms it).
+func (fb *faultBox) setRace(fire func(), after bool) {
+	fb.mu.Lock()
+	fb.race, fb.raceOnce, fb.raceAt = fire, false, after
+	fb.mu.Unlock()
+}
+
+// takeRace returns the race push if it should fire now (once): before the pass's first
+// miniOrange request, or just after the users listing's first page. The second moment is
+// used only when no fault touches the source read: a listing that fails can cancel the
+// read before that page is served, and whether it was would then depend on scheduling.
+// The source allows one request at a time, so a push fired before a request is seen by
+// every page served after it.
+func (fb *faultBox) takeRace(afterUsers bool) func() {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	if fb.race == nil || fb.raceOnce {
+		return nil
+	}
+	late := fb.raceAt && !(fb.armed && fb.plan.sourceTouched())
+	if late != afterUsers {
+		return nil
+	}
+	fb.raceOnce = true
+	return fb.race
+}
+
+func (fb *faultBox) pushReadFails() bool {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return fb.armed && fb.plan.PushReadFail
+}
+
+func (fb *faultBox) count() {
+	fb.mu.Lock()
+	fb.injected++
+	fb.mu.Unlock()
+}
+
+func (fb *faultBox) total() int {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return fb.injected
+}
+
+// draw returns the plan and a generator for this attempt of the request named key.
+func (fb *faultBox) draw(key string) (passFaults, int, *rand.Rand, bool) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	if !fb.armed {
+		return passFaults{}, 0, nil, false
+	}
+	fb.attempts[key]++
+	a := fb.attempts[key]
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	r := rand.New(rand.NewPCG(fb.seed^(uint64(fb.pass)*0x9e3779b97f4a7c15), h.Sum64()^(uint64(a)*0xbf58476d1ce4e5b9)))
+	return fb.plan, a, r, true
+}
+
+// jira decides the fault of one request to Jira and, if there is one, answers it (or
+// processes it and then cuts the answer off); it reports whether it did.
+func (fb *faultBox) jira(w *world, rw http.ResponseWriter, r *http.Request, body []byte) bool {
+	key := r.Method + " " + r.URL.Path + "?" + r.URL.Query().Encode() + "#" + string(body)
+	plan, attempt, rnd, ok := fb.draw(key)
+	if !ok {
+		return false
+	}
+	kind := ""
+	switch {
+	case plan.StickyGroup != "" && r.Method == http.MethodDelete && r.URL.Path == "/rest/api/3/group/user" &&
+		strings.EqualFold(w.groupName(r.URL.Query().Get("groupId")), plan.StickyGroup):
+		kind = "500"
+	case attempt == 1 && rnd.Float64() < plan.Storm:
+		kind = "429"
+	case rnd.Float64() < plan.JiraRate:
+		kind = plan.JiraKinds[rnd.IntN(len(plan.JiraKinds))]
+	default:
+		return false
+	}
+	fb.count()
+	switch kind {
+	case "500":
+		jiraError(rw, http.StatusInternalServerError, "Internal server error.")
+	case "502":
+		rw.Header().Set("Content-Type", "text/html")
+		rw.WriteHeader(http.StatusBadGateway)
+		_, _ = rw.Write([]byte("<html><body>502 Bad Gateway</body></html>"))
+	case "503":
+		rw.Header().Set("Retry-After", "1")
+		jiraError(rw, http.StatusServiceUnavailable, "Service temporarily unavailable.")
+	case "429":
+		h := rw.Header()
+		h.Set("Retry-After", strconv.Itoa(1+rnd.IntN(5)))
+		h.Set("X-RateLimit-Limit", "100")
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("RateLimit-Reason", "jira-burst-based")
+		jiraError(rw, http.StatusTooManyRequests, "Rate limit exceeded.")
+	case "reset":
+		resetConn(rw, false)
+	case "reset-after", "truncate":
+		// Jira makes the change; the answer is lost (reset) or cut short.
+		rec := httptest.NewRecorder()
+		w.jira.Handler().ServeHTTP(rec, r)
+		if kind == "reset-after" {
+			resetConn(rw, false)
+			break
+		}
+		b := rec.Body.Bytes()
+		for k, v := range rec.Header() {
+			rw.Header()[k] = v
+		}
+		rw.Header().Set("Content-Length", strconv.Itoa(len(b)+16))
+		rw.WriteHeader(rec.Code)
+		_, _ = rw.Write(b[:len(b)/2])
+		resetConn(rw, true)
+	}
+	return true
+}
+
+func jiraError(rw http.ResponseWriter, code int, msg string) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(code)
+	b, _ := json.Marshal(map[string]any{"errorMessages": []string{msg}, "errors": map[string]string{}})
+	_, _ = rw.Write(b)
+}
+
+// resetConn drops the client's connection (RST); with flush, what was written goes first.
+func resetConn(rw http.ResponseWriter, flush bool) {
+	if f, ok := rw.(http.Flusher); ok && flush {
+		f.Flush()
+	}
+	hj, ok := rw.(http.Hijacker)
+	if !ok {
+		return
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// serveMO is the miniOrange front: race pushes at the users listing's first page, random
+// page faults through the simulator's own fault knob, 429s, and a user record without its
+// status.
+func (w *world) serveMO(rw http.ResponseWriter, r *http.Request) {
+	body := readBody(r)
+	var req struct {
+		StartIndex *int   `json:"startIndex"`
+		GroupName  string `json:"groupName"`
+		UserName   string `json:"username"`
+	}
+	_ = json.Unmarshal(body, &req)
+	start := -1
+	if req.StartIndex != nil {
+		start = *req.StartIndex
+	}
+	if w.faults.hugeArmed() && runtime.NumGoroutine() > goroutineBound {
+		n := runtime.NumGoroutine()
+		// A read sized by a claimed count, not by what arrived: note it and end the read.
+		w.faults.swell(n)
+		rw.WriteHeader(http.StatusOK)
+		_, _ = rw.Write([]byte(`{"status":"ERROR","message":"simulation: too many goroutines"}`))
+		return
+	}
+	firstUsers := r.URL.Path == miniorangetest.PathUsersList && start == 0
+	if fire := w.faults.takeRace(false); fire != nil {
+		fire()
+	}
+	key := fmt.Sprintf("%s|%s|%d|%s", r.URL.Path, req.GroupName, start, req.UserName)
+	plan, _, rnd, armed := w.faults.draw(key)
+	switch {
+	case armed && plan.MissingStatus != "" && r.URL.Path == miniorangetest.PathUsersList:
+		// Every users page goes without the status, whatever else is armed: the read
+		// cannot complete.
+		w.withoutStatus(rw, r, plan.MissingStatus)
+	case armed && rnd.Float64() < plan.MORate:
+		w.moFault(rw, r, plan.MOKinds[rnd.IntN(len(plan.MOKinds))], start, req.GroupName, rnd)
+	default:
+		w.mo.Handler().ServeHTTP(rw, r)
+	}
+	if firstUsers {
+		if fire := w.faults.takeRace(true); fire != nil {
+			fire()
+		}
+	}
+}
+
+func (w *world) moFault(rw http.ResponseWriter, r *http.Request, kind string, start int, group string, rnd *rand.Rand) {
+	w.faults.count()
+	if kind == "429" || start < 0 {
+		rw.Header().Set("Retry-After", "1")
+		rw.Header().Set("Content-Type", "application/json")
+		code := http.StatusTooManyRequests
+		if kind != "429" {
+			code = http.StatusServiceUnavailable
+		}
+		rw.WriteHeader(code)
+		_, _ = rw.Write([]byte(`{"status":"ERROR","message":"Too many requests"}`))
+		return
+	}
+	f := miniorangetest.Fault{Endpoint: r.URL.Path, Group: group, Page: start / pageSize, Times: 1}
+	switch kind {
+	case "status":
+		f.Kind, f.Status = miniorangetest.FaultStatus, pick(rnd, []int{500, 502, 503})
+	case "body-error":
+		f.Kind = miniorangetest.FaultBodyError
+	case "reset":
+		f.Kind = miniorangetest.FaultReset
+	case "truncate":
+		f.Kind = miniorangetest.FaultTruncate
+	case "skew":
+		f.Kind, f.Delta = miniorangetest.FaultTotalSkew, pick(rnd, []int{-1, 1, 2})
+	case "shift":
+		f.Kind = miniorangetest.FaultShift
+	}
+	w.mo.AddFault(f)
+	w.mo.Handler().ServeHTTP(rw, r)
+}
+
+// withoutStatus serves a users listing page with one user's status left out.
+func (w *world) withoutStatus(rw http.ResponseWriter, r *http.Request, userName string) {
+	rec := httptest.NewRecorder()
+	w.mo.Handler().ServeHTTP(rec, r)
+	var page map[string]any
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &page) != nil {
+		copyRecorded(rw, rec, rec.Body.Bytes())
+		return
+	}
+	users, _ := page["users"].([]any)
+	hit := false
+	for _, u := range users {
+		if m, ok := u.(map[string]any); ok && strings.EqualFold(fmt.Sprint(m["username"]), userName) {
+			delete(m, "status")
+			delete(m, "userStatus")
+			hit = true
+		}
+	}
+	if !hit {
+		copyRecorded(rw, rec, rec.Body.Bytes())
+		return
+	}
+	w.faults.count()
+	b, _ := json.Marshal(page)
+	copyRecorded(rw, rec, b)
+}
+
+func copyRecorded(rw http.ResponseWriter, rec *httptest.ResponseRecorder, body []byte) {
+	for k, v := range rec.Header() {
+		rw.Header()[k] = v
+	}
+	rw.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	rw.WriteHeader(rec.Code)
+	_, _ = rw.Write(body)
+}
+
+// raceArmed reports whether a race push waits for its moment.
+func (fb *faultBox) raceArmed() bool {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return fb.race != nil && !fb.raceOnce
+}
+
+// pendingRace disarms the race push and returns it if it never fired.
+func (fb *faultBox) pendingRace() func() {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	f, fired := fb.race, fb.raceOnce
+	fb.race, fb.raceOnce = nil, false
+	if f == nil || fired {
+		return nil
+	}
+	return f
+}
+
+func (fb *faultBox) swell(n int) {
+	fb.mu.Lock()
+	fb.swollen = max(fb.swollen, n)
+	fb.mu.Unlock()
+}
+
+// takeSwollen returns (and forgets) the goroutine peak over the bound, 0 when none.
+func (fb *faultBox) takeSwollen() int {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	n := fb.swollen
+	fb.swollen = 0
+	return n
+}
+
+// hugeArmed reports whether this pass's listing claims a count beyond any directory. The
+// goroutine count is the process's, so only a world that armed the claim is held to it.
+func (fb *faultBox) hugeArmed() bool {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return fb.armed && fb.plan.MOSticky != nil && fb.plan.MOSticky.Delta >= 100_000
+}

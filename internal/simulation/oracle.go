@@ -1,0 +1,217 @@
+package simulation
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// The oracle is what the IdP says, kept apart from idsync's code: every person with their
+// status and groups as the history made them, each email and userName they ever had (all
+// unique, so any of them names one person), and a timeline of what a pass could have read
+// (views) and what pushes said since. Invariants I2 and I4 judge Jira against it.
+
+type status int
+
+const (
+	active status = iota
+	disabled
+	gone
+)
+
+func (s status) String() string {
+	return [...]string{"active", "disabled", "gone"}[s]
+}
+
+// person is one IdP user.
+type person struct {
+	ID       string // miniOrange id: the key a pull links by
+	UserName string // never changes (pushes join by it)
+	Email    string
+	Emails   []string // every email the person ever had, the current one last
+	First    string
+	Last     string
+	Status   status
+	Groups   map[string]bool // IdP groups, DEFAULT left out
+	// Pushed is set once the IdP provisioned the person over SCIM: from then on every change
+	// of theirs is pushed too, as an IdP with provisioning on does.
+	Pushed bool
+	// Seeded marks a person whose Jira account existed before idsync ran.
+	Seeded bool
+}
+
+func (p *person) clone() *person {
+	c := *p
+	c.Emails = append([]string(nil), p.Emails...)
+	c.Groups = make(map[string]bool, len(p.Groups))
+	for g := range p.Groups {
+		c.Groups[g] = true
+	}
+	return &c
+}
+
+func (p *person) groupList() []string {
+	out := make([]string, 0, len(p.Groups))
+	for g := range p.Groups {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// model is the IdP: people, groups, and which groups the SCIM client pushes.
+type model struct {
+	people     map[string]*person
+	order      []string // person ids in hire order
+	groups     map[string]bool
+	pushGroups map[string]bool
+	params     Params // the config in force
+	seq        int    // names, ids and emails are numbered from it
+}
+
+func (m *model) clone() *model {
+	c := &model{people: make(map[string]*person, len(m.people)), order: append([]string(nil), m.order...),
+		groups: map[string]bool{}, pushGroups: map[string]bool{}, params: m.params.clone(), seq: m.seq}
+	for id, p := range m.people {
+		c.people[id] = p.clone()
+	}
+	for g := range m.groups {
+		c.groups[g] = true
+	}
+	for g := range m.pushGroups {
+		c.pushGroups[g] = true
+	}
+	return c
+}
+
+// ids lists people with status in ss, in hire order.
+func (m *model) ids(ss ...status) []string {
+	var out []string
+	for _, id := range m.order {
+		p := m.people[id]
+		for _, s := range ss {
+			if p.Status == s {
+				out = append(out, id)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (m *model) groupList() []string {
+	return sortedKeys(m.groups)
+}
+
+// desiredGroups are the Jira groups (lower-cased) an active person should be in under the
+// mapping in force: the default group and the targets of their mapped IdP groups.
+func (m *model) desiredGroups(p *person, params Params) map[string]bool {
+	out := map[string]bool{}
+	if p.Status != active {
+		return out
+	}
+	out[strings.ToLower(defaultGroup)] = true
+	for g := range p.Groups {
+		for _, j := range params.Mappings[g] {
+			out[strings.ToLower(j)] = true
+		}
+	}
+	return out
+}
+
+// --- timeline ----------------------------------------------------------------------------
+
+// view is what a complete pull at At would have listed: each person's status (people not
+// listed are gone).
+type view struct {
+	At     time.Time
+	Pass   int
+	Status map[string]status
+	Groups map[string]map[string]bool
+}
+
+// statement is one push: what the IdP said about a person at At.
+type statement struct {
+	At     time.Time
+	Person string
+	Status status
+}
+
+// timeline keeps the views of full passes and the pushes, for I4's "a source said active in
+// that pass's data".
+type timeline struct {
+	views []view
+	// certain is the index of the newest view whose read no fault or race touched: idsync
+	// must have read it completely, so no older view can stand in for a later pass.
+	certain int
+	pushes  []statement
+}
+
+func (m *model) view(at time.Time, pass int) view {
+	v := view{At: at, Pass: pass, Status: make(map[string]status, len(m.people)), Groups: make(map[string]map[string]bool, len(m.people))}
+	for id, p := range m.people {
+		v.Status[id] = p.Status
+		g := make(map[string]bool, len(p.Groups))
+		for k := range p.Groups {
+			g[k] = true
+		}
+		v.Groups[id] = g
+	}
+	return v
+}
+
+// addView records the view a full pass reads; certain says no fault or race touched its read.
+func (t *timeline) addView(v view, certain bool) {
+	t.views = append(t.views, v)
+	if certain {
+		t.certain = len(t.views) - 1
+	}
+}
+
+func (t *timeline) push(s statement) { t.pushes = append(t.pushes, s) }
+
+// mayBeActive reports whether some data a pass could be working from says the person is
+// active: a view from the newest certain one on (the pass's own read included), with the
+// pushes newer than it laid over. A pass reads either its own pull or the last complete one
+// (which is never older than the newest certain view), and the pushes newer than that.
+func (t *timeline) mayBeActive(id string) bool {
+	if len(t.views) == 0 {
+		return t.lastPush(id, time.Time{}) == active
+	}
+	for i := max(t.certain, 0); i < len(t.views); i++ {
+		v := t.views[i]
+		st, listed := v.Status[id]
+		if !listed {
+			st = gone
+		}
+		if ps := t.lastPush(id, v.At); ps >= 0 {
+			st = ps
+		}
+		if st == active {
+			return true
+		}
+	}
+	return false
+}
+
+// lastPush is the status the newest push about id after since said (-1 when none).
+func (t *timeline) lastPush(id string, since time.Time) status {
+	st := status(-1)
+	for _, s := range t.pushes {
+		if s.Person == id && s.At.After(since) {
+			st = s.Status
+		}
+	}
+	return st
+}
+
+// explicitDeprovision reports whether the newest push about id deprovisioned them (a DELETE
+// or active:false): a targeted pass may act on that alone.
+func (t *timeline) explicitDeprovision(id string) bool {
+	for i := len(t.pushes) - 1; i >= 0; i-- {
+		if t.pushes[i].Person == id {
+			return t.pushes[i].Status != active
+		}
+	}
+	return false
+}
