@@ -18,7 +18,6 @@ type auditIndex struct {
 	// intents maps the intent of a started record to whether an outcome followed.
 	intents map[string]bool
 	order   []string // intents in the order they were started
-	n       int
 }
 
 func newAuditIndex() *auditIndex {
@@ -29,7 +28,6 @@ func (x *auditIndex) add(recs []reconcile.AuditRecord) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, a := range recs {
-		x.n++
 		if a.Result != reconcile.ItemStarted {
 			if a.Intent != "" {
 				if _, ok := x.intents[a.Intent]; ok {
@@ -95,10 +93,4 @@ func (x *auditIndex) unresolved() []string {
 		}
 	}
 	return out
-}
-
-func (x *auditIndex) records() int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.n
 }

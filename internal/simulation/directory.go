@@ -63,14 +63,6 @@ func (d *directory) seedAccount(a jiratest.Account) {
 	d.protected[a.AccountID] = why
 }
 
-// protect marks an account an admin made by hand.
-func (d *directory) protect(accountID, why string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.accounts[accountID] = ""
-	d.protected[accountID] = why
-}
-
 // learn ties an account to the person whose email it was created with (idsync's creates).
 func (d *directory) learn(accountID, email string) {
 	d.mu.Lock()

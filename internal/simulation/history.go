@@ -519,10 +519,7 @@ func (g *generator) scenario() {
 		func(int) (Step, bool) { return Step{Kind: evApprove, Pass: passNone}, true },
 		func(int) (Step, bool) {
 			back := out[:k/2]
-			var others []string
-			for _, id := range m.ids(active) {
-				others = append(others, id)
-			}
+			others := m.ids(active)
 			if len(others) < len(back) {
 				return Step{}, false
 			}

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -383,11 +382,6 @@ func checkGrantedStays(p *passRecord) []Violation {
 		}
 	}
 	return out
-}
-
-func safetyParams(s configs.SafetyConfig, p Params) Params {
-	p.Grace, p.MaxDeact, p.MaxPercent, p.MaxRemovals = s.GracePasses, s.MaxDeactivations, s.MaxDeactivationPercent, s.MaxMembershipRemovals
-	return p
 }
 
 // sortedViolations orders violations for stable reports.

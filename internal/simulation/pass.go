@@ -72,6 +72,12 @@ func (r *run) passRec(kind passKind, o reconcile.RunOptions, clean bool) (*passR
 	rec.After = snapshotJira(r.w.jira)
 	r.trackOwners(before, rec.After, "idsync")
 	r.stats.Passes++
+	if rec.Raced {
+		r.stats.Races++
+	}
+	if runRec.Result == reconcile.ResultHeld {
+		r.stats.Holds++
+	}
 	r.logPass(rec, runErr)
 	if herr != nil {
 		return rec, herr

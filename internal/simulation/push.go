@@ -49,7 +49,7 @@ func patchOps(ops ...map[string]any) map[string]any {
 // what changed. It reports whether the user was created.
 func (w *world) pushUser(p *person) (bool, error) {
 	w.mu.Lock()
-	id, ok := w.scimUsers[strings.ToLower(p.UserName)]
+	_, ok := w.scimUsers[strings.ToLower(p.UserName)]
 	w.mu.Unlock()
 	if ok {
 		return false, nil
@@ -65,7 +65,7 @@ func (w *world) pushUser(p *person) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	id, _ = out["id"].(string)
+	id, _ := out["id"].(string)
 	if id == "" {
 		return false, fmt.Errorf("SCIM POST /Users for %s: no id in the answer", p.UserName)
 	}

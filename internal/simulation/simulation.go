@@ -24,7 +24,7 @@ type Options struct {
 
 // DefaultSizes is a modest org and a history long enough to reach holds, approvals,
 // crashes and recoveries.
-var DefaultSizes = Sizes{MinUsers: 20, MaxUsers: 45, Steps: 30}
+var DefaultSizes = Sizes{MinUsers: 20, MaxUsers: 40, Steps: 26}
 
 // Stats count what a run did.
 type Stats struct {
@@ -36,6 +36,8 @@ type Stats struct {
 	Crashes        int
 	Pushes         int
 	Approvals      int
+	Holds          int // passes the breaker held
+	Races          int // pushes that raced a pull
 	Overdue        int // person-passes I2 checked for lost access
 	Overruns       int // steps whose waits ran past the next grid point (a determinism risk)
 	ConvergePasses int
@@ -50,6 +52,8 @@ func (s *Stats) add(o Stats) {
 	s.Crashes += o.Crashes
 	s.Pushes += o.Pushes
 	s.Approvals += o.Approvals
+	s.Holds += o.Holds
+	s.Races += o.Races
 	s.Overdue += o.Overdue
 	s.Overruns += o.Overruns
 	s.ConvergePasses += o.ConvergePasses
@@ -186,8 +190,8 @@ func (s Summary) String() string {
 	st := s.Stats
 	fmt.Fprintf(&b, "simulation: %d seeds in %s\n", s.Seeds, s.Wall.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  steps %d, passes %d (%d complete and fault-free), invariant checks %d\n", st.Steps, st.Passes, st.CleanPasses, st.Checks)
-	fmt.Fprintf(&b, "  faults injected %d, crashes %d, pushes %d, approvals %d, leaver checks (I2) %d, clock overruns %d\n",
-		st.Faults, st.Crashes, st.Pushes, st.Approvals, st.Overdue, st.Overruns)
+	fmt.Fprintf(&b, "  faults injected %d, crashes %d, pushes %d (%d racing a pull), held passes %d, approvals %d, leaver checks (I2) %d, clock overruns %d\n",
+		st.Faults, st.Crashes, st.Pushes, st.Races, st.Holds, st.Approvals, st.Overdue, st.Overruns)
 	fmt.Fprintf(&b, "  slowest seed %d (%s)\n", s.Slowest, s.SlowTime.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  failures: %d\n", len(s.Failures))
 	for _, f := range s.Failures {

@@ -163,15 +163,6 @@ func (w *world) groupName(id string) string {
 	return w.groupNames[id]
 }
 
-// groupID finds a Jira group's id by name ("" when it does not exist).
-func (w *world) groupID(name string) string {
-	g, ok := w.jira.Group(name)
-	if !ok {
-		return ""
-	}
-	return g.ID
-}
-
 // readBody reads a request body and puts it back for the next handler.
 func readBody(r *http.Request) []byte {
 	if r.Body == nil {
