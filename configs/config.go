@@ -123,7 +123,7 @@ func (s SourceConfig) PushEnabled() bool {
 }
 
 // MiniOrangeConfig is the miniOrange admin REST API client. Every endpoint path is a config
-// value because the list endpoints are not publicly documented (see the README).
+// value because the list endpoints are not publicly documented (see docs/setup-miniorange.md).
 type MiniOrangeConfig struct {
 	BaseURL          string              `mapstructure:"base_url" json:"base_url"`
 	CustomerKey      string              `mapstructure:"customer_key" json:"customer_key"`

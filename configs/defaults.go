@@ -32,7 +32,7 @@ const (
 	DefaultMaxObjects = 1_000_000
 )
 
-// DefaultMiniOrangeEndpoints are the assumed miniOrange admin API paths (see the README).
+// DefaultMiniOrangeEndpoints are the assumed miniOrange admin API paths (see docs/setup-miniorange.md).
 var DefaultMiniOrangeEndpoints = MiniOrangeEndpoints{
 	UsersList:    "/moas/api/admin/users/list",
 	GroupsList:   "/moas/api/admin/groups/list",

@@ -14,7 +14,7 @@ import (
 	"github.com/idsync/idsync/internal/version"
 )
 
-// Exit codes, documented in the README.
+// Exit codes, documented in docs/reference.md.
 const (
 	exitOK       = 0
 	exitPartial  = 1   // some items failed

@@ -21,7 +21,7 @@ import (
 	"github.com/idsync/idsync/state"
 )
 
-// Exit codes of one-shot commands, documented in the README.
+// Exit codes of one-shot commands, documented in docs/reference.md.
 const (
 	ExitOK      = 0
 	ExitPartial = 1 // some items failed

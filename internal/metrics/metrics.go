@@ -1,4 +1,4 @@
-// Package metrics defines idsync's Prometheus metrics. The names are a contract (see the README):
+// Package metrics defines idsync's Prometheus metrics. The names are a contract (see docs/reference.md):
 // dashboards and alerts depend on them.
 //
 // Every method is safe on a nil *Metrics, so components built without metrics (tests, one-shot

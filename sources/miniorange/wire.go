@@ -12,7 +12,7 @@ import (
 	"github.com/idsync/idsync/reconcile"
 )
 
-// Wire types of the assumed list contract (see the README and reference/MINIORANGE.md).
+// Wire types of the assumed list contract (see docs/setup-miniorange.md).
 // Decoding is lenient where the real service may differ from the assumption without harm
 // (ids as numbers, groups as objects, attributes as a list), and strict where a guess could
 // cost access (status values, missing counts).

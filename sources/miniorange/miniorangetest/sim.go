@@ -2,7 +2,7 @@
 // `idsync sim` and `idsync bench`, in the spirit of net/http/httptest.
 //
 // It serves exactly the documented endpoints (users/get, users/search, get-timestamp) and the
-// list contract idsync assumes (users/list, groups/list, groups/members; see the README: no
+// list contract idsync assumes (users/list, groups/list, groups/members; see docs/setup-miniorange.md: no
 // public source documents them). It checks what the real service checks: the Customer-Key,
 // the SHA-512 Authorization hash and the Timestamp window, and answers errors the miniOrange
 // way ({"status": "ERROR", "message": ...}). Knobs cover latency, a batch cap smaller than
