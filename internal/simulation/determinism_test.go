@@ -8,6 +8,7 @@ import (
 // TestDeterministic runs one seed twice: the same seed must make the same history, the same
 // faults, the same passes and writes, and the same end state.
 func TestDeterministic(t *testing.T) {
+	t.Parallel() // each runs its seeds on its own workers; they wait on loopback often
 	seeds := []uint64{ciSeeds[0]}
 	if s := seedsFromEnv(t); s != nil && os.Getenv("IDSYNC_SIM_DETERMINISM") != "" {
 		seeds = s

@@ -181,7 +181,7 @@ const hugeCount = 5_000_000
 // goroutineBound is how many goroutines the test process may hold while a source is read:
 // several worlds at once need a few thousand; a reader that starts one per claimed page
 // of a huge count needs far more.
-const goroutineBound = 20_000
+const goroutineBound = 10_000
 
 // faultBox arms one pass's faults and draws the per-request ones.
 type faultBox struct {

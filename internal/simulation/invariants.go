@@ -183,7 +183,9 @@ func readIncomplete(p *passRecord) string {
 }
 
 // checkIncompleteRead (I3): a pass whose read was incomplete deactivates and removes
-// nothing, except for people an explicit deprovision push named.
+// nothing, except for people the IdP deprovisioned explicitly (a push that deleted them or
+// set active:false, or a complete pull that listed them disabled): absence proves nothing
+// then, an explicit word about that very person does.
 func checkIncompleteRead(p *passRecord) []Violation {
 	why := readIncomplete(p)
 	if why == "" {

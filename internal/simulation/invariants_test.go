@@ -125,6 +125,14 @@ func TestIncompleteReadFlags(t *testing.T) {
 	expect(t, "the deprovision a push named", checkIncompleteRead(p), I3, false)
 
 	p = fixture()
+	p.Kind = kindPush
+	p.Model.people["2"].Status = disabled
+	p.TL = &timeline{certain: -1}
+	p.TL.addView(p.Model.view(t0, 1), true)
+	p.Writes = []Write{removal(defaultGroup, accBob)}
+	expect(t, "a targeted pass deprovisioning someone a complete pull listed disabled", checkIncompleteRead(p), I3, false)
+
+	p = fixture()
 	p.Faults.MissingStatus = "ann@example.com"
 	p.Writes = []Write{removal(defaultGroup, accBob)}
 	expect(t, "a removal while a record had no status, though idsync said complete", checkIncompleteRead(p), I3, true)

@@ -205,12 +205,23 @@ func (t *timeline) lastPush(id string, since time.Time) status {
 	return st
 }
 
-// explicitDeprovision reports whether the newest push about id deprovisioned them (a DELETE
-// or active:false): a targeted pass may act on that alone.
+// explicitDeprovision reports whether data a pass could be working from deprovisions the
+// person explicitly: a push that deleted them or set active:false, or a pull that listed them
+// disabled (with no newer push saying otherwise). A pass that must not act on anyone's
+// absence may still act on that, as the IdP said it about that very person; being missing
+// from a pull is not explicit.
 func (t *timeline) explicitDeprovision(id string) bool {
-	for i := len(t.pushes) - 1; i >= 0; i-- {
-		if t.pushes[i].Person == id {
-			return t.pushes[i].Status != active
+	if st := t.lastPush(id, time.Time{}); st == disabled || st == gone {
+		return true
+	}
+	for i := max(t.certain, 0); i < len(t.views); i++ {
+		v := t.views[i]
+		st, listed := v.Status[id]
+		if ps := t.lastPush(id, v.At); ps >= 0 {
+			st, listed = ps, true
+		}
+		if listed && st == disabled {
+			return true
 		}
 	}
 	return false
