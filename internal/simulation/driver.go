@@ -66,6 +66,8 @@ type run struct {
 	gone        map[string]int // person id -> counted passes while not active (I2)
 	converged   bool
 	end         map[string]string // the normalised end state (I6)
+	// lastConverge says what the last settling pass did, for a run that did not settle.
+	lastConverge string
 
 	log   []string
 	fail  *Failure
@@ -88,7 +90,11 @@ func (f *Failure) Error() string {
 	if f.Faulty {
 		run = "faulty run"
 	}
-	return fmt.Sprintf("seed %d step %d pass %d (%s): %s: %s [%s]", f.Seed, f.Step, f.Pass, run, f.Invariant, f.Desc, f.Context)
+	s := fmt.Sprintf("seed %d step %d pass %d (%s): %s: %s", f.Seed, f.Step, f.Pass, run, f.Invariant, f.Desc)
+	if f.Context != "" {
+		s += " [" + f.Context + "]"
+	}
+	return s
 }
 
 // Replay is the command that runs the failing seed alone.
@@ -354,6 +360,7 @@ func (r *run) converge() error {
 		if err != nil || r.fail != nil {
 			return err
 		}
+		r.lastConverge = describePass(rec)
 		if settled(rec) {
 			if _, herr := r.app.Store.HeldPlan(); errors.Is(herr, reconcile.ErrNotFound) {
 				r.converged = true
@@ -363,6 +370,25 @@ func (r *run) converge() error {
 		}
 	}
 	return nil
+}
+
+// describePass says in a line what a pass did: result, items by kind and result, held
+// items by guard.
+func describePass(rec *passRecord) string {
+	var parts []string
+	for _, k := range reconcile.Kinds {
+		for _, res := range []string{reconcile.ItemOK, reconcile.ItemFailed, reconcile.ItemHeld} {
+			if n := rec.Run.Counts[k][res]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %s %d", k, res, n))
+			}
+		}
+	}
+	var guards []string
+	for _, g := range sortedKeys(rec.Run.HeldByGuard) {
+		guards = append(guards, fmt.Sprintf("%s %d", g, rec.Run.HeldByGuard[g]))
+	}
+	return fmt.Sprintf("pass %d result %s, %s; held by %s; %d Jira writes", rec.N, rec.Run.Result,
+		strings.Join(parts, ", "), strings.Join(guards, ", "), len(rec.Writes))
 }
 
 // settled reports whether a fault-free pass left nothing to do: a complete read, nothing
@@ -391,7 +417,7 @@ func (r *run) violate(vs []Violation, rec *passRecord) {
 	if len(vs) > 1 {
 		desc += fmt.Sprintf(" (and %d more)", len(vs)-1)
 	}
-	n := 0
+	n := r.passN // a check at the end names the last pass
 	if rec != nil {
 		n = rec.N
 	}

@@ -347,10 +347,11 @@ func checkDuplicates(emails, groups []string) []Violation {
 }
 
 // checkConvergence (I6, at the end): the faulty run ends where its fault-free twin ended.
-func checkConvergence(want, got map[string]string, converged bool, passes int) []Violation {
+// last describes the last of those passes.
+func checkConvergence(want, got map[string]string, converged bool, passes int, last string) []Violation {
 	var out []Violation
 	if !converged {
-		out = append(out, Violation{I6, fmt.Sprintf("no convergence within %d fault-free passes", passes)})
+		out = append(out, Violation{I6, fmt.Sprintf("no convergence within %d fault-free passes (approving every hold); the last: %s", passes, last)})
 	}
 	if d := diffStates(want, got, 8); len(d) > 0 {
 		out = append(out, Violation{I6, "end state differs from the fault-free run: " + strings.Join(d, "; ")})

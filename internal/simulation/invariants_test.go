@@ -198,9 +198,9 @@ func TestBreakerFlags(t *testing.T) {
 
 func TestConvergenceFlags(t *testing.T) {
 	want := map[string]string{"person a": "active groups=[x]"}
-	expect(t, "a different end state", checkConvergence(want, map[string]string{"person a": "active groups=[]"}, true, 3), I6, true)
-	expect(t, "no convergence", checkConvergence(want, want, false, 3), I6, true)
-	expect(t, "the same end state", checkConvergence(want, want, true, 3), I6, false)
+	expect(t, "a different end state", checkConvergence(want, map[string]string{"person a": "active groups=[]"}, true, 3, ""), I6, true)
+	expect(t, "no convergence", checkConvergence(want, want, false, 3, ""), I6, true)
+	expect(t, "the same end state", checkConvergence(want, want, true, 3, ""), I6, false)
 	expect(t, "a duplicate account", checkDuplicates([]string{"a@example.com"}, nil), I6, true)
 	expect(t, "no duplicates", checkDuplicates(nil, nil), I6, false)
 }

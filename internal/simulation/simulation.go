@@ -93,7 +93,7 @@ func Run(seed uint64, o Options) Result {
 	case twin.fail != nil:
 		res.Failure = twin.fail
 	case !twin.converged:
-		twin.violate(checkConvergence(nil, nil, false, twin.params.Grace+8), nil)
+		twin.violate(checkConvergence(nil, nil, false, twin.params.Grace+8, twin.lastConverge), nil)
 		res.Failure = twin.fail
 	}
 	if res.Err != nil || res.Failure != nil {
@@ -110,7 +110,7 @@ func Run(seed uint64, o Options) Result {
 		res.Err = fmt.Errorf("seed %d, faulty run, step %d: %w", seed, faulty.step, err)
 	}
 	if err == nil && faulty.fail == nil {
-		faulty.violate(checkConvergence(twin.end, faulty.end, faulty.converged, faulty.params.Grace+8), nil)
+		faulty.violate(checkConvergence(twin.end, faulty.end, faulty.converged, faulty.params.Grace+8, faulty.lastConverge), nil)
 	}
 	res.Failure = faulty.fail
 	res.Log = faulty.log
