@@ -72,14 +72,14 @@ func PolicyGuard(c Changes, policy string) (Changes, []Held) {
 	case configs.PolicyCreateOnly:
 		dropped := map[string]bool{}
 		for _, ch := range c.ReactivateUsers {
-			dropped[personKey(ch)] = true
+			dropped[PersonKey(ch)] = true
 		}
 		return filter(c, GuardPolicy, func(ch Change) string {
 			switch ch.Kind {
 			case KindCreateGroup, KindCreateUser, KindCreateCustomer:
 				return ""
 			case KindAddMember, KindAddCustomer, KindAddOrganizationMember:
-				if dropped[personKey(ch)] {
+				if dropped[PersonKey(ch)] {
 					return "policy create-only: the account's reactivation is not applied"
 				}
 				return ""
@@ -175,8 +175,8 @@ func IdentityGuard(c Changes, v ActiveView) (Changes, []Held) {
 	})
 }
 
-// personKey identifies the person of a change (the winning source record).
-func personKey(c Change) string { return c.Source + "/" + c.UserKey }
+// PersonKey identifies the person of a change (the winning source record).
+func PersonKey(c Change) string { return c.Source + "/" + c.UserKey }
 
 // OwnershipView is what the ownership guard needs: links, ownership records, authoritative
 // group names and the live accounts (types and site-admin flags).
@@ -484,4 +484,64 @@ func percent(n, of int) float64 {
 		return 100
 	}
 	return float64(n) * 100 / float64(of)
+}
+
+// The breaker's denominators.
+
+// Authoritative names the groups declared authoritative: idsync owns them whole.
+func Authoritative(d Desired) []string {
+	var out []string
+	for _, g := range d.Groups {
+		if g.Authoritative {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+// ManagedUsers counts the linked accounts idsync manages (not deactivated, not customers):
+// the denominator of max_deactivation_percent.
+func ManagedUsers(links []Link) int {
+	seen := make(map[string]bool, len(links))
+	for _, l := range links {
+		if !l.Deactivated && !l.Customer {
+			seen[l.AccountID] = true
+		}
+	}
+	return len(seen)
+}
+
+// ManagedMemberships counts what idsync manages: owned memberships, customers and organization
+// members, plus the members of authoritative groups it does not own.
+func ManagedMemberships(owned []Owned, live Live, d Desired) int {
+	n := 0
+	type key struct{ c, a string }
+	auth := lowerSet(Authoritative(d))
+	authID := map[string]bool{}
+	for _, g := range live.Groups {
+		if auth[lower(g.Name)] {
+			authID[g.ID] = true
+		}
+	}
+	ownedM := map[key]bool{}
+	for i := range owned {
+		o := &owned[i]
+		if o.Kind != OwnedGroup {
+			n++
+		}
+		if len(authID) > 0 && o.Kind == OwnedMembership && authID[o.Container] {
+			ownedM[key{o.Container, o.AccountID}] = true
+		}
+	}
+	for _, g := range live.Groups {
+		if !auth[lower(g.Name)] {
+			continue
+		}
+		for _, m := range g.Members {
+			if !ownedM[key{g.ID, m}] {
+				n++
+			}
+		}
+	}
+	return n
 }

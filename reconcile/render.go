@@ -27,15 +27,15 @@ func sortChanges(c *Changes) {
 
 func compareChanges(a, b Change) int {
 	return cmp.Or(
-		cmp.Compare(a.target(), b.target()),
+		cmp.Compare(a.Target(), b.Target()),
 		cmp.Compare(a.UserName, b.UserName),
 		cmp.Compare(a.AccountID, b.AccountID),
 		cmp.Compare(a.UserKey, b.UserKey),
 	)
 }
 
-// target names the container of a change: group, desk or organization ("" for user changes).
-func (c Change) target() string {
+// Target names the container of a change: group, desk or organization ("" for user changes).
+func (c Change) Target() string {
 	switch {
 	case c.Group != nil:
 		return c.Group.Name
@@ -74,7 +74,7 @@ func (c Change) What() string {
 		return "portal-only customer " + orDash(c.Email)
 	case KindReactivateUser:
 		if len(c.Groups) > 0 {
-			return "reactivate, restore " + groupNames(c.Groups)
+			return "reactivate, restore " + GroupNames(c.Groups)
 		}
 		return "reactivate " + c.account()
 	case KindUpdateUser:
@@ -91,10 +91,10 @@ func (c Change) What() string {
 		return "organization " + cmp.Or(c.Organization, c.OrganizationID)
 	case KindDeactivateUser:
 		if len(c.Groups) > 0 && c.Unlisted {
-			return "deactivate " + c.account() + ": remove from " + groupNames(c.Groups) + " (no member listing shows the account)"
+			return "deactivate " + c.account() + ": remove from " + GroupNames(c.Groups) + " (no member listing shows the account)"
 		}
 		if len(c.Groups) > 0 {
-			return "deactivate " + c.account() + ": remove from " + groupNames(c.Groups)
+			return "deactivate " + c.account() + ": remove from " + GroupNames(c.Groups)
 		}
 		return "deactivate " + c.account()
 	}
@@ -110,7 +110,8 @@ func (c Change) account() string {
 	return "account " + c.AccountID
 }
 
-func groupNames(gs []GroupRef) string {
+// GroupNames lists the names of gs, comma-separated.
+func GroupNames(gs []GroupRef) string {
 	names := make([]string, len(gs))
 	for i, g := range gs {
 		names[i] = g.Name

@@ -3,6 +3,8 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -185,39 +187,6 @@ type SnapshotRecord struct {
 // ErrNotFound is returned by Store getters when the record does not exist.
 var ErrNotFound = errors.New("not found")
 
-// Store is the durable state a pass reads and journals into. The state package implements it
-// on bbolt; every method is safe for concurrent use.
-type Store interface {
-	// Links returns every link.
-	Links() ([]Link, error)
-	// Owned returns every ownership record.
-	Owned() ([]Owned, error)
-	// Journal writes one entry in one durable transaction. Concurrent callers may be
-	// batched into one transaction; Journal returns only once the entry is on disk.
-	Journal(e JournalEntry) error
-
-	// PutRun stores (or replaces) a run record; Run returns one by id (ErrNotFound); Runs
-	// returns the newest first, at most limit (all when limit <= 0).
-	PutRun(r Run) error
-	Run(id string) (Run, error)
-	Runs(limit int) ([]Run, error)
-
-	// HeldPlan returns the open held plan (ErrNotFound when none). PutHeldPlan replaces it;
-	// ClearHeldPlan removes it once a pass has applied or superseded it.
-	HeldPlan() (HeldPlan, error)
-	PutHeldPlan(h HeldPlan) error
-	ClearHeldPlan() error
-
-	// PutSnapshot stores the last complete read of a source; Snapshot returns it
-	// (ErrNotFound when the source was never read completely).
-	PutSnapshot(s SnapshotRecord) error
-	Snapshot(source string) (SnapshotRecord, error)
-
-	// Audit returns audit records at or after since, oldest first, optionally only those
-	// whose UserName, UserKey or AccountID equals user (case-insensitive).
-	Audit(since time.Time, user string) ([]AuditRecord, error)
-}
-
 // Summary says what approving h would approve: the count of each kind of held item and the
 // first n people of each, e.g. "2 deactivate_user (alice, bob); 1 remove_member (carol:
 // engineering)".
@@ -231,7 +200,7 @@ func (h HeldPlan) Summary(n int) string {
 		names := make([]string, 0, min(n, len(l)))
 		for _, ch := range l[:min(n, len(l))] {
 			name := ch.Who()
-			if t := ch.target(); t != "" {
+			if t := ch.Target(); t != "" {
 				name += ": " + t
 			}
 			names = append(names, name)
@@ -246,4 +215,38 @@ func (h HeldPlan) Summary(n int) string {
 		return "no items"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// Count adds n items of kind k with result to the run's counts.
+func (run *Run) Count(k Kind, result string, n int) {
+	if n == 0 {
+		return
+	}
+	if run.Counts == nil {
+		run.Counts = map[Kind]map[string]int{}
+	}
+	m := run.Counts[k]
+	if m == nil {
+		m = map[string]int{}
+		run.Counts[k] = m
+	}
+	m[result] += n
+}
+
+// Summary is a deep copy of a run record without its plan (Changes, HeldItems): what Status
+// shows, sharing nothing with the original.
+func (run *Run) Summary() Run {
+	c := *run
+	c.Changes, c.HeldItems = nil, nil
+	if run.Counts != nil {
+		c.Counts = make(map[Kind]map[string]int, len(run.Counts))
+		for k, m := range run.Counts {
+			c.Counts[k] = maps.Clone(m)
+		}
+	}
+	c.HeldByGuard = maps.Clone(run.HeldByGuard)
+	c.Errors = slices.Clone(run.Errors)
+	c.Sources = slices.Clone(run.Sources)
+	c.Unresolved = slices.Clone(run.Unresolved)
+	return c
 }

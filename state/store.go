@@ -92,7 +92,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store is the bbolt state file. It implements reconcile.Store.
+// Store is the bbolt state file. It implements runner.Store.
 type Store struct {
 	db       *bbolt.DB
 	path     string
@@ -108,8 +108,6 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 }
-
-var _ reconcile.Store = (*Store)(nil)
 
 // Open opens (creating it unless opts.ReadOnly) the state file at path, locks it, creates
 // missing buckets and migrates an older schema.

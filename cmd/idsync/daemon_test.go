@@ -11,6 +11,7 @@ import (
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/internal/sim"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
 
@@ -64,7 +65,7 @@ func TestDaemonLifecycle(t *testing.T) {
 			Sources []struct {
 				Name string `json:"name"`
 			} `json:"sources"`
-			Runner reconcile.RunnerStatus `json:"runner"`
+			Runner runner.RunnerStatus `json:"runner"`
 		}
 		if err := json.Unmarshal(body, &st); err != nil {
 			t.Fatalf("status: %v: %s", err, body)

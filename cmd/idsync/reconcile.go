@@ -13,6 +13,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/cli"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 type passFlags struct {
@@ -109,7 +110,7 @@ func runPass(cmd *cobra.Command, f passFlags, planOnly bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop)
-	run, err := a.RunOnce(ctx, reconcile.RunOptions{
+	run, err := a.RunOnce(ctx, runner.RunOptions{
 		Trigger: reconcile.TriggerCLI, DryRun: f.dryRun || planOnly, Users: f.users, Source: f.source,
 	})
 	if err != nil && run.ID == "" {

@@ -19,6 +19,7 @@ import (
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/internal/version"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/sinks/jira"
 	"github.com/idsync/idsync/sources/ldap"
 	"github.com/idsync/idsync/sources/miniorange"
@@ -34,7 +35,7 @@ type App struct {
 	Metrics *metrics.Metrics
 	Store   *state.Store
 	Sink    *jira.Sink
-	Runner  *reconcile.Runner
+	Runner  *runner.Runner
 	// SCIM is the push listener; nil when no source has push enabled.
 	SCIM *scim.Handler
 
@@ -60,7 +61,7 @@ type Options struct {
 	Logger  zerolog.Logger
 	Metrics *metrics.Metrics // nil: a fresh registry
 	// Observer hears passes besides the metrics (progress bars); may be nil.
-	Observer reconcile.Observer
+	Observer runner.Observer
 	// HTTPClient is used for sources and the sink (nil: their defaults).
 	HTTPClient *http.Client
 	// StateTimeout bounds the wait for the state file lock (state's default when zero).
@@ -89,12 +90,12 @@ type Options struct {
 	// WrapStore wraps the store the Runner reads and journals through (the SCIM listener
 	// keeps the state store itself), for example to stop journaling at a chosen write as a
 	// crash would.
-	WrapStore func(reconcile.Store) reconcile.Store
+	WrapStore func(runner.Store) runner.Store
 	// WrapSink wraps the sink the Runner applies changes through.
 	WrapSink func(reconcile.Sink) reconcile.Sink
 	// WrapSource wraps each source as the Runner sees it (its pull side and its push side),
 	// for example to fail a read of the push store.
-	WrapSource func(reconcile.SourceSpec) reconcile.SourceSpec
+	WrapSource func(runner.SourceSpec) runner.SourceSpec
 }
 
 // ErrStateLocked is returned (wrapped) when another process holds the state file.
@@ -174,7 +175,7 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 		a.SCIM = h
 	}
 
-	specs := make([]reconcile.SourceSpec, 0, len(cfg.Sources))
+	specs := make([]runner.SourceSpec, 0, len(cfg.Sources))
 	for _, sc := range cfg.Sources {
 		spec, err := a.sourceSpec(sc, opts)
 		if err != nil {
@@ -186,11 +187,11 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 		specs = append(specs, spec)
 	}
 
-	var obs reconcile.Observer = reconcile.MetricsObserver{M: a.Metrics}
+	var obs runner.Observer = runner.MetricsObserver{M: a.Metrics}
 	if opts.Observer != nil {
-		obs = multiObserver{obs, opts.Observer}
+		obs = runner.Observers{obs, opts.Observer}
 	}
-	var store reconcile.Store = a.Store
+	var store runner.Store = a.Store
 	if opts.WrapStore != nil {
 		store = opts.WrapStore(store)
 	}
@@ -202,7 +203,7 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 	if runID == nil {
 		runID = state.NewRunID
 	}
-	r, err := reconcile.NewRunner(reconcile.RunnerConfig{
+	r, err := runner.NewRunner(runner.RunnerConfig{
 		Sources:          specs,
 		Sink:             rsink,
 		Store:            store,
@@ -244,8 +245,8 @@ var sourceFactories = map[string]func(a *App, sc configs.SourceConfig, opts Opti
 	},
 }
 
-func (a *App) sourceSpec(sc configs.SourceConfig, opts Options) (reconcile.SourceSpec, error) {
-	spec := reconcile.SourceSpec{Priority: sc.Priority, CustomersOnly: sc.CustomersOnly}
+func (a *App) sourceSpec(sc configs.SourceConfig, opts Options) (runner.SourceSpec, error) {
+	spec := runner.SourceSpec{Priority: sc.Priority, CustomersOnly: sc.CustomersOnly}
 	if sc.Type == configs.SourceSCIM {
 		if a.SCIM == nil {
 			return spec, errors.New("push-only source without a SCIM listener")
@@ -322,7 +323,7 @@ func (a *App) pushed(source string, userNames, groupNames []string) {
 	if a.Runner == nil {
 		return
 	}
-	a.Runner.Request(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: userNames, Groups: groupNames})
+	a.Runner.Request(runner.RunOptions{Trigger: reconcile.TriggerPush, Users: userNames, Groups: groupNames})
 }
 
 // now is the clock's Now (time.Now without a clock).
@@ -363,42 +364,8 @@ func (a *App) Close() error {
 }
 
 // RunOnce is a convenience for one-shot commands.
-func (a *App) RunOnce(ctx context.Context, o reconcile.RunOptions) (reconcile.Run, error) {
+func (a *App) RunOnce(ctx context.Context, o runner.RunOptions) (reconcile.Run, error) {
 	run, err := a.Runner.RunOnce(ctx, o)
 	a.SaveBudget()
 	return run, err
-}
-
-// multiObserver fans pass events out to several observers.
-type multiObserver []reconcile.Observer
-
-func (m multiObserver) PassStarted(r reconcile.Run) {
-	for _, o := range m {
-		o.PassStarted(r)
-	}
-}
-func (m multiObserver) Progress(done, total int) {
-	for _, o := range m {
-		o.Progress(done, total)
-	}
-}
-func (m multiObserver) ChangeApplied(k reconcile.Kind, result string) {
-	for _, o := range m {
-		o.ChangeApplied(k, result)
-	}
-}
-func (m multiObserver) SourceRead(sr reconcile.SourceRun) {
-	for _, o := range m {
-		o.SourceRead(sr)
-	}
-}
-func (m multiObserver) PassFinished(r reconcile.Run) {
-	for _, o := range m {
-		o.PassFinished(r)
-	}
-}
-func (m multiObserver) Held(n int) {
-	for _, o := range m {
-		o.Held(n)
-	}
 }

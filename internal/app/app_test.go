@@ -3,14 +3,12 @@ package app
 import (
 	"errors"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/idsync/idsync/configs"
-	"github.com/idsync/idsync/reconcile"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -104,27 +102,4 @@ func TestPushOnlySourceAndNoPush(t *testing.T) {
 		t.Error("a SCIM listener without any push source")
 	}
 	_ = a.Close()
-}
-
-type countObserver struct{ n atomic.Int32 }
-
-func (c *countObserver) PassStarted(reconcile.Run)            { c.n.Add(1) }
-func (c *countObserver) Progress(int, int)                    { c.n.Add(1) }
-func (c *countObserver) ChangeApplied(reconcile.Kind, string) { c.n.Add(1) }
-func (c *countObserver) SourceRead(reconcile.SourceRun)       { c.n.Add(1) }
-func (c *countObserver) PassFinished(reconcile.Run)           { c.n.Add(1) }
-func (c *countObserver) Held(int)                             { c.n.Add(1) }
-
-func TestMultiObserver(t *testing.T) {
-	a, b := &countObserver{}, &countObserver{}
-	m := multiObserver{a, b}
-	m.PassStarted(reconcile.Run{})
-	m.Progress(1, 2)
-	m.ChangeApplied(reconcile.KindCreateUser, "ok")
-	m.SourceRead(reconcile.SourceRun{})
-	m.PassFinished(reconcile.Run{})
-	m.Held(1)
-	if a.n.Load() != 6 || b.n.Load() != 6 {
-		t.Errorf("fan-out: %d and %d of 6", a.n.Load(), b.n.Load())
-	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/idsync/idsync/internal/httpx"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/sources/scim"
 )
 
@@ -23,7 +24,7 @@ func (c fixedClock) Now() time.Time                                   { return c
 func (c fixedClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 
 type countingStore struct {
-	reconcile.Store
+	runner.Store
 	mu   sync.Mutex
 	runs []reconcile.Run
 }
@@ -66,7 +67,7 @@ func TestHooks(t *testing.T) {
 		},
 		OnPush:      func(_ string, users, _ []string) { pushes = append(pushes, users) },
 		SourceRetry: httpx.Retry{Max: 1, WaitMin: time.Millisecond, WaitMax: time.Millisecond, MaxRetryAfter: time.Millisecond},
-		WrapStore: func(s reconcile.Store) reconcile.Store {
+		WrapStore: func(s runner.Store) runner.Store {
 			store = &countingStore{Store: s}
 			return store
 		},
@@ -74,7 +75,7 @@ func TestHooks(t *testing.T) {
 			sink.Sink = s
 			return sink
 		},
-		WrapSource: func(spec reconcile.SourceSpec) reconcile.SourceSpec {
+		WrapSource: func(spec runner.SourceSpec) runner.SourceSpec {
 			wrapped = append(wrapped, spec.Source.Name())
 			return spec
 		},
@@ -89,7 +90,7 @@ func TestHooks(t *testing.T) {
 
 	// The sources answer nothing (127.0.0.1:9): the pass fails fast, but it is recorded
 	// through the wrapped store, named by RunID and stamped by the clock.
-	run, _ := a.Runner.RunOnce(context.Background(), reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, _ := a.Runner.RunOnce(context.Background(), runner.RunOptions{Trigger: reconcile.TriggerCLI})
 	if run.ID != "run-2030" || !run.Started.Equal(clock.t) {
 		t.Errorf("run %q started %v, want run-2030 at %v", run.ID, run.Started, clock.t)
 	}

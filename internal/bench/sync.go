@@ -16,6 +16,7 @@ import (
 	"github.com/idsync/idsync/internal/app"
 	"github.com/idsync/idsync/internal/sim"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 	"github.com/idsync/idsync/sources/miniorange"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
@@ -96,7 +97,7 @@ func (o Options) runPass(ctx context.Context, cfg *configs.Config, hc *http.Clie
 	defer a.Close()
 	start := time.Now()
 	obs.begin(start)
-	run, err := a.RunOnce(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, err := a.RunOnce(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
 	out := passOutcome{run: run, wall: time.Since(start), first: obs.firstApplied()}
 	if err != nil {
 		return out, fmt.Errorf("pass %s: %w", run.ID, err)
@@ -111,7 +112,7 @@ type phaseObserver struct {
 	first time.Time
 }
 
-var _ reconcile.Observer = (*phaseObserver)(nil)
+var _ runner.Observer = (*phaseObserver)(nil)
 
 func (p *phaseObserver) begin(t time.Time) {
 	p.mu.Lock()

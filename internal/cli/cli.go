@@ -18,6 +18,7 @@ import (
 	"github.com/idsync/idsync/internal/app"
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/state"
 )
 
@@ -94,7 +95,7 @@ func Logger(cfg *configs.Config, w io.Writer) zerolog.Logger {
 }
 
 // OpenApp wires the app for a one-shot command (no SCIM listener).
-func OpenApp(cfg *configs.Config, log zerolog.Logger, obs reconcile.Observer) (*app.App, error) {
+func OpenApp(cfg *configs.Config, log zerolog.Logger, obs runner.Observer) (*app.App, error) {
 	for _, w := range cfg.Warnings() {
 		log.Warn().Str("key", w.Path).Msg(w.Msg)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/idsync/idsync/internal/daemon"
 	"github.com/idsync/idsync/internal/version"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 func TestConfigPath(t *testing.T) {
@@ -61,7 +62,7 @@ func TestStatusTables(t *testing.T) {
 		Started: now.Add(-time.Hour), ConfigFile: "/etc/idsync/idsync.yaml", Schedule: "@every 15m",
 		NextPass: now.Add(12 * time.Minute), Jitter: "30s",
 		Sources: []daemon.SourceStatus{{Name: "corp", Type: "miniorange", Push: true, Priority: 10}},
-		Runner:  reconcile.RunnerStatus{Last: &last, Hold: hold}}
+		Runner:  runner.RunnerStatus{Last: &last, Hold: hold}}
 	if err := WriteDaemonStatus(&b, st, now); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // Progress shows a pass's progress on a terminal only (NewProgress returns nil otherwise, and
@@ -48,7 +49,7 @@ type sourceProgress struct {
 }
 
 // SourceProgressObserver is the event the read line shows per source: after each page a
-// source has read, its running totals. reconcile.Observer does not send it yet (see
+// source has read, its running totals. runner.Observer does not send it yet (see
 // Progress.SourceProgress); until it does, the line shows the requests sent per target and
 // each source's totals when its read ends.
 type SourceProgressObserver interface {
@@ -56,7 +57,7 @@ type SourceProgressObserver interface {
 }
 
 var (
-	_ reconcile.Observer     = (*Progress)(nil)
+	_ runner.Observer        = (*Progress)(nil)
 	_ SourceProgressObserver = (*Progress)(nil)
 )
 
@@ -71,8 +72,8 @@ func NewProgress(w io.Writer) *Progress {
 	return &Progress{w: w}
 }
 
-// Observer returns p as a reconcile.Observer, or nil when there is no terminal.
-func (p *Progress) Observer() reconcile.Observer {
+// Observer returns p as a runner.Observer, or nil when there is no terminal.
+func (p *Progress) Observer() runner.Observer {
 	if p == nil {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/idsync/idsync/internal/version"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/state"
 )
 
@@ -40,11 +41,11 @@ type Status struct {
 	ConfigFile string `json:"configFile"`
 	Schedule   string `json:"schedule"`
 	// NextPass is the schedule's next tick (a scheduled pass starts up to Jitter later).
-	NextPass time.Time              `json:"nextScheduledPass,omitzero"`
-	Jitter   string                 `json:"jitter,omitempty"`
-	Sources  []SourceStatus         `json:"sources"`
-	Runner   reconcile.RunnerStatus `json:"runner"`
-	Budget   *state.Budget          `json:"apiBudget,omitempty"`
+	NextPass time.Time           `json:"nextScheduledPass,omitzero"`
+	Jitter   string              `json:"jitter,omitempty"`
+	Sources  []SourceStatus      `json:"sources"`
+	Runner   runner.RunnerStatus `json:"runner"`
+	Budget   *state.Budget       `json:"apiBudget,omitempty"`
 }
 
 // SourceStatus is one configured source in Status.
@@ -123,7 +124,7 @@ func (d *Daemon) apiRun(w http.ResponseWriter, r *http.Request) {
 // long (at most 50 s) for the pass and answers with its run record, else 202.
 func (d *Daemon) apiReconcile(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	o := reconcile.RunOptions{Trigger: reconcile.TriggerAPI, Source: q.Get("source"), DryRun: q.Get("dry_run") == "true"}
+	o := runner.RunOptions{Trigger: reconcile.TriggerAPI, Source: q.Get("source"), DryRun: q.Get("dry_run") == "true"}
 	if o.Source != "" && !d.hasSource(o.Source) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "unknown source", Detail: o.Source})
 		return
@@ -159,7 +160,7 @@ func (d *Daemon) apiSyncUser(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad wait", Detail: err.Error()})
 		return
 	}
-	o := reconcile.RunOptions{Trigger: reconcile.TriggerAPI, Users: []string{name}, DryRun: r.URL.Query().Get("dry_run") == "true"}
+	o := runner.RunOptions{Trigger: reconcile.TriggerAPI, Users: []string{name}, DryRun: r.URL.Query().Get("dry_run") == "true"}
 	if d.isClosing() {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "shutting down"})
 		return
@@ -175,7 +176,7 @@ func (d *Daemon) apiSyncUser(w http.ResponseWriter, r *http.Request) {
 
 // runAndWait runs a pass on the daemon's context (a client that goes away does not stop it)
 // and answers with its run record, or 202 when it has not ended within wait.
-func (d *Daemon) runAndWait(w http.ResponseWriter, r *http.Request, o reconcile.RunOptions, wait time.Duration, after ...func()) {
+func (d *Daemon) runAndWait(w http.ResponseWriter, r *http.Request, o runner.RunOptions, wait time.Duration, after ...func()) {
 	type outcome struct {
 		run reconcile.Run
 		err error
@@ -302,7 +303,7 @@ func (d *Daemon) apiApprove(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "approved", "runId": id, "approved": h.Summary(approveNames),
 		"deactivations": h.Deactivations, "removals": h.Removals,
 		"detail": "the next complete pass applies exactly these items where it still plans them; anything else is judged by the circuit breaker on its own"})
-	d.app.Runner.Request(reconcile.RunOptions{Trigger: reconcile.TriggerAPI})
+	d.app.Runner.Request(runner.RunOptions{Trigger: reconcile.TriggerAPI})
 }
 
 // apiStateBackup answers a consistent point-in-time copy of the state file, taken while

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/state"
 )
 
@@ -25,7 +26,7 @@ const planWriteTimeout = 30 * time.Minute
 // shutdown, stops the pass.
 func (d *Daemon) apiPlan(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	o := reconcile.RunOptions{Trigger: reconcile.TriggerAPI, DryRun: true, Source: q.Get("source"), Users: q["user"]}
+	o := runner.RunOptions{Trigger: reconcile.TriggerAPI, DryRun: true, Source: q.Get("source"), Users: q["user"]}
 	if o.Source != "" && !d.hasSource(o.Source) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "unknown source", Detail: o.Source})
 		return

@@ -28,6 +28,7 @@ import (
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/internal/version"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/sinks/jira"
 )
 
@@ -232,7 +233,7 @@ func (d *Daemon) serve(parent context.Context, sigs <-chan os.Signal) error {
 		return d.shutdown("schedule refused", srv, sigs, stopPasses, fmt.Errorf("schedule: %w", err))
 	}
 	if !d.opts.NoInitialPass {
-		d.app.Runner.Request(reconcile.RunOptions{Trigger: reconcile.TriggerStartup})
+		d.app.Runner.Request(runner.RunOptions{Trigger: reconcile.TriggerStartup})
 	}
 
 	for {
@@ -246,7 +247,7 @@ func (d *Daemon) serve(parent context.Context, sigs <-chan os.Signal) error {
 			switch s {
 			case syscall.SIGUSR1:
 				d.log.Info().Msg("SIGUSR1: pass requested")
-				d.app.Runner.Request(reconcile.RunOptions{Trigger: reconcile.TriggerSignal})
+				d.app.Runner.Request(runner.RunOptions{Trigger: reconcile.TriggerSignal})
 			case syscall.SIGHUP:
 				d.reload()
 			default:
@@ -275,7 +276,7 @@ func (d *Daemon) scheduledPass(ctx context.Context) {
 		return
 	}
 	defer d.passes.Done()
-	if _, err := d.app.RunOnce(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerSchedule}); err != nil && ctx.Err() == nil {
+	if _, err := d.app.RunOnce(ctx, runner.RunOptions{Trigger: reconcile.TriggerSchedule}); err != nil && ctx.Err() == nil {
 		d.log.Error().Err(err).Msg("scheduled pass failed")
 	}
 }

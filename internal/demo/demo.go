@@ -25,6 +25,7 @@ import (
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/internal/sim"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
@@ -250,7 +251,7 @@ func (d *demo) heading(title string) {
 }
 
 // pass shows the plan (a dry run), then applies it and prints the summary.
-func (d *demo) pass(ctx context.Context, o reconcile.RunOptions) (reconcile.Run, error) {
+func (d *demo) pass(ctx context.Context, o runner.RunOptions) (reconcile.Run, error) {
 	dry := o
 	dry.DryRun = true
 	plan, err := d.app.RunOnce(ctx, dry)

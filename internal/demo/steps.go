@@ -13,6 +13,7 @@ import (
 
 	"github.com/idsync/idsync/internal/cli"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
@@ -21,7 +22,7 @@ import (
 func (d *demo) initialSync(ctx context.Context) error {
 	d.heading("initial sync of the sample org")
 	before := d.untouchables()
-	run, err := d.pass(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, err := d.pass(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func (d *demo) idpChanges(ctx context.Context) error {
 	fmt.Fprintln(d.out, "the linked account through the admin API; it never creates a second account). The leavers are")
 	fmt.Fprintln(d.out, "missing from the IdP for the first time: the grace period (safety.grace_passes: 1) holds their")
 	fmt.Fprintln(d.out, "deactivation for one complete pass.")
-	run, err := d.pass(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, err := d.pass(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
 	if err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func (d *demo) idpChanges(ctx context.Context) error {
 	fmt.Fprintln(d.out, "\nOne more complete pass with the leavers still missing: grace is over, they are deactivated")
 	fmt.Fprintln(d.out, "(remove-access: out of every managed and every product-access group). An admin once gave")
 	fmt.Fprintf(d.out, "%s the legacy product-access group %s by hand: it goes too.\n", leavers[0], jiratest.LegacyAccessGroup)
-	run, err = d.pass(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, err = d.pass(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
 	if err != nil {
 		return err
 	}
@@ -196,7 +197,7 @@ func (d *demo) massRemoval(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.out, "%d users were disabled at the IdP at once (an explicit deprovision: no grace period).\n", n)
 	fmt.Fprintln(d.out, "That is more than max_deactivations (25): every deactivation and removal of the pass is held.")
-	run, err := d.pass(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, err := d.pass(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,7 @@ func (d *demo) massRemoval(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintln(d.out, "The next pass re-plans from fresh data and applies exactly the approved items it still plans:")
-	run, err = d.pass(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, err = d.pass(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
 	if err != nil {
 		return err
 	}

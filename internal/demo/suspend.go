@@ -8,6 +8,7 @@ import (
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
@@ -52,7 +53,7 @@ func (d *demo) suspend(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.out, "(%s was given %s by hand.) The next pass suspends both\n", people[0].UserName, jiratest.LegacyAccessGroup)
 	fmt.Fprintln(d.out, "accounts instead of removing their groups:")
-	run, err := d.pass(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, err := d.pass(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func (d *demo) suspend(ctx context.Context) error {
 	if err := d.sims.MiniOrange.Enable(people[0].UserName); err != nil {
 		return err
 	}
-	if run, err = d.pass(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI}); err != nil {
+	if run, err = d.pass(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI}); err != nil {
 		return err
 	}
 	if err := check(run.Counts[reconcile.KindReactivateUser][reconcile.ItemOK] == 1, "expected 1 restore, counts %v", run.Counts); err != nil {
@@ -87,7 +88,7 @@ func (d *demo) suspend(ctx context.Context) error {
 	if still, _ := d.sims.Jira.Account(accs[1].AccountID); !still.Suspended {
 		return check(false, "%s was restored though still disabled at the IdP", people[1].UserName)
 	}
-	run, err = d.current().RunOnce(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, err = d.current().RunOnce(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/app"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 )
 
@@ -162,7 +163,7 @@ func TestSCIMPushEndToEnd(t *testing.T) {
 		ann, _ := e.groupsOf("ann@example.com")
 		return len(cat) == 0 && len(ann) == 0
 	})
-	run, err := e.app.RunOnce(context.Background(), reconcile.RunOptions{Trigger: reconcile.TriggerSchedule})
+	run, err := e.app.RunOnce(context.Background(), runner.RunOptions{Trigger: reconcile.TriggerSchedule})
 	if err != nil || run.Result != reconcile.ResultOK {
 		t.Fatalf("full pass: %v %s %v", err, run.Result, run.Errors)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/internal/testlog"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
 	"github.com/idsync/idsync/sources/google/googletest"
 )
@@ -300,7 +301,7 @@ func TestGoogleEndToEnd(t *testing.T) {
 	}
 	// A targeted one-user run reads users.get and the user's groups.
 	before := w.google.Calls()[googletest.EndpointUsersGet]
-	one, err := p.App.RunOnce(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerAPI, Users: []string{"new.hire@example.com"}})
+	one, err := p.App.RunOnce(ctx, runner.RunOptions{Trigger: reconcile.TriggerAPI, Users: []string{"new.hire@example.com"}})
 	if err != nil || one.Result != reconcile.ResultOK {
 		t.Errorf("targeted run: %v %s", err, runSummary(one))
 	}

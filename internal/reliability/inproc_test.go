@@ -16,6 +16,7 @@ import (
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/internal/testlog"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // logLines decodes the JSON log lines.
@@ -73,7 +74,7 @@ func openInproc(t testing.TB, o cfgOpts) *inproc {
 // pass runs one full pass.
 func (p *inproc) pass(ctx context.Context) reconcile.Run {
 	p.t.Helper()
-	run, err := p.App.RunOnce(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, err := p.App.RunOnce(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
 	if err != nil && run.ID == "" {
 		p.t.Fatalf("pass: %v", err)
 	}

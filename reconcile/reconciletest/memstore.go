@@ -12,7 +12,7 @@ import (
 	"github.com/idsync/idsync/reconcile"
 )
 
-// MemStore is an in-memory reconcile.Store, safe for concurrent use. Clone gives a copy of
+// MemStore is an in-memory runner.Store, safe for concurrent use. Clone gives a copy of
 // its durable state, as a process restarting on the same state file would find it.
 type MemStore struct {
 	// FailJournal, when set, is called before every Journal with its 1-based number; a
@@ -34,8 +34,6 @@ type memState struct {
 	Snaps    map[string]reconcile.SnapshotRecord `json:"snaps"`
 	RunOrder []string                            `json:"runOrder"`
 }
-
-var _ reconcile.Store = (*MemStore)(nil)
 
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore {

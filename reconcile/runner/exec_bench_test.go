@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/state"
 )
 
@@ -47,7 +48,7 @@ func BenchmarkExecuteJournal(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; b.Loop(); i++ {
-		res := reconcile.Execute(context.Background(), sink, st, c, reconcile.ExecOptions{RunID: fmt.Sprintf("run-%d", i), Actor: "bench", Concurrency: 8})
+		res := runner.Execute(context.Background(), sink, st, c, runner.ExecOptions{RunID: fmt.Sprintf("run-%d", i), Actor: "bench", Concurrency: 8})
 		if res.Counts[reconcile.KindAddMember][reconcile.ItemOK] != n {
 			b.Fatalf("applied %+v", res.Counts)
 		}

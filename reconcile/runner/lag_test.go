@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"slices"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // lagSet is a concurrency-safe set of accounts Jira's search index does not show yet.
@@ -44,7 +45,7 @@ func TestSearchIndexLag(t *testing.T) {
 	e.sink.CreateAddsTo = []string{"jira-software-users"}
 	lag := &lagSet{}
 	e.sink.Lagging = lag.has
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	alice, _ := e.sink.AccountByEmail("alice@example.com")
 	bob, _ := e.sink.AccountByEmail("bob@example.com")
 
@@ -55,7 +56,7 @@ func TestSearchIndexLag(t *testing.T) {
 		user("2", "bob", "bob@example.com", "Sales"),
 		user("3", "carol", "carol@example.com"),
 	})
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if applied(run, reconcile.KindDeactivateUser) != 1 || !run.Changes.DeactivateUsers[0].Unlisted {
 		t.Fatalf("alice not deactivated as unlisted: %+v %+v", run.Counts, run.Changes.DeactivateUsers)
 	}
@@ -76,11 +77,11 @@ func TestSearchIndexLag(t *testing.T) {
 
 	// The index catches up: bob leaves engineering.
 	lag.set()
-	run = e.run(reconcile.RunOptions{})
+	run = e.run(runner.RunOptions{})
 	if slices.Contains(e.sink.Members("engineering"), bob.AccountID) {
 		t.Errorf("bob kept engineering after the lag: %+v", run.Counts)
 	}
-	if again := e.run(reconcile.RunOptions{}); again.Changes.HasChanges() {
+	if again := e.run(runner.RunOptions{}); again.Changes.HasChanges() {
 		t.Errorf("not converged: %+v", again.Changes)
 	}
 }

@@ -1,34 +1,31 @@
-package reconcile
+package runner
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
 
 	"github.com/idsync/idsync/internal/logging"
+	"github.com/idsync/idsync/reconcile"
 )
-
-// Result of dropped items in Run.Counts: kept out by safety.policy.
-const ItemDropped = "dropped"
 
 // maxLoggedWarnings caps the per-record warnings one pass logs; the rest are counted.
 const maxLoggedWarnings = 50
 
 // pass runs one reconcile pass: read, map, read Jira, plan, guard, journal, apply, record.
-func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
+func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) {
 	mapper, _, safety := r.config()
 	now := r.cfg.Now()
-	run := Run{ID: r.cfg.RunID(now), Trigger: o.Trigger, DryRun: o.DryRun, Started: now,
-		Target: o.Describe(), Counts: map[Kind]map[string]int{}}
+	run := reconcile.Run{ID: r.cfg.RunID(now), Trigger: o.Trigger, DryRun: o.DryRun, Started: now,
+		Target: o.Describe(), Counts: map[reconcile.Kind]map[string]int{}}
 	log := r.log.With().Str(logging.FieldRunID, run.ID).Str(logging.FieldTrigger, o.Trigger).Logger()
 	r.setCurrent(&run)
-	r.obs.PassStarted(run.summary()) // a copy: the pass keeps writing its own
+	r.obs.PassStarted(run.Summary()) // a copy: the pass keeps writing its own
 	targeted := o.targeted()
 	run.Unresolved = r.pendingResolution(log)
 
@@ -39,10 +36,10 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	} else {
 		reads = r.readFull(ctx, o, now)
 	}
-	var data []SourceData
+	var data []reconcile.SourceData
 	var failed []string
 	allFresh := true
-	var warns []Warning
+	var warns []reconcile.Warning
 	for _, sr := range reads {
 		run.Sources = append(run.Sources, sr.run)
 		warns = append(warns, sr.warns...)
@@ -53,7 +50,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 				Bool("stored_snapshot", sr.have).Msg("source read incomplete; its last stored snapshot stands in")
 		}
 		if sr.have {
-			data = append(data, SourceData{Directory: sr.dir, Priority: sr.spec.Priority, CustomersOnly: sr.spec.CustomersOnly})
+			data = append(data, reconcile.SourceData{Directory: sr.dir, Priority: sr.spec.Priority, CustomersOnly: sr.spec.CustomersOnly})
 		}
 		allFresh = allFresh && sr.fresh
 	}
@@ -89,22 +86,22 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	if err != nil {
 		return r.finish(log, run, "reading ownership", err)
 	}
-	var hold *HeldPlan
+	var hold *reconcile.HeldPlan
 	if h, err := r.cfg.Store.HeldPlan(); err == nil {
 		hold = &h
-	} else if !errors.Is(err, ErrNotFound) {
+	} else if !errors.Is(err, reconcile.ErrNotFound) {
 		return r.finish(log, run, "reading the held plan", err)
 	}
-	own := Ownership{Links: links, Owned: owned}
-	live, err := r.cfg.Sink.Live(ctx, BuildScope(desired, own, targeted))
+	own := reconcile.Ownership{Links: links, Owned: owned}
+	live, err := r.cfg.Sink.Live(ctx, reconcile.BuildScope(desired, own, targeted))
 	if err != nil {
 		return r.finish(log, run, "reading Jira", err)
 	}
 
 	// 4. Plan and guards.
-	planned := Plan(desired, live, own, PlanOptions{Now: now, ProfileWritable: r.cfg.ProfileWritable,
+	planned := reconcile.Plan(desired, live, own, reconcile.PlanOptions{Now: now, ProfileWritable: r.cfg.ProfileWritable,
 		DeactivateMethod: r.cfg.DeactivateMethod, Targeted: targeted})
-	c, hx := IdentityGuard(planned, ActiveView{People: desired.People, Links: links, Accounts: live.Accounts})
+	c, hx := reconcile.IdentityGuard(planned, reconcile.ActiveView{People: desired.People, Links: links, Accounts: live.Accounts})
 	if len(hx) > 0 {
 		// The planner keeps this invariant itself: reaching here is a defect worth an error.
 		for _, h := range hx {
@@ -112,8 +109,8 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 				Msg("identity guard: a deprovision of an account an active person matches was dropped")
 		}
 	}
-	c, hp := PolicyGuard(c, safety.Policy)
-	c, ho := OwnershipGuard(c, OwnershipView{Links: links, Owned: owned, Authoritative: authoritative(desired), Accounts: live.Accounts})
+	c, hp := reconcile.PolicyGuard(c, safety.Policy)
+	c, ho := reconcile.OwnershipGuard(c, reconcile.OwnershipView{Links: links, Owned: owned, Authoritative: reconcile.Authoritative(desired), Accounts: live.Accounts})
 	reason := ""
 	switch {
 	case len(failed) > 0:
@@ -123,20 +120,20 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	case targeted:
 		reason = "targeted pass"
 	}
-	c, hi := IncompleteGuard(c, reason, targeted && len(failed) == 0)
-	c, hg := GraceGuard(c, links, safety.GracePasses)
+	c, hi := reconcile.IncompleteGuard(c, reason, targeted && len(failed) == 0)
+	c, hg := reconcile.GraceGuard(c, links, safety.GracePasses)
 	full := !targeted && o.Source == "" && allFresh
-	c, hb, trip := Breaker(c, BreakerInput{Safety: safety, ManagedUsers: managedUsers(links),
-		ManagedMemberships: managedMemberships(owned, live, desired), Hold: hold, Full: full})
-	for _, hs := range [][]Held{hx, hp} {
+	c, hb, trip := reconcile.Breaker(c, reconcile.BreakerInput{Safety: safety, ManagedUsers: reconcile.ManagedUsers(links),
+		ManagedMemberships: reconcile.ManagedMemberships(owned, live, desired), Hold: hold, Full: full})
+	for _, hs := range [][]reconcile.Held{hx, hp} {
 		for _, h := range hs {
-			run.count(h.Change.Kind, ItemDropped, 1)
+			run.Count(h.Change.Kind, reconcile.ItemDropped, 1)
 		}
 	}
-	for _, hs := range [][]Held{hi, hg, hb} {
+	for _, hs := range [][]reconcile.Held{hi, hg, hb} {
 		for _, h := range hs {
-			run.count(h.Change.Kind, ItemHeld, 1)
-			r.obs.ChangeApplied(h.Change.Kind, ItemHeld)
+			run.Count(h.Change.Kind, reconcile.ItemHeld, 1)
+			r.obs.ChangeApplied(h.Change.Kind, reconcile.ItemHeld)
 		}
 	}
 	run.Held = len(hb)
@@ -169,12 +166,12 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 				warnHeld("a real pass stores them as a held plan to approve")
 			}
 		}
-		for _, k := range Kinds {
+		for _, k := range reconcile.Kinds {
 			for _, ch := range *c.List(k) {
 				if ch.Unsupported != "" {
-					run.count(k, ItemUnsupported, 1)
+					run.Count(k, reconcile.ItemUnsupported, 1)
 				} else {
-					run.count(k, ItemPlanned, 1)
+					run.Count(k, reconcile.ItemPlanned, 1)
 				}
 			}
 		}
@@ -195,7 +192,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 		}
 		run.Unresolved = nil
 	}
-	curLinks, err := r.journalLinks(run.ID, o, desired, links, c, full && o.Trigger != TriggerPush)
+	curLinks, err := r.journalLinks(run.ID, o, desired, links, c, full && o.Trigger != reconcile.TriggerPush)
 	if err != nil {
 		return r.finish(log, run, "journaling links", err)
 	}
@@ -218,7 +215,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 	})
 	for k, m := range res.Counts {
 		for result, n := range m {
-			run.count(k, result, n)
+			run.Count(k, result, n)
 		}
 	}
 	run.Errors = res.Errors
@@ -240,31 +237,16 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (Run, error) {
 func passResult(held, incomplete bool, res ExecResult) string {
 	switch {
 	case held:
-		return ResultHeld
+		return reconcile.ResultHeld
 	case incomplete || res.ErrorCount > 0 || res.Stopped:
-		return ResultPartial
+		return reconcile.ResultPartial
 	}
-	return ResultOK
-}
-
-func (run *Run) count(k Kind, result string, n int) {
-	if n == 0 {
-		return
-	}
-	if run.Counts == nil {
-		run.Counts = map[Kind]map[string]int{}
-	}
-	m := run.Counts[k]
-	if m == nil {
-		m = map[string]int{}
-		run.Counts[k] = m
-	}
-	m[result] += n
+	return reconcile.ResultOK
 }
 
 // finish ends a pass that could not plan: nothing was applied.
-func (r *Runner) finish(log zerolog.Logger, run Run, what string, err error) (Run, error) {
-	run.Result = ResultFailed
+func (r *Runner) finish(log zerolog.Logger, run reconcile.Run, what string, err error) (reconcile.Run, error) {
+	run.Result = reconcile.ResultFailed
 	msg := what
 	if err != nil {
 		msg = what + ": " + err.Error()
@@ -280,7 +262,7 @@ func (r *Runner) finish(log zerolog.Logger, run Run, what string, err error) (Ru
 // record stores the run record, prunes old ones and reports the pass. The caller gets the
 // whole plan and every held item; the stored record keeps at most RunChangesCap of each kind
 // (copies, so it pins nothing of the plan), with exact counts.
-func (r *Runner) record(log zerolog.Logger, run Run, err error) (Run, error) {
+func (r *Runner) record(log zerolog.Logger, run reconcile.Run, err error) (reconcile.Run, error) {
 	run.Finished = r.cfg.Now()
 	stored := run
 	if run.Changes != nil {
@@ -300,14 +282,14 @@ func (r *Runner) record(log zerolog.Logger, run Run, err error) (Run, error) {
 	}
 	// The Runner keeps a summary: holding the plan of a first sync between passes would keep
 	// hundreds of MB alive for nothing (Status never shows it).
-	last := run.summary()
+	last := run.Summary()
 	r.mu.Lock()
 	r.current, r.done, r.total = nil, 0, 0
 	r.last = &last
 	r.mu.Unlock()
 	r.obs.PassFinished(run)
 	ev := log.Info()
-	if run.Result == ResultFailed || run.Result == ResultHeld {
+	if run.Result == reconcile.ResultFailed || run.Result == reconcile.ResultHeld {
 		ev = log.Warn()
 	}
 	ev.Str("result", run.Result).Bool("complete", run.Complete).Bool("dry_run", run.DryRun).
@@ -318,29 +300,11 @@ func (r *Runner) record(log zerolog.Logger, run Run, err error) (Run, error) {
 
 // setCurrent publishes the running pass's state to Status, as a copy: the pass keeps writing
 // its own Run without a lock.
-func (r *Runner) setCurrent(run *Run) {
-	c := run.summary()
+func (r *Runner) setCurrent(run *reconcile.Run) {
+	c := run.Summary()
 	r.mu.Lock()
 	r.current = &c
 	r.mu.Unlock()
-}
-
-// summary is a deep copy of a run record without its plan (Changes, HeldItems): what Status
-// shows, sharing nothing with the original.
-func (run *Run) summary() Run {
-	c := *run
-	c.Changes, c.HeldItems = nil, nil
-	if run.Counts != nil {
-		c.Counts = make(map[Kind]map[string]int, len(run.Counts))
-		for k, m := range run.Counts {
-			c.Counts[k] = maps.Clone(m)
-		}
-	}
-	c.HeldByGuard = maps.Clone(run.HeldByGuard)
-	c.Errors = slices.Clone(run.Errors)
-	c.Sources = slices.Clone(run.Sources)
-	c.Unresolved = slices.Clone(run.Unresolved)
-	return c
 }
 
 // statusObserver passes a pass's events on and keeps the Runner's copy of the running pass
@@ -350,11 +314,11 @@ type statusObserver struct {
 	r *Runner
 }
 
-func (o statusObserver) ChangeApplied(k Kind, result string) {
+func (o statusObserver) ChangeApplied(k reconcile.Kind, result string) {
 	o.Observer.ChangeApplied(k, result)
 	o.r.mu.Lock()
 	if c := o.r.current; c != nil {
-		c.count(k, result, 1)
+		c.Count(k, result, 1)
 	}
 	o.r.mu.Unlock()
 }
@@ -381,73 +345,18 @@ func (o RunOptions) Describe() string {
 	return strings.Join(parts, "; ")
 }
 
-func authoritative(d Desired) []string {
-	var out []string
-	for _, g := range d.Groups {
-		if g.Authoritative {
-			out = append(out, g.Name)
-		}
-	}
-	return out
-}
-
-func managedUsers(links []Link) int {
-	seen := make(map[string]bool, len(links))
-	for _, l := range links {
-		if !l.Deactivated && !l.Customer {
-			seen[l.AccountID] = true
-		}
-	}
-	return len(seen)
-}
-
-// managedMemberships counts what idsync manages: owned memberships, customers and organization
-// members, plus the members of authoritative groups it does not own.
-func managedMemberships(owned []Owned, live Live, d Desired) int {
-	n := 0
-	type key struct{ c, a string }
-	auth := lowerSet(authoritative(d))
-	authID := map[string]bool{}
-	for _, g := range live.Groups {
-		if auth[lower(g.Name)] {
-			authID[g.ID] = true
-		}
-	}
-	ownedM := map[key]bool{}
-	for i := range owned {
-		o := &owned[i]
-		if o.Kind != OwnedGroup {
-			n++
-		}
-		if len(authID) > 0 && o.Kind == OwnedMembership && authID[o.Container] {
-			ownedM[key{o.Container, o.AccountID}] = true
-		}
-	}
-	for _, g := range live.Groups {
-		if !auth[lower(g.Name)] {
-			continue
-		}
-		for _, m := range g.Members {
-			if !ownedM[key{g.ID, m}] {
-				n++
-			}
-		}
-	}
-	return n
-}
-
 // journalLinks writes the plan's links, the grace counters of a complete full pass, and the
 // ownership records the plan forgets, in one entry before anything is applied. It returns the
 // links as they now stand.
-func (r *Runner) journalLinks(runID string, o RunOptions, d Desired, links []Link, c Changes, countGrace bool) ([]Link, error) {
+func (r *Runner) journalLinks(runID string, o RunOptions, d reconcile.Desired, links []reconcile.Link, c reconcile.Changes, countGrace bool) ([]reconcile.Link, error) {
 	now := r.cfg.Now()
-	upd := map[string]Link{}
+	upd := map[string]reconcile.Link{}
 	byKey := make(map[string]int, len(links))
 	for i, l := range links {
 		byKey[l.LinkKey()] = i
 	}
 	if countGrace {
-		present := make(map[Record]bool, len(d.People))
+		present := make(map[reconcile.Record]bool, len(d.People))
 		for _, p := range d.People {
 			for _, rc := range p.Records {
 				present[rc] = true
@@ -458,7 +367,7 @@ func (r *Runner) journalLinks(runID string, o RunOptions, d Desired, links []Lin
 		}
 		presentAcc := map[string]bool{}
 		for _, l := range links {
-			if present[Record{Source: l.Source, Key: l.Key}] {
+			if present[reconcile.Record{Source: l.Source, Key: l.Key}] {
 				presentAcc[l.AccountID] = true
 			}
 		}
@@ -471,7 +380,7 @@ func (r *Runner) journalLinks(runID string, o RunOptions, d Desired, links []Lin
 			}
 			// A link whose account a present person holds (re-keyed, merged) counts as seen,
 			// so it can never carry an old count into a later deactivation.
-			seen := present[Record{Source: l.Source, Key: l.Key}] || presentAcc[l.AccountID]
+			seen := present[reconcile.Record{Source: l.Source, Key: l.Key}] || presentAcc[l.AccountID]
 			switch {
 			case seen && l.MissingPasses != 0:
 				l.MissingPasses, l.UpdatedAt = 0, now
@@ -483,7 +392,7 @@ func (r *Runner) journalLinks(runID string, o RunOptions, d Desired, links []Lin
 			}
 		}
 	}
-	var audit []AuditRecord
+	var audit []reconcile.AuditRecord
 	linkedAcc := make(map[string]bool, len(links))
 	for _, l := range links {
 		linkedAcc[l.AccountID] = true
@@ -497,19 +406,19 @@ func (r *Runner) journalLinks(runID string, o RunOptions, d Desired, links []Lin
 			upd[k] = l
 		}
 		if i, ok := byKey[k]; !ok || links[i].AccountID != l.AccountID {
-			audit = append(audit, AuditRecord{Time: now, RunID: runID, Actor: o.Trigger, Action: "link",
+			audit = append(audit, reconcile.AuditRecord{Time: now, RunID: runID, Actor: o.Trigger, Action: "link",
 				Source: l.Source, UserKey: l.Key, UserName: l.UserName, AccountID: l.AccountID,
-				Reason: linkReason(linkedAcc[l.AccountID]), Result: ItemOK})
+				Reason: linkReason(linkedAcc[l.AccountID]), Result: reconcile.ItemOK})
 		}
 	}
 	if len(upd) == 0 && len(c.Forget) == 0 {
 		return links, nil
 	}
-	e := JournalEntry{Disown: c.Forget, Audit: audit}
+	e := reconcile.JournalEntry{Disown: c.Forget, Audit: audit}
 	for _, l := range upd {
 		e.Links = append(e.Links, l)
 	}
-	slices.SortFunc(e.Links, func(a, b Link) int { return strings.Compare(a.LinkKey(), b.LinkKey()) })
+	slices.SortFunc(e.Links, func(a, b reconcile.Link) int { return strings.Compare(a.LinkKey(), b.LinkKey()) })
 	if err := r.cfg.Store.Journal(e); err != nil {
 		return nil, err
 	}
@@ -543,22 +452,22 @@ func linkReason(accountLinked bool) string {
 // admin would have to approve again, without being told). Instead the approved plan is kept:
 // this pass still holds (it planned under the unapproved hold), and the next complete pass
 // uses the approval, re-planning fresh within the approved counts plus 10%.
-func (r *Runner) updateHold(log zerolog.Logger, runID string, t Trip, held []Held, old *HeldPlan) (bool, string) {
+func (r *Runner) updateHold(log zerolog.Logger, runID string, t reconcile.Trip, held []reconcile.Held, old *reconcile.HeldPlan) (bool, string) {
 	r.holdMu.Lock()
 	defer r.holdMu.Unlock()
 	now := r.cfg.Now()
 	switch t.Decision {
-	case BreakerHold:
+	case reconcile.BreakerHold:
 		if old != nil && !old.Approved {
 			if cur, err := r.cfg.Store.HeldPlan(); err == nil && cur.RunID == old.RunID && cur.Approved {
 				why := "run " + cur.RunID + " was approved by " + cur.ApprovedBy + " while this pass ran; its approved plan is kept for the next complete pass"
 				log.Warn().Str("approved_run", cur.RunID).Msg(why)
-				r.audit(log, AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "hold", Reason: t.Reason + "; " + why, Result: ItemHeld})
+				r.audit(log, reconcile.AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "hold", Reason: t.Reason + "; " + why, Result: reconcile.ItemHeld})
 				r.obs.Held(cur.Deactivations + cur.Removals)
 				return true, cur.RunID
 			}
 		}
-		h := HeldPlan{RunID: runID, Created: now, Reason: t.Reason, Deactivations: t.Deactivations, Removals: t.Removals}
+		h := reconcile.HeldPlan{RunID: runID, Created: now, Reason: t.Reason, Deactivations: t.Deactivations, Removals: t.Removals}
 		for _, x := range held {
 			l := h.Changes.List(x.Change.Kind)
 			*l = append(*l, x.Change)
@@ -566,20 +475,20 @@ func (r *Runner) updateHold(log zerolog.Logger, runID string, t Trip, held []Hel
 		if err := r.cfg.Store.PutHeldPlan(h); err != nil {
 			log.Error().Err(err).Msg("storing the held plan failed; the changes stay held")
 		}
-		r.audit(log, AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "hold", Reason: t.Reason, Result: ItemHeld})
+		r.audit(log, reconcile.AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "hold", Reason: t.Reason, Result: reconcile.ItemHeld})
 		r.obs.Held(len(held))
 		return true, runID
-	case BreakerKeep:
+	case reconcile.BreakerKeep:
 		if old != nil {
 			r.obs.Held(old.Deactivations + old.Removals)
 			return true, old.RunID
 		}
 		return true, runID
-	case BreakerRelease:
-		if err := r.cfg.Store.ClearHeldPlan(); err != nil && !errors.Is(err, ErrNotFound) {
+	case reconcile.BreakerRelease:
+		if err := r.cfg.Store.ClearHeldPlan(); err != nil && !errors.Is(err, reconcile.ErrNotFound) {
 			log.Error().Err(err).Msg("clearing the held plan failed")
 		}
-		r.audit(log, AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "release", Reason: t.Reason, Result: ItemOK})
+		r.audit(log, reconcile.AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "release", Reason: t.Reason, Result: reconcile.ItemOK})
 		r.obs.Held(0)
 		return false, ""
 	}
@@ -587,14 +496,14 @@ func (r *Runner) updateHold(log zerolog.Logger, runID string, t Trip, held []Hel
 	return false, ""
 }
 
-func (r *Runner) audit(log zerolog.Logger, a AuditRecord) {
-	if err := r.cfg.Store.Journal(JournalEntry{Audit: []AuditRecord{a}}); err != nil {
+func (r *Runner) audit(log zerolog.Logger, a reconcile.AuditRecord) {
+	if err := r.cfg.Store.Journal(reconcile.JournalEntry{Audit: []reconcile.AuditRecord{a}}); err != nil {
 		log.Error().Err(err).Str("action", a.Action).Msg("writing the audit record failed")
 	}
 }
 
 // joinHeld joins what the guards held and counts the items per guard.
-func joinHeld(lists ...[]Held) ([]Held, map[string]int) {
+func joinHeld(lists ...[]reconcile.Held) ([]reconcile.Held, map[string]int) {
 	n := 0
 	for _, l := range lists {
 		n += len(l)
@@ -602,7 +511,7 @@ func joinHeld(lists ...[]Held) ([]Held, map[string]int) {
 	if n == 0 {
 		return nil, nil
 	}
-	out := make([]Held, 0, n)
+	out := make([]reconcile.Held, 0, n)
 	counts := map[string]int{}
 	for _, l := range lists {
 		for _, h := range l {
@@ -614,13 +523,13 @@ func joinHeld(lists ...[]Held) ([]Held, map[string]int) {
 }
 
 // capHeld keeps at most n held items per guard and kind, for the stored run record.
-func capHeld(held []Held, n int) []Held {
+func capHeld(held []reconcile.Held, n int) []reconcile.Held {
 	type gk struct {
 		guard string
-		kind  Kind
+		kind  reconcile.Kind
 	}
 	kept := map[gk]int{}
-	var out []Held
+	var out []reconcile.Held
 	for _, h := range held {
 		k := gk{h.Guard, h.Change.Kind}
 		if kept[k] < n {
@@ -633,10 +542,10 @@ func capHeld(held []Held, n int) []Held {
 
 // capChanges keeps at most n items per kind for the stored run record, copied out of the plan
 // so the record does not keep the plan's (possibly huge) lists alive.
-func capChanges(c Changes, n int) *Changes {
+func capChanges(c reconcile.Changes, n int) *reconcile.Changes {
 	out := c
 	truncated := false
-	for _, k := range Kinds {
+	for _, k := range reconcile.Kinds {
 		l := out.List(k)
 		if len(*l) > n {
 			*l = slices.Clone((*l)[:n])

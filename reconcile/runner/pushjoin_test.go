@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"slices"
@@ -9,6 +9,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/reconcile/reconciletest"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // The exact sequence of a hire pushed over SCIM to a source that is also pulled: a pull
@@ -38,14 +39,14 @@ func TestPushedHireSurvivesTheNextPull(t *testing.T) {
 			push := reconciletest.NewFakeSource("corp", nil)
 			e.cfg.Sources[0].Push = push
 			e.rebuild()
-			e.run(reconcile.RunOptions{})
+			e.run(runner.RunOptions{})
 
 			// The IdP hires avery and pushes her (and Engineering with her as member).
 			e.clock.advance(time.Minute)
 			pushed := user("scim-7f3a", "avery.jackson", "avery.jackson@example.com", "Engineering")
 			pushed.Modified = e.clock.advance(time.Second)
 			push.Set([]reconcile.User{pushed})
-			run := e.run(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"avery.jackson"}, Groups: []string{"Engineering"}})
+			run := e.run(runner.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"avery.jackson"}, Groups: []string{"Engineering"}})
 			if applied(run, reconcile.KindCreateUser) != 1 {
 				t.Fatalf("push pass did not create the hire: %+v %v", run.Counts, run.Errors)
 			}
@@ -62,7 +63,7 @@ func TestPushedHireSurvivesTheNextPull(t *testing.T) {
 			accounts := len(e.sink.Accounts())
 			e.src.Set(append(slices.Clone(staff), user("5", "Avery.Jackson", tc.pullEmail, "Engineering")))
 			for i := 0; i < grace+2; i++ {
-				run = e.run(reconcile.RunOptions{})
+				run = e.run(runner.RunOptions{})
 				if n := len(run.Changes.DeactivateUsers) + len(run.Changes.RemoveMembers) + len(run.Changes.RemoveCustomers); n != 0 {
 					t.Fatalf("full pass %d deprovisions the pushed hire: %+v", i+1, run.Changes)
 				}
@@ -94,7 +95,7 @@ func TestPushedHireSurvivesTheNextPull(t *testing.T) {
 					t.Errorf("the hire lost %s", g)
 				}
 			}
-			if again := e.run(reconcile.RunOptions{}); again.Changes.HasChanges() || len(again.Changes.Links) != 0 {
+			if again := e.run(runner.RunOptions{}); again.Changes.HasChanges() || len(again.Changes.Links) != 0 {
 				t.Errorf("not converged: %+v", again.Changes)
 			}
 
@@ -104,7 +105,7 @@ func TestPushedHireSurvivesTheNextPull(t *testing.T) {
 			gone.Modified = e.clock.advance(time.Minute)
 			push.Set([]reconcile.User{gone})
 			e.clock.advance(time.Second)
-			run = e.run(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"avery.jackson"}})
+			run = e.run(runner.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"avery.jackson"}})
 			if applied(run, reconcile.KindDeactivateUser) != 1 {
 				t.Fatalf("pushed deletion not applied: %+v", run.Counts)
 			}
@@ -112,7 +113,7 @@ func TestPushedHireSurvivesTheNextPull(t *testing.T) {
 	}
 }
 
-func linkOf(t *testing.T, s reconcile.Store, key string) *reconcile.Link {
+func linkOf(t *testing.T, s runner.Store, key string) *reconcile.Link {
 	t.Helper()
 	links, err := s.Links()
 	if err != nil {
@@ -134,15 +135,15 @@ func TestPushedHireDisabledAtThePullIsAnExplicitDeprovision(t *testing.T) {
 	push := reconciletest.NewFakeSource("corp", nil)
 	e.cfg.Sources[0].Push = push
 	e.rebuild()
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	pushed := user("scim-9", "avery", "avery@example.com", "Engineering")
 	pushed.Modified = e.clock.advance(time.Minute)
 	push.Set([]reconcile.User{pushed})
 	e.clock.advance(time.Second)
-	e.run(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"avery"}})
+	e.run(runner.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"avery"}})
 	e.src.Set([]reconcile.User{user("1", "alice", "alice@example.com"), disabled(user("5", "avery", "avery@example.com", "Engineering"))})
 	e.clock.advance(time.Minute)
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if len(run.Changes.DeactivateUsers) != 1 || applied(run, reconcile.KindDeactivateUser) != 1 {
 		t.Fatalf("the disabled hire is not deactivated at once (grace is for missing people): %+v", run.Counts)
 	}

@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/reconcile/reconciletest"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 var idpGroups = []string{"Eng", "Sales", "Cust", "DEFAULT", "Ops"}
@@ -96,9 +97,9 @@ func genWorld(t *rapid.T) world {
 	return w
 }
 
-func (w world) runner(t *rapid.T, src reconcile.Source, s configs.SafetyConfig) *reconcile.Runner {
-	r, err := reconcile.NewRunner(reconcile.RunnerConfig{
-		Sources: []reconcile.SourceSpec{{Source: src}}, Sink: w.sink, Store: w.store,
+func (w world) runner(t *rapid.T, src reconcile.Source, s configs.SafetyConfig) *runner.Runner {
+	r, err := runner.NewRunner(runner.RunnerConfig{
+		Sources: []runner.SourceSpec{{Source: src}}, Sink: w.sink, Store: w.store,
 		Mapping: propMapping(w.auth), Safety: s, Concurrency: 3, Logger: zerolog.Nop(), Now: newClock().Now,
 	})
 	if err != nil {
@@ -112,14 +113,14 @@ func TestPropertyConvergence(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		w := genWorld(t)
 		r := w.runner(t, reconciletest.NewFakeSource("corp", w.users), limits(configs.SafetyConfig{Policy: configs.PolicySync}))
-		first, err := r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+		first, err := r.RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"})
 		if err != nil {
 			t.Fatalf("first pass: %v", err)
 		}
 		if len(first.Errors) > 0 {
 			t.Fatalf("first pass errors: %v", first.Errors)
 		}
-		second, err := r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+		second, err := r.RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"})
 		if err != nil {
 			t.Fatalf("second pass: %v", err)
 		}
@@ -202,7 +203,7 @@ func TestPropertyIncompleteRunnerNeverRemoves(t *testing.T) {
 		}
 		// With a stored snapshot standing in, the pass plans but removes nothing.
 		_ = w.store.PutSnapshot(reconcile.SnapshotRecord{Source: "corp", Directory: reconcile.Directory{Source: "corp", Users: w.users[:len(w.users)/2]}})
-		run, err := r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+		run, err := r.RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"})
 		if err != nil {
 			t.Fatal(err)
 		}

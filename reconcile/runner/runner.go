@@ -1,4 +1,4 @@
-package reconcile
+package runner
 
 import (
 	"context"
@@ -16,24 +16,15 @@ import (
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/logging"
-)
-
-// Triggers, as in idsync_passes_total{trigger}.
-const (
-	TriggerSchedule = "schedule"
-	TriggerSignal   = "signal"
-	TriggerPush     = "push"
-	TriggerAPI      = "api"
-	TriggerCLI      = "cli"
-	TriggerStartup  = "startup"
+	"github.com/idsync/idsync/reconcile"
 )
 
 // SourceSpec is one configured source as the Runner reads it.
 type SourceSpec struct {
-	Source Source
+	Source reconcile.Source
 	// Push is the SCIM listener's view of a pulled source that also pushes (nil otherwise).
 	// For a push-only source (type scim) the listener's source is Source itself.
-	Push     Source
+	Push     reconcile.Source
 	Priority int
 	// PushOnly marks a push-only source (type scim): its Snapshot is the listener's
 	// in-memory store, cheap to read whole, with deletions as inactive users; targeted passes
@@ -46,7 +37,7 @@ type SourceSpec struct {
 // RunnerConfig wires a Runner.
 type RunnerConfig struct {
 	Sources []SourceSpec
-	Sink    Sink
+	Sink    reconcile.Sink
 	Store   Store
 	Mapping configs.MappingConfig
 	Safety  configs.SafetyConfig
@@ -94,17 +85,17 @@ type RunnerStatus struct {
 	Running bool `json:"running"`
 	// Current is the pass in progress, without its plan (Changes, HeldItems): its Counts
 	// grow as items settle.
-	Current *Run `json:"current,omitempty"`
+	Current *reconcile.Run `json:"current,omitempty"`
 	// Done and Total are the running pass's items settled so far and planned in all (0
 	// until it applies).
 	Done  int `json:"done,omitempty"`
 	Total int `json:"total,omitempty"`
 	// Last is the last finished pass, without its plan.
-	Last *Run `json:"last,omitempty"`
+	Last *reconcile.Run `json:"last,omitempty"`
 	// Pending is true when a requested pass waits for the running one.
 	Pending bool `json:"pending"`
 	// Hold is the open held plan, without its changes.
-	Hold *HeldPlan `json:"hold,omitempty"`
+	Hold *reconcile.HeldPlan `json:"hold,omitempty"`
 }
 
 // Pruner is implemented by stores that can drop old run records.
@@ -122,15 +113,15 @@ type Runner struct {
 	wake chan struct{}
 
 	mu      sync.Mutex
-	mapper  *Mapper
+	mapper  *reconcile.Mapper
 	mapping configs.MappingConfig
 	safety  configs.SafetyConfig
 	pending *RunOptions
 	// current is the running pass as Status shows it, and last the last finished one: both
 	// summaries (see Run.summary) the Runner owns, copied in and out under mu.
-	current     *Run
+	current     *reconcile.Run
 	done, total int
-	last        *Run
+	last        *reconcile.Run
 
 	holdMu sync.Mutex // serialises held-plan read-modify-writes (passes and Approve)
 }
@@ -156,7 +147,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		}
 		seen[s.Source.Name()] = true
 	}
-	m, err := NewMapper(cfg.Mapping)
+	m, err := reconcile.NewMapper(cfg.Mapping)
 	if err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
@@ -198,7 +189,7 @@ func NewRunID(now time.Time) string {
 // that does not compile keeps the old one and logs why (configs validation should have caught
 // it).
 func (r *Runner) Reconfigure(m configs.MappingConfig, s configs.SafetyConfig) {
-	mp, err := NewMapper(m)
+	mp, err := reconcile.NewMapper(m)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -212,15 +203,15 @@ func (r *Runner) Reconfigure(m configs.MappingConfig, s configs.SafetyConfig) {
 // RunOnce runs one pass and blocks until it ends. Passes never overlap: a call made while one
 // runs waits for it (or for ctx). The error is non-nil when the pass could not plan or could
 // not journal; the Run record says everything else.
-func (r *Runner) RunOnce(ctx context.Context, o RunOptions) (Run, error) {
+func (r *Runner) RunOnce(ctx context.Context, o RunOptions) (reconcile.Run, error) {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
-		return Run{}, fmt.Errorf("waiting for the running pass: %w", ctx.Err())
+		return reconcile.Run{}, fmt.Errorf("waiting for the running pass: %w", ctx.Err())
 	}
 	defer func() { <-r.sem }()
 	if o.Trigger == "" {
-		o.Trigger = TriggerCLI
+		o.Trigger = reconcile.TriggerCLI
 	}
 	return r.pass(ctx, o)
 }
@@ -302,18 +293,18 @@ func (r *Runner) Serve(ctx context.Context) error {
 // returns it. The approval binds to the plan's items: the next complete full pass re-plans
 // fresh and applies those of them it still plans; anything else is judged by the breaker on
 // its own.
-func (r *Runner) Approve(runID, by string) (HeldPlan, error) {
+func (r *Runner) Approve(runID, by string) (reconcile.HeldPlan, error) {
 	r.holdMu.Lock()
 	defer r.holdMu.Unlock()
 	h, err := r.cfg.Store.HeldPlan()
-	if errors.Is(err, ErrNotFound) {
-		return HeldPlan{}, fmt.Errorf("approving run %s: no changes are held", runID)
+	if errors.Is(err, reconcile.ErrNotFound) {
+		return reconcile.HeldPlan{}, fmt.Errorf("approving run %s: no changes are held", runID)
 	}
 	if err != nil {
-		return HeldPlan{}, fmt.Errorf("approving run %s: reading the held plan: %w", runID, err)
+		return reconcile.HeldPlan{}, fmt.Errorf("approving run %s: reading the held plan: %w", runID, err)
 	}
 	if h.RunID != runID {
-		return HeldPlan{}, fmt.Errorf("approving run %s: it is not the latest held run; the latest is %s", runID, h.RunID)
+		return reconcile.HeldPlan{}, fmt.Errorf("approving run %s: it is not the latest held run; the latest is %s", runID, h.RunID)
 	}
 	if by == "" {
 		by = "unknown"
@@ -321,14 +312,14 @@ func (r *Runner) Approve(runID, by string) (HeldPlan, error) {
 	now := r.cfg.Now()
 	h.Approved, h.ApprovedBy, h.ApprovedAt = true, by, now
 	if err := r.cfg.Store.PutHeldPlan(h); err != nil {
-		return HeldPlan{}, fmt.Errorf("approving run %s: %w", runID, err)
+		return reconcile.HeldPlan{}, fmt.Errorf("approving run %s: %w", runID, err)
 	}
-	if err := r.cfg.Store.Journal(JournalEntry{Audit: []AuditRecord{{
+	if err := r.cfg.Store.Journal(reconcile.JournalEntry{Audit: []reconcile.AuditRecord{{
 		Time: now, RunID: runID, Actor: "approve:" + by, Action: "approve",
 		Reason: h.Summary(approveSummaryNames) + "; held because " + h.Reason,
 		Result: "approved",
 	}}}); err != nil {
-		return HeldPlan{}, fmt.Errorf("approving run %s: auditing: %w", runID, err)
+		return reconcile.HeldPlan{}, fmt.Errorf("approving run %s: auditing: %w", runID, err)
 	}
 	r.log.Warn().Str(logging.FieldRunID, runID).Str("by", by).Int("deactivations", h.Deactivations).
 		Int("removals", h.Removals).Msg("held plan approved; the next complete pass applies exactly its items that it still plans")
@@ -343,23 +334,23 @@ func (r *Runner) Status() RunnerStatus {
 	r.mu.Lock()
 	st := RunnerStatus{Pending: r.pending != nil}
 	if r.current != nil {
-		c := r.current.summary()
+		c := r.current.Summary()
 		st.Running, st.Current = true, &c
 		st.Done, st.Total = r.done, r.total
 	}
 	if r.last != nil {
-		l := r.last.summary()
+		l := r.last.Summary()
 		st.Last = &l
 	}
 	r.mu.Unlock()
 	if h, err := r.cfg.Store.HeldPlan(); err == nil {
-		h.Changes = Changes{}
+		h.Changes = reconcile.Changes{}
 		st.Hold = &h
 	}
 	return st
 }
 
-func (r *Runner) config() (*Mapper, configs.MappingConfig, configs.SafetyConfig) {
+func (r *Runner) config() (*reconcile.Mapper, configs.MappingConfig, configs.SafetyConfig) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.mapper, r.mapping, r.safety

@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"slices"
@@ -8,6 +8,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/reconcile/reconciletest"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // customersEnv is a corp source plus a customers_only source "customers", whose people get
@@ -17,7 +18,7 @@ func customersEnv(t *testing.T, staff, customers []reconcile.User, m configs.Map
 	m.Customers = append(m.Customers, configs.CustomerMapping{Source: "customers", ServiceDesks: []string{"DEMO"}})
 	e := newEnv(t, staff, m, s)
 	cust := reconciletest.NewFakeSource("customers", customers)
-	e.cfg.Sources = append(e.cfg.Sources, reconcile.SourceSpec{Source: cust, CustomersOnly: true})
+	e.cfg.Sources = append(e.cfg.Sources, runner.SourceSpec{Source: cust, CustomersOnly: true})
 	e.rebuild()
 	return e, cust
 }
@@ -79,7 +80,7 @@ func TestCustomersOnlySourceGivesPortalAccessOnly(t *testing.T) {
 	m := baseMapping()
 	m.Customers = nil // only the source: entry
 	e, cust := customersEnv(t, nil, []reconcile.User{user("c1", "carol", "carol@example.com", "Engineering")}, m, openSafety())
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if applied(run, reconcile.KindCreateUser) != 0 || applied(run, reconcile.KindCreateCustomer) != 1 || applied(run, reconcile.KindAddMember) != 0 {
 		t.Fatalf("customers-only pass: %+v", run.Counts)
 	}
@@ -95,7 +96,7 @@ func TestCustomersOnlySourceGivesPortalAccessOnly(t *testing.T) {
 
 	// Pushed away (inactive): the desk access goes, nothing else happens.
 	cust.Set([]reconcile.User{disabled(user("c1", "carol", "carol@example.com", "Engineering"))})
-	run = e.run(reconcile.RunOptions{})
+	run = e.run(runner.RunOptions{})
 	if applied(run, reconcile.KindRemoveCustomer) != 1 || applied(run, reconcile.KindDeactivateUser) != 0 || slices.Contains(e.sink.Customers("DEMO"), acc.AccountID) {
 		t.Fatalf("removal: %+v", run.Counts)
 	}
@@ -110,7 +111,7 @@ func TestCustomersOnlyNeverFallsBackToALicence(t *testing.T) {
 	carol := user("1", "carol", "carol@example.com", "Engineering")
 	e, _ := customersEnv(t, []reconcile.User{carol, user("2", "dave", "dave@example.com")},
 		[]reconcile.User{user("c1", "carol", "carol@example.com")}, baseMapping(), s)
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	acc, ok := e.sink.AccountByEmail("carol@example.com")
 	if !ok || acc.AccountType != reconcile.AccountAtlassian || !slices.Contains(e.sink.Customers("DEMO"), acc.AccountID) ||
 		!slices.Contains(e.sink.Members("jira-software-users"), acc.AccountID) {
@@ -119,7 +120,7 @@ func TestCustomersOnlyNeverFallsBackToALicence(t *testing.T) {
 	e.src.Set([]reconcile.User{user("2", "dave", "dave@example.com")}) // carol leaves corp
 	for i := 0; i < 3; i++ {
 		e.clock.advance(time.Minute)
-		run := e.run(reconcile.RunOptions{})
+		run := e.run(runner.RunOptions{})
 		if n := applied(run, reconcile.KindReactivateUser) + applied(run, reconcile.KindCreateUser) + applied(run, reconcile.KindAddMember); n != 0 {
 			t.Fatalf("pass %d gave carol licensed access back: %+v", i, run.Counts)
 		}

@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // Live groups of a site: site-admins and jira-admins grant admin rights, jira-software-users
@@ -297,8 +298,8 @@ func TestRunnerWarnsOfRefusedAccessGroups(t *testing.T) {
 	e.rebuild()
 	admins := func() []string { return e.sink.Members("site-admins") }
 	before := admins()
-	e.run(reconcile.RunOptions{})
-	e.run(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"alice"}})
+	e.run(runner.RunOptions{})
+	e.run(runner.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"alice"}})
 	if !e.sink.LastScope().Targeted {
 		t.Fatal("second pass not targeted")
 	}

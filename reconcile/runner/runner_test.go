@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/reconcile/reconciletest"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 func TestRunnerFirstPassThenNoop(t *testing.T) {
@@ -26,7 +27,7 @@ func TestRunnerFirstPassThenNoop(t *testing.T) {
 		disabled(user("4", "dave", "dave@example.com", "Engineering")),
 	}
 	e := newEnv(t, users, baseMapping(), openSafety())
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if run.Result != reconcile.ResultOK {
 		t.Fatalf("result %s errors %v", run.Result, run.Errors)
 	}
@@ -55,7 +56,7 @@ func TestRunnerFirstPassThenNoop(t *testing.T) {
 	if n := len(e.sink.OrgMembers("Acme")); n != 1 {
 		t.Errorf("Acme members %d, want 1", n)
 	}
-	again := e.run(reconcile.RunOptions{})
+	again := e.run(runner.RunOptions{})
 	if again.Changes.HasChanges() || totalApplied(again) != 0 {
 		t.Fatalf("second pass not a no-op: %+v", again.Counts)
 	}
@@ -82,7 +83,7 @@ func TestRunOnceIsSingleFlight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "api"}); err != nil {
+			if _, err := e.r.RunOnce(context.Background(), runner.RunOptions{Trigger: "api"}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -139,13 +140,13 @@ func TestRequestsDuringAPassCoalesceIntoOne(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- e.r.Serve(ctx) }()
-	e.r.Request(reconcile.RunOptions{Trigger: "schedule"})
+	e.r.Request(runner.RunOptions{Trigger: "schedule"})
 	// Wait until the first pass runs (it blocks in the source), then pile up requests.
 	waitFor(t, "the first pass to start", func() bool { return e.r.Status().Running })
 	for i := 0; i < 10; i++ {
-		e.r.Request(reconcile.RunOptions{Trigger: "push", Users: []string{fmt.Sprintf("u%d", i)}})
+		e.r.Request(runner.RunOptions{Trigger: "push", Users: []string{fmt.Sprintf("u%d", i)}})
 	}
-	e.r.Request(reconcile.RunOptions{Trigger: "signal"})
+	e.r.Request(runner.RunOptions{Trigger: "signal"})
 	if !e.r.Status().Pending {
 		t.Errorf("status does not show the pending pass")
 	}
@@ -173,8 +174,8 @@ func TestRequestsDuringAPassCoalesceIntoOne(t *testing.T) {
 
 func TestTargetedRequestsMergeUsers(t *testing.T) {
 	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com"), user("2", "bob", "bob@example.com")}, baseMapping(), openSafety())
-	e.r.Request(reconcile.RunOptions{Trigger: "push", Users: []string{"alice"}})
-	e.r.Request(reconcile.RunOptions{Trigger: "push", Users: []string{"BOB", "alice"}})
+	e.r.Request(runner.RunOptions{Trigger: "push", Users: []string{"alice"}})
+	e.r.Request(runner.RunOptions{Trigger: "push", Users: []string{"BOB", "alice"}})
 	obs := &funcObserver{}
 	e.cfg.Observer = obs
 	// Serve the merged request with a runner sharing nothing but the options: read them back.
@@ -200,20 +201,20 @@ func TestGraceOverPasses(t *testing.T) {
 	s := openSafety()
 	s.GracePasses = 2
 	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com"), user("2", "bob", "bob@example.com")}, baseMapping(), s)
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	e.src.Set([]reconcile.User{user("1", "alice", "alice@example.com")})
 	bob, _ := e.sink.AccountByEmail("bob@example.com")
-	held := func(o reconcile.RunOptions) {
+	held := func(o runner.RunOptions) {
 		t.Helper()
 		run := e.run(o)
 		if applied(run, reconcile.KindDeactivateUser) != 0 || run.Counts[reconcile.KindDeactivateUser][reconcile.ItemHeld] != 1 {
 			t.Fatalf("%+v: %+v", o, run.Counts)
 		}
 	}
-	held(reconcile.RunOptions{})                               // missing 0 of 2
-	held(reconcile.RunOptions{Trigger: reconcile.TriggerPush}) // missing 1 of 2; push passes do not count
-	held(reconcile.RunOptions{})                               // missing 1 of 2
-	run := e.run(reconcile.RunOptions{})
+	held(runner.RunOptions{})                               // missing 0 of 2
+	held(runner.RunOptions{Trigger: reconcile.TriggerPush}) // missing 1 of 2; push passes do not count
+	held(runner.RunOptions{})                               // missing 1 of 2
+	run := e.run(runner.RunOptions{})
 	if applied(run, reconcile.KindDeactivateUser) != 1 {
 		t.Fatalf("missing pass after grace did not deactivate: %+v", run.Counts)
 	}
@@ -222,21 +223,21 @@ func TestGraceOverPasses(t *testing.T) {
 	}
 	// Coming back reactivates and restores access.
 	e.src.Set([]reconcile.User{user("1", "alice", "alice@example.com"), user("2", "bob", "bob@example.com")})
-	run = e.run(reconcile.RunOptions{})
+	run = e.run(runner.RunOptions{})
 	if applied(run, reconcile.KindReactivateUser) != 1 || !slices.Contains(e.sink.Members("jira-software-users"), bob.AccountID) {
 		t.Fatalf("not reactivated: %+v", run.Counts)
 	}
-	if again := e.run(reconcile.RunOptions{}); again.Changes.HasChanges() {
+	if again := e.run(runner.RunOptions{}); again.Changes.HasChanges() {
 		t.Fatalf("not converged after reactivation: %+v", again.Counts)
 	}
 }
 
 func TestIncompleteSourceHoldsRemovals(t *testing.T) {
 	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com", "Engineering"), user("2", "bob", "bob@example.com")}, baseMapping(), openSafety())
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	e.src.Set([]reconcile.User{user("3", "carl", "carl@example.com")})
 	e.src.Fail = func(int) error { return errors.New("page 2: 502") }
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if run.Result != reconcile.ResultPartial || run.Complete || run.Sources[0].Complete {
 		t.Fatalf("result %s complete %v sources %+v", run.Result, run.Complete, run.Sources)
 	}
@@ -254,13 +255,13 @@ func TestIncompleteSourceHoldsRemovals(t *testing.T) {
 func TestEverySourceFailedWithoutSnapshotFails(t *testing.T) {
 	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com")}, baseMapping(), openSafety())
 	e.src.Fail = func(int) error { return errors.New("401") }
-	run, err := e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+	run, err := e.r.RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"})
 	if err == nil || run.Result != reconcile.ResultFailed || e.sink.ApplyCalls() != 0 || e.sink.LiveCalls() != 0 {
 		t.Fatalf("err %v result %s", err, run.Result)
 	}
 	e.src.Fail = nil
 	e.sink.LiveFail = func(reconcile.Scope) error { return errors.New("jira down") }
-	run, err = e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+	run, err = e.r.RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"})
 	if err == nil || run.Result != reconcile.ResultFailed || e.sink.ApplyCalls() != 0 {
 		t.Fatalf("sink failure: err %v result %s", err, run.Result)
 	}
@@ -272,14 +273,14 @@ func TestEverySourceFailedWithoutSnapshotFails(t *testing.T) {
 func TestSourceLimitedPass(t *testing.T) {
 	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com")}, baseMapping(), openSafety())
 	hr := reconciletest.NewFakeSource("hr", []reconcile.User{user("h1", "bob", "bob@example.com")})
-	e.cfg.Sources = append(e.cfg.Sources, reconcile.SourceSpec{Source: hr, Priority: 5})
+	e.cfg.Sources = append(e.cfg.Sources, runner.SourceSpec{Source: hr, Priority: 5})
 	e.rebuild()
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	// Bob leaves hr, alice leaves corp; a pass limited to hr reads only hr.
 	hr.Set(nil)
 	e.src.Set(nil)
 	before := e.src.SnapshotCalls()
-	run := e.run(reconcile.RunOptions{Source: "hr"})
+	run := e.run(runner.RunOptions{Source: "hr"})
 	if e.src.SnapshotCalls() != before {
 		t.Errorf("corp was read")
 	}
@@ -296,13 +297,13 @@ func TestSourceLimitedPass(t *testing.T) {
 
 func TestTargetedPass(t *testing.T) {
 	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com", "Engineering"), user("2", "bob", "bob@example.com", "Engineering")}, baseMapping(), openSafety())
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	bob, _ := e.sink.AccountByEmail("bob@example.com")
 	alice, _ := e.sink.AccountByEmail("alice@example.com")
 	// Alice moves to Sales, bob vanishes, dave is hired; only alice and dave are targeted.
 	e.src.Set([]reconcile.User{user("1", "alice", "alice@example.com", "Sales"), user("4", "dave", "dave@example.com"),
 		disabled(user("5", "erin", "erin@example.com"))})
-	run := e.run(reconcile.RunOptions{Trigger: "api", Users: []string{"alice", "dave"}})
+	run := e.run(runner.RunOptions{Trigger: "api", Users: []string{"alice", "dave"}})
 	if !e.sink.LastScope().Targeted {
 		t.Errorf("Jira read was not targeted")
 	}
@@ -328,20 +329,20 @@ func TestPushOverlayAndExplicitDeprovision(t *testing.T) {
 	push := reconciletest.NewFakeSource("corp", nil)
 	e.cfg.Sources[0].Push = push
 	e.rebuild()
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	// The IdP pushes bob's deletion after the last pull: explicit, so no grace.
 	gone := disabled(user("scim-b", "bob", "bob@example.com"))
 	gone.Modified = e.clock.advance(time.Minute)
 	push.Set([]reconcile.User{gone})
 	e.clock.advance(time.Minute)
 	e.src.Fail = func(int) error { return errors.New("timeout") } // no newer pull: the push is newest
-	run := e.run(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"bob"}})
+	run := e.run(runner.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"bob"}})
 	if applied(run, reconcile.KindDeactivateUser) != 1 {
 		t.Fatalf("pushed deletion not applied: %+v %v", run.Counts, run.Errors)
 	}
 	// The next complete pull still lists bob active and is authoritative: he comes back.
 	e.src.Fail = nil
-	run = e.run(reconcile.RunOptions{})
+	run = e.run(runner.RunOptions{})
 	if applied(run, reconcile.KindReactivateUser) != 1 {
 		t.Fatalf("complete pull did not win over the older push: %+v", run.Counts)
 	}
@@ -354,14 +355,14 @@ func TestApprovalFlow(t *testing.T) {
 		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
 	}
 	e := newEnv(t, users, baseMapping(), s)
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	e.src.Set(users[:15]) // five leave at once
-	held := e.run(reconcile.RunOptions{})
+	held := e.run(runner.RunOptions{})
 	if held.Result != reconcile.ResultHeld || held.Held != 5 || applied(held, reconcile.KindDeactivateUser) != 0 {
 		t.Fatalf("breaker did not hold: %s %d %+v", held.Result, held.Held, held.Counts)
 	}
 	// Later passes keep holding and replace the held plan.
-	held2 := e.run(reconcile.RunOptions{})
+	held2 := e.run(runner.RunOptions{})
 	if held2.Result != reconcile.ResultHeld {
 		t.Fatalf("second pass %s", held2.Result)
 	}
@@ -377,14 +378,14 @@ func TestApprovalFlow(t *testing.T) {
 	// Three more leave: the five approved apply, the three others trip the breaker on their
 	// own (over max_deactivations 2) and are held in a new plan.
 	e.src.Set(users[:12])
-	again := e.run(reconcile.RunOptions{})
+	again := e.run(runner.RunOptions{})
 	if again.Result != reconcile.ResultHeld || applied(again, reconcile.KindDeactivateUser) != 5 || again.Held != 3 {
 		t.Fatalf("approved items with unapproved ones over the limit: %s held %d %+v", again.Result, again.Held, again.Counts)
 	}
 	if _, err := e.r.Approve(again.ID, "ops"); err != nil {
 		t.Fatal(err)
 	}
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if applied(run, reconcile.KindDeactivateUser) != 3 || run.Result != reconcile.ResultOK {
 		t.Fatalf("approved pass: %s %+v", run.Result, run.Counts)
 	}
@@ -406,7 +407,7 @@ func TestApprovalFlow(t *testing.T) {
 	}
 	// The approval was used once: a new mass change holds again.
 	e.src.Set(users[:8])
-	if run := e.run(reconcile.RunOptions{}); run.Result != reconcile.ResultHeld {
+	if run := e.run(runner.RunOptions{}); run.Result != reconcile.ResultHeld {
 		t.Errorf("approval reused: %s", run.Result)
 	}
 }
@@ -420,9 +421,9 @@ func TestApprovalBindsToItems(t *testing.T) {
 		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
 	}
 	e := newEnv(t, users, baseMapping(), s)
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	e.src.Set(users[:5]) // u5..u9 leave
-	held := e.run(reconcile.RunOptions{})
+	held := e.run(runner.RunOptions{})
 	if held.Result != reconcile.ResultHeld || held.Held != 5 {
 		t.Fatalf("breaker did not hold: %s %d", held.Result, held.Held)
 	}
@@ -435,7 +436,7 @@ func TestApprovalBindsToItems(t *testing.T) {
 	}
 	// Before the next pass the IdP changes its mind: u5..u9 are back, u0..u4 leave instead.
 	e.src.Set(users[5:])
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if n := applied(run, reconcile.KindDeactivateUser); n != 0 {
 		t.Fatalf("%d people the admin never saw were deactivated under an approval of others", n)
 	}
@@ -449,7 +450,7 @@ func TestApprovalBindsToItems(t *testing.T) {
 	}
 	// Some approved and some not: only the approved apply beyond the limit.
 	e.src.Set(users[:7]) // u7..u9 leave: approve them, then u0, u1, u2 leave too
-	h2 := e.run(reconcile.RunOptions{})
+	h2 := e.run(runner.RunOptions{})
 	if h2.Result != reconcile.ResultHeld {
 		t.Fatalf("%s", h2.Result)
 	}
@@ -457,7 +458,7 @@ func TestApprovalBindsToItems(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.src.Set(users[3:7])
-	mixed := e.run(reconcile.RunOptions{})
+	mixed := e.run(runner.RunOptions{})
 	got := map[string]bool{}
 	for _, a := range mustAudit(t, e.store, mixed.ID) {
 		if a.Action == string(reconcile.KindDeactivateUser) && a.Result == reconcile.ItemOK {
@@ -472,7 +473,7 @@ func TestApprovalBindsToItems(t *testing.T) {
 	}
 }
 
-func mustAudit(t *testing.T, st reconcile.Store, runID string) []reconcile.AuditRecord {
+func mustAudit(t *testing.T, st runner.Store, runID string) []reconcile.AuditRecord {
 	t.Helper()
 	all, err := st.Audit(time.Time{}, "")
 	if err != nil {
@@ -489,7 +490,7 @@ func mustAudit(t *testing.T, st reconcile.Store, runID string) []reconcile.Audit
 
 func TestDryRunAppliesNothing(t *testing.T) {
 	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com")}, baseMapping(), openSafety())
-	run := e.run(reconcile.RunOptions{DryRun: true})
+	run := e.run(runner.RunOptions{DryRun: true})
 	if !run.DryRun || e.sink.ApplyCalls() != 0 || run.Counts[reconcile.KindCreateUser][reconcile.ItemPlanned] != 1 {
 		t.Fatalf("dry run: %+v applies %d", run.Counts, e.sink.ApplyCalls())
 	}
@@ -509,7 +510,7 @@ func TestFailedItemSkipsDependantsAndRetriesNextPass(t *testing.T) {
 		}
 		return nil
 	}
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if run.Result != reconcile.ResultPartial || run.Counts[reconcile.KindCreateUser][reconcile.ItemFailed] != 1 ||
 		run.Counts[reconcile.KindAddMember][reconcile.ItemSkipped] != 2 || applied(run, reconcile.KindCreateUser) != 1 {
 		t.Fatalf("%s %+v", run.Result, run.Counts)
@@ -518,7 +519,7 @@ func TestFailedItemSkipsDependantsAndRetriesNextPass(t *testing.T) {
 		t.Errorf("errors %v", run.Errors)
 	}
 	e.sink.Fail = nil
-	if run := e.run(reconcile.RunOptions{}); applied(run, reconcile.KindCreateUser) != 1 || run.Result != reconcile.ResultOK {
+	if run := e.run(runner.RunOptions{}); applied(run, reconcile.KindCreateUser) != 1 || run.Result != reconcile.ResultOK {
 		t.Fatalf("retry: %+v", run.Counts)
 	}
 }
@@ -526,7 +527,7 @@ func TestFailedItemSkipsDependantsAndRetriesNextPass(t *testing.T) {
 func TestRenderTable(t *testing.T) {
 	e := newEnv(t, []reconcile.User{user("1", "alice", "alice@example.com", "Engineering"), {Key: "2", UserName: "bob", Email: "bob@example.com", DisplayName: "Bob\tBuilder", Active: true}}, baseMapping(), openSafety())
 	e.sink.AddAccount(reconcile.Account{Email: "bob@example.com", DisplayName: "Bob", Active: true})
-	run := e.run(reconcile.RunOptions{DryRun: true})
+	run := e.run(runner.RunOptions{DryRun: true})
 	var b strings.Builder
 	if err := reconcile.Render(&b, *run.Changes, reconcile.RenderOptions{Links: true}); err != nil {
 		t.Fatal(err)

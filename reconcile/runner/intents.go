@@ -1,10 +1,11 @@
-package reconcile
+package runner
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/idsync/idsync/reconcile"
 	"github.com/rs/zerolog"
 )
 
@@ -27,7 +28,7 @@ func (r *Runner) pendingResolution(log zerolog.Logger) []string {
 		return nil
 	}
 	last := runs[0]
-	if last.Result == ResultRunning {
+	if last.Result == reconcile.ResultRunning {
 		return append([]string{last.ID}, last.Unresolved...)
 	}
 	return last.Unresolved
@@ -45,15 +46,15 @@ type resolution struct {
 // using the raw plan of this complete full pass (before guards) as the witness of what Jira
 // now holds, and marks those runs partial. Links of c whose create it finds applied become
 // Created. It returns an error only when it could not journal; the runs then stay pending.
-func (r *Runner) resolveInterrupted(log zerolog.Logger, runID string, pending []string, planned Changes, c *Changes) (resolution, error) {
+func (r *Runner) resolveInterrupted(log zerolog.Logger, runID string, pending []string, planned reconcile.Changes, c *reconcile.Changes) (resolution, error) {
 	res := resolution{retried: map[string]bool{}}
 	now := r.cfg.Now()
-	var idx map[string]Change
-	var entry JournalEntry
-	var runs []Run
+	var idx map[string]reconcile.Change
+	var entry reconcile.JournalEntry
+	var runs []reconcile.Run
 	for _, id := range pending {
 		old, err := r.cfg.Store.Run(id)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, reconcile.ErrNotFound) {
 			log.Warn().Str("interrupted_run", id).Msg("the record of an interrupted run is gone (pruned); its items in flight stay as started in the audit log")
 			continue
 		}
@@ -65,7 +66,7 @@ func (r *Runner) resolveInterrupted(log zerolog.Logger, runID string, pending []
 			return res, fmt.Errorf("reading the audit log of interrupted run %s: %w", id, err)
 		}
 		closed := map[string]bool{}
-		var started []AuditRecord
+		var started []reconcile.AuditRecord
 		last := old.Started
 		for _, a := range recs {
 			if a.RunID != id {
@@ -77,7 +78,7 @@ func (r *Runner) resolveInterrupted(log zerolog.Logger, runID string, pending []
 			if a.Intent == "" {
 				continue
 			}
-			if a.Result == ItemStarted {
+			if a.Result == reconcile.ItemStarted {
 				started = append(started, a)
 			} else {
 				closed[a.Intent] = true
@@ -98,10 +99,10 @@ func (r *Runner) resolveInterrupted(log zerolog.Logger, runID string, pending []
 				again++
 			}
 			out := a
-			out.Time, out.Result = now, ItemUnknown
+			out.Time, out.Result = now, reconcile.ItemUnknown
 			out.Reason = strings.TrimPrefix(a.Reason+"; ", "; ") + "the process stopped before its outcome was journaled; verified by the plan of run " + runID + ": " + how
 			entry.Audit = append(entry.Audit, out)
-			if Kind(a.Action) == KindCreateUser || Kind(a.Action) == KindCreateCustomer {
+			if reconcile.Kind(a.Action) == reconcile.KindCreateUser || reconcile.Kind(a.Action) == reconcile.KindCreateCustomer {
 				pk := a.Source + "/" + a.UserKey
 				if done {
 					for i := range c.Links {
@@ -115,8 +116,8 @@ func (r *Runner) resolveInterrupted(log zerolog.Logger, runID string, pending []
 			}
 		}
 		res.items += applied + again
-		if old.Result == ResultRunning {
-			old.Result = ResultPartial
+		if old.Result == reconcile.ResultRunning {
+			old.Result = reconcile.ResultPartial
 			if old.Finished.IsZero() || old.Finished.Before(last) {
 				old.Finished = last
 			}
@@ -140,11 +141,11 @@ func (r *Runner) resolveInterrupted(log zerolog.Logger, runID string, pending []
 }
 
 // planIndex indexes a plan by what identifies a change across passes.
-func planIndex(c Changes) map[string]Change {
-	idx := map[string]Change{}
-	for _, k := range Kinds {
+func planIndex(c reconcile.Changes) map[string]reconcile.Change {
+	idx := map[string]reconcile.Change{}
+	for _, k := range reconcile.Kinds {
 		for _, ch := range *c.List(k) {
-			idx[changeIdentity(k, ch.Source, ch.UserKey, ch.AccountID, ch.target(), ch.Group)] = ch
+			idx[changeIdentity(k, ch.Source, ch.UserKey, ch.AccountID, ch.Target(), ch.Group)] = ch
 		}
 	}
 	return idx
@@ -152,29 +153,29 @@ func planIndex(c Changes) map[string]Change {
 
 // changeIdentity names a change the same way from a planned Change and from its audit record:
 // creates by the person (or group name), everything else by account and target.
-func changeIdentity(k Kind, source, userKey, accountID, target string, g *GroupRef) string {
+func changeIdentity(k reconcile.Kind, source, userKey, accountID, target string, g *reconcile.GroupRef) string {
 	switch k {
-	case KindCreateUser, KindCreateCustomer:
+	case reconcile.KindCreateUser, reconcile.KindCreateCustomer:
 		return string(k) + "\x00" + source + "/" + userKey
-	case KindCreateGroup:
+	case reconcile.KindCreateGroup:
 		if g != nil {
 			target = g.Name
 		}
 		return string(k) + "\x00" + lower(target)
-	case KindDeactivateUser, KindReactivateUser, KindUpdateUser:
+	case reconcile.KindDeactivateUser, reconcile.KindReactivateUser, reconcile.KindUpdateUser:
 		return string(k) + "\x00" + accountID
 	}
 	return string(k) + "\x00" + accountID + "\x00" + lower(target)
 }
 
 // verdict says whether the fresh plan found a started change applied.
-func verdict(idx map[string]Change, a AuditRecord) (bool, string) {
-	k := Kind(a.Action)
+func verdict(idx map[string]reconcile.Change, a reconcile.AuditRecord) (bool, string) {
+	k := reconcile.Kind(a.Action)
 	ch, planned := idx[changeIdentity(k, a.Source, a.UserKey, a.AccountID, a.Target, nil)]
 	switch {
 	case !planned:
 		return true, "found applied (no longer planned)"
-	case k == KindDeactivateUser && a.Target != "" && (len(ch.Groups) == 0 || ch.Unlisted):
+	case k == reconcile.KindDeactivateUser && a.Target != "" && (len(ch.Groups) == 0 || ch.Unlisted):
 		return true, "found applied (no group lists the account any more; planned again only to record it)"
 	}
 	return false, "found not applied; planned again"
@@ -182,8 +183,8 @@ func verdict(idx map[string]Change, a AuditRecord) (bool, string) {
 
 // markRunning stores the pass's run record as running before its first write, so that a
 // process dying mid-pass leaves a trace the next pass resolves.
-func (r *Runner) markRunning(log zerolog.Logger, run Run) {
-	run.Result = ResultRunning
+func (r *Runner) markRunning(log zerolog.Logger, run reconcile.Run) {
+	run.Result = reconcile.ResultRunning
 	run.Changes, run.HeldItems = nil, nil
 	if err := r.cfg.Store.PutRun(run); err != nil {
 		log.Warn().Err(err).Msg("storing the running pass record failed; if the process dies now the next pass cannot resolve its items in flight")

@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"cmp"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/reconcile/reconciletest"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // dyingStore is a MemStore that a test can kill: from then on every write fails, as if the
@@ -75,7 +76,7 @@ func TestDeathAfterApplyLeavesEveryChangeAudited(t *testing.T) {
 			refStore := reconciletest.NewMemStore()
 			refSink, users := crashWorld(t, refStore)
 			refSink.HideEmails = hide
-			if _, err := crashRunner(t, refSink, refStore, users).RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"}); err != nil {
+			if _, err := crashRunner(t, refSink, refStore, users).RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"}); err != nil {
 				t.Fatal(err)
 			}
 			want := endState(t, refSink, refStore)
@@ -95,14 +96,14 @@ func TestDeathAfterApplyLeavesEveryChangeAudited(t *testing.T) {
 							store.die()
 						}
 					}
-					crashed, _ := crashRunner(t, f, store, users).RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+					crashed, _ := crashRunner(t, f, store, users).RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"})
 					f.AfterApply = nil
 					disk := store.MemStore.Clone()
 					if r, err := disk.Run(crashed.ID); err != nil || r.Result != reconcile.ResultRunning {
 						t.Fatalf("the dead pass's record: %v %+v", err, r.Result)
 					}
 
-					after, err := crashRunner(t, f, disk, users).RunOnce(context.Background(), reconcile.RunOptions{Trigger: "startup"})
+					after, err := crashRunner(t, f, disk, users).RunOnce(context.Background(), runner.RunOptions{Trigger: "startup"})
 					if err != nil {
 						t.Fatalf("pass after restart: %v", err)
 					}

@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/reconcile/reconciletest"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // A person deleted by a push stays deprovisioned when a later push pass cannot read the push
@@ -25,7 +26,7 @@ func TestPushStoreFailureNeverUndoesAPushedDeprovision(t *testing.T) {
 			push := reconciletest.NewFakeSource("corp", nil)
 			e.cfg.Sources[0].Push = push
 			e.rebuild()
-			e.run(reconcile.RunOptions{})
+			e.run(runner.RunOptions{})
 			acct, ok := e.sink.AccountByEmail("bob@example.com")
 			if !ok {
 				t.Fatal("bob has no account")
@@ -37,14 +38,14 @@ func TestPushStoreFailureNeverUndoesAPushedDeprovision(t *testing.T) {
 			gone.Key = "scim-2"
 			gone.Modified = e.clock.advance(time.Second)
 			push.Set([]reconcile.User{gone})
-			if run := e.run(reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"bob"}}); applied(run, reconcile.KindDeactivateUser) != 1 {
+			if run := e.run(runner.RunOptions{Trigger: reconcile.TriggerPush, Users: []string{"bob"}}); applied(run, reconcile.KindDeactivateUser) != 1 {
 				t.Fatalf("pushed deletion not applied: %+v", run.Counts)
 			}
 
 			// Now the push store cannot be read.
 			push.Fail = func(int) error { return errors.New("push store: read failed") }
 			e.clock.advance(time.Minute)
-			run, err := e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: trigger, Users: []string{"bob"}})
+			run, err := e.r.RunOnce(context.Background(), runner.RunOptions{Trigger: trigger, Users: []string{"bob"}})
 			if err == nil {
 				t.Errorf("a pass that could not read the pushes of its only source succeeded: %s", run.Result)
 			}
@@ -57,7 +58,7 @@ func TestPushStoreFailureNeverUndoesAPushedDeprovision(t *testing.T) {
 				}
 			}
 			// A full pass with the failure still armed does not either.
-			if run, _ := e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: reconcile.TriggerCLI}); applied(run, reconcile.KindReactivateUser) != 0 {
+			if run, _ := e.r.RunOnce(context.Background(), runner.RunOptions{Trigger: reconcile.TriggerCLI}); applied(run, reconcile.KindReactivateUser) != 0 {
 				t.Fatalf("full pass reactivated bob: %+v", run.Counts)
 			}
 		})
@@ -76,7 +77,7 @@ func TestNewerPushKeepsPullOnlyGroups(t *testing.T) {
 	push := reconciletest.NewFakeSource("corp", nil)
 	e.cfg.Sources[0].Push = push
 	e.rebuild()
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	acct, _ := e.sink.AccountByEmail("alice@example.com")
 
 	// The SCIM client pushes only Engineering (and a new name); Finance is pull-only.
@@ -85,7 +86,7 @@ func TestNewerPushKeepsPullOnlyGroups(t *testing.T) {
 	pushed.DisplayName = "Alice Liddell"
 	pushed.Modified = e.clock.advance(time.Second)
 	push.Set([]reconcile.User{pushed}, reconcile.Group{Key: "scim-g1", Name: "Engineering"})
-	for _, o := range []reconcile.RunOptions{{Trigger: reconcile.TriggerPush, Users: []string{"alice"}}, {}} {
+	for _, o := range []runner.RunOptions{{Trigger: reconcile.TriggerPush, Users: []string{"alice"}}, {}} {
 		run := e.run(o)
 		if n := len(run.Changes.RemoveMembers) + run.Counts[reconcile.KindRemoveMember][reconcile.ItemHeld]; n != 0 {
 			t.Fatalf("pass %q removes a pull-only membership: %+v", o.Trigger, run.Changes.RemoveMembers)
@@ -138,7 +139,7 @@ func TestPartialDeactivationIsReportedAndFinished(t *testing.T) {
 	alice := user("1", "alice", "alice@example.com", "Engineering")
 	bob := user("2", "bob", "bob@example.com", "Engineering")
 	e := newEnv(t, []reconcile.User{alice, bob}, baseMapping(), openSafety())
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	acct, _ := e.sink.AccountByEmail("alice@example.com")
 	e.sink.FailLeave = func(id, group string) error {
 		if id == acct.AccountID && group == "jira-software-users" {
@@ -147,7 +148,7 @@ func TestPartialDeactivationIsReportedAndFinished(t *testing.T) {
 		return nil
 	}
 	e.src.Set([]reconcile.User{bob})
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if run.Counts[reconcile.KindDeactivateUser][reconcile.ItemFailed] != 1 || run.Result == reconcile.ResultOK {
 		t.Fatalf("partial deactivation: %s %+v", run.Result, run.Counts)
 	}
@@ -166,7 +167,7 @@ func TestPartialDeactivationIsReportedAndFinished(t *testing.T) {
 	}
 
 	e.sink.FailLeave = nil
-	run = e.run(reconcile.RunOptions{})
+	run = e.run(runner.RunOptions{})
 	if applied(run, reconcile.KindDeactivateUser) != 1 || slices.Contains(e.sink.Members("jira-software-users"), acct.AccountID) {
 		t.Fatalf("the next pass did not finish the deactivation: %+v", run.Counts)
 	}
@@ -175,7 +176,7 @@ func TestPartialDeactivationIsReportedAndFinished(t *testing.T) {
 	}
 
 	e.src.Set([]reconcile.User{alice, bob})
-	back := e.run(reconcile.RunOptions{})
+	back := e.run(runner.RunOptions{})
 	if rs := back.Changes.ReactivateUsers; len(rs) != 1 || rs[0].Method != configs.DeactivateRemoveAccess {
 		t.Errorf("the reactivation does not name the method that took the access: %+v", rs)
 	}

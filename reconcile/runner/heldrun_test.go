@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/reconcile/reconciletest"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // The run record says which items the guards held or dropped, and why, for dry runs too: all
@@ -24,11 +25,11 @@ func TestRunRecordsHeldItems(t *testing.T) {
 	e := newEnv(t, users, baseMapping(), s)
 	e.cfg.RunChangesCap = 2
 	e.rebuild()
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	e.src.Set(users[:2]) // four leave
 
 	for _, dry := range []bool{true, false} {
-		run := e.run(reconcile.RunOptions{DryRun: dry})
+		run := e.run(runner.RunOptions{DryRun: dry})
 		if got := run.HeldByGuard[reconcile.GuardGrace]; got != 3*4 { // deactivations, desk and organization removals
 			t.Fatalf("dry=%v: grace held %d, want 12: %+v", dry, got, run.HeldByGuard)
 		}
@@ -76,7 +77,7 @@ func TestRunRecordsHeldItems(t *testing.T) {
 	// The breaker's hold is listed with its reason.
 	e.cfg.Safety = limits(configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 1})
 	e.rebuild()
-	run := e.run(reconcile.RunOptions{DryRun: true})
+	run := e.run(runner.RunOptions{DryRun: true})
 	if run.HeldByGuard[reconcile.GuardBreaker] != 12 || run.Held != 12 {
 		t.Fatalf("breaker: %+v held %d", run.HeldByGuard, run.Held)
 	}
@@ -116,9 +117,9 @@ func TestApprovalDuringAPassIsKept(t *testing.T) {
 		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
 	}
 	e := newEnv(t, users, baseMapping(), s)
-	e.run(reconcile.RunOptions{})
+	e.run(runner.RunOptions{})
 	e.src.Set(users[:5])
-	held := e.run(reconcile.RunOptions{})
+	held := e.run(runner.RunOptions{})
 	if held.Result != reconcile.ResultHeld {
 		t.Fatalf("not held: %s", held.Result)
 	}
@@ -135,7 +136,7 @@ func TestApprovalDuringAPassIsKept(t *testing.T) {
 	}
 	done := make(chan result)
 	go func() {
-		run, err := e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: reconcile.TriggerSchedule})
+		run, err := e.r.RunOnce(context.Background(), runner.RunOptions{Trigger: reconcile.TriggerSchedule})
 		done <- result{run, err}
 	}()
 	<-inLive
@@ -152,7 +153,7 @@ func TestApprovalDuringAPassIsKept(t *testing.T) {
 	if err != nil || h.RunID != held.ID || !h.Approved {
 		t.Fatalf("the approval was lost: %v %+v", err, h)
 	}
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if applied(run, reconcile.KindDeactivateUser) != 5 || run.Result != reconcile.ResultOK {
 		t.Fatalf("the approved pass: %s %+v", run.Result, run.Counts)
 	}
@@ -171,13 +172,13 @@ func TestRunReturnsTheWholePlan(t *testing.T) {
 	e.cfg.RunChangesCap = 2
 	e.rebuild()
 	e.cfg.Store = spy
-	r, err := reconcile.NewRunner(e.cfg)
+	r, err := runner.NewRunner(e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.r = r
 	for _, dry := range []bool{true, false} {
-		run := e.run(reconcile.RunOptions{DryRun: dry})
+		run := e.run(runner.RunOptions{DryRun: dry})
 		if run.Changes == nil || len(run.Changes.CreateUsers) != 5 || len(run.Changes.AddMembers) != 10 {
 			t.Fatalf("dry=%v: returned plan %+v", dry, run.Changes)
 		}

@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/reconcile/reconciletest"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // joinUsers are five new people: every one gets the default group, four get engineering.
@@ -31,7 +32,7 @@ func joinUsers() []reconcile.User {
 func TestCreateJoinsDefaultGroupWithoutAnAdd(t *testing.T) {
 	e := newEnv(t, joinUsers(), baseMapping(), openSafety())
 	e.sink.CreateAddsTo = []string{"jira-software-users"}
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 
 	if got := e.sink.RedundantAdds(); got != 0 {
 		t.Errorf("%d adds of accounts already in the group were sent (wasted writes)", got)
@@ -85,7 +86,7 @@ func TestCreateJoinsDefaultGroupWithoutAnAdd(t *testing.T) {
 	}
 
 	// Converged: the next pass has nothing to do, and owns what it found.
-	if again := e.run(reconcile.RunOptions{}); again.Changes.HasChanges() {
+	if again := e.run(runner.RunOptions{}); again.Changes.HasChanges() {
 		t.Errorf("not converged: %+v", again.Changes)
 	}
 }
@@ -96,7 +97,7 @@ func TestCreateJoinsUnreportedAreSent(t *testing.T) {
 	e := newEnv(t, joinUsers(), baseMapping(), openSafety())
 	e.sink.CreateAddsTo = []string{"jira-software-users"}
 	e.sink.HideCreateJoins = true
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if got := e.sink.RedundantAdds(); got != 5 {
 		t.Errorf("%d redundant adds, want the 5 default-group adds sent", got)
 	}
@@ -124,7 +125,7 @@ func TestCreateJoinsIgnoredForAdoptedAccount(t *testing.T) {
 	e := newEnv(t, joinUsers()[:1], baseMapping(), openSafety())
 	e.sink.CreateAddsTo = []string{"jira-software-users"}
 	e.cfg.Sink = claimsJoins{e.sink}
-	r, err := reconcile.NewRunner(e.cfg)
+	r, err := runner.NewRunner(e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestCreateJoinsIgnoredForAdoptedAccount(t *testing.T) {
 	lag := &lagSet{}
 	lag.set(id)
 	e.sink.Lagging = lag.has
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if run.Counts[reconcile.KindCreateUser][reconcile.ItemOK] != 1 || e.sink.DuplicateCreates() != 1 {
 		t.Fatalf("expected an adopting create: %v", run.Counts)
 	}
@@ -154,7 +155,7 @@ func TestCreateJoinsOnlyPlannedAdds(t *testing.T) {
 	m.DefaultGroups = nil
 	e := newEnv(t, joinUsers(), m, openSafety())
 	e.sink.CreateAddsTo = []string{"jira-software-users"}
-	run := e.run(reconcile.RunOptions{})
+	run := e.run(runner.RunOptions{})
 	if adds := run.Counts[reconcile.KindAddMember]; adds[reconcile.ItemDoneByCreate] != 0 || adds[reconcile.ItemOK] != 4 {
 		t.Errorf("add_member counts %v", adds)
 	}
@@ -165,7 +166,7 @@ func TestCreateJoinsOnlyPlannedAdds(t *testing.T) {
 			t.Errorf("owns %+v without a planned add", o)
 		}
 	}
-	if again := e.run(reconcile.RunOptions{}); again.Changes.HasChanges() {
+	if again := e.run(runner.RunOptions{}); again.Changes.HasChanges() {
 		t.Errorf("not converged (the default group must not be removed): %+v", again.Changes)
 	}
 }
@@ -182,7 +183,7 @@ func TestCreateJoinsSurviveShutdownAtEveryItem(t *testing.T) {
 		return e
 	}
 	ref := world(t)
-	ref.run(reconcile.RunOptions{})
+	ref.run(runner.RunOptions{})
 	want := endState(t, ref.sink, ref.store)
 	applies := ref.sink.ApplyCalls()
 	for k := 1; k <= applies; k++ {
@@ -195,9 +196,9 @@ func TestCreateJoinsSurviveShutdownAtEveryItem(t *testing.T) {
 					cancel()
 				}
 			}
-			_, _ = e.r.RunOnce(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerCLI})
+			_, _ = e.r.RunOnce(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
 			e.sink.AfterApply = nil
-			e.run(reconcile.RunOptions{Trigger: reconcile.TriggerStartup})
+			e.run(runner.RunOptions{Trigger: reconcile.TriggerStartup})
 			if got := endState(t, e.sink, e.store); got != want {
 				t.Fatalf("end state differs:\n--- got\n%s\n--- want\n%s", got, want)
 			}

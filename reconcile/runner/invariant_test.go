@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/reconcile/reconciletest"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // mapSources maps several sources (in config order, equal priority).
@@ -250,8 +251,8 @@ func TestPropertyPushJoinNeverDeprovisionsTheActive(t *testing.T) {
 		sink := newSite()
 		sink.HideEmails = rapid.Bool().Draw(t, "hide-emails")
 		store := reconciletest.NewMemStore()
-		r, err := reconcile.NewRunner(reconcile.RunnerConfig{
-			Sources: []reconcile.SourceSpec{{Source: src, Push: push}}, Sink: sink, Store: store,
+		r, err := runner.NewRunner(runner.RunnerConfig{
+			Sources: []runner.SourceSpec{{Source: src, Push: push}}, Sink: sink, Store: store,
 			Mapping: propMapping(false), Safety: limits(configs.SafetyConfig{Policy: configs.PolicySync}), Concurrency: 2,
 			Logger: zerolog.Nop(), Now: clk.Now,
 		})
@@ -259,7 +260,7 @@ func TestPropertyPushJoinNeverDeprovisionsTheActive(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		if _, err := r.RunOnce(ctx, reconcile.RunOptions{Trigger: "cli"}); err != nil {
+		if _, err := r.RunOnce(ctx, runner.RunOptions{Trigger: "cli"}); err != nil {
 			t.Fatal(err)
 		}
 		var pushed []reconcile.User
@@ -276,7 +277,7 @@ func TestPropertyPushJoinNeverDeprovisionsTheActive(t *testing.T) {
 		push.Set(pushed)
 		clk.Now()
 		if len(touched) > 0 {
-			if _, err := r.RunOnce(ctx, reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: touched}); err != nil {
+			if _, err := r.RunOnce(ctx, runner.RunOptions{Trigger: reconcile.TriggerPush, Users: touched}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -297,7 +298,7 @@ func TestPropertyPushJoinNeverDeprovisionsTheActive(t *testing.T) {
 		src.Set(final)
 		clk.advance(1e9)
 		for pass := 0; pass < 3; pass++ {
-			run, err := r.RunOnce(ctx, reconcile.RunOptions{Trigger: "cli"})
+			run, err := r.RunOnce(ctx, runner.RunOptions{Trigger: "cli"})
 			if err != nil {
 				t.Fatal(err)
 			}

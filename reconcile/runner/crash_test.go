@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"context"
@@ -15,12 +15,13 @@ import (
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
 	"github.com/idsync/idsync/reconcile/reconciletest"
+	"github.com/idsync/idsync/reconcile/runner"
 	"github.com/idsync/idsync/state"
 )
 
 // crashWorld is a Jira and a store after earlier passes, and a directory whose next pass
 // needs every kind of change: creates, adds, removals, customers and deactivations.
-func crashWorld(t *testing.T, store reconcile.Store) (*reconciletest.FakeSink, []reconcile.User) {
+func crashWorld(t *testing.T, store runner.Store) (*reconciletest.FakeSink, []reconcile.User) {
 	t.Helper()
 	f := newSite()
 	eng := f.AddGroup("engineering", false)
@@ -51,10 +52,10 @@ func crashWorld(t *testing.T, store reconcile.Store) (*reconciletest.FakeSink, [
 	return f, users
 }
 
-func crashRunner(t *testing.T, f *reconciletest.FakeSink, store reconcile.Store, users []reconcile.User) *reconcile.Runner {
+func crashRunner(t *testing.T, f *reconciletest.FakeSink, store runner.Store, users []reconcile.User) *runner.Runner {
 	t.Helper()
-	r, err := reconcile.NewRunner(reconcile.RunnerConfig{
-		Sources: []reconcile.SourceSpec{{Source: reconciletest.NewFakeSource("corp", users)}},
+	r, err := runner.NewRunner(runner.RunnerConfig{
+		Sources: []runner.SourceSpec{{Source: reconciletest.NewFakeSource("corp", users)}},
 		Sink:    f, Store: store, Mapping: baseMapping(), Safety: openSafety(), Concurrency: 3,
 		Logger: zerolog.Nop(), Now: newClock().Now,
 	})
@@ -65,7 +66,7 @@ func crashRunner(t *testing.T, f *reconciletest.FakeSink, store reconcile.Store,
 }
 
 // endState describes Jira and the store by names and emails (ids differ between runs).
-func endState(t *testing.T, f *reconciletest.FakeSink, store reconcile.Store) string {
+func endState(t *testing.T, f *reconciletest.FakeSink, store runner.Store) string {
 	t.Helper()
 	email := map[string]string{}
 	for _, a := range f.Accounts() {
@@ -117,7 +118,7 @@ func TestCrashAtEveryItem(t *testing.T) {
 	// The reference: one uninterrupted pass.
 	refStore := reconciletest.NewMemStore()
 	refSink, users := crashWorld(t, refStore)
-	run, err := crashRunner(t, refSink, refStore, users).RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+	run, err := crashRunner(t, refSink, refStore, users).RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"})
 	if err != nil || run.Result != reconcile.ResultOK {
 		t.Fatalf("reference pass: %v %s %v", err, run.Result, run.Errors)
 	}
@@ -132,10 +133,10 @@ func TestCrashAtEveryItem(t *testing.T) {
 		}
 	}
 
-	check := func(t *testing.T, f *reconciletest.FakeSink, store reconcile.Store) {
+	check := func(t *testing.T, f *reconciletest.FakeSink, store runner.Store) {
 		t.Helper()
 		r := crashRunner(t, f, store, users)
-		if _, err := r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: "startup"}); err != nil {
+		if _, err := r.RunOnce(context.Background(), runner.RunOptions{Trigger: "startup"}); err != nil {
 			t.Fatalf("pass after restart: %v", err)
 		}
 		if got := endState(t, f, store); got != want {
@@ -157,7 +158,7 @@ func TestCrashAtEveryItem(t *testing.T) {
 					cancel()
 				}
 			}
-			_, _ = crashRunner(t, f, store, users).RunOnce(ctx, reconcile.RunOptions{Trigger: "cli"})
+			_, _ = crashRunner(t, f, store, users).RunOnce(ctx, runner.RunOptions{Trigger: "cli"})
 			f.AfterApply = nil
 			check(t, f, store.Clone())
 		})
@@ -173,7 +174,7 @@ func TestCrashAtEveryItem(t *testing.T) {
 				}
 				return nil
 			}
-			_, _ = crashRunner(t, f, store, users).RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+			_, _ = crashRunner(t, f, store, users).RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"})
 			check(t, f, store.Clone()) // the clone is the state file as the crash left it
 		})
 	}
@@ -183,7 +184,7 @@ func TestCrashAtEveryItem(t *testing.T) {
 func TestCrashReopensStateFile(t *testing.T) {
 	refStore := reconciletest.NewMemStore()
 	refSink, users := crashWorld(t, refStore)
-	if _, err := crashRunner(t, refSink, refStore, users).RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"}); err != nil {
+	if _, err := crashRunner(t, refSink, refStore, users).RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"}); err != nil {
 		t.Fatal(err)
 	}
 	want := endState(t, refSink, refStore)
@@ -198,7 +199,7 @@ func TestCrashReopensStateFile(t *testing.T) {
 			ss := &stateStore{Store: st}
 			f, _ := crashWorld(t, ss)
 			ss.failAt = ss.n + j
-			_, _ = crashRunner(t, f, ss, users).RunOnce(context.Background(), reconcile.RunOptions{Trigger: "cli"})
+			_, _ = crashRunner(t, f, ss, users).RunOnce(context.Background(), runner.RunOptions{Trigger: "cli"})
 			if err := st.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -207,7 +208,7 @@ func TestCrashReopensStateFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			if _, err := crashRunner(t, f, st, users).RunOnce(context.Background(), reconcile.RunOptions{Trigger: "startup"}); err != nil {
+			if _, err := crashRunner(t, f, st, users).RunOnce(context.Background(), runner.RunOptions{Trigger: "startup"}); err != nil {
 				t.Fatal(err)
 			}
 			if got := endState(t, f, st); got != want {

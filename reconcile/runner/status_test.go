@@ -1,4 +1,4 @@
-package reconcile_test
+package runner_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // Status is read by the admin API and `idsync status` while a pass runs: what it returns must
@@ -68,7 +69,7 @@ func TestStatusWhileAPassApplies(t *testing.T) {
 
 	done := make(chan reconcile.Run)
 	go func() {
-		run, err := e.r.RunOnce(context.Background(), reconcile.RunOptions{Trigger: reconcile.TriggerAPI})
+		run, err := e.r.RunOnce(context.Background(), runner.RunOptions{Trigger: reconcile.TriggerAPI})
 		if err != nil {
 			t.Error(err)
 		}
