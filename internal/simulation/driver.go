@@ -16,6 +16,7 @@ import (
 	"github.com/idsync/idsync/internal/app"
 	"github.com/idsync/idsync/internal/httpx"
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // Time on the virtual clock: each step starts on a grid point far enough from the last that
@@ -51,7 +52,7 @@ type run struct {
 	timers *timers
 
 	pushMu sync.Mutex
-	pushQ  []reconcile.RunOptions
+	pushQ  []runner.RunOptions
 	dead   atomic.Bool // a crashed app's closing flush is dropped
 	runSeq atomic.Int64
 
@@ -145,7 +146,7 @@ func (r *run) execute() (err error) {
 	}()
 	r.step = -1
 	r.clock.AdvanceTo(gridTime(-1))
-	if err := r.pass(kindFull, reconcile.RunOptions{Trigger: reconcile.TriggerStartup}, true); err != nil {
+	if err := r.pass(kindFull, runner.RunOptions{Trigger: reconcile.TriggerStartup}, true); err != nil {
 		return err
 	}
 	for _, s := range r.h.Steps {
@@ -188,9 +189,9 @@ func (r *run) open() error {
 			return fmt.Sprintf("%s-%05d", now.UTC().Truncate(time.Hour).Format("20060102T15Z"), r.runSeq.Add(1))
 		},
 		SourceRetry: httpx.Retry{Max: 4, WaitMin: time.Millisecond, WaitMax: time.Millisecond, MaxRetryAfter: time.Millisecond},
-		WrapStore:   func(s reconcile.Store) reconcile.Store { return &storeWrap{Store: s, box: box, audit: r.w.audit} },
+		WrapStore:   func(s runner.Store) runner.Store { return &storeWrap{Store: s, box: box, audit: r.w.audit} },
 		WrapSink:    func(s reconcile.Sink) reconcile.Sink { return &sinkWrap{Sink: s, box: box} },
-		WrapSource: func(spec reconcile.SourceSpec) reconcile.SourceSpec {
+		WrapSource: func(spec runner.SourceSpec) runner.SourceSpec {
 			if spec.Push != nil {
 				spec.Push = &pushSource{Source: spec.Push, faults: r.fb}
 			}
@@ -228,7 +229,7 @@ func (r *run) onPush(_ string, users, groups []string) {
 		return
 	}
 	r.pushMu.Lock()
-	r.pushQ = append(r.pushQ, reconcile.RunOptions{Trigger: reconcile.TriggerPush, Users: users, Groups: groups})
+	r.pushQ = append(r.pushQ, runner.RunOptions{Trigger: reconcile.TriggerPush, Users: users, Groups: groups})
 	r.pushMu.Unlock()
 }
 
@@ -307,7 +308,7 @@ func (r *run) doStep(s Step) error {
 	if s.Pass != passFull {
 		return nil
 	}
-	if err := r.pass(kindFull, reconcile.RunOptions{Trigger: reconcile.TriggerSchedule}, false); err != nil || r.fail != nil {
+	if err := r.pass(kindFull, runner.RunOptions{Trigger: reconcile.TriggerSchedule}, false); err != nil || r.fail != nil {
 		return err
 	}
 	return r.pushPasses()
@@ -356,7 +357,7 @@ func (r *run) converge() error {
 		if err := r.pushPasses(); err != nil || r.fail != nil {
 			return err
 		}
-		rec, err := r.passRec(kindConverge, reconcile.RunOptions{Trigger: reconcile.TriggerSchedule}, true)
+		rec, err := r.passRec(kindConverge, runner.RunOptions{Trigger: reconcile.TriggerSchedule}, true)
 		if err != nil || r.fail != nil {
 			return err
 		}
