@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
 // A crash is acted out inside one process: at the chosen point the pass's context is
@@ -19,8 +23,13 @@ import (
 var errCrashed = errors.New("simulated crash: the process is gone")
 
 // crashPlan says where a pass dies: at its first journal write (nothing of the pass is
-// applied), or at its Nth Jira change, just before it is sent or just after Jira made it
-// (the answer, and the journal of its outcome, are lost).
+// applied), or at its Nth Jira change that follows one of the same kind, just before it is
+// sent or just after Jira made it (the answer, and the journal of its outcome, are lost).
+//
+// The executor journals the outcome of change k-1 (with the intent of change k+1) while it
+// sends change k. Whether that write lands before a crash at change k would depend on
+// scheduling, so the crash waits for it: it always lands. That write exists for certain only
+// when change k-1 was of the same kind (the same worker's previous item), hence the rule.
 type crashPlan struct {
 	FirstJournal bool
 	Apply        int
@@ -32,16 +41,16 @@ func (c crashPlan) String() string {
 	case c.FirstJournal:
 		return "crash at the first journal write"
 	case c.After:
-		return fmt.Sprintf("crash just after Jira change %d", c.Apply)
+		return fmt.Sprintf("crash just after Jira change %d (counting changes that follow one of their kind)", c.Apply)
 	}
-	return fmt.Sprintf("crash just before Jira change %d", c.Apply)
+	return fmt.Sprintf("crash just before Jira change %d (counting changes that follow one of their kind)", c.Apply)
 }
 
 func drawCrash(r *rand.Rand) *crashPlan {
 	if r.IntN(4) == 0 {
 		return &crashPlan{FirstJournal: true}
 	}
-	return &crashPlan{Apply: 1 + r.IntN(4), After: r.IntN(2) == 0}
+	return &crashPlan{Apply: 1 + r.IntN(3), After: r.IntN(2) == 0}
 }
 
 // crashBox is the crash switch of one running app.
@@ -54,6 +63,13 @@ type crashBox struct {
 	journals int
 	applies  int
 	inflight int // journal writes under way
+	// lastKind is the kind of the last change applied; eligible counts the changes that
+	// followed one of their own kind (where a crash may land).
+	lastKind reconcile.Kind
+	eligible int
+	// outcomes are the intents whose outcome records were journaled durably in this pass.
+	outcomes map[string]bool
+	stuck    bool // the journal a crash waits for never came
 }
 
 func newCrashBox() *crashBox {
@@ -65,7 +81,8 @@ func newCrashBox() *crashBox {
 // arm sets this pass's crash point (nil: none) and the pass's cancel function.
 func (b *crashBox) arm(p *crashPlan, cancel context.CancelFunc) {
 	b.mu.Lock()
-	b.plan, b.cancel, b.journals, b.applies = p, cancel, 0, 0
+	b.plan, b.cancel, b.journals, b.applies, b.eligible, b.lastKind = p, cancel, 0, 0, 0, ""
+	b.outcomes = map[string]bool{}
 	b.mu.Unlock()
 }
 
@@ -73,6 +90,13 @@ func (b *crashBox) crashed() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.dead
+}
+
+// wasStuck reports whether a crash point waited in vain for the journal it expected.
+func (b *crashBox) wasStuck() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stuck
 }
 
 // die marks the process dead (b.mu held). Journal writes already under way finish, as the
@@ -89,7 +113,7 @@ func (b *crashBox) die() {
 
 // storeWrap is the Runner's store inside a process that may die.
 type storeWrap struct {
-	reconcile.Store
+	runner.Store
 	box   *crashBox
 	audit *auditIndex
 }
@@ -115,6 +139,15 @@ func (s *storeWrap) Journal(e reconcile.JournalEntry) error {
 	}
 	b.mu.Lock()
 	b.inflight--
+	if err == nil {
+		for _, a := range e.Audit {
+			// This pass's own outcomes only (a resolution of an older run's intent
+			// carries that run's intent).
+			if a.Result != reconcile.ItemStarted && strings.HasPrefix(a.Intent, a.RunID+"/") {
+				b.outcomes[a.Intent] = true
+			}
+		}
+	}
 	b.cond.Broadcast()
 	b.mu.Unlock()
 	return err
@@ -160,7 +193,7 @@ func (s *storeWrap) PruneRuns(keep int) error {
 	if err := s.alive(); err != nil {
 		return err
 	}
-	if p, ok := s.Store.(reconcile.Pruner); ok {
+	if p, ok := s.Store.(runner.Pruner); ok {
 		return p.PruneRuns(keep)
 	}
 	return nil
@@ -187,7 +220,15 @@ func (s *sinkWrap) Apply(ctx context.Context, c reconcile.Change) (reconcile.Res
 		return reconcile.Result{}, errCrashed
 	}
 	b.applies++
-	at := b.plan != nil && !b.plan.FirstJournal && b.applies == b.plan.Apply
+	same := b.applies > 1 && c.Kind == b.lastKind
+	if same {
+		b.eligible++
+	}
+	b.lastKind = c.Kind
+	at := same && b.plan != nil && !b.plan.FirstJournal && b.eligible == b.plan.Apply
+	if at {
+		b.awaitOutcome(b.applies - 1)
+	}
 	if at && !b.plan.After {
 		b.die()
 		b.mu.Unlock()
@@ -203,6 +244,32 @@ func (s *sinkWrap) Apply(ctx context.Context, c reconcile.Change) (reconcile.Res
 	}
 	return res, err
 }
+
+// awaitOutcome waits (b.mu held) until the outcome of the pass's kth change is durable:
+// the executor sends each change as that record is being written, and a crash must find it
+// written every time. The bound only turns a hang (the executor journaling differently than
+// assumed) into a reported error.
+func (b *crashBox) awaitOutcome(k int) {
+	suffix := "/" + strconv.Itoa(k)
+	t := time.AfterFunc(outcomeWait, func() {
+		b.mu.Lock()
+		b.stuck = true
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	})
+	defer t.Stop()
+	for !b.stuck {
+		for intent := range b.outcomes {
+			if strings.HasSuffix(intent, suffix) {
+				return
+			}
+		}
+		b.cond.Wait()
+	}
+}
+
+// outcomeWait bounds awaitOutcome.
+const outcomeWait = 30 * time.Second
 
 // pushSource is the push side of the pulled source, whose read this pass's faults may fail.
 type pushSource struct {

@@ -8,16 +8,17 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/reconcile"
+	"github.com/idsync/idsync/reconcile/runner"
 )
 
-func (r *run) pass(kind passKind, o reconcile.RunOptions, clean bool) error {
+func (r *run) pass(kind passKind, o runner.RunOptions, clean bool) error {
 	_, err := r.passRec(kind, o, clean)
 	return err
 }
 
 // passRec runs one pass with this pass's faults armed, checks every invariant on it, and
 // restarts idsync when the pass crashed. clean passes draw no faults.
-func (r *run) passRec(kind passKind, o reconcile.RunOptions, clean bool) (*passRecord, error) {
+func (r *run) passRec(kind passKind, o runner.RunOptions, clean bool) (*passRecord, error) {
 	r.passN++
 	n := r.passN
 	r.clock.Advance(time.Minute)
@@ -63,6 +64,9 @@ func (r *run) passRec(kind passKind, o reconcile.RunOptions, clean bool) (*passR
 	herr := r.harness
 	r.raceMu.Unlock()
 	rec.Crashed = r.box.crashed()
+	if r.box.wasStuck() {
+		return rec, fmt.Errorf("pass %d: the crash point waited in vain for the outcome journal of the change before it", n)
+	}
 	writes, _ := r.w.writes.since(mark)
 	for _, w := range writes {
 		if !w.Admin {
@@ -87,7 +91,7 @@ func (r *run) passRec(kind passKind, o reconcile.RunOptions, clean bool) (*passR
 		if err := r.restart(); err != nil {
 			return rec, err
 		}
-		return rec, r.pass(kindStartup, reconcile.RunOptions{Trigger: reconcile.TriggerStartup}, false)
+		return rec, r.pass(kindStartup, runner.RunOptions{Trigger: reconcile.TriggerStartup}, false)
 	}
 	return rec, nil
 }
