@@ -1,6 +1,8 @@
-// Package reconcile is idsync's domain: the model every source converts into, the pure
-// planner (desired + live + ownership -> Changes), the guards that filter a plan, the executor
-// that applies it through a Sink while journaling each item, and the Runner that drives passes.
+// Package reconcile is idsync's domain, pure: the model every source converts into, the
+// mapping, the planner (desired + live + ownership -> Changes), the guards that filter a plan,
+// the pull/push overlay and the vocabulary of run records. It imports no logger, metrics or
+// state package. Its runtime, the executor that applies Changes through a Sink while
+// journaling each item and the Runner that drives passes, is reconcile/runner.
 //
 // No vendor type crosses into this package: sources convert their payloads into User and Group,
 // sinks report Jira's state as Live.

@@ -1,3 +1,9 @@
+// Package runner is the runtime of reconcile: the Runner (single-flight passes, coalesced
+// requests, targeted and one-user runs, held-plan approval), one pass (read sources, map,
+// read Jira, plan, guard, journal, apply, record), the executor that applies a plan through a
+// Sink journaling each item ahead of the write, the replay of interrupted passes, and the
+// observers that feed metrics and progress. The domain it drives (model, planner, guards) is
+// package reconcile, which knows nothing of this one.
 package runner
 
 import (
