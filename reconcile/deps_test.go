@@ -2,8 +2,6 @@ package reconcile_test
 
 import (
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -12,8 +10,7 @@ import (
 // state package, directly or through another import. The runtime (Runner, executor, journal
 // replay, source reading) lives in reconcile/runner.
 func TestDomainImportsNoRuntime(t *testing.T) {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}

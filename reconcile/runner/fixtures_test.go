@@ -68,13 +68,3 @@ func plan(items ...reconcile.Change) reconcile.Changes {
 	}
 	return c
 }
-
-func kinds(c reconcile.Changes) map[reconcile.Kind]int {
-	m := map[reconcile.Kind]int{}
-	for _, k := range reconcile.Kinds {
-		if n := len(*c.List(k)); n > 0 {
-			m[k] = n
-		}
-	}
-	return m
-}
