@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -182,4 +183,14 @@ func Redact(s string, secrets ...string) string {
 		}
 	}
 	return s
+}
+
+// CheckBaseURL checks a pull source's base_url: an absolute http(s) URL with a host. kind
+// and name say which source, in the error.
+func CheckBaseURL(kind, name, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s source %q: base_url %q is not an http(s) URL", kind, name, raw)
+	}
+	return nil
 }

@@ -129,3 +129,16 @@ func TestRedact(t *testing.T) {
 		t.Errorf("an empty secret changed the text: %q", got)
 	}
 }
+
+func TestCheckBaseURL(t *testing.T) {
+	for _, ok := range []string{"https://login.xecurify.com", "http://127.0.0.1:18082/base"} {
+		if err := CheckBaseURL("miniorange", "corp", ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "login.xecurify.com", "ftp://x", "https://", "://x"} {
+		if err := CheckBaseURL("miniorange", "corp", bad); err == nil || !strings.Contains(err.Error(), `miniorange source "corp": base_url`) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -127,9 +126,8 @@ func New(name string, cfg configs.GoogleConfig, opts Options) (*Source, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("google source %q: base_url %q is not an http(s) URL", name, cfg.BaseURL)
+	if err := httpx.CheckBaseURL("google", name, cfg.BaseURL); err != nil {
+		return nil, err
 	}
 	if strings.TrimSpace(cfg.AdminEmail) == "" {
 		return nil, fmt.Errorf("google source %q: admin_email is empty", name)

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -106,9 +105,8 @@ func New(name string, cfg configs.MiniOrangeConfig, opts Options) (*Source, erro
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("miniorange source %q: base_url %q is not an http(s) URL", name, cfg.BaseURL)
+	if err := httpx.CheckBaseURL("miniorange", name, cfg.BaseURL); err != nil {
+		return nil, err
 	}
 	if strings.TrimSpace(cfg.CustomerKey) == "" {
 		return nil, fmt.Errorf("miniorange source %q: customer_key is empty", name)

@@ -92,9 +92,8 @@ func New(name string, cfg configs.SCIMPullConfig, opts Options) (*Source, error)
 	if name == "" {
 		return nil, errors.New("scimpull source: name is empty")
 	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("scimpull source %q: base_url %q is not an http(s) URL", name, cfg.BaseURL)
+	if err := httpx.CheckBaseURL("scimpull", name, cfg.BaseURL); err != nil {
+		return nil, err
 	}
 	if cfg.Token.Value() == "" {
 		return nil, fmt.Errorf("scimpull source %q: the bearer token is empty (set token or token_file)", name)
