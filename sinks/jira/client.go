@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/idsync/idsync/configs"
+	"github.com/idsync/idsync/internal/clock"
 	"github.com/idsync/idsync/internal/httpx"
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/rs/zerolog"
@@ -28,29 +29,7 @@ import (
 
 // Clock is the client's time: pacing, Retry-After and backoff all wait on it, so tests can
 // run them on a scaled or fake clock instead of waiting real seconds.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx is done; it returns ctx.Err() in the latter case.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+type Clock = clock.Clock
 
 // Targets as the idsync_api_requests_total{target} label names them.
 const (
@@ -209,7 +188,7 @@ func newClient(cfg configs.JiraConfig, opts Options, token, orgKey string) (*cli
 	}
 	c.creds.Store(&credentials{token: token, orgKey: orgKey})
 	if c.clock == nil {
-		c.clock = realClock{}
+		c.clock = clock.Real{}
 	}
 	if c.timeout <= 0 {
 		c.timeout = 60 * time.Second

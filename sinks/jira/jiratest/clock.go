@@ -5,39 +5,17 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/idsync/idsync/internal/clock"
 )
 
 // Clock is the simulator's sense of time: rate-limit buckets, Retry-After windows, index lag
-// and latency all read it. sinks/jira.Clock has the same method set, so one value (for example
-// a ScaledClock) can drive both sides of a test and keep them in agreement.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits for d or until ctx is done, whichever comes first.
-	Sleep(ctx context.Context, d time.Duration) error
-}
+// and latency all read it. It is the sink's Clock too (internal/clock), so one value (for
+// example a ScaledClock) can drive both sides of a test and keep them in agreement.
+type Clock = clock.Clock
 
 // RealClock is wall-clock time.
-type RealClock struct{}
-
-// Now returns time.Now().
-func (RealClock) Now() time.Time { return time.Now() }
-
-// Sleep waits d of real time.
-func (RealClock) Sleep(ctx context.Context, d time.Duration) error { return sleepReal(ctx, d) }
-
-func sleepReal(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+type RealClock = clock.Real
 
 // ScaledClock runs virtual time Factor times faster than real time: with Factor 100 a
 // Retry-After of one second passes in 10 ms of real time. It is monotonic and safe for
@@ -71,7 +49,7 @@ func (c *ScaledClock) Now() time.Time {
 // Sleep waits d of virtual time.
 func (c *ScaledClock) Sleep(ctx context.Context, d time.Duration) error {
 	// Round up so that after Sleep(d) returns, Now() has moved by at least d.
-	return sleepReal(ctx, time.Duration(math.Ceil(float64(d)/c.factor)))
+	return clock.Wait(ctx, time.Duration(math.Ceil(float64(d)/c.factor)))
 }
 
 // Factor is how much faster than real time the clock runs.
