@@ -142,10 +142,12 @@ func (r *run) checkPass(rec *passRecord) {
 	vs = append(vs, checkDuplicates(r.w.jira.DuplicateEmails(), r.w.jira.DuplicateGroupNames())...)
 	vs = append(vs, checkBounded(r.fb.takeSwollen())...)
 	run := rec.Run
-	// A complete fault-free full pass that held nothing counts, even when some item failed
-	// for good (a group idsync may not change): what it could take, it must.
+	// A complete fault-free full pass the breaker held nothing in counts, even when some
+	// item failed for good (a group idsync may not change): what it could take, it must.
+	// Grace holds are what K allows for.
 	counted := rec.Kind.full() && !rec.Faults.any() && !rec.Crashed && !rec.Raced && run.Complete &&
-		(run.Result == reconcile.ResultOK || run.Result == reconcile.ResultPartial) && run.Held == 0 && heldItems(run) == 0
+		(run.Result == reconcile.ResultOK || run.Result == reconcile.ResultPartial) && run.Held == 0 &&
+		run.HeldByGuard[reconcile.GuardBreaker] == 0
 	var overdue []string
 	k := r.params.Grace + 1
 	for _, id := range r.m.order {
