@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/reconcile"
 )
@@ -26,56 +28,21 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 	log := r.log.With().Str(logging.FieldRunID, run.ID).Str(logging.FieldTrigger, o.Trigger).Logger()
 	r.setCurrent(&run)
 	r.obs.PassStarted(run.Summary()) // a copy: the pass keeps writing its own
-	targeted := o.targeted()
 	run.Unresolved = r.pendingResolution(log)
 
 	// 1. Sources.
-	var reads []*sourceRead
-	if targeted {
-		reads = r.readTargeted(ctx, o)
-	} else {
-		reads = r.readFull(ctx, o, now)
-	}
-	var data []reconcile.SourceData
-	var failed []string
-	allFresh := true
-	var warns []reconcile.Warning
-	for _, sr := range reads {
-		run.Sources = append(run.Sources, sr.run)
-		warns = append(warns, sr.warns...)
-		read := o.Source == "" || o.Source == sr.name
-		if read && !sr.run.Complete {
-			failed = append(failed, "source "+sr.name+" could not be read ("+sr.run.Error+")")
-			log.Warn().Str(logging.FieldSource, sr.name).Str("error", sr.run.Error).
-				Bool("stored_snapshot", sr.have).Msg("source read incomplete; its last stored snapshot stands in")
-		}
-		if sr.have {
-			data = append(data, reconcile.SourceData{Directory: sr.dir, Priority: sr.spec.Priority, CustomersOnly: sr.spec.CustomersOnly})
-		}
-		allFresh = allFresh && sr.fresh
-	}
+	src := r.readSources(ctx, o, now, &run, log)
 	r.setCurrent(&run)
-	if len(data) == 0 {
-		return r.finish(log, run, "no source could be read or stood in for by a stored snapshot: "+strings.Join(failed, "; "), nil)
+	if len(src.data) == 0 {
+		return r.finish(log, run, "no source could be read or stood in for by a stored snapshot: "+strings.Join(src.failed, "; "), nil)
 	}
 	if err := ctx.Err(); err != nil {
 		return r.finish(log, run, "interrupted before planning", err)
 	}
 
 	// 2. Map.
-	desired, mw := mapper.Map(data)
-	warns = append(warns, mw...)
-	for i, w := range warns {
-		if i == maxLoggedWarnings {
-			log.Warn().Int("more", len(warns)-i).Msg("further source data warnings not logged")
-			break
-		}
-		ev := log.Warn().Str(logging.FieldSource, w.Source).Str(logging.FieldUser, cmp.Or(strings.TrimSpace(w.UserName), w.Key))
-		if w.Key != "" {
-			ev = ev.Str("key", w.Key) // the record's id: the one name a record with a blank user name has
-		}
-		ev.Msg(w.Message)
-	}
+	desired, mw := mapper.Map(src.data)
+	logWarnings(log, append(src.warns, mw...))
 
 	// 3. Ownership and Jira.
 	links, err := r.cfg.Store.Links()
@@ -93,81 +60,24 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 		return r.finish(log, run, "reading the held plan", err)
 	}
 	own := reconcile.Ownership{Links: links, Owned: owned}
-	live, err := r.cfg.Sink.Live(ctx, reconcile.BuildScope(desired, own, targeted))
+	live, err := r.cfg.Sink.Live(ctx, reconcile.BuildScope(desired, own, o.targeted()))
 	if err != nil {
 		return r.finish(log, run, "reading Jira", err)
 	}
 
 	// 4. Plan and guards.
-	planned := reconcile.Plan(desired, live, own, reconcile.PlanOptions{Now: now, ProfileWritable: r.cfg.ProfileWritable,
-		DeactivateMethod: r.cfg.DeactivateMethod, Targeted: targeted})
-	c, hx := reconcile.IdentityGuard(planned, reconcile.ActiveView{People: desired.People, Links: links, Accounts: live.Accounts})
-	if len(hx) > 0 {
-		// The planner keeps this invariant itself: reaching here is a defect worth an error.
-		for _, h := range hx {
-			log.Error().Str(logging.FieldUser, h.Change.Who()).Str("kind", string(h.Change.Kind)).Str("reason", h.Reason).
-				Msg("identity guard: a deprovision of an account an active person matches was dropped")
-		}
-	}
-	c, hp := reconcile.PolicyGuard(c, safety.Policy)
-	c, ho := reconcile.OwnershipGuard(c, reconcile.OwnershipView{Links: links, Owned: owned, Authoritative: reconcile.Authoritative(desired), Accounts: live.Accounts})
-	reason := ""
-	switch {
-	case len(failed) > 0:
-		reason = strings.Join(failed, "; ")
-	case o.Source != "":
-		reason = "pass limited to source " + o.Source
-	case targeted:
-		reason = "targeted pass"
-	}
-	c, hi := reconcile.IncompleteGuard(c, reason, targeted && len(failed) == 0)
-	c, hg := reconcile.GraceGuard(c, links, safety.GracePasses)
-	full := !targeted && o.Source == "" && allFresh
-	c, hb, trip := reconcile.Breaker(c, reconcile.BreakerInput{Safety: safety, ManagedUsers: reconcile.ManagedUsers(links),
-		ManagedMemberships: reconcile.ManagedMemberships(owned, live, desired), Hold: hold, Full: full})
-	for _, hs := range [][]reconcile.Held{hx, hp} {
-		for _, h := range hs {
-			run.Count(h.Change.Kind, reconcile.ItemDropped, 1)
-		}
-	}
-	for _, hs := range [][]reconcile.Held{hi, hg, hb} {
-		for _, h := range hs {
-			run.Count(h.Change.Kind, reconcile.ItemHeld, 1)
-			r.obs.ChangeApplied(h.Change.Kind, reconcile.ItemHeld)
-		}
-	}
-	run.Held = len(hb)
-	run.HeldItems, run.HeldByGuard = joinHeld(hx, hp, ho, hi, hg, hb)
+	g := r.planAndGuard(o, now, safety, src, desired, live, own, hold, &run, log)
 	r.setCurrent(&run)
-	if len(ho) > 0 {
-		log.Debug().Int("dropped", len(ho)).Msg("removals of what idsync does not own were dropped")
-	}
-	// Notes say what the plan could not or would not do (an access group refused to
-	// import_groups, an unmatched person, a missing desk): an operator must see them, so
-	// they are warnings, capped like the source data warnings (the run record keeps them).
-	for i, n := range c.Notes {
-		if i == maxLoggedWarnings {
-			log.Warn().Int("more", len(c.Notes)-i).Msg("further plan notes not logged; the run record lists them")
-			break
-		}
-		log.Warn().Msg(n)
-	}
-	heldNow := trip.Held() && len(hb) > 0
-	warnHeld := func(approve string) {
-		log.Warn().Str("reason", trip.Reason).Int("deactivations", trip.Deactivations).Int("removals", trip.Removals).
-			Msg("circuit breaker: every deactivation and removal of this pass is held; " + approve)
-	}
-
 	if o.DryRun {
-		if heldNow {
+		if g.heldNow {
 			if hold != nil {
-				warnHeld("approve with `idsync approve " + hold.RunID + "`")
+				g.warnHeld(log, "approve with `idsync approve "+hold.RunID+"`")
 			} else {
-				warnHeld("a real pass stores them as a held plan to approve")
+				g.warnHeld(log, "a real pass stores them as a held plan to approve")
 			}
 		}
 		for _, k := range reconcile.Kinds {
-			for _, ch := range *c.List(k) {
+			for _, ch := range *g.c.List(k) {
 				if ch.Unsupported != "" {
 					run.Count(k, reconcile.ItemUnsupported, 1)
 				} else {
@@ -175,24 +85,32 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 				}
 			}
 		}
-		run.Complete = full
-		run.Changes = &c
-		run.Result = passResult(heldNow, len(failed) > 0, ExecResult{})
+		run.Complete = g.full
+		run.Changes = &g.c
+		run.Result = passResult(g.heldNow, len(src.failed) > 0, ExecResult{})
 		return r.record(log, run, nil)
 	}
 
+	return r.apply(ctx, o, run, g, desired, links, hold, len(src.failed) > 0, log)
+}
+
+// apply runs steps 5 to 7 of a real pass: resolve interrupted passes, journal links, store
+// or release the held plan, apply, and record the run.
+func (r *Runner) apply(ctx context.Context, o RunOptions, run reconcile.Run, g guarded, desired reconcile.Desired,
+	links []reconcile.Link, hold *reconcile.HeldPlan, incomplete bool, log zerolog.Logger) (reconcile.Run, error) {
 	// 5. Resolve interrupted passes (a complete full plan is the witness of what Jira holds),
 	// then journal links, grace counters and forgotten ownership before any Jira write.
 	r.markRunning(log, run)
 	var resolved resolution
-	if len(run.Unresolved) > 0 && full {
-		resolved, err = r.resolveInterrupted(log, run.ID, run.Unresolved, planned, &c)
+	if len(run.Unresolved) > 0 && g.full {
+		var err error
+		resolved, err = r.resolveInterrupted(log, run.ID, run.Unresolved, g.planned, &g.c)
 		if err != nil {
 			return r.finish(log, run, "resolving interrupted passes", err)
 		}
 		run.Unresolved = nil
 	}
-	curLinks, err := r.journalLinks(run.ID, o, desired, links, c, full && o.Trigger != reconcile.TriggerPush)
+	curLinks, err := r.journalLinks(run.ID, o, desired, links, g.c, g.full && o.Trigger != reconcile.TriggerPush)
 	if err != nil {
 		return r.finish(log, run, "journaling links", err)
 	}
@@ -200,16 +118,16 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 	// 6. Held plan.
 	actor := ""
 	var approvedKeys map[string]bool
-	_, holdID := r.updateHold(log, run.ID, trip, hb, hold)
-	if trip.UsedApproval && hold != nil {
+	_, holdID := r.updateHold(log, run.ID, g.trip, g.breaker, hold)
+	if g.trip.UsedApproval && hold != nil {
 		actor, approvedKeys = "approve:"+hold.ApprovedBy, hold.Changes.ItemKeys()
 	}
-	if heldNow {
-		warnHeld("approve with `idsync approve " + holdID + "`")
+	if g.heldNow {
+		g.warnHeld(log, "approve with `idsync approve "+holdID+"`")
 	}
 
 	// 7. Apply.
-	res := Execute(ctx, r.cfg.Sink, r.cfg.Store, c, ExecOptions{
+	res := Execute(ctx, r.cfg.Sink, r.cfg.Store, g.c, ExecOptions{
 		RunID: run.ID, Actor: o.Trigger, RemovalActor: actor, Approved: approvedKeys, Concurrency: r.cfg.Concurrency,
 		Links: curLinks, Now: r.cfg.Now, Observer: statusObserver{Observer: r.obs, r: r}, ItemTimeout: r.cfg.ItemTimeout, Retried: resolved.retried,
 	})
@@ -225,13 +143,136 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 	if res.Stopped && ctx.Err() != nil {
 		run.Errors = append(run.Errors, "pass stopped by shutdown; the next pass continues")
 	}
-	run.Complete = full
-	run.Changes = &c
-	run.Result = passResult(heldNow, len(failed) > 0, res)
+	run.Complete = g.full
+	run.Changes = &g.c
+	run.Result = passResult(g.heldNow, incomplete, res)
 	if res.Err != nil {
 		run.Errors = append(run.Errors, res.Err.Error())
 	}
 	return r.record(log, run, res.Err)
+}
+
+// sourcesRead is what step 1 of a pass learnt from every source.
+type sourcesRead struct {
+	data     []reconcile.SourceData
+	failed   []string // why each source read was incomplete
+	allFresh bool     // every source read completely in this pass
+	warns    []reconcile.Warning
+}
+
+// readSources reads every source (or the targeted people of each) into run.Sources.
+func (r *Runner) readSources(ctx context.Context, o RunOptions, now time.Time, run *reconcile.Run, log zerolog.Logger) sourcesRead {
+	var reads []*sourceRead
+	if o.targeted() {
+		reads = r.readTargeted(ctx, o)
+	} else {
+		reads = r.readFull(ctx, o, now)
+	}
+	out := sourcesRead{allFresh: true}
+	for _, sr := range reads {
+		run.Sources = append(run.Sources, sr.run)
+		out.warns = append(out.warns, sr.warns...)
+		read := o.Source == "" || o.Source == sr.name
+		if read && !sr.run.Complete {
+			out.failed = append(out.failed, "source "+sr.name+" could not be read ("+sr.run.Error+")")
+			log.Warn().Str(logging.FieldSource, sr.name).Str("error", sr.run.Error).
+				Bool("stored_snapshot", sr.have).Msg("source read incomplete; its last stored snapshot stands in")
+		}
+		if sr.have {
+			out.data = append(out.data, reconcile.SourceData{Directory: sr.dir, Priority: sr.spec.Priority, CustomersOnly: sr.spec.CustomersOnly})
+		}
+		out.allFresh = out.allFresh && sr.fresh
+	}
+	return out
+}
+
+// logWarnings logs source data warnings, at most maxLoggedWarnings of them.
+func logWarnings(log zerolog.Logger, warns []reconcile.Warning) {
+	for i, w := range warns {
+		if i == maxLoggedWarnings {
+			log.Warn().Int("more", len(warns)-i).Msg("further source data warnings not logged")
+			break
+		}
+		ev := log.Warn().Str(logging.FieldSource, w.Source).Str(logging.FieldUser, cmp.Or(strings.TrimSpace(w.UserName), w.Key))
+		if w.Key != "" {
+			ev = ev.Str("key", w.Key) // the record's id: the one name a record with a blank user name has
+		}
+		ev.Msg(w.Message)
+	}
+}
+
+// guarded is a plan after the guards: what applies, what the breaker held, its verdict.
+type guarded struct {
+	planned reconcile.Changes // the plan before the guards (the witness of interrupted passes)
+	c       reconcile.Changes // what applies
+	breaker []reconcile.Held  // what the circuit breaker held
+	trip    reconcile.Trip
+	full    bool // a complete, full pass
+	heldNow bool // this pass holds removals
+}
+
+func (g guarded) warnHeld(log zerolog.Logger, approve string) {
+	log.Warn().Str("reason", g.trip.Reason).Int("deactivations", g.trip.Deactivations).Int("removals", g.trip.Removals).
+		Msg("circuit breaker: every deactivation and removal of this pass is held; " + approve)
+}
+
+// planAndGuard plans and runs the guards in their order (identity, policy, ownership,
+// incomplete read, grace, breaker), counting what each dropped or held into run.
+func (r *Runner) planAndGuard(o RunOptions, now time.Time, safety configs.SafetyConfig, src sourcesRead, desired reconcile.Desired,
+	live reconcile.Live, own reconcile.Ownership, hold *reconcile.HeldPlan, run *reconcile.Run, log zerolog.Logger) guarded {
+	targeted := o.targeted()
+	links, owned := own.Links, own.Owned
+	planned := reconcile.Plan(desired, live, own, reconcile.PlanOptions{Now: now, ProfileWritable: r.cfg.ProfileWritable,
+		DeactivateMethod: r.cfg.DeactivateMethod, Targeted: targeted})
+	c, hx := reconcile.IdentityGuard(planned, reconcile.ActiveView{People: desired.People, Links: links, Accounts: live.Accounts})
+	// The planner keeps this invariant itself: reaching here is a defect worth an error.
+	for _, h := range hx {
+		log.Error().Str(logging.FieldUser, h.Change.Who()).Str("kind", string(h.Change.Kind)).Str("reason", h.Reason).
+			Msg("identity guard: a deprovision of an account an active person matches was dropped")
+	}
+	c, hp := reconcile.PolicyGuard(c, safety.Policy)
+	c, ho := reconcile.OwnershipGuard(c, reconcile.OwnershipView{Links: links, Owned: owned, Authoritative: reconcile.Authoritative(desired), Accounts: live.Accounts})
+	reason := ""
+	switch {
+	case len(src.failed) > 0:
+		reason = strings.Join(src.failed, "; ")
+	case o.Source != "":
+		reason = "pass limited to source " + o.Source
+	case targeted:
+		reason = "targeted pass"
+	}
+	c, hi := reconcile.IncompleteGuard(c, reason, targeted && len(src.failed) == 0)
+	c, hg := reconcile.GraceGuard(c, links, safety.GracePasses)
+	full := !targeted && o.Source == "" && src.allFresh
+	c, hb, trip := reconcile.Breaker(c, reconcile.BreakerInput{Safety: safety, ManagedUsers: reconcile.ManagedUsers(links),
+		ManagedMemberships: reconcile.ManagedMemberships(owned, live, desired), Hold: hold, Full: full})
+	for _, hs := range [][]reconcile.Held{hx, hp} {
+		for _, h := range hs {
+			run.Count(h.Change.Kind, reconcile.ItemDropped, 1)
+		}
+	}
+	for _, hs := range [][]reconcile.Held{hi, hg, hb} {
+		for _, h := range hs {
+			run.Count(h.Change.Kind, reconcile.ItemHeld, 1)
+			r.obs.ChangeApplied(h.Change.Kind, reconcile.ItemHeld)
+		}
+	}
+	run.Held = len(hb)
+	run.HeldItems, run.HeldByGuard = joinHeld(hx, hp, ho, hi, hg, hb)
+	if len(ho) > 0 {
+		log.Debug().Int("dropped", len(ho)).Msg("removals of what idsync does not own were dropped")
+	}
+	// Notes say what the plan could not or would not do (an access group refused to
+	// import_groups, an unmatched person, a missing desk): an operator must see them, so
+	// they are warnings, capped like the source data warnings (the run record keeps them).
+	for i, n := range c.Notes {
+		if i == maxLoggedWarnings {
+			log.Warn().Int("more", len(c.Notes)-i).Msg("further plan notes not logged; the run record lists them")
+			break
+		}
+		log.Warn().Msg(n)
+	}
+	return guarded{planned: planned, c: c, breaker: hb, trip: trip, full: full, heldNow: trip.Held() && len(hb) > 0}
 }
 
 func passResult(held, incomplete bool, res ExecResult) string {
@@ -444,100 +485,10 @@ func linkReason(accountLinked bool) string {
 	return "matched an existing Jira account by email"
 }
 
-// updateHold stores or clears the held plan per the breaker's verdict and audits it. It
-// reports whether the pass now holds, and the run id an approval must name.
-//
-// An approval can arrive while a pass runs: after the pass read the open hold unapproved and
-// before it stores its own. Replacing the plan then would silently drop the approval (the
-// admin would have to approve again, without being told). Instead the approved plan is kept:
-// this pass still holds (it planned under the unapproved hold), and the next complete pass
-// uses the approval, re-planning fresh within the approved counts plus 10%.
-func (r *Runner) updateHold(log zerolog.Logger, runID string, t reconcile.Trip, held []reconcile.Held, old *reconcile.HeldPlan) (bool, string) {
-	r.holdMu.Lock()
-	defer r.holdMu.Unlock()
-	now := r.cfg.Now()
-	switch t.Decision {
-	case reconcile.BreakerHold:
-		if old != nil && !old.Approved {
-			if cur, err := r.cfg.Store.HeldPlan(); err == nil && cur.RunID == old.RunID && cur.Approved {
-				why := "run " + cur.RunID + " was approved by " + cur.ApprovedBy + " while this pass ran; its approved plan is kept for the next complete pass"
-				log.Warn().Str("approved_run", cur.RunID).Msg(why)
-				r.audit(log, reconcile.AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "hold", Reason: t.Reason + "; " + why, Result: reconcile.ItemHeld})
-				r.obs.Held(cur.Deactivations + cur.Removals)
-				return true, cur.RunID
-			}
-		}
-		h := reconcile.HeldPlan{RunID: runID, Created: now, Reason: t.Reason, Deactivations: t.Deactivations, Removals: t.Removals}
-		for _, x := range held {
-			l := h.Changes.List(x.Change.Kind)
-			*l = append(*l, x.Change)
-		}
-		if err := r.cfg.Store.PutHeldPlan(h); err != nil {
-			log.Error().Err(err).Msg("storing the held plan failed; the changes stay held")
-		}
-		r.audit(log, reconcile.AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "hold", Reason: t.Reason, Result: reconcile.ItemHeld})
-		r.obs.Held(len(held))
-		return true, runID
-	case reconcile.BreakerKeep:
-		if old != nil {
-			r.obs.Held(old.Deactivations + old.Removals)
-			return true, old.RunID
-		}
-		return true, runID
-	case reconcile.BreakerRelease:
-		if err := r.cfg.Store.ClearHeldPlan(); err != nil && !errors.Is(err, reconcile.ErrNotFound) {
-			log.Error().Err(err).Msg("clearing the held plan failed")
-		}
-		r.audit(log, reconcile.AuditRecord{Time: now, RunID: runID, Actor: "breaker", Action: "release", Reason: t.Reason, Result: reconcile.ItemOK})
-		r.obs.Held(0)
-		return false, ""
-	}
-	r.obs.Held(0)
-	return false, ""
-}
-
 func (r *Runner) audit(log zerolog.Logger, a reconcile.AuditRecord) {
 	if err := r.cfg.Store.Journal(reconcile.JournalEntry{Audit: []reconcile.AuditRecord{a}}); err != nil {
 		log.Error().Err(err).Str("action", a.Action).Msg("writing the audit record failed")
 	}
-}
-
-// joinHeld joins what the guards held and counts the items per guard.
-func joinHeld(lists ...[]reconcile.Held) ([]reconcile.Held, map[string]int) {
-	n := 0
-	for _, l := range lists {
-		n += len(l)
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	out := make([]reconcile.Held, 0, n)
-	counts := map[string]int{}
-	for _, l := range lists {
-		for _, h := range l {
-			counts[h.Guard]++
-		}
-		out = append(out, l...)
-	}
-	return out, counts
-}
-
-// capHeld keeps at most n held items per guard and kind, for the stored run record.
-func capHeld(held []reconcile.Held, n int) []reconcile.Held {
-	type gk struct {
-		guard string
-		kind  reconcile.Kind
-	}
-	kept := map[gk]int{}
-	var out []reconcile.Held
-	for _, h := range held {
-		k := gk{h.Guard, h.Change.Kind}
-		if kept[k] < n {
-			kept[k]++
-			out = append(out, h)
-		}
-	}
-	return out
 }
 
 // capChanges keeps at most n items per kind for the stored run record, copied out of the plan

@@ -295,46 +295,6 @@ func (r *Runner) Serve(ctx context.Context) error {
 	}
 }
 
-// Approve approves the open held plan, which must be that of runID (the latest held run), and
-// returns it. The approval binds to the plan's items: the next complete full pass re-plans
-// fresh and applies those of them it still plans; anything else is judged by the breaker on
-// its own.
-func (r *Runner) Approve(runID, by string) (reconcile.HeldPlan, error) {
-	r.holdMu.Lock()
-	defer r.holdMu.Unlock()
-	h, err := r.cfg.Store.HeldPlan()
-	if errors.Is(err, reconcile.ErrNotFound) {
-		return reconcile.HeldPlan{}, fmt.Errorf("approving run %s: no changes are held", runID)
-	}
-	if err != nil {
-		return reconcile.HeldPlan{}, fmt.Errorf("approving run %s: reading the held plan: %w", runID, err)
-	}
-	if h.RunID != runID {
-		return reconcile.HeldPlan{}, fmt.Errorf("approving run %s: it is not the latest held run; the latest is %s", runID, h.RunID)
-	}
-	if by == "" {
-		by = "unknown"
-	}
-	now := r.cfg.Now()
-	h.Approved, h.ApprovedBy, h.ApprovedAt = true, by, now
-	if err := r.cfg.Store.PutHeldPlan(h); err != nil {
-		return reconcile.HeldPlan{}, fmt.Errorf("approving run %s: %w", runID, err)
-	}
-	if err := r.cfg.Store.Journal(reconcile.JournalEntry{Audit: []reconcile.AuditRecord{{
-		Time: now, RunID: runID, Actor: "approve:" + by, Action: "approve",
-		Reason: h.Summary(approveSummaryNames) + "; held because " + h.Reason,
-		Result: "approved",
-	}}}); err != nil {
-		return reconcile.HeldPlan{}, fmt.Errorf("approving run %s: auditing: %w", runID, err)
-	}
-	r.log.Warn().Str(logging.FieldRunID, runID).Str("by", by).Int("deactivations", h.Deactivations).
-		Int("removals", h.Removals).Msg("held plan approved; the next complete pass applies exactly its items that it still plans")
-	return h, nil
-}
-
-// approveSummaryNames is how many people an approval's summary names per kind.
-const approveSummaryNames = 5
-
 // Status reports what the Runner is doing.
 func (r *Runner) Status() RunnerStatus {
 	r.mu.Lock()
