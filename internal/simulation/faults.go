@@ -391,8 +391,7 @@ func (w *world) serveMO(rw http.ResponseWriter, r *http.Request) {
 	if req.StartIndex != nil {
 		start = *req.StartIndex
 	}
-	if w.faults.hugeArmed() && runtime.NumGoroutine() > goroutineBound {
-		n := runtime.NumGoroutine()
+	if n := swollen(w.faults.hugeArmed()); n > 0 {
 		// A read sized by a claimed count, not by what arrived: note it and end the read.
 		w.faults.swell(n)
 		rw.WriteHeader(http.StatusOK)
@@ -522,6 +521,23 @@ func (fb *faultBox) takeSwollen() int {
 	n := fb.swollen
 	fb.swollen = 0
 	return n
+}
+
+// swollen samples the goroutine count while a listing that claims a huge count is read,
+// and returns it when it exceeds the bound (0 otherwise). A reader that starts one goroutine
+// per claimed page does so while this request is served: the samples yield to it for a
+// moment rather than catch it half way.
+func swollen(armed bool) int {
+	if !armed {
+		return 0
+	}
+	for range 4096 {
+		if n := runtime.NumGoroutine(); n > goroutineBound {
+			return n
+		}
+		runtime.Gosched()
+	}
+	return 0
 }
 
 // hugeArmed reports whether this pass's listing claims a count beyond any directory. The
