@@ -213,11 +213,16 @@ type resolved struct {
 }
 
 type mapRun struct {
-	m        *Mapper
-	d        Desired
-	groupIdx map[string]int32 // lower Jira group name -> Desired.Groups index
-	viaIdx   map[string]int32
-	res      map[string]*resolved
+	m *Mapper
+	d Desired
+	// stamp, deskStamp and orgStamp hold, per grant target, the index + 1 of the last person
+	// granted it: grants are deduplicated without a map per person. otf is one person's
+	// on-the-fly grants, reused.
+	stamp, deskStamp, orgStamp []int32
+	otf                        []Grant
+	groupIdx                   map[string]int32 // lower Jira group name -> Desired.Groups index
+	viaIdx                     map[string]int32
+	res                        map[string]*resolved
 }
 
 // Map builds the desired state. It never fails on bad data: affected people are skipped (and
@@ -312,123 +317,10 @@ func (m *Mapper) Map(srcs []SourceData) (Desired, []Warning) {
 	}
 
 	r.d.People = make([]Person, 0, len(people))
-	var stamp []int32 // Target -> person index + 1, to dedupe grants without a map
-	var deskStamp, orgStamp []int32
-	var otf []Grant // one person's on-the-fly grants, reused
-	deskStamp = make([]int32, len(r.d.Desks))
-	orgStamp = make([]int32, len(r.d.Orgs))
+	r.deskStamp = make([]int32, len(r.d.Desks))
+	r.orgStamp = make([]int32, len(r.d.Orgs))
 	for pi := range people {
-		idx := people[pi].recs
-		// Winner: highest priority; ties keep config (and record) order.
-		slices.SortStableFunc(idx, func(a, b int32) int {
-			if c := cmp.Compare(recs[b].prio, recs[a].prio); c != 0 {
-				return c
-			}
-			return cmp.Compare(recs[a].src, recs[b].src)
-		})
-		w := &recs[idx[0]]
-		p := Person{
-			Source:   srcs[w.src].Directory.Source,
-			Key:      w.key,
-			UserName: w.userName,
-			Email:    w.email,
-			Active:   w.u.Active,
-			Records:  make([]Record, 0, len(idx)),
-		}
-		for _, ri := range idx {
-			rc := &recs[ri]
-			p.Records = append(p.Records, Record{Source: srcs[rc.src].Directory.Source, Key: rc.key})
-			for _, a := range rc.aliases {
-				p.Records = append(p.Records, Record{Source: srcs[rc.src].Directory.Source, Key: a})
-			}
-			if p.Email == "" {
-				p.Email = rc.email
-			}
-			if p.DisplayName == "" {
-				p.DisplayName = m.displayName(rc)
-			}
-		}
-		anyActive := false
-		for _, ri := range idx {
-			anyActive = anyActive || recs[ri].u.Active
-		}
-		pIdx := int32(len(r.d.People)) + 1
-		// On-the-fly grants are stamped last, after explicit and default ones: a person who
-		// gets a Jira group both ways holds the explicit or default grant, which the planner
-		// never refuses (an on-the-fly grant of an admin or product-access group it does).
-		otf = otf[:0]
-		licensed := false // a record of a source that may give a licensed account
-		for _, ri := range idx {
-			rc := &recs[ri]
-			if anyActive && !rc.u.Active {
-				continue // a disabled record grants nothing while another record is active
-			}
-			custOnly := srcs[rc.src].CustomersOnly
-			licensed = licensed || !custOnly
-			if st, ok := m.bySource[srcs[rc.src].Directory.Source]; ok {
-				via := r.via("source " + srcs[rc.src].Directory.Source)
-				for _, t := range st.desks {
-					if deskStamp[t] != pIdx {
-						deskStamp[t] = pIdx
-						p.Desks = append(p.Desks, Grant{Target: t, Via: via})
-					}
-				}
-				for _, t := range st.orgs {
-					if orgStamp[t] != pIdx {
-						orgStamp[t] = pIdx
-						p.Orgs = append(p.Orgs, Grant{Target: t, Via: via})
-					}
-				}
-			}
-			for _, g := range rc.u.Groups {
-				rs := r.resolve(g)
-				if custOnly {
-					rs = rs.customerPart()
-				}
-				for _, t := range rs.groups {
-					stamp = grow(stamp, t)
-					if stamp[t] != pIdx {
-						stamp[t] = pIdx
-						p.Groups = append(p.Groups, Grant{Target: t, Via: rs.via})
-					}
-				}
-				if rs.otf != -1 {
-					otf = append(otf, Grant{Target: r.onTheFly(rs), Via: rs.via})
-				}
-				for _, t := range rs.desks {
-					if deskStamp[t] != pIdx {
-						deskStamp[t] = pIdx
-						p.Desks = append(p.Desks, Grant{Target: t, Via: rs.via})
-					}
-				}
-				for _, t := range rs.orgs {
-					if orgStamp[t] != pIdx {
-						orgStamp[t] = pIdx
-						p.Orgs = append(p.Orgs, Grant{Target: t, Via: rs.via})
-					}
-				}
-			}
-		}
-		// Only customer-only sources know the person: customer access or nothing, never a
-		// licensed account (Person.CustomerOnly with no desk or organization gets no account).
-		p.CustomerOnly = !licensed || len(p.Groups) == 0 && len(otf) == 0 && (len(p.Desks) > 0 || len(p.Orgs) > 0)
-		if !p.CustomerOnly {
-			for _, t := range m.defaults {
-				stamp = grow(stamp, t)
-				if stamp[t] != pIdx {
-					stamp[t] = pIdx
-					p.Groups = append(p.Groups, Grant{Target: t, Via: ViaDefault})
-				}
-			}
-		}
-		for _, g := range otf {
-			stamp = grow(stamp, g.Target)
-			if stamp[g.Target] != pIdx {
-				stamp[g.Target] = pIdx
-				p.Groups = append(p.Groups, g)
-			}
-		}
-		r.d.People = append(r.d.People, p)
+		r.d.People = append(r.d.People, r.person(srcs, recs, people[pi].recs))
 	}
 	return r.d, warns
 }
@@ -438,4 +330,106 @@ func grow(s []int32, i int32) []int32 {
 		s = append(s, 0)
 	}
 	return s
+}
+
+// person merges the records of one person (idx, into recs) into a Person: the winning record
+// (highest priority, then config order) names them; grants are the union of what each
+// record's source and groups give (a disabled record grants nothing while another is
+// active); customers_only sources give customer access only.
+func (r *mapRun) person(srcs []SourceData, recs []rec, idx []int32) Person {
+	m := r.m
+	slices.SortStableFunc(idx, func(a, b int32) int {
+		if c := cmp.Compare(recs[b].prio, recs[a].prio); c != 0 {
+			return c
+		}
+		return cmp.Compare(recs[a].src, recs[b].src)
+	})
+	w := &recs[idx[0]]
+	p := Person{
+		Source:   srcs[w.src].Directory.Source,
+		Key:      w.key,
+		UserName: w.userName,
+		Email:    w.email,
+		Active:   w.u.Active,
+		Records:  make([]Record, 0, len(idx)),
+	}
+	anyActive := false
+	for _, ri := range idx {
+		rc := &recs[ri]
+		p.Records = append(p.Records, Record{Source: srcs[rc.src].Directory.Source, Key: rc.key})
+		for _, a := range rc.aliases {
+			p.Records = append(p.Records, Record{Source: srcs[rc.src].Directory.Source, Key: a})
+		}
+		if p.Email == "" {
+			p.Email = rc.email
+		}
+		if p.DisplayName == "" {
+			p.DisplayName = m.displayName(rc)
+		}
+		anyActive = anyActive || rc.u.Active
+	}
+	pIdx := int32(len(r.d.People)) + 1
+	// On-the-fly grants are stamped last, after explicit and default ones: a person who
+	// gets a Jira group both ways holds the explicit or default grant, which the planner
+	// never refuses (an on-the-fly grant of an admin or product-access group it does).
+	r.otf = r.otf[:0]
+	licensed := false // a record of a source that may give a licensed account
+	for _, ri := range idx {
+		rc := &recs[ri]
+		if anyActive && !rc.u.Active {
+			continue // a disabled record grants nothing while another record is active
+		}
+		custOnly := srcs[rc.src].CustomersOnly
+		licensed = licensed || !custOnly
+		if st, ok := m.bySource[srcs[rc.src].Directory.Source]; ok {
+			via := r.via("source " + srcs[rc.src].Directory.Source)
+			p.Desks = stampGrants(r.deskStamp, p.Desks, st.desks, via, pIdx)
+			p.Orgs = stampGrants(r.orgStamp, p.Orgs, st.orgs, via, pIdx)
+		}
+		for _, g := range rc.u.Groups {
+			rs := r.resolve(g)
+			if custOnly {
+				rs = rs.customerPart()
+			}
+			p.Groups = r.stampGroups(p.Groups, rs.groups, rs.via, pIdx)
+			if rs.otf != -1 {
+				r.otf = append(r.otf, Grant{Target: r.onTheFly(rs), Via: rs.via})
+			}
+			p.Desks = stampGrants(r.deskStamp, p.Desks, rs.desks, rs.via, pIdx)
+			p.Orgs = stampGrants(r.orgStamp, p.Orgs, rs.orgs, rs.via, pIdx)
+		}
+	}
+	// Only customer-only sources know the person: customer access or nothing, never a
+	// licensed account (Person.CustomerOnly with no desk or organization gets no account).
+	p.CustomerOnly = !licensed || len(p.Groups) == 0 && len(r.otf) == 0 && (len(p.Desks) > 0 || len(p.Orgs) > 0)
+	if !p.CustomerOnly {
+		p.Groups = r.stampGroups(p.Groups, m.defaults, ViaDefault, pIdx)
+	}
+	for _, g := range r.otf {
+		p.Groups = r.stampGroups(p.Groups, []int32{g.Target}, g.Via, pIdx)
+	}
+	return p
+}
+
+// stampGroups adds a grant of each Jira group target not yet granted to person pIdx.
+func (r *mapRun) stampGroups(gs []Grant, targets []int32, via, pIdx int32) []Grant {
+	for _, t := range targets {
+		r.stamp = grow(r.stamp, t)
+		if r.stamp[t] != pIdx {
+			r.stamp[t] = pIdx
+			gs = append(gs, Grant{Target: t, Via: via})
+		}
+	}
+	return gs
+}
+
+// stampGrants adds a grant of each desk or organization target not yet granted to pIdx.
+func stampGrants(stamp []int32, gs []Grant, targets []int32, via, pIdx int32) []Grant {
+	for _, t := range targets {
+		if stamp[t] != pIdx {
+			stamp[t] = pIdx
+			gs = append(gs, Grant{Target: t, Via: via})
+		}
+	}
+	return gs
 }
