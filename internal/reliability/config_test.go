@@ -32,8 +32,10 @@ type cfgOpts struct {
 	// SCIMTokens maps extra push-only (type scim) source names to their tokens; PushToken,
 	// when set, turns on push for the miniOrange source corp.
 	SCIMTokens map[string]string
-	PushToken  string
-	NoSource   bool // leave the miniOrange source out (push-only sources only)
+	// CustomersOnly marks those of SCIMTokens' sources that are customers_only.
+	CustomersOnly map[string]bool
+	PushToken     string
+	NoSource      bool // leave the miniOrange source out (push-only sources only)
 
 	JiraRPS     float64 // sink.jira.rate_limit.requests_per_second (default 500)
 	Concurrency int     // default 4
@@ -138,7 +140,8 @@ func (o cfgOpts) write(t testing.TB) string {
 		}
 	}
 	for _, name := range sortedKeys(o.SCIMTokens) {
-		fmt.Fprintf(&b, "  - name: %s\n    type: scim\n    push:\n      enabled: true\n      debounce: 200ms\n      %s\n", name, secret("token", o.SCIMTokens[name]))
+		fmt.Fprintf(&b, "  - name: %s\n    type: scim\n    customers_only: %v\n    push:\n      enabled: true\n      debounce: 200ms\n      %s\n",
+			name, o.CustomersOnly[name], secret("token", o.SCIMTokens[name]))
 	}
 	fmt.Fprintf(&b, `sink:
   type: jira
