@@ -83,7 +83,10 @@
 // IDSYNC_SIM_SEEDS=N runs N seeds from IDSYNC_SIM_START (default 1) on parallel workers
 // (IDSYNC_SIM_PARALLEL, default three per core) and prints a summary: seeds, steps, passes,
 // invariant checks, faults, crashes, the slowest seed, and each failure with its replay
-// line; IDSYNC_SIM_STATE_DIR puts the state files elsewhere than the temp dir; `make simulate SEEDS=N`
-// (default 1000) does that without -race, with the state files on /dev/shm when it exists.
-// `make simulate SEEDS=1 SEED=<seed>` replays one seed.
+// line; IDSYNC_SIM_STATE_DIR puts the state files elsewhere than the temp dir;
+// IDSYNC_SIM_HUGE_COUNT lowers the count a lying listing claims (to replay a seed against
+// code that sizes memory by the claim without taking the machine down).
+//
+// `make simulate SEEDS=N` (default 1000) does that without -race, with the state files on
+// /dev/shm when it exists; `make simulate SEEDS=1 SEED=<seed>` replays one seed.
 package simulation
