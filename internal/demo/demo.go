@@ -105,6 +105,9 @@ func Run(ctx context.Context, o Options) (err error) {
 	if logOut == nil {
 		logOut = io.Discard
 	}
+	// The SCIM listener, the Runner and the demo log from several goroutines; the caller's
+	// writer need not be safe for that.
+	logOut = zerolog.SyncWriter(logOut)
 	d.log, _ = logging.New(logOut, "info", logging.FormatJSON)
 	if err := d.open(ctx, d.config(configs.DeactivateRemoveAccess)); err != nil {
 		return err
