@@ -31,9 +31,12 @@ type pushEnv struct {
 	jira *jiratest.Sim
 	app  *app.App
 	scim string
+	base string // the listener's /scim/v2/, for other sources
 }
 
-func newPushEnv(t *testing.T) *pushEnv {
+// newPushEnv wires a push-only source "okta" to the Jira simulator; edits change the config
+// before it is validated (more sources, other mappings).
+func newPushEnv(t *testing.T, edits ...func(*configs.Config)) *pushEnv {
 	t.Helper()
 	js, jsrv := jiratest.NewServer(t, jiratest.Options{Seed: 7})
 	cfg := configs.Default()
@@ -48,6 +51,9 @@ func newPushEnv(t *testing.T) *pushEnv {
 	}}
 	cfg.Mapping = configs.MappingConfig{ImportUsers: true, ImportGroups: true, DefaultGroups: []string{"jira-software-users"}}
 	cfg.Safety = configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 2, MaxDeactivations: 10, MaxDeactivationPercent: 100, MaxMembershipRemovals: 100}
+	for _, edit := range edits {
+		edit(cfg)
+	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
@@ -66,7 +72,7 @@ func newPushEnv(t *testing.T) *pushEnv {
 		srv.Close()
 		_ = a.Close()
 	})
-	return &pushEnv{jira: js, app: a, scim: srv.URL + "/scim/v2/okta"}
+	return &pushEnv{jira: js, app: a, scim: srv.URL + "/scim/v2/okta", base: srv.URL + "/scim/v2/"}
 }
 
 func (e *pushEnv) call(t *testing.T, method, path string, body any, wantStatus ...int) map[string]any {
