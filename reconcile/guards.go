@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/idsync/idsync/configs"
@@ -348,6 +349,9 @@ type BreakerInput struct {
 	// Full is true for complete, full passes: only they consume an approval or replace the
 	// held plan.
 	Full bool
+	// Standing are item keys whose approval stands (StandingApproval): a full pass applies
+	// them without counting them, whatever else the breaker decides.
+	Standing map[string]bool
 }
 
 // Breaker decisions.
@@ -381,13 +385,24 @@ func (t Trip) Held() bool { return t.Decision == BreakerHold || t.Decision == Br
 // An approval binds to the items the held plan showed (DESIGN "An approval binds to the items
 // it showed"): the next complete full pass applies the approved items it still plans, and
 // judges every other deactivation and removal on its own, as if the approved ones were not
-// there. Approving N held items never lets N other accounts go.
+// there. Approving N held items never lets N other accounts go. An approved item Jira refused
+// keeps its approval (in.Standing) and is retried by every full pass without being counted,
+// even while a newer hold is open: otherwise each approval would cover only half of what a
+// permanently refused removal keeps the breaker holding, and holds would alternate forever.
 func Breaker(c Changes, in BreakerInput) (Changes, []Held, Trip) {
 	t := Trip{Decision: BreakerPass}
 	h := in.Hold
+	holdApproved := h != nil && h.Approved && in.Full
 	var approved map[string]bool
-	if h != nil && h.Approved && in.Full {
+	if holdApproved {
 		approved = h.Changes.ItemKeys()
+	}
+	if in.Full && len(in.Standing) > 0 {
+		approved = maps.Clone(approved)
+		if approved == nil {
+			approved = make(map[string]bool, len(in.Standing))
+		}
+		maps.Copy(approved, in.Standing)
 	}
 	count := func(ch Change) {
 		if ch.Unsupported != "" {
@@ -412,7 +427,7 @@ func Breaker(c Changes, in BreakerInput) (Changes, []Held, Trip) {
 	}
 	over := exceeds(t.Deactivations, t.Removals, in)
 	switch {
-	case approved != nil:
+	case holdApproved:
 		t.UsedApproval = true
 		if over == "" {
 			t.Decision = BreakerRelease

@@ -238,6 +238,9 @@ func TestBreaker(t *testing.T) {
 		{"approval of a count covers nobody else", 22, reconcile.BreakerInput{Safety: safety, ManagedUsers: 100, ManagedMemberships: 100, Hold: approved, Full: true}, reconcile.BreakerHold, 44},
 		{"items beyond the approved ones are judged on their own", 40, reconcile.BreakerInput{Safety: safety, ManagedUsers: 1000, ManagedMemberships: 1000, Hold: approvedOf(22), Full: true}, reconcile.BreakerHold, 36},
 		{"a few items beyond the approved ones pass under the limits", 25, reconcile.BreakerInput{Safety: safety, ManagedUsers: 1000, ManagedMemberships: 1000, Hold: approvedOf(22), Full: true}, reconcile.BreakerRelease, 0},
+		{"standing approvals pass a full pass uncounted", 22, reconcile.BreakerInput{Safety: safety, ManagedUsers: 100, ManagedMemberships: 100, Full: true, Standing: approvedOf(22).Changes.ItemKeys()}, reconcile.BreakerPass, 0},
+		{"standing approvals pass even while a hold is open", 3, reconcile.BreakerInput{Safety: safety, ManagedUsers: 100, ManagedMemberships: 100, Hold: held, Full: true, Standing: approvedOf(2).Changes.ItemKeys()}, reconcile.BreakerHold, 2},
+		{"standing approvals count in a targeted pass", 22, reconcile.BreakerInput{Safety: safety, ManagedUsers: 100, ManagedMemberships: 100, Standing: approvedOf(22).Changes.ItemKeys()}, reconcile.BreakerHold, 44},
 		{"zero limits hold every one", 1, reconcile.BreakerInput{ManagedUsers: 1000, ManagedMemberships: 1000, Full: true}, reconcile.BreakerHold, 2},
 		{"a zero percent limit alone holds every one", 1, reconcile.BreakerInput{Safety: configs.SafetyConfig{MaxDeactivations: 100, MaxMembershipRemovals: 100}, ManagedUsers: 1000, ManagedMemberships: 1000, Full: true}, reconcile.BreakerHold, 2},
 	}
@@ -263,8 +266,19 @@ func TestBreaker(t *testing.T) {
 			if len(out.CreateUsers) != 1 || len(out.AddMembers) != 1 {
 				t.Errorf("creates and adds must always apply: %v", kinds(out))
 			}
-			if trip.Held() && !trip.UsedApproval && (len(out.DeactivateUsers) != 0 || len(out.RemoveMembers) != 0) {
-				t.Errorf("held pass still removes: %v", kinds(out))
+			// In a held pass only approved items (those of the approved plan, or standing
+			// ones in a full pass) may still apply.
+			if trip.Held() && !trip.UsedApproval {
+				for _, l := range [][]reconcile.Change{out.DeactivateUsers, out.RemoveMembers} {
+					for _, x := range l {
+						if !tc.in.Full || !tc.in.Standing[x.ItemKey()] {
+							t.Errorf("held pass still removes %s: %v", x.ItemKey(), kinds(out))
+						}
+					}
+				}
+			}
+			if n := len(out.DeactivateUsers) + len(out.RemoveMembers); tc.in.Full && n < len(tc.in.Standing) {
+				t.Errorf("%d removals apply, fewer than the %d standing approvals", n, len(tc.in.Standing))
 			}
 		})
 	}

@@ -176,6 +176,32 @@ type HeldPlan struct {
 	ApprovedAt time.Time `json:"approvedAt,omitempty"`
 }
 
+// StandingApproval is an approved removal or deactivation that a pass applied and Jira
+// refused (a group managed elsewhere, a permanent 403). Its approval stands until it succeeds
+// or is no longer planned: without that, every retry would face the breaker again and each
+// approval would only ever cover half of what the breaker holds (DESIGN "An approval binds
+// to the items it showed").
+type StandingApproval struct {
+	Change Change `json:"change"`
+	// RunID is the held run whose approval covered the item; By who approved it.
+	RunID string `json:"runId"`
+	By    string `json:"by"`
+	// Since is when the item first failed under this approval.
+	Since time.Time `json:"since"`
+}
+
+// StandingKeys returns the item keys of s.
+func StandingKeys(s []StandingApproval) map[string]bool {
+	if len(s) == 0 {
+		return nil
+	}
+	keys := make(map[string]bool, len(s))
+	for _, a := range s {
+		keys[a.Change.ItemKey()] = true
+	}
+	return keys
+}
+
 // SnapshotRecord is the last complete read of one source.
 type SnapshotRecord struct {
 	Source    string    `json:"source"`

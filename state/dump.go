@@ -48,6 +48,7 @@ func (s *Store) Dump(w io.Writer) error {
 			{"snapshots", bucketSnapshots, typed[reconcile.SnapshotRecord]},
 			{"runs", bucketRuns, typed[reconcile.Run]},
 			{"heldPlan", bucketHeld, typed[reconcile.HeldPlan]},
+			{"standingApprovals", bucketStanding, typed[[]reconcile.StandingApproval]},
 			{"budgets", bucketBudget, typed[Budget]},
 			{"audit", bucketAudit, typed[reconcile.AuditRecord]},
 		} {

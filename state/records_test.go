@@ -553,3 +553,26 @@ func TestPutSCIMBatch(t *testing.T) {
 		t.Error("a resource without a source was stored")
 	}
 }
+
+func TestStanding(t *testing.T) {
+	s := newStore(t)
+	if got, err := s.Standing(); err != nil || len(got) != 0 {
+		t.Fatalf("Standing on an empty store = %v, %v; want none", got, err)
+	}
+	list := []reconcile.StandingApproval{{
+		Change: reconcile.Change{Kind: reconcile.KindDeactivateUser, AccountID: "acc-1", UserName: "u9"},
+		RunID:  "20261127T040515Z-0001", By: "ops", Since: t0,
+	}}
+	if err := s.PutStanding(list); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Standing(); err != nil || !reflect.DeepEqual(got, list) {
+		t.Fatalf("Standing() = %+v, %v\nwant %+v", got, err, list)
+	}
+	if err := s.PutStanding(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Standing(); err != nil || len(got) != 0 {
+		t.Fatalf("Standing after clearing = %v, %v", got, err)
+	}
+}

@@ -206,3 +206,44 @@ func (s *Store) ClearHeldPlan() error {
 	}
 	return nil
 }
+
+// standingKey is the one key of the standing bucket.
+const standingKey = "current"
+
+// Standing returns the approvals that stand for items Jira refused; none is an empty list.
+func (s *Store) Standing() ([]reconcile.StandingApproval, error) {
+	var out []reconcile.StandingApproval
+	err := s.view(func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketStanding)
+		if err != nil {
+			return err
+		}
+		err = getJSON(b, bucketStanding, standingKey, &out)
+		if errors.Is(err, reconcile.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading standing approvals: %w", err)
+	}
+	return out, nil
+}
+
+// PutStanding replaces the standing approvals; an empty list clears them.
+func (s *Store) PutStanding(list []reconcile.StandingApproval) error {
+	err := s.update(func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketStanding)
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			return b.Delete([]byte(standingKey))
+		}
+		return putJSON(b, bucketStanding, standingKey, list)
+	})
+	if err != nil {
+		return fmt.Errorf("storing standing approvals: %w", err)
+	}
+	return nil
+}

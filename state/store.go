@@ -61,6 +61,7 @@ const (
 	bucketAuditByTime = "audit_by_time" // index: time + seq -> nil
 	bucketAuditByUser = "audit_by_user" // index: lower(user) 0x00 seq -> nil
 	bucketHeld        = "held"
+	bucketStanding    = "standing" // one key: the approvals that stand (reconcile.StandingApproval)
 	bucketBudget      = "budget"
 )
 
@@ -68,6 +69,7 @@ const (
 var allBuckets = []string{
 	bucketMeta, bucketLinks, bucketOwned, bucketSnapshots, bucketSCIM, bucketRuns,
 	bucketAudit, bucketAuditByTime, bucketAuditByUser, bucketHeld, bucketBudget,
+	bucketStanding,
 }
 
 // DefaultTimeout is how long Open waits for the file lock.

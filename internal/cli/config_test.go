@@ -62,12 +62,15 @@ func TestStatusTables(t *testing.T) {
 		Started: now.Add(-time.Hour), ConfigFile: "/etc/idsync/idsync.yaml", Schedule: "@every 15m",
 		NextPass: now.Add(12 * time.Minute), Jitter: "30s",
 		Sources: []daemon.SourceStatus{{Name: "corp", Type: "miniorange", Push: true, Priority: 10}},
-		Runner:  runner.RunnerStatus{Last: &last, Hold: hold}}
+		Runner: runner.RunnerStatus{Last: &last, Hold: hold, Standing: []reconcile.StandingApproval{{
+			Change: reconcile.Change{Kind: reconcile.KindDeactivateUser, UserName: "u9", AccountID: "acc-9"},
+			RunID:  "r-0", By: "ops", Since: now.Add(-2 * time.Hour)}}}}
 	if err := WriteDaemonStatus(&b, st, now); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"idsync v1.2.3 (revision abc, go1.26.8)", "@every 15m, next pass", "(in 12m0s) (up to 30s later",
-		"corp (miniorange, push, priority 10)", "no pass", "run r-2 (schedule): ok in 2s", "3 ok, 1 failed", "idsync approve r-1"} {
+		"corp (miniorange, push, priority 10)", "no pass", "run r-2 (schedule): ok in 2s", "3 ok, 1 failed", "idsync approve r-1",
+		"refused", "deactivate_user u9", "approved by ops in run r-0"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("daemon status lacks %q:\n%s", want, b.String())
 		}

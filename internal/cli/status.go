@@ -59,6 +59,10 @@ func WriteDaemonStatus(w io.Writer, st daemon.Status, now time.Time) error {
 	if h := r.Hold; h != nil {
 		fmt.Fprintf(tw, "HELD\t%s\n", holdLine(*h))
 	}
+	for _, a := range r.Standing {
+		fmt.Fprintf(tw, "refused\t%s %s (%s), approved by %s in run %s; Jira refuses it since %s, retried every full pass\n",
+			a.Change.Kind, a.Change.Who(), a.Change.What(), a.By, a.RunID, when(a.Since, now))
+	}
 	if b := st.Budget; b != nil {
 		fmt.Fprintf(tw, "api budget\t%s: %d of %d remaining, %d throttled (as of %s)\n", b.Target, b.Remaining, b.Limit, b.Throttled, when(b.UpdatedAt, now))
 	}

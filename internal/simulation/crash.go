@@ -181,6 +181,13 @@ func (s *storeWrap) ClearHeldPlan() error {
 	return s.Store.ClearHeldPlan()
 }
 
+func (s *storeWrap) PutStanding(list []reconcile.StandingApproval) error {
+	if err := s.alive(); err != nil {
+		return err
+	}
+	return s.Store.PutStanding(list)
+}
+
 func (s *storeWrap) PutSnapshot(r reconcile.SnapshotRecord) error {
 	if err := s.alive(); err != nil {
 		return err

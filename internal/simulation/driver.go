@@ -60,13 +60,16 @@ type run struct {
 	raced   bool
 	harness error // an error of the simulation itself (a push refused, say)
 
-	passN       int
-	step        int
-	owner       map[memKey]string
-	managedEver map[string]bool
-	gone        map[string]int // person id -> counted passes while not active (I2)
-	converged   bool
-	end         map[string]string // the normalised end state (I6)
+	passN int
+	step  int
+	// approvedEver are the item keys of every plan the simulation approved: a standing
+	// approval (an approved item Jira refused) must be one of them.
+	approvedEver map[string]bool
+	owner        map[memKey]string
+	managedEver  map[string]bool
+	gone         map[string]int // person id -> counted passes while not active (I2)
+	converged    bool
+	end          map[string]string // the normalised end state (I6)
 	// lastConverge says what the last settling pass did, for a run that did not settle.
 	lastConverge string
 
@@ -325,6 +328,14 @@ func (r *run) approve() error {
 	}
 	r.stats.Approvals++
 	r.log = append(r.log, "approve "+h.RunID)
+	if r.approvedEver == nil {
+		r.approvedEver = map[string]bool{}
+	}
+	for _, k := range reconcile.Kinds {
+		for _, ch := range *h.Changes.List(k) {
+			r.approvedEver[itemKey(ch)] = true
+		}
+	}
 	_, err = r.app.Runner.Approve(h.RunID, "simulation")
 	return err
 }

@@ -62,6 +62,11 @@ type passRecord struct {
 	ManagedMemberships int
 	// Approved are the item keys of an approved held plan in force when the pass started.
 	Approved map[string]bool
+	// Standing are the item keys whose approval stood when the pass started (approved items
+	// Jira refused); a complete full pass applies them uncounted.
+	Standing map[string]bool
+	// StrayStanding are standing approvals of items no approval of the simulation showed.
+	StrayStanding []string
 	// Owner says who put each membership there (idsync, admin, seed) as the pass started.
 	Owner map[memKey]string
 	// ManagedEver are the Jira groups any mapping of the run named (and the default group).
@@ -265,6 +270,9 @@ func breakerAllows(n, limit int, pct float64, of int) bool {
 // the guards) and, independently, the accounts that lost all product access in Jira.
 func checkBreaker(p *passRecord) []Violation {
 	var out []Violation
+	for _, k := range p.StrayStanding {
+		out = append(out, Violation{I5, "a standing approval covers " + k + ", which no approval of the simulation showed"})
+	}
 	c := p.Run.Changes
 	d, rem := 0, 0
 	approvedAcc := map[string]bool{}
@@ -277,7 +285,7 @@ func checkBreaker(p *passRecord) []Violation {
 				if ch.Unsupported != "" {
 					continue
 				}
-				if p.Approved[itemKey(ch)] {
+				if key := itemKey(ch); p.Approved[key] || (p.Run.Complete && p.Standing[key]) {
 					if k == reconcile.KindDeactivateUser {
 						approvedAcc[ch.AccountID] = true
 					}

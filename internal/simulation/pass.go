@@ -127,6 +127,20 @@ func (r *run) preState(rec *passRecord) error {
 			}
 		}
 	}
+	standing, err := r.app.Store.Standing()
+	if err != nil {
+		return err
+	}
+	for _, a := range standing {
+		k := itemKey(a.Change)
+		if !r.approvedEver[k] {
+			rec.StrayStanding = append(rec.StrayStanding, k)
+		}
+		if rec.Standing == nil {
+			rec.Standing = map[string]bool{}
+		}
+		rec.Standing[k] = true
+	}
 	return nil
 }
 

@@ -31,6 +31,7 @@ type memState struct {
 	Audit    []reconcile.AuditRecord             `json:"audit"`
 	Runs     map[string]reconcile.Run            `json:"runs"`
 	Held     *reconcile.HeldPlan                 `json:"held"`
+	Standing []reconcile.StandingApproval        `json:"standing,omitempty"`
 	Snaps    map[string]reconcile.SnapshotRecord `json:"snaps"`
 	RunOrder []string                            `json:"runOrder"`
 }
@@ -185,6 +186,19 @@ func (s *MemStore) ClearHeldPlan() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.Held = nil
+	return nil
+}
+
+func (s *MemStore) Standing() ([]reconcile.StandingApproval, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.st.Standing), nil
+}
+
+func (s *MemStore) PutStanding(list []reconcile.StandingApproval) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Standing = slices.Clone(list)
 	return nil
 }
 

@@ -24,11 +24,11 @@ type ExecOptions struct {
 	RunID string
 	// Actor is who the audit log names: the trigger, or "approve:<who>".
 	Actor string
-	// RemovalActor, when set, is the actor of the removals and deactivations whose ItemKey
-	// is in Approved (an approved pass names who approved them).
-	RemovalActor string
-	Approved     map[string]bool
-	Concurrency  int
+	// Approved maps the ItemKey of each approved removal and deactivation to its actor
+	// ("approve:" and who approved it): the audit names them, and a failed one is reported
+	// in ExecResult.FailedApproved so that its approval can stand.
+	Approved    map[string]string
+	Concurrency int
 	// Links are the current links (after the plan's own links were journaled); deactivation
 	// and reactivation update them.
 	Links    []reconcile.Link
@@ -53,6 +53,8 @@ type ExecResult struct {
 	Stopped bool
 	// Err is the journal failure that stopped the pass, if any.
 	Err error
+	// FailedApproved are the approved items (keys in ExecOptions.Approved) that failed.
+	FailedApproved []reconcile.Change
 }
 
 type executor struct {
@@ -390,6 +392,9 @@ func (e *executor) count(k reconcile.Kind, result string) {
 func (e *executor) fail(ch reconcile.Change, err error) {
 	e.mu.Lock()
 	e.res.ErrorCount++
+	if _, ok := e.o.Approved[ch.ItemKey()]; ok && ch.Kind.IsRemoval() {
+		e.res.FailedApproved = append(e.res.FailedApproved, ch)
+	}
 	if len(e.res.Errors) < maxRunErrors {
 		e.res.Errors = append(e.res.Errors, fmt.Sprintf("%s %s (%s): %v", ch.Kind, ch.Who(), ch.What(), err))
 	}

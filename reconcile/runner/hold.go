@@ -141,3 +141,78 @@ func (r *Runner) Approve(runID, by string) (reconcile.HeldPlan, error) {
 
 // approveSummaryNames is how many people an approval's summary names per kind.
 const approveSummaryNames = 5
+
+// approvals is the open held plan (nil when none) and the approvals that stand.
+type approvals struct {
+	hold     *reconcile.HeldPlan
+	standing []reconcile.StandingApproval
+}
+
+func (r *Runner) approvals() (approvals, error) {
+	var ap approvals
+	if h, err := r.cfg.Store.HeldPlan(); err == nil {
+		ap.hold = &h
+	} else if !errors.Is(err, reconcile.ErrNotFound) {
+		return ap, err
+	}
+	s, err := r.cfg.Store.Standing()
+	if err != nil {
+		return ap, err
+	}
+	ap.standing = s
+	return ap, nil
+}
+
+// actors maps the item key of every approved removal of the pass to its audit actor: the held
+// plan's items when the pass used its approval, and the standing approvals in a full pass
+// (the only kind of pass the breaker lets them through unheld).
+func (ap approvals) actors(usedHold, full bool) map[string]string {
+	out := map[string]string{}
+	if full {
+		for _, a := range ap.standing {
+			out[a.Change.ItemKey()] = "approve:" + a.By
+		}
+	}
+	if usedHold && ap.hold != nil {
+		for k := range ap.hold.Changes.ItemKeys() {
+			out[k] = "approve:" + ap.hold.ApprovedBy
+		}
+	}
+	return out
+}
+
+// updateStanding keeps the approval of every approved item this full pass applied and Jira
+// refused, and lets go of the rest: an item that succeeded, or that the pass no longer
+// planned, needs a fresh approval if it is ever planned again.
+func (r *Runner) updateStanding(log zerolog.Logger, ap approvals, failed []reconcile.Change) {
+	old := make(map[string]reconcile.StandingApproval, len(ap.standing))
+	for _, a := range ap.standing {
+		old[a.Change.ItemKey()] = a
+	}
+	heldKeys := map[string]bool{}
+	if ap.hold != nil && ap.hold.Approved {
+		heldKeys = ap.hold.Changes.ItemKeys()
+	}
+	now := r.cfg.Now()
+	next := make([]reconcile.StandingApproval, 0, len(failed))
+	for _, ch := range failed {
+		k := ch.ItemKey()
+		if a, ok := old[k]; ok {
+			a.Change = ch
+			next = append(next, a)
+			continue
+		}
+		if heldKeys[k] {
+			next = append(next, reconcile.StandingApproval{Change: ch, RunID: ap.hold.RunID, By: ap.hold.ApprovedBy, Since: now})
+		}
+	}
+	if len(next) == 0 && len(ap.standing) == 0 {
+		return
+	}
+	if len(next) > 0 {
+		log.Warn().Int("items", len(next)).Msg("approved removals were refused by Jira; their approval stands and every full pass retries them until they succeed or are no longer planned")
+	}
+	if err := r.cfg.Store.PutStanding(next); err != nil {
+		log.Error().Err(err).Msg("storing the standing approvals failed; the refused items face the breaker again")
+	}
+}

@@ -51,6 +51,13 @@ func (s *dyingStore) PutHeldPlan(h reconcile.HeldPlan) error {
 	return s.MemStore.PutHeldPlan(h)
 }
 
+func (s *dyingStore) PutStanding(list []reconcile.StandingApproval) error {
+	if s.dead.Load() {
+		return errCrash
+	}
+	return s.MemStore.PutStanding(list)
+}
+
 func (s *dyingStore) ClearHeldPlan() error {
 	if s.dead.Load() {
 		return errCrash

@@ -109,8 +109,8 @@ func (e *executor) audit(ch reconcile.Change, result string, err error) reconcil
 		Source: ch.Source, UserKey: ch.UserKey, UserName: ch.UserName, AccountID: ch.AccountID,
 		Target: ch.Target(), Reason: ch.Reason, Result: result,
 	}
-	if ch.Kind.IsRemoval() && e.o.RemovalActor != "" && e.o.Approved[ch.ItemKey()] {
-		a.Actor = e.o.RemovalActor
+	if actor := e.o.Approved[ch.ItemKey()]; actor != "" && ch.Kind.IsRemoval() {
+		a.Actor = actor
 	}
 	switch {
 	case ch.Kind == reconcile.KindCreateGroup:

@@ -53,12 +53,11 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 	if err != nil {
 		return r.finish(log, run, "reading ownership", err)
 	}
-	var hold *reconcile.HeldPlan
-	if h, err := r.cfg.Store.HeldPlan(); err == nil {
-		hold = &h
-	} else if !errors.Is(err, reconcile.ErrNotFound) {
+	ap, err := r.approvals()
+	if err != nil {
 		return r.finish(log, run, "reading the held plan", err)
 	}
+	hold := ap.hold
 	own := reconcile.Ownership{Links: links, Owned: owned}
 	live, err := r.cfg.Sink.Live(ctx, reconcile.BuildScope(desired, own, o.targeted()))
 	if err != nil {
@@ -66,7 +65,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 	}
 
 	// 4. Plan and guards.
-	g := r.planAndGuard(o, now, safety, src, desired, live, own, hold, &run, log)
+	g := r.planAndGuard(o, now, safety, src, desired, live, own, ap, &run, log)
 	r.setCurrent(&run)
 	if o.DryRun {
 		if g.heldNow {
@@ -91,13 +90,13 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 		return r.record(log, run, nil)
 	}
 
-	return r.apply(ctx, o, run, g, desired, links, hold, len(src.failed) > 0, log)
+	return r.apply(ctx, o, run, g, desired, links, ap, len(src.failed) > 0, log)
 }
 
 // apply runs steps 5 to 7 of a real pass: resolve interrupted passes, journal links, store
 // or release the held plan, apply, and record the run.
 func (r *Runner) apply(ctx context.Context, o RunOptions, run reconcile.Run, g guarded, desired reconcile.Desired,
-	links []reconcile.Link, hold *reconcile.HeldPlan, incomplete bool, log zerolog.Logger) (reconcile.Run, error) {
+	links []reconcile.Link, ap approvals, incomplete bool, log zerolog.Logger) (reconcile.Run, error) {
 	// 5. Resolve interrupted passes (a complete full plan is the witness of what Jira holds),
 	// then journal links, grace counters and forgotten ownership before any Jira write.
 	r.markRunning(log, run)
@@ -116,19 +115,15 @@ func (r *Runner) apply(ctx context.Context, o RunOptions, run reconcile.Run, g g
 	}
 
 	// 6. Held plan.
-	actor := ""
-	var approvedKeys map[string]bool
-	_, holdID := r.updateHold(log, run.ID, g.trip, g.breaker, hold)
-	if g.trip.UsedApproval && hold != nil {
-		actor, approvedKeys = "approve:"+hold.ApprovedBy, hold.Changes.ItemKeys()
-	}
+	_, holdID := r.updateHold(log, run.ID, g.trip, g.breaker, ap.hold)
+	approved := ap.actors(g.trip.UsedApproval, g.full)
 	if g.heldNow {
 		g.warnHeld(log, "approve with `idsync approve "+holdID+"`")
 	}
 
 	// 7. Apply.
 	res := Execute(ctx, r.cfg.Sink, r.cfg.Store, g.c, ExecOptions{
-		RunID: run.ID, Actor: o.Trigger, RemovalActor: actor, Approved: approvedKeys, Concurrency: r.cfg.Concurrency,
+		RunID: run.ID, Actor: o.Trigger, Approved: approved, Concurrency: r.cfg.Concurrency,
 		Links: curLinks, Now: r.cfg.Now, Observer: statusObserver{Observer: r.obs, r: r}, ItemTimeout: r.cfg.ItemTimeout, Retried: resolved.retried,
 	})
 	for k, m := range res.Counts {
@@ -142,6 +137,9 @@ func (r *Runner) apply(ctx context.Context, o RunOptions, run reconcile.Run, g g
 	}
 	if res.Stopped && ctx.Err() != nil {
 		run.Errors = append(run.Errors, "pass stopped by shutdown; the next pass continues")
+	}
+	if g.full {
+		r.updateStanding(log, ap, res.FailedApproved)
 	}
 	run.Complete = g.full
 	run.Changes = &g.c
@@ -219,7 +217,7 @@ func (g guarded) warnHeld(log zerolog.Logger, approve string) {
 // planAndGuard plans and runs the guards in their order (identity, policy, ownership,
 // incomplete read, grace, breaker), counting what each dropped or held into run.
 func (r *Runner) planAndGuard(o RunOptions, now time.Time, safety configs.SafetyConfig, src sourcesRead, desired reconcile.Desired,
-	live reconcile.Live, own reconcile.Ownership, hold *reconcile.HeldPlan, run *reconcile.Run, log zerolog.Logger) guarded {
+	live reconcile.Live, own reconcile.Ownership, ap approvals, run *reconcile.Run, log zerolog.Logger) guarded {
 	targeted := o.targeted()
 	links, owned := own.Links, own.Owned
 	planned := reconcile.Plan(desired, live, own, reconcile.PlanOptions{Now: now, ProfileWritable: r.cfg.ProfileWritable,
@@ -245,7 +243,8 @@ func (r *Runner) planAndGuard(o RunOptions, now time.Time, safety configs.Safety
 	c, hg := reconcile.GraceGuard(c, links, safety.GracePasses)
 	full := !targeted && o.Source == "" && src.allFresh
 	c, hb, trip := reconcile.Breaker(c, reconcile.BreakerInput{Safety: safety, ManagedUsers: reconcile.ManagedUsers(links),
-		ManagedMemberships: reconcile.ManagedMemberships(owned, live, desired), Hold: hold, Full: full})
+		ManagedMemberships: reconcile.ManagedMemberships(owned, live, desired), Hold: ap.hold, Full: full,
+		Standing: reconcile.StandingKeys(ap.standing)})
 	for _, hs := range [][]reconcile.Held{hx, hp} {
 		for _, h := range hs {
 			run.Count(h.Change.Kind, reconcile.ItemDropped, 1)

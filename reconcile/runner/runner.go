@@ -102,6 +102,9 @@ type RunnerStatus struct {
 	Pending bool `json:"pending"`
 	// Hold is the open held plan, without its changes.
 	Hold *reconcile.HeldPlan `json:"hold,omitempty"`
+	// Standing are approved items Jira refused; every full pass retries them under their
+	// approval.
+	Standing []reconcile.StandingApproval `json:"standingApprovals,omitempty"`
 }
 
 // Pruner is implemented by stores that can drop old run records.
@@ -313,6 +316,7 @@ func (r *Runner) Status() RunnerStatus {
 		h.Changes = reconcile.Changes{}
 		st.Hold = &h
 	}
+	st.Standing, _ = r.cfg.Store.Standing() // a status without them beats no status
 	return st
 }
 

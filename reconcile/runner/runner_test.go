@@ -564,3 +564,73 @@ func TestRenderHeldOwnershipOnly(t *testing.T) {
 		t.Errorf("held section with a grace item:\n%s", out)
 	}
 }
+
+// An approved deactivation Jira refuses keeps its approval: the next full passes retry it
+// without counting it, holds of other people do not absorb it, and the approval goes once it
+// succeeds. Before, each pass counted it again, so approvals alternated between it and the
+// rest forever.
+func TestRefusedApprovedItemKeepsItsApproval(t *testing.T) {
+	s := limits(configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2})
+	var users []reconcile.User
+	for i := 0; i < 10; i++ {
+		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
+	}
+	e := newEnv(t, users, baseMapping(), s)
+	e.run(runner.RunOptions{})
+	var refuse atomic.Bool
+	refuse.Store(true)
+	e.sink.Fail = func(c reconcile.Change, _ int) error {
+		if c.Kind == reconcile.KindDeactivateUser && c.UserName == "u9" && refuse.Load() {
+			return errors.New("403: the group is managed elsewhere")
+		}
+		return nil
+	}
+	e.src.Set(users[:5]) // u5..u9 leave
+	held := e.run(runner.RunOptions{})
+	if _, err := e.r.Approve(held.ID, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	e.src.Set(users[3:5]) // u0..u2 leave too, beyond the limit on their own
+	run := e.run(runner.RunOptions{})
+	if n := applied(run, reconcile.KindDeactivateUser); n != 4 || run.Held != 3 {
+		t.Fatalf("approved pass: %d deactivated, %d held; want u5..u8 deactivated, u0..u2 held", n, run.Held)
+	}
+	standing, err := e.store.Standing()
+	if err != nil || len(standing) != 1 || standing[0].Change.UserName != "u9" || standing[0].By != "ops" || standing[0].RunID != held.ID {
+		t.Fatalf("standing approvals %+v, %v; want u9's approval by ops in run %s", standing, err, held.ID)
+	}
+	// With a new hold open, the refused item is still retried under its approval, not held.
+	retry := e.run(runner.RunOptions{})
+	if retry.Held != 3 || retry.Counts[reconcile.KindDeactivateUser][reconcile.ItemFailed] != 1 {
+		t.Fatalf("retry pass: held %d, counts %v; want u0..u2 held and u9 tried", retry.Held, retry.Counts)
+	}
+	for _, x := range e.r.Status().Hold.Changes.DeactivateUsers {
+		if x.UserName == "u9" {
+			t.Fatal("u9's standing approval was put back into a held plan")
+		}
+	}
+	if _, err := e.r.Approve(retry.ID, "sec"); err != nil {
+		t.Fatal(err)
+	}
+	after := e.run(runner.RunOptions{})
+	if after.Result == reconcile.ResultHeld || applied(after, reconcile.KindDeactivateUser) != 3 {
+		t.Fatalf("after the second approval: %s, %d deactivated; want u0..u2 applied and nothing held", after.Result, applied(after, reconcile.KindDeactivateUser))
+	}
+	for _, a := range mustAudit(t, e.store, after.ID) {
+		if a.UserName == "u9" && a.Actor != "approve:ops" {
+			t.Errorf("u9 retried by %q, want approve:ops", a.Actor)
+		}
+	}
+	// A targeted pass is not full: the standing approval does not let u9 past the breaker there.
+	if got := e.run(runner.RunOptions{Users: []string{"u9"}, Trigger: reconcile.TriggerPush}); applied(got, reconcile.KindDeactivateUser) != 0 {
+		t.Errorf("a targeted pass applied the standing approval")
+	}
+	refuse.Store(false)
+	done := e.run(runner.RunOptions{})
+	if applied(done, reconcile.KindDeactivateUser) != 1 {
+		t.Fatalf("u9 not deactivated once Jira let it: %v", done.Counts)
+	}
+	if standing, _ := e.store.Standing(); len(standing) != 0 {
+		t.Fatalf("a standing approval outlived its item: %+v", standing)
+	}
+}

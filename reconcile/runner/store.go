@@ -34,6 +34,11 @@ type Store interface {
 	PutHeldPlan(h reconcile.HeldPlan) error
 	ClearHeldPlan() error
 
+	// Standing returns the approvals that stand for items Jira refused (none is not an
+	// error); PutStanding replaces them (an empty list clears them).
+	Standing() ([]reconcile.StandingApproval, error)
+	PutStanding(s []reconcile.StandingApproval) error
+
 	// PutSnapshot stores the last complete read of a source; Snapshot returns it
 	// (ErrNotFound when the source was never read completely).
 	PutSnapshot(s reconcile.SnapshotRecord) error
