@@ -48,6 +48,8 @@ type moSticky struct {
 	Page     int
 	Kind     miniorangetest.FaultKind
 	Delta    int
+	// fired is set after the pass when the fault hit a request (see disarm).
+	fired bool
 }
 
 func (f passFaults) any() bool {
@@ -58,7 +60,7 @@ func (f passFaults) any() bool {
 // readBroken reports whether the pass's source read cannot be complete, whatever idsync
 // says about it.
 func (f passFaults) readBroken() bool {
-	return f.MOSticky != nil || f.MissingStatus != "" || f.PushReadFail
+	return (f.MOSticky != nil && f.MOSticky.fired) || f.MissingStatus != "" || f.PushReadFail
 }
 
 // sourceTouched reports whether anything may have kept the source read from completing.
@@ -195,10 +197,12 @@ type faultBox struct {
 	pass     int
 	plan     passFaults
 	attempts map[string]int
-	race     func()
-	raceOnce bool
-	raceAt   bool // fire after the first users page is served (else before)
-	injected int
+	// stickyFired reads how often the pass's sticky fault fired.
+	stickyFired func() int
+	race        func()
+	raceOnce    bool
+	raceAt      bool // fire after the first users page is served (else before)
+	injected    int
 	// swollen is the most goroutines seen while a source was read, when over the bound.
 	swollen int
 }
@@ -214,20 +218,28 @@ func (fb *faultBox) arm(w *world, pass int, plan passFaults) {
 	clear(fb.attempts)
 	fb.mu.Unlock()
 	if s := plan.MOSticky; s != nil {
-		w.mo.AddFault(miniorangetest.Fault{Kind: s.Kind, Endpoint: s.Endpoint, Page: s.Page, Delta: s.Delta})
+		fired := w.mo.AddFault(miniorangetest.Fault{Kind: s.Kind, Endpoint: s.Endpoint, Page: s.Page, Delta: s.Delta})
+		fb.mu.Lock()
+		fb.stickyFired = fired
+		fb.mu.Unlock()
 	}
 	if plan.Lag {
 		w.jira.SetIndexLag(lagDuration)
 	}
 }
 
-func (fb *faultBox) disarm(w *world) {
+// disarm clears the pass's faults and reports whether its sticky listing fault fired: one on
+// a page the listing does not reach (a short directory) never breaks the read.
+func (fb *faultBox) disarm(w *world) (stickyFired bool) {
 	fb.mu.Lock()
 	fb.armed = false
-	fb.plan = passFaults{}
+	fired := fb.stickyFired
+	fb.plan, fb.stickyFired = passFaults{}, nil
 	fb.mu.Unlock()
+	stickyFired = fired != nil && fired() > 0
 	w.mo.ClearFaults()
 	w.jira.SetIndexLag(0)
+	return stickyFired
 }
 
 // setRace arms a push that fires while the users listing is read (nil disarms it).

@@ -50,7 +50,11 @@ func (r *run) passRec(kind passKind, o runner.RunOptions, clean bool) (*passReco
 	r.raceMu.Unlock()
 	runRec, runErr := r.app.Runner.RunOnce(ctx, o)
 	r.w.pass.Store(0)
-	r.fb.disarm(r.w)
+	if fired := r.fb.disarm(r.w); rec.Faults.MOSticky != nil {
+		s := *rec.Faults.MOSticky // the plan's copy is shared with the fault box
+		s.fired = fired
+		rec.Faults.MOSticky = &s
+	}
 	r.box.arm(nil, nil) // a journal write between passes (an approval) never crashes
 	cancel()
 	if kind.full() {

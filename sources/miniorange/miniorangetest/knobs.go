@@ -53,11 +53,18 @@ type Fault struct {
 	fired int
 }
 
-// AddFault injects f.
-func (s *Sim) AddFault(f Fault) {
+// AddFault injects f. fired reports how often it has fired so far: a fault on a page no read
+// reaches never does.
+func (s *Sim) AddFault(f Fault) (fired func() int) {
 	s.kmu.Lock()
 	defer s.kmu.Unlock()
-	s.faults = append(s.faults, &f)
+	p := &f
+	s.faults = append(s.faults, p)
+	return func() int {
+		s.kmu.Lock()
+		defer s.kmu.Unlock()
+		return p.fired
+	}
 }
 
 // ClearFaults removes every injected fault and the random error rate.
