@@ -221,6 +221,10 @@ type JiraConfig struct {
 	// ProductAccessGroups overrides the groups discovered from /rest/api/3/applicationrole.
 	ProductAccessGroups []string      `mapstructure:"product_access_groups" json:"product_access_groups"`
 	Timeout             time.Duration `mapstructure:"timeout" json:"timeout"`
+	// FullReadInterval is how often a scheduled or push pass reads Jira in full; in
+	// between, passes plan against the state the last full read saw plus every write since,
+	// and read only the accounts they write to. 0 reads in full every pass.
+	FullReadInterval time.Duration `mapstructure:"full_read_interval" json:"full_read_interval"`
 }
 
 // AdminAPIConfig is the Atlassian organization admin API.

@@ -19,9 +19,11 @@ const (
 	DefaultMiniOrangePageSize = 500
 	DefaultSCIMPullPageSize   = 100
 	DefaultRequestTimeout     = 30 * time.Second
-	DefaultPushDebounce       = 2 * time.Second
-	DefaultAdminAPIBaseURL    = "https://api.atlassian.com"
-	DefaultDisplayName        = "displayName"
+	// DefaultFullReadInterval is sink.jira.full_read_interval.
+	DefaultFullReadInterval = time.Hour
+	DefaultPushDebounce     = 2 * time.Second
+	DefaultAdminAPIBaseURL  = "https://api.atlassian.com"
+	DefaultDisplayName      = "displayName"
 
 	// MinAdminTokenLength keeps guessable admin tokens out; the demo token is exactly 16.
 	MinAdminTokenLength = 16
@@ -76,6 +78,8 @@ func Default() *Config {
 				Deactivate: DeactivateRemoveAccess,
 				RateLimit:  DefaultJiraRateLimit,
 				Timeout:    DefaultRequestTimeout,
+				// ApplyDefaults leaves a zero alone: 0 (read in full every pass) is a choice.
+				FullReadInterval: DefaultFullReadInterval,
 			},
 		},
 		Mapping: MappingConfig{

@@ -368,6 +368,9 @@ func (v *validator) sink(c *Config) {
 	v.rateLimit("sink.jira.rate_limit", j.RateLimit)
 	v.names("sink.jira.product_access_groups", j.ProductAccessGroups)
 	v.positive("sink.jira.timeout", j.Timeout)
+	if j.FullReadInterval < 0 {
+		v.add("sink.jira.full_read_interval", fmt.Sprintf("must be 0 (read in full every pass) or positive, got %s", j.FullReadInterval), ErrInvalid)
+	}
 	if a := j.AdminAPI; a != nil {
 		v.url("sink.jira.admin_api.base_url", a.BaseURL)
 		if a.OrgAPIKey == "" {

@@ -13,6 +13,13 @@ const (
 	TriggerStartup  = "startup"
 )
 
+// Kinds of Jira read, as in Run.JiraRead.
+const (
+	ReadFull        = "full"
+	ReadIncremental = "incremental"
+	ReadTargeted    = "targeted"
+)
+
 // Item results, as in Run.Counts and idsync_changes_total{result}.
 const (
 	ItemOK          = "ok"

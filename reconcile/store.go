@@ -135,6 +135,10 @@ type Run struct {
 	Finished time.Time `json:"finished"`
 	Complete bool      `json:"complete"`
 	Result   string    `json:"result"`
+	// JiraRead says how the pass read Jira: full | incremental | targeted (empty when it did
+	// not get that far). FullReadReason says why a full read was due.
+	JiraRead       string `json:"jiraRead,omitempty"`
+	FullReadReason string `json:"fullReadReason,omitempty"`
 	// Counts maps kind -> result (ok | failed | skipped | held | dropped | unsupported |
 	// planned | done_by_create) -> items. done_by_create adds are not writes: the account's
 	// creation did them.

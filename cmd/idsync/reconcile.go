@@ -22,12 +22,13 @@ type passFlags struct {
 	users  []string
 	source string
 	output string
+	full   bool
 }
 
 func newReconcileCmd() *cobra.Command {
 	var f passFlags
 	cmd := &cobra.Command{
-		Use:   "reconcile [-c FILE] [--dry-run] [--user NAME] [--source NAME] [-o table|json]",
+		Use:   "reconcile [-c FILE] [--dry-run] [--full] [--user NAME] [--source NAME] [-o table|json]",
 		Short: "Run one pass in the foreground; the exit code says how it went (0 ok, 1 items failed, 2 config/connection error, 3 held)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -36,6 +37,7 @@ func newReconcileCmd() *cobra.Command {
 	}
 	addPassFlags(cmd, &f)
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "plan only: write nothing to Jira or to the ownership records")
+	cmd.Flags().BoolVar(&f.full, "full", false, "read Jira and the sources in full (what every manual pass does; the run record says so)")
 	return cmd
 }
 
@@ -111,7 +113,7 @@ func runPass(cmd *cobra.Command, f passFlags, planOnly bool) error {
 	defer stop()
 	context.AfterFunc(ctx, stop)
 	run, err := a.RunOnce(ctx, runner.RunOptions{
-		Trigger: reconcile.TriggerCLI, DryRun: f.dryRun || planOnly, Users: f.users, Source: f.source,
+		Trigger: reconcile.TriggerCLI, DryRun: f.dryRun || planOnly, Users: f.users, Source: f.source, Full: f.full,
 	})
 	if err != nil && run.ID == "" {
 		return withCode(exitConfig, err)

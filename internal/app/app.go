@@ -216,6 +216,7 @@ func (a *App) build(cfg *configs.Config, opts Options) error {
 		Logger:           a.Log,
 		Now:              a.now(),
 		RunID:            runID,
+		FullReadInterval: cfg.Sink.Jira.FullReadInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("building the runner: %w", err)

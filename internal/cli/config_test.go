@@ -54,7 +54,7 @@ func TestRowsCut(t *testing.T) {
 
 func TestStatusTables(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	last := reconcile.Run{ID: "r-2", Trigger: "schedule", Started: now.Add(-time.Minute), Finished: now.Add(-58 * time.Second),
+	last := reconcile.Run{ID: "r-2", Trigger: "schedule", JiraRead: reconcile.ReadIncremental, Started: now.Add(-time.Minute), Finished: now.Add(-58 * time.Second),
 		Result: reconcile.ResultOK, Counts: map[reconcile.Kind]map[string]int{reconcile.KindCreateUser: {"ok": 3, "failed": 1}}}
 	hold := &reconcile.HeldPlan{RunID: "r-1", Deactivations: 30, Reason: "30 deactivations > max 25"}
 	var b strings.Builder
@@ -70,7 +70,7 @@ func TestStatusTables(t *testing.T) {
 	}
 	for _, want := range []string{"idsync v1.2.3 (revision abc, go1.26.8)", "@every 15m, next pass", "(in 12m0s) (up to 30s later",
 		"corp (miniorange, push, priority 10)", "no pass", "run r-2 (schedule): ok in 2s", "3 ok, 1 failed", "idsync approve r-1",
-		"refused", "deactivate_user u9", "approved by ops in run r-0"} {
+		"refused", "deactivate_user u9", "approved by ops in run r-0", "Jira read incremental"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("daemon status lacks %q:\n%s", want, b.String())
 		}

@@ -110,6 +110,9 @@ func runLine(r reconcile.Run, now time.Time) string {
 		s += fmt.Sprintf(" in %s, finished %s", r.Finished.Sub(r.Started).Round(time.Millisecond), when(r.Finished, now))
 	}
 	s += "; items " + itemCounts(r)
+	if r.JiraRead != "" {
+		s += "; Jira read " + r.JiraRead
+	}
 	if len(r.Errors) > 0 {
 		s += fmt.Sprintf("; %d errors (idsync audit)", len(r.Errors))
 	}

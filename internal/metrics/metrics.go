@@ -42,6 +42,7 @@ type Metrics struct {
 	SCIMRequests     *prometheus.CounterVec   // idsync_scim_requests_total{source,method,code}
 	ConfigReloads    *prometheus.CounterVec   // idsync_config_reloads_total{result}
 	ScheduledSkipped prometheus.Counter       // idsync_scheduled_passes_skipped_total
+	FullReads        prometheus.Counter       // idsync_full_reads_total
 
 	// lastOutbound is when an outbound request last finished (unix ns): /readyz tells a long
 	// pass that still talks to its APIs from one that hangs.
@@ -99,6 +100,9 @@ func New() *Metrics {
 		ScheduledSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "idsync_scheduled_passes_skipped_total", Help: "Scheduled passes skipped because one was still running.",
 		}),
+		FullReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "idsync_full_reads_total", Help: "Passes that read Jira in full (the others read incrementally or targeted).",
+		}),
 	}
 	build := version.Get()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -112,7 +116,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Passes, m.PassDuration, m.LastSuccess, m.Changes, m.Held, m.SourceComplete,
 		m.SourceObjects, m.SinkObjects, m.APIRequests, m.APIDuration, m.RateLimitWait,
-		m.Throttled, m.SCIMRequests, m.ConfigReloads, m.ScheduledSkipped,
+		m.Throttled, m.SCIMRequests, m.ConfigReloads, m.ScheduledSkipped, m.FullReads,
 	)
 	return m
 }
@@ -180,6 +184,13 @@ func (m *Metrics) Pass(trigger, result string, took time.Duration, finished time
 	m.PassDuration.Observe(took.Seconds())
 	if result == "ok" {
 		m.LastSuccess.Set(float64(finished.Unix()))
+	}
+}
+
+// FullRead counts a pass that read Jira in full.
+func (m *Metrics) FullRead() {
+	if m != nil {
+		m.FullReads.Inc()
 	}
 }
 

@@ -311,7 +311,9 @@ func (f *FakeSink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.L
 	for _, id := range f.grpOrder {
 		g := f.groups[id]
 		lg := reconcile.LiveGroup{ID: g.id, Name: g.name, ProductAccess: g.productAccess, Admin: g.admin}
-		if names[strings.ToLower(g.name)] || ids[g.id] || g.productAccess {
+		// A targeted read, like the Jira sink's (which lists each account's groups), shows
+		// the targeted accounts' membership of every group.
+		if names[strings.ToLower(g.name)] || ids[g.id] || g.productAccess || scope.Targeted {
 			lg.MembersRead = true
 			lg.Members = []string{}
 			for _, m := range sortedKeys(g.members) {

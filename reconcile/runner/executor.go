@@ -27,7 +27,10 @@ type ExecOptions struct {
 	// Approved maps the ItemKey of each approved removal and deactivation to its actor
 	// ("approve:" and who approved it): the audit names them, and a failed one is reported
 	// in ExecResult.FailedApproved so that its approval can stand.
-	Approved    map[string]string
+	Approved map[string]string
+	// Applied, when set, is called with every change Jira applied and its result (from
+	// several goroutines at once).
+	Applied     func(reconcile.Change, reconcile.Result)
 	Concurrency int
 	// Links are the current links (after the plan's own links were journaled); deactivation
 	// and reactivation update them.
@@ -355,6 +358,9 @@ func (e *executor) finish(p *prepared, res reconcile.Result, err error, done *ou
 		j.Audit = append(j.Audit, a)
 		done.add(j, p.ch.Kind, reconcile.ItemFailed)
 		return
+	}
+	if e.o.Applied != nil {
+		e.o.Applied(p.ch, res)
 	}
 	now := e.o.Now()
 	post := e.post(p.ch, res, p.prevPending, now)

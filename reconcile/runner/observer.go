@@ -53,6 +53,9 @@ func (o MetricsObserver) SourceRead(sr reconcile.SourceRun) {
 
 func (o MetricsObserver) PassFinished(r reconcile.Run) {
 	o.M.Pass(r.Trigger, r.Result, r.Finished.Sub(r.Started), r.Finished)
+	if r.JiraRead == reconcile.ReadFull {
+		o.M.FullRead()
+	}
 }
 
 func (o MetricsObserver) Held(n int) { o.M.HeldChanges(n) }

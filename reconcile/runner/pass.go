@@ -11,7 +11,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/reconcile"
 )
@@ -30,7 +29,12 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 	r.obs.PassStarted(run.Summary()) // a copy: the pass keeps writing its own
 	run.Unresolved = r.pendingResolution(log)
 
-	// 1. Sources.
+	// 1. Sources, read in full when Jira is (see fullReadDue).
+	fullWhy := ""
+	if !o.targeted() {
+		fullWhy = r.fullReadDue(o, now)
+		ctx = reconcile.WithFullRead(ctx, fullWhy != "")
+	}
 	src := r.readSources(ctx, o, now, &run, log)
 	r.setCurrent(&run)
 	if len(src.data) == 0 {
@@ -59,13 +63,24 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 	}
 	hold := ap.hold
 	own := reconcile.Ownership{Links: links, Owned: owned}
-	live, err := r.cfg.Sink.Live(ctx, reconcile.BuildScope(desired, own, o.targeted()))
+	jr, err := r.readJira(ctx, o, reconcile.BuildScope(desired, own, o.targeted()), fullWhy, now)
 	if err != nil {
 		return r.finish(log, run, "reading Jira", err)
 	}
 
-	// 4. Plan and guards.
-	g := r.planAndGuard(o, now, safety, src, desired, live, own, ap, &run, log)
+	// 4. Plan and guards; an incremental plan re-reads what it touches and plans again.
+	plan := func(live reconcile.Live) guarded { return r.guard(o, now, safety, src, desired, live, own, ap) }
+	g := plan(jr.live)
+	if jr.kind == reconcile.ReadIncremental {
+		if g, err = r.settle(ctx, &jr, g, plan, now, log); err != nil {
+			return r.finish(log, run, "reading Jira", err)
+		}
+	}
+	run.JiraRead, run.FullReadReason = jr.kind, jr.why
+	if jr.kind == reconcile.ReadFull {
+		log.Debug().Str("reason", jr.why).Msg("read Jira in full")
+	}
+	r.note(g, &run, log)
 	r.setCurrent(&run)
 	if o.DryRun {
 		if g.heldNow {
@@ -123,7 +138,7 @@ func (r *Runner) apply(ctx context.Context, o RunOptions, run reconcile.Run, g g
 
 	// 7. Apply.
 	res := Execute(ctx, r.cfg.Sink, r.cfg.Store, g.c, ExecOptions{
-		RunID: run.ID, Actor: o.Trigger, Approved: approved, Concurrency: r.cfg.Concurrency,
+		RunID: run.ID, Actor: o.Trigger, Approved: approved, Concurrency: r.cfg.Concurrency, Applied: r.patchCache,
 		Links: curLinks, Now: r.cfg.Now, Observer: statusObserver{Observer: r.obs, r: r}, ItemTimeout: r.cfg.ItemTimeout, Retried: resolved.retried,
 	})
 	for k, m := range res.Counts {
@@ -140,6 +155,12 @@ func (r *Runner) apply(ctx context.Context, o RunOptions, run reconcile.Run, g g
 	}
 	if g.full {
 		r.updateStanding(log, ap, res.FailedApproved)
+	}
+	if res.ErrorCount > 0 || res.Stopped || res.Err != nil {
+		r.dropCache() // an unknown outcome: only a full read may say what Jira holds now
+	}
+	if res.ErrorCount > 0 || res.Stopped || res.Err != nil {
+		r.dropCache() // an unknown outcome: only a full read may say what Jira holds now
 	}
 	run.Complete = g.full
 	run.Changes = &g.c
@@ -197,81 +218,6 @@ func logWarnings(log zerolog.Logger, warns []reconcile.Warning) {
 		}
 		ev.Msg(w.Message)
 	}
-}
-
-// guarded is a plan after the guards: what applies, what the breaker held, its verdict.
-type guarded struct {
-	planned reconcile.Changes // the plan before the guards (the witness of interrupted passes)
-	c       reconcile.Changes // what applies
-	breaker []reconcile.Held  // what the circuit breaker held
-	trip    reconcile.Trip
-	full    bool // a complete, full pass
-	heldNow bool // this pass holds removals
-}
-
-func (g guarded) warnHeld(log zerolog.Logger, approve string) {
-	log.Warn().Str("reason", g.trip.Reason).Int("deactivations", g.trip.Deactivations).Int("removals", g.trip.Removals).
-		Msg("circuit breaker: every deactivation and removal of this pass is held; " + approve)
-}
-
-// planAndGuard plans and runs the guards in their order (identity, policy, ownership,
-// incomplete read, grace, breaker), counting what each dropped or held into run.
-func (r *Runner) planAndGuard(o RunOptions, now time.Time, safety configs.SafetyConfig, src sourcesRead, desired reconcile.Desired,
-	live reconcile.Live, own reconcile.Ownership, ap approvals, run *reconcile.Run, log zerolog.Logger) guarded {
-	targeted := o.targeted()
-	links, owned := own.Links, own.Owned
-	planned := reconcile.Plan(desired, live, own, reconcile.PlanOptions{Now: now, ProfileWritable: r.cfg.ProfileWritable,
-		DeactivateMethod: r.cfg.DeactivateMethod, Targeted: targeted})
-	c, hx := reconcile.IdentityGuard(planned, reconcile.ActiveView{People: desired.People, Links: links, Accounts: live.Accounts})
-	// The planner keeps this invariant itself: reaching here is a defect worth an error.
-	for _, h := range hx {
-		log.Error().Str(logging.FieldUser, h.Change.Who()).Str("kind", string(h.Change.Kind)).Str("reason", h.Reason).
-			Msg("identity guard: a deprovision of an account an active person matches was dropped")
-	}
-	c, hp := reconcile.PolicyGuard(c, safety.Policy)
-	c, ho := reconcile.OwnershipGuard(c, reconcile.OwnershipView{Links: links, Owned: owned, Authoritative: reconcile.Authoritative(desired), Accounts: live.Accounts})
-	reason := ""
-	switch {
-	case len(src.failed) > 0:
-		reason = strings.Join(src.failed, "; ")
-	case o.Source != "":
-		reason = "pass limited to source " + o.Source
-	case targeted:
-		reason = "targeted pass"
-	}
-	c, hi := reconcile.IncompleteGuard(c, reason, targeted && len(src.failed) == 0)
-	c, hg := reconcile.GraceGuard(c, links, safety.GracePasses)
-	full := !targeted && o.Source == "" && src.allFresh
-	c, hb, trip := reconcile.Breaker(c, reconcile.BreakerInput{Safety: safety, ManagedUsers: reconcile.ManagedUsers(links),
-		ManagedMemberships: reconcile.ManagedMemberships(owned, live, desired), Hold: ap.hold, Full: full,
-		Standing: reconcile.StandingKeys(ap.standing)})
-	for _, hs := range [][]reconcile.Held{hx, hp} {
-		for _, h := range hs {
-			run.Count(h.Change.Kind, reconcile.ItemDropped, 1)
-		}
-	}
-	for _, hs := range [][]reconcile.Held{hi, hg, hb} {
-		for _, h := range hs {
-			run.Count(h.Change.Kind, reconcile.ItemHeld, 1)
-			r.obs.ChangeApplied(h.Change.Kind, reconcile.ItemHeld)
-		}
-	}
-	run.Held = len(hb)
-	run.HeldItems, run.HeldByGuard = joinHeld(hx, hp, ho, hi, hg, hb)
-	if len(ho) > 0 {
-		log.Debug().Int("dropped", len(ho)).Msg("removals of what idsync does not own were dropped")
-	}
-	// Notes say what the plan could not or would not do (an access group refused to
-	// import_groups, an unmatched person, a missing desk): an operator must see them, so
-	// they are warnings, capped like the source data warnings (the run record keeps them).
-	for i, n := range c.Notes {
-		if i == maxLoggedWarnings {
-			log.Warn().Int("more", len(c.Notes)-i).Msg("further plan notes not logged; the run record lists them")
-			break
-		}
-		log.Warn().Msg(n)
-	}
-	return guarded{planned: planned, c: c, breaker: hb, trip: trip, full: full, heldNow: trip.Held() && len(hb) > 0}
 }
 
 func passResult(held, incomplete bool, res ExecResult) string {

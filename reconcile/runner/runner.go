@@ -68,6 +68,10 @@ type RunnerConfig struct {
 	RunChangesCap int
 	// ItemTimeout bounds one applied item (default 2 minutes).
 	ItemTimeout time.Duration
+	// FullReadInterval is sink.jira.full_read_interval: between full reads of Jira, scheduled
+	// and push passes plan against the cached state and read only what they touch. 0 reads
+	// in full every pass.
+	FullReadInterval time.Duration
 }
 
 // RunOptions say what one pass covers.
@@ -81,6 +85,8 @@ type RunOptions struct {
 	// groups.
 	Users  []string
 	Groups []string
+	// Full asks for a full read of Jira and of the sources (`reconcile --full`).
+	Full bool
 }
 
 func (o RunOptions) targeted() bool { return len(o.Users) > 0 || len(o.Groups) > 0 }
@@ -133,6 +139,12 @@ type Runner struct {
 	last        *reconcile.Run
 
 	holdMu sync.Mutex // serialises held-plan read-modify-writes (passes and Approve)
+
+	// cache is Jira's state between full reads (nil: the next pass reads in full); only
+	// the pass in flight uses it, guarded by cacheMu for the executor's concurrent patches.
+	cacheMu   sync.Mutex
+	cache     *reconcile.LiveCache
+	cacheTime time.Time // when the full read it holds began
 }
 
 // NewRunner checks the wiring and compiles the mapping.
@@ -207,6 +219,7 @@ func (r *Runner) Reconfigure(m configs.MappingConfig, s configs.SafetyConfig) {
 		r.mapper, r.mapping = mp, m
 	}
 	r.safety = s
+	r.dropCache() // a new mapping may read what the last full read did not
 }
 
 // RunOnce runs one pass and blocks until it ends. Passes never overlap: a call made while one

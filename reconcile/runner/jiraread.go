@@ -1,0 +1,215 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/idsync/idsync/reconcile"
+	"github.com/rs/zerolog"
+)
+
+// Full and incremental reads of Jira (DESIGN "Full and incremental reads of Jira"). A full
+// read lists every account and every member of every managed group; between full reads a
+// scheduled or push pass plans against r.cache (the last full read, patched with every write
+// applied since) and reads from Jira only the accounts its plan writes to, just before it
+// writes them. The cache lives in memory on purpose: the first pass after a start reads in
+// full anyway, so a copy in the state file would never be read.
+
+// maxSettleRounds bounds how often an incremental pass re-reads and re-plans before it falls
+// back to a full read. Each round reads the accounts the new plan touches that no earlier round
+// read; two rounds settle every plan seen in practice (the second only when a fresh account
+// record changed what the plan does with it).
+const maxSettleRounds = 3
+
+// fullReadDue says why the pass must read Jira in full, or "" when it may read incrementally.
+// It is decided before the sources are read, so that they follow the same rhythm.
+func (r *Runner) fullReadDue(o RunOptions, now time.Time) string {
+	switch {
+	case r.cfg.FullReadInterval <= 0:
+		return "sink.jira.full_read_interval is 0"
+	case o.Full:
+		return "a full read was asked for"
+	case o.Trigger != reconcile.TriggerSchedule && o.Trigger != reconcile.TriggerPush:
+		return "a " + o.Trigger + " trigger reads in full"
+	}
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	switch {
+	case r.cache == nil:
+		return "no full read since start, a config reload, or a pass with a failed item"
+	case now.Sub(r.cacheTime) >= r.cfg.FullReadInterval:
+		return fmt.Sprintf("the last full read is older than sink.jira.full_read_interval (%s)", r.cfg.FullReadInterval)
+	}
+	return ""
+}
+
+// jiraRead is how a pass read Jira.
+type jiraRead struct {
+	live  reconcile.Live
+	scope reconcile.Scope
+	kind  string // reconcile.Read*
+	why   string // why a full read was due
+	// cache is the cache an incremental pass plans against (fixed for the pass even if a
+	// reload drops r.cache meanwhile); refreshed are the accounts and emails it read again.
+	cache     *reconcile.LiveCache
+	refreshed map[string]bool
+}
+
+// readJira reads Jira for a pass: the targeted accounts, everything (when fullWhy says so,
+// or the cache cannot serve the scope), or the cache after re-reading its dirty accounts.
+func (r *Runner) readJira(ctx context.Context, o RunOptions, scope reconcile.Scope, fullWhy string, now time.Time) (jiraRead, error) {
+	jr := jiraRead{scope: scope, kind: reconcile.ReadTargeted}
+	if o.targeted() {
+		var err error
+		jr.live, err = r.cfg.Sink.Live(ctx, scope)
+		return jr, err
+	}
+	if fullWhy == "" {
+		r.cacheMu.Lock()
+		jr.cache = r.cache
+		gap, dirty := "", []string(nil)
+		if jr.cache == nil {
+			gap = "the cache was dropped (a config reload)"
+		} else {
+			gap, dirty = jr.cache.Covers(scope), jr.cache.Dirty()
+		}
+		r.cacheMu.Unlock()
+		if gap != "" {
+			fullWhy = "the pass reads more than the last full read: " + gap
+		} else {
+			jr.kind, jr.refreshed = reconcile.ReadIncremental, map[string]bool{}
+			// Linked accounts the cache does not hold were created or linked since: read them.
+			err := r.refresh(ctx, &jr, append(dirty, r.uncached(jr.cache, scope.Accounts)...), nil)
+			if errors.Is(err, reconcile.ErrCacheGap) {
+				fullWhy = err.Error()
+			} else if err != nil {
+				return jr, err
+			}
+		}
+	}
+	if fullWhy != "" {
+		return r.readJiraFull(ctx, scope, fullWhy, now)
+	}
+	r.cacheMu.Lock()
+	jr.live = jr.cache.Live()
+	r.cacheMu.Unlock()
+	return jr, nil
+}
+
+// readJiraFull reads Jira in full and keeps what it read as the cache.
+func (r *Runner) readJiraFull(ctx context.Context, scope reconcile.Scope, why string, now time.Time) (jiraRead, error) {
+	jr := jiraRead{scope: scope, kind: reconcile.ReadFull, why: why}
+	live, err := r.cfg.Sink.Live(ctx, scope)
+	if err != nil {
+		r.dropCache()
+		return jr, err
+	}
+	jr.live = live
+	if r.cfg.FullReadInterval > 0 {
+		r.cacheMu.Lock()
+		r.cache, r.cacheTime = reconcile.NewLiveCache(live, scope), now
+		r.cacheMu.Unlock()
+	}
+	return jr, nil
+}
+
+// uncached returns the ids the cache holds no account for.
+func (r *Runner) uncached(c *reconcile.LiveCache, ids []string) []string {
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	have := map[string]bool{}
+	for _, a := range c.Live().Accounts {
+		have[a.AccountID] = true
+	}
+	var out []string
+	for _, id := range ids {
+		if !have[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// refresh reads accounts and emails again (a targeted read) and lays them over the cache.
+func (r *Runner) refresh(ctx context.Context, jr *jiraRead, accounts, emails []string) error {
+	for _, k := range accounts {
+		jr.refreshed[k] = true
+	}
+	for _, e := range emails {
+		jr.refreshed["mail:"+e] = true
+	}
+	if len(accounts) == 0 && len(emails) == 0 {
+		return nil
+	}
+	fresh, err := r.cfg.Sink.Live(ctx, reconcile.Scope{Targeted: true, Accounts: accounts, Emails: emails,
+		ServiceDesks: jr.scope.ServiceDesks, Organizations: jr.scope.Organizations})
+	if err != nil {
+		return fmt.Errorf("re-reading %d accounts: %w", len(accounts)+len(emails), err)
+	}
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	return jr.cache.Merge(fresh, accounts)
+}
+
+// settle makes an incremental pass's plan rest on fresh data: it re-reads every account the
+// plan writes to (and looks up the email of every account it creates), re-plans, and repeats
+// while the new plan touches accounts not read yet. A gap in the cache, or a plan that does
+// not settle, falls back to a full read and its plan.
+func (r *Runner) settle(ctx context.Context, jr *jiraRead, g guarded, plan func(reconcile.Live) guarded, now time.Time, log zerolog.Logger) (guarded, error) {
+	for round := 0; ; round++ {
+		accounts, emails := reconcile.Touched(g.c)
+		var needA, needE []string
+		for _, a := range accounts {
+			if !jr.refreshed[a] {
+				needA = append(needA, a)
+			}
+		}
+		for _, e := range emails {
+			if !jr.refreshed["mail:"+e] {
+				needE = append(needE, e)
+			}
+		}
+		if len(needA) == 0 && len(needE) == 0 {
+			return g, nil
+		}
+		why := ""
+		if round == maxSettleRounds {
+			why = fmt.Sprintf("the incremental plan did not settle in %d re-reads", maxSettleRounds)
+		} else if err := r.refresh(ctx, jr, needA, needE); errors.Is(err, reconcile.ErrCacheGap) {
+			why = err.Error()
+		} else if err != nil {
+			return g, err
+		}
+		if why != "" {
+			log.Info().Str("reason", why).Msg("incremental pass falls back to a full read of Jira")
+			full, err := r.readJiraFull(ctx, jr.scope, why, now)
+			if err != nil {
+				return g, err
+			}
+			*jr = full
+			return plan(jr.live), nil
+		}
+		r.cacheMu.Lock()
+		jr.live = jr.cache.Live()
+		r.cacheMu.Unlock()
+		g = plan(jr.live)
+	}
+}
+
+// patchCache is the executor's Applied hook: each applied change patches the cache.
+func (r *Runner) patchCache(ch reconcile.Change, res reconcile.Result) {
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	if r.cache != nil {
+		r.cache.Apply(ch, res)
+	}
+}
+
+// dropCache makes the next pass read Jira in full.
+func (r *Runner) dropCache() {
+	r.cacheMu.Lock()
+	r.cache = nil
+	r.cacheMu.Unlock()
+}
