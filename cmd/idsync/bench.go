@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/bench"
 	"github.com/idsync/idsync/internal/logging"
 )
@@ -23,7 +24,7 @@ func newBenchCmd() *cobra.Command {
 		source   string
 	)
 	cmd := &cobra.Command{
-		Use:   "bench --scenario initial|noop|churn|scim|plan [--users N --groups G --memberships-per-user M --latency D --rate R] [--json]",
+		Use:   "bench --scenario initial|noop|churn|scim|plan|drift [--users N --groups G --memberships-per-user M --latency D --rate R] [--json]",
 		Short: "Measure a scenario against the simulators: calls against the API minimum, time against the floor, memory",
 		Long: `Runs one scale scenario against the built-in simulators (in-process, real HTTP on loopback, a
 temporary state file) and reports Jira reads and writes as the simulator counted them against the
@@ -35,6 +36,12 @@ peak RSS. With --json the last line is one JSON object.
   churn    after the first sync, 1% of the users move group, leave or are hired
   scim     the SCIM listener under concurrent clients (create, filter, member PATCH)
   plan     map and plan a big org in memory, no HTTP (default 100,000 users)
+  drift    --drift-changes memberships removed by hand in Jira: incremental passes (which
+           must write nothing), then the full pass that repairs them
+
+noop, churn and drift measure a scheduled pass: with the default --full-read-interval (1h)
+a full pass runs first in the same process, uncounted, and the measured pass is incremental
+(full_read: false); --full-read-interval 0 measures a full pass.
 
 --source picks the IdP: miniorange (default), google (initial and noop, through the Directory
 API simulator; source_reads against min_source_reads) or ldap (one full read of a throwaway
@@ -52,6 +59,9 @@ slapd holding --users people: requests against the minimum the page size allows;
 			}
 			if o.Rate == 0 {
 				o.Rate = -1
+			}
+			if o.FullReadInterval == 0 {
+				o.FullReadInterval = -1
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -89,7 +99,9 @@ slapd holding --users people: requests against the minimum the page size allows;
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Scenario, "scenario", bench.ScenarioInitial, "initial | noop | churn | scim | plan")
+	f.StringVar(&o.Scenario, "scenario", bench.ScenarioInitial, "initial | noop | churn | scim | plan | drift")
+	f.DurationVar(&o.FullReadInterval, "full-read-interval", configs.DefaultFullReadInterval, "sink.jira.full_read_interval of the measured pass (0: it reads Jira in full)")
+	f.IntVar(&o.DriftChanges, "drift-changes", 20, "drift: memberships removed by hand in Jira")
 	f.StringVar(&source, "source", "miniorange", "the IdP: miniorange | google | ldap")
 	f.IntVar(&o.Users, "users", 0, "users of the generated org, or SCIM requests per phase (default 2000; 100000 for plan)")
 	f.IntVar(&o.Groups, "groups", 0, "groups of the generated org (default 100; 10000 for plan)")

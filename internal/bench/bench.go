@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/idsync/idsync/configs"
 )
 
 // Scenarios.
@@ -46,10 +48,11 @@ const (
 	ScenarioChurn   = "churn"
 	ScenarioSCIM    = "scim"
 	ScenarioPlan    = "plan"
+	ScenarioDrift   = "drift"
 )
 
 // Scenarios lists every scenario.
-var Scenarios = []string{ScenarioInitial, ScenarioNoop, ScenarioChurn, ScenarioSCIM, ScenarioPlan}
+var Scenarios = []string{ScenarioInitial, ScenarioNoop, ScenarioChurn, ScenarioSCIM, ScenarioPlan, ScenarioDrift}
 
 // Defaults of the pass scenarios (the issue's reference org) and of the plan-only scenario.
 const (
@@ -103,6 +106,15 @@ type Options struct {
 	// earlier pass, then 1% churn at the IdP) or "empty" (the first sync).
 	PlanLive string
 
+	// FullReadInterval is sink.jira.full_read_interval of the measured app: 0 takes the
+	// default (1h), so the measured pass of noop, churn and drift is incremental (a full pass
+	// runs first in the same app, uncounted); negative reads in full every pass
+	// (`--full-read-interval 0`).
+	FullReadInterval time.Duration
+	// DriftChanges is how many memberships the drift scenario removes by hand in Jira
+	// (default 20).
+	DriftChanges int
+
 	// StateDir holds the state file (default: a temporary folder, removed afterwards).
 	StateDir string
 	Logger   zerolog.Logger
@@ -117,7 +129,7 @@ func (o *Options) normalize() error {
 		known = known || s == o.Scenario
 	}
 	if !known {
-		return fmt.Errorf("%w: --scenario %q: want one of initial, noop, churn, scim, plan", ErrUsage, o.Scenario)
+		return fmt.Errorf("%w: --scenario %q: want one of initial, noop, churn, scim, plan, drift", ErrUsage, o.Scenario)
 	}
 	plan := o.Scenario == ScenarioPlan
 	def := func(p *int, d, planD int) {
@@ -174,6 +186,18 @@ func (o *Options) normalize() error {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
+	switch {
+	case o.FullReadInterval == 0:
+		o.FullReadInterval = configs.DefaultFullReadInterval
+	case o.FullReadInterval < 0:
+		o.FullReadInterval = 0
+	}
+	if o.DriftChanges == 0 {
+		o.DriftChanges = 20
+	}
+	if o.DriftChanges < 0 {
+		return fmt.Errorf("%w: --drift-changes must not be negative", ErrUsage)
+	}
 	if o.SourcePageSize == 0 {
 		o.SourcePageSize = 500
 	}
@@ -187,6 +211,9 @@ func (o *Options) normalize() error {
 	remote := o.JiraURL != "" || o.MiniOrangeURL != ""
 	if remote && (o.JiraURL == "" || o.MiniOrangeURL == "") {
 		return fmt.Errorf("%w: --jira-url and --miniorange-url go together", ErrUsage)
+	}
+	if o.Scenario == ScenarioDrift && o.FullReadInterval == 0 {
+		return fmt.Errorf("%w: drift measures incremental passes: --full-read-interval must not be 0", ErrUsage)
 	}
 	if remote && o.Scenario != ScenarioInitial && o.Scenario != ScenarioNoop {
 		return fmt.Errorf("%w: only initial and noop run against a running simulator (%s needs the in-process one)", ErrUsage, o.Scenario)
@@ -205,11 +232,16 @@ type Result struct {
 	Users       int    `json:"users"`
 	Groups      int    `json:"groups"`
 	Memberships int    `json:"memberships"`
-	// Changed is the number of people the churn scenario changed.
-	Changed     int     `json:"changed,omitempty"`
-	Concurrency int     `json:"concurrency"`
-	LatencyMS   float64 `json:"latency_ms"`
-	Rate        float64 `json:"rate"`
+	// Changed is the number of people the churn scenario changed; ReadsPerChanged its Jira
+	// reads per changed person.
+	Changed         int     `json:"changed,omitempty"`
+	ReadsPerChanged float64 `json:"reads_per_changed,omitempty"`
+	Concurrency     int     `json:"concurrency"`
+	LatencyMS       float64 `json:"latency_ms"`
+	Rate            float64 `json:"rate"`
+
+	// FullRead says whether the measured pass read Jira in full (pass scenarios).
+	FullRead *bool `json:"full_read,omitempty"`
 
 	Reads          int64 `json:"reads"`
 	Writes         int64 `json:"writes"`
@@ -251,6 +283,17 @@ type Result struct {
 	PatchP50ms  float64 `json:"patch_p50_ms,omitempty"`
 	PatchP99ms  float64 `json:"patch_p99_ms,omitempty"`
 
+	// drift: hand-made changes, the incremental passes after them (which must write
+	// nothing: the IdP did not change), and the full pass that repairs them.
+	DriftChanges           int   `json:"drift_changes,omitempty"`
+	DriftIncrementalPasses int   `json:"drift_incremental_passes,omitempty"`
+	DriftIncrementalReads  int64 `json:"drift_incremental_reads,omitempty"`
+	DriftIncrementalWrites int64 `json:"drift_incremental_writes,omitempty"`
+	DriftRepairReads       int64 `json:"drift_repair_reads,omitempty"`
+	DriftRepairWrites      int64 `json:"drift_repair_writes,omitempty"`
+	DriftPassesToRepair    int   `json:"drift_passes_to_repair,omitempty"`
+	DriftRepaired          *bool `json:"drift_repaired,omitempty"`
+
 	// plan
 	PlanLive      string  `json:"plan_live,omitempty"`
 	MapSeconds    float64 `json:"map_seconds,omitempty"`
@@ -275,6 +318,8 @@ const (
 	MaxReadsFactor = 1.05
 	MaxRatio       = 1.2
 	MaxPlanRSS     = 1 << 30
+	// MaxIncrementalNoopReads bounds the Jira reads of an incremental pass with nothing to do.
+	MaxIncrementalNoopReads = 10
 )
 
 // Run runs one scenario.
@@ -308,6 +353,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res, err = runSCIM(ctx, o)
 	case ScenarioPlan:
 		res, err = runPlan(ctx, o)
+	case ScenarioDrift:
+		res, err = runDrift(ctx, o)
 	default:
 		if o.JiraURL != "" {
 			res, err = runRemote(ctx, o)
@@ -335,6 +382,9 @@ func (r *Result) finish() {
 	if r.FloorSeconds > 0 {
 		r.Ratio = r.WallSeconds / r.FloorSeconds
 	}
+	if r.Changed > 0 {
+		r.ReadsPerChanged = float64(r.Reads) / float64(r.Changed)
+	}
 }
 
 func goals(r *Result) []Goal {
@@ -352,6 +402,13 @@ func goals(r *Result) []Goal {
 		}
 	case ScenarioNoop:
 		gs = append(gs, Goal{Name: "writes == 0", Want: "0", Got: fmt.Sprint(r.Writes), Met: r.Writes == 0})
+		if r.FullRead != nil && !*r.FullRead {
+			gs = append(gs, Goal{Name: "incremental reads <= 10", Want: "<= " + fmt.Sprint(MaxIncrementalNoopReads), Got: fmt.Sprint(r.Reads), Met: r.Reads <= MaxIncrementalNoopReads})
+		}
+	case ScenarioDrift:
+		repaired := r.DriftRepaired != nil && *r.DriftRepaired
+		gs = append(gs, Goal{Name: "incremental passes write nothing", Want: "0", Got: fmt.Sprint(r.DriftIncrementalWrites), Met: r.DriftIncrementalWrites == 0},
+			Goal{Name: "the full pass repairs every change", Want: fmt.Sprint(r.DriftChanges), Got: fmt.Sprint(r.DriftRepairWrites), Met: repaired && r.DriftRepairWrites == int64(r.DriftChanges)})
 	case ScenarioChurn:
 		gs = append(gs, writesExact)
 	case ScenarioPlan:

@@ -34,7 +34,9 @@ func checkPass(t *testing.T, r *Result) {
 	if r.PassResult != "ok" || r.FailedItems != 0 {
 		t.Fatalf("pass ended %q with %d failed items: %v", r.PassResult, r.FailedItems, r.Errors)
 	}
-	if r.Reads < int64(r.MinJiraReads) || r.SourceReads < int64(r.MinSourceReads) {
+	// min_jira_reads is what a full read needs; an incremental pass reads only what it writes.
+	incremental := r.FullRead != nil && !*r.FullRead
+	if (!incremental && r.Reads < int64(r.MinJiraReads)) || r.SourceReads < int64(r.MinSourceReads) {
 		t.Errorf("reads %d (source %d) below the minimum %d (source %d): calls %v",
 			r.Reads, r.SourceReads, r.MinJiraReads, r.MinSourceReads, r.Calls)
 	}
@@ -88,8 +90,42 @@ func TestNoopEndToEnd(t *testing.T) {
 	if r.Writes != 0 || r.MinWrites != 0 {
 		t.Errorf("noop: writes %d, min_writes %d; want 0: calls %v", r.Writes, r.MinWrites, r.Calls)
 	}
-	if len(r.Goals) != 1 || !r.Goals[0].Met {
+	if r.FullRead == nil || *r.FullRead || r.Reads > MaxIncrementalNoopReads {
+		t.Errorf("noop: full_read %v with %d Jira reads; want an incremental pass of at most %d", r.FullRead, r.Reads, MaxIncrementalNoopReads)
+	}
+	if len(r.Goals) != 2 || !r.Goals[0].Met || !r.Goals[1].Met {
 		t.Errorf("goals = %+v", r.Goals)
+	}
+	// --full-read-interval 0: the measured pass reads in full, exactly the minimum.
+	o := small(t, ScenarioNoop)
+	o.FullReadInterval = -1
+	full, err := Run(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.FullRead == nil || !*full.FullRead || full.Reads != int64(full.MinJiraReads) {
+		t.Errorf("full noop: full_read %v, %d Jira reads; want a full read of exactly min_jira_reads %d", full.FullRead, full.Reads, full.MinJiraReads)
+	}
+}
+
+func TestDriftEndToEnd(t *testing.T) {
+	o := small(t, ScenarioDrift)
+	o.DriftChanges = 7
+	r, err := Run(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPass(t, r)
+	if r.DriftChanges != 7 || r.DriftIncrementalPasses != driftIncrementalPasses || r.DriftIncrementalWrites != 0 {
+		t.Errorf("drift: %d changes, %d incremental passes writing %d; want 7, %d, 0", r.DriftChanges, r.DriftIncrementalPasses, r.DriftIncrementalWrites, driftIncrementalPasses)
+	}
+	if r.DriftRepaired == nil || !*r.DriftRepaired || r.DriftRepairWrites != 7 || r.DriftRepairReads != int64(r.MinJiraReads) {
+		t.Errorf("repair: repaired %v with %d writes and %d reads; want true, 7, %d", r.DriftRepaired, r.DriftRepairWrites, r.DriftRepairReads, r.MinJiraReads)
+	}
+	for _, g := range r.Goals {
+		if !g.Met {
+			t.Errorf("goal %q not met: %s", g.Name, g.Got)
+		}
 	}
 }
 
@@ -118,6 +154,7 @@ func TestRateAndLatencyAreMeasured(t *testing.T) {
 	}
 	o := small(t, ScenarioNoop)
 	o.Latency, o.Rate, o.Burst = 5*time.Millisecond, 400, 5
+	o.FullReadInterval = -1 // the floor is that of a full read
 	r, err := Run(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)

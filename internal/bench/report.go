@@ -16,7 +16,20 @@ func WriteTable(w io.Writer, r *Result) error {
 	row("scenario", "%s (%s, counters: %s)", r.Scenario, r.Mode, r.Counters)
 	row("org", "%d users, %d groups, %d memberships", r.Users, r.Groups, r.Memberships)
 	if r.Changed > 0 {
-		row("changed", "%d people", r.Changed)
+		row("changed", "%d people (%.2f Jira reads each)", r.Changed, r.ReadsPerChanged)
+	}
+	if r.FullRead != nil {
+		kind := "incremental"
+		if *r.FullRead {
+			kind = "full"
+		}
+		row("jira read", "%s", kind)
+	}
+	if r.Scenario == ScenarioDrift {
+		row("drift", "%d memberships removed by hand", r.DriftChanges)
+		row("incremental passes", "%d: %d reads, %d writes", r.DriftIncrementalPasses, r.DriftIncrementalReads, r.DriftIncrementalWrites)
+		row("repaired", "%v by the full pass after them (%d passes in all): %d reads, %d writes", r.DriftRepaired != nil && *r.DriftRepaired,
+			r.DriftPassesToRepair, r.DriftRepairReads, r.DriftRepairWrites)
 	}
 	switch r.Scenario {
 	case ScenarioSCIM:

@@ -44,6 +44,7 @@ func (o Options) config(jiraURL, moURL string, paced bool) (*configs.Config, err
 	j.BaseURL, j.Email, j.APIToken = jiraURL, jiratest.DefaultEmail, configs.Secret(jiratest.DefaultAPIToken)
 	j.Products = []string{"jira-software"}
 	j.RateLimit = configs.RateLimit{Concurrency: o.Concurrency}
+	j.FullReadInterval = o.FullReadInterval
 	if paced && o.Rate > 0 {
 		j.RateLimit.RequestsPerSecond, j.RateLimit.Burst = o.Rate*o.Pace, o.Burst
 	}
@@ -89,20 +90,69 @@ type passOutcome struct {
 
 // runPass opens the app on cfg, runs one full pass and closes the app again.
 func (o Options) runPass(ctx context.Context, cfg *configs.Config, hc *http.Client) (passOutcome, error) {
+	b, err := o.open(cfg, hc)
+	if err != nil {
+		return passOutcome{}, err
+	}
+	defer b.Close()
+	return b.pass(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
+}
+
+// benchApp is an open idsync and the observer of its passes.
+type benchApp struct {
+	*app.App
+	obs *phaseObserver
+}
+
+func (o Options) open(cfg *configs.Config, hc *http.Client) (benchApp, error) {
 	obs := &phaseObserver{}
 	a, err := app.Open(cfg, app.Options{Logger: o.Logger, Observer: obs, HTTPClient: hc})
 	if err != nil {
-		return passOutcome{}, fmt.Errorf("opening idsync: %w", err)
+		return benchApp{}, fmt.Errorf("opening idsync: %w", err)
 	}
-	defer a.Close()
+	return benchApp{App: a, obs: obs}, nil
+}
+
+func (b benchApp) pass(ctx context.Context, ro runner.RunOptions) (passOutcome, error) {
 	start := time.Now()
-	obs.begin(start)
-	run, err := a.RunOnce(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
-	out := passOutcome{run: run, wall: time.Since(start), first: obs.firstApplied()}
+	b.obs.begin(start)
+	run, err := b.RunOnce(ctx, ro)
+	out := passOutcome{run: run, wall: time.Since(start), first: b.obs.firstApplied()}
 	if err != nil {
 		return out, fmt.Errorf("pass %s: %w", run.ID, err)
 	}
 	return out, nil
+}
+
+// measured runs the measured pass of a pass scenario in a freshly opened app, as a daemon's
+// scheduled pass. With incremental reads on and a synced site (noop, churn), a scheduled
+// pass runs first in the same app, uncounted: it reads Jira in full (the first pass after a
+// start always does), and the measured pass then plans against what it read, as a scheduled
+// pass between two full reads does. change runs between the two (churn changes the IdP
+// there) and reset right before the measured pass.
+func (o Options) measured(ctx context.Context, cfg *configs.Config, hc *http.Client, change func() error, reset func()) (passOutcome, error) {
+	b, err := o.open(cfg, hc)
+	if err != nil {
+		return passOutcome{}, err
+	}
+	defer b.Close()
+	scheduled := runner.RunOptions{Trigger: reconcile.TriggerSchedule}
+	if o.FullReadInterval > 0 && o.Scenario != ScenarioInitial {
+		warm, err := b.pass(ctx, scheduled)
+		if err != nil {
+			return passOutcome{}, fmt.Errorf("full pass before the measured one: %w", err)
+		}
+		if err := setupOK(warm); err != nil {
+			return passOutcome{}, err
+		}
+	}
+	if change != nil {
+		if err := change(); err != nil {
+			return passOutcome{}, err
+		}
+	}
+	reset()
+	return b.pass(ctx, scheduled)
 }
 
 // phaseObserver notes when the first item of a pass was applied.
@@ -155,6 +205,10 @@ func setupOK(out passOutcome) error {
 }
 
 func (r *Result) setPass(out passOutcome) {
+	if out.run.JiraRead != "" {
+		full := out.run.JiraRead == reconcile.ReadFull
+		r.FullRead = &full
+	}
 	r.WallSeconds = out.wall.Seconds()
 	r.ReadSeconds = out.first.Seconds()
 	r.PassResult = out.run.Result
@@ -192,14 +246,13 @@ func runInProcess(ctx context.Context, o Options) (*Result, error) {
 		b := org
 		before = &b
 	}
+	var change func() error
 	if o.Scenario == ScenarioChurn {
 		c, err := PlanChurn(org, o.Seed)
 		if err != nil {
 			return nil, err
 		}
-		if err := applyChurn(sims.MiniOrange, c); err != nil {
-			return nil, err
-		}
+		change = func() error { return applyChurn(sims.MiniOrange, c) }
 		after = org.Apply(c)
 		res.Changed = c.Size()
 	}
@@ -209,9 +262,10 @@ func runInProcess(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	sims.Jira.Reset()
-	sims.MiniOrange.Reset()
-	out, err := o.runPass(ctx, cfg, nil)
+	out, err := o.measured(ctx, cfg, nil, change, func() {
+		sims.Jira.Reset()
+		sims.MiniOrange.Reset()
+	})
 	res.Reads, res.Writes, res.Throttled = sims.Jira.Reads(), sims.Jira.Writes(), sims.Jira.Throttled()
 	res.EarlyRetries = sims.Jira.EarlyRetries()
 	res.SourceReads = int64(sims.MiniOrange.TotalCalls())
@@ -338,8 +392,7 @@ func runRemote(ctx context.Context, o Options) (*Result, error) {
 		before = &org
 	}
 	res.setShape(ShapeOf(before, org, o.caps()), o)
-	ct.reset()
-	out, err := o.runPass(ctx, cfg, hc)
+	out, err := o.measured(ctx, cfg, hc, nil, ct.reset)
 	c := ct.counts()
 	res.Reads, res.Writes, res.Throttled, res.SourceReads = c.reads, c.writes, c.throttled, c.source
 	res.Calls = c.calls
