@@ -200,18 +200,27 @@ func OwnershipGuard(c Changes, v OwnershipView) (Changes, []Held) {
 	for _, l := range c.Links {
 		linked[l.AccountID] = true // matched by email in this very pass: mapped to a person
 	}
-	// Index only the candidates, by container, then scan the (large, container-grouped)
-	// ownership list once: records of containers without a candidate cost a string compare.
-	type ck struct {
-		kind      OwnedKind
-		container string
-	}
-	owned := map[ck]map[string]bool{}
+	g := ownershipCheck{owned: ownedCandidates(c, v.Owned), linked: linked, auth: lowerSet(v.Authoritative), protected: protectedAccounts(v.Accounts)}
+	return filter(c, GuardOwnership, g.verdict)
+}
+
+// ownedKey names one container of ownership records.
+type ownedKey struct {
+	kind      OwnedKind
+	container string
+}
+
+// ownedCandidates says, for every account a removal of c names, whether idsync owns that
+// membership. It indexes only the candidates, by container, then scans the (large,
+// container-grouped) ownership list once: records of containers without a candidate cost a
+// string compare.
+func ownedCandidates(c Changes, all []Owned) map[ownedKey]map[string]bool {
+	owned := map[ownedKey]map[string]bool{}
 	want := func(k OwnedKind, container, account string) {
-		m := owned[ck{k, container}]
+		m := owned[ownedKey{k, container}]
 		if m == nil {
 			m = map[string]bool{}
-			owned[ck{k, container}] = m
+			owned[ownedKey{k, container}] = m
 		}
 		m[account] = false
 	}
@@ -227,27 +236,31 @@ func OwnershipGuard(c Changes, v OwnershipView) (Changes, []Held) {
 		want(OwnedOrganization, ch.OrganizationID, ch.AccountID)
 		want(OwnedOrganization, OrgPlaceholder(ch.Organization), ch.AccountID)
 	}
-	if len(owned) > 0 {
-		var last ck
-		var lastM map[string]bool
-		for i := range v.Owned {
-			o := &v.Owned[i]
-			if o.Kind != last.kind || o.Container != last.container {
-				last = ck{o.Kind, o.Container}
-				lastM = owned[last]
-			}
-			if lastM == nil {
-				continue
-			}
-			if _, cand := lastM[o.AccountID]; cand {
-				lastM[o.AccountID] = true
-			}
+	if len(owned) == 0 {
+		return owned
+	}
+	var last ownedKey
+	var lastM map[string]bool
+	for i := range all {
+		o := &all[i]
+		if o.Kind != last.kind || o.Container != last.container {
+			last = ownedKey{o.Kind, o.Container}
+			lastM = owned[last]
+		}
+		if lastM == nil {
+			continue
+		}
+		if _, cand := lastM[o.AccountID]; cand {
+			lastM[o.AccountID] = true
 		}
 	}
-	isOwned := func(k OwnedKind, container, account string) bool { return owned[ck{k, container}][account] }
-	auth := lowerSet(v.Authoritative)
+	return owned
+}
+
+// protectedAccounts names the accounts never touched unless linked, and why.
+func protectedAccounts(accounts []Account) map[string]string {
 	protected := map[string]string{}
-	for _, a := range v.Accounts {
+	for _, a := range accounts {
 		switch {
 		case a.SiteAdmin:
 			protected[a.AccountID] = "site admin"
@@ -257,43 +270,54 @@ func OwnershipGuard(c Changes, v OwnershipView) (Changes, []Held) {
 			protected[a.AccountID] = "customer account"
 		}
 	}
-	return filter(c, GuardOwnership, func(ch Change) string {
-		if !ch.Kind.IsRemoval() {
-			return ""
+	return protected
+}
+
+// ownershipCheck is what the ownership guard judges a removal by.
+type ownershipCheck struct {
+	owned     map[ownedKey]map[string]bool
+	linked    map[string]bool
+	auth      map[string]bool // authoritative Jira groups (lower case)
+	protected map[string]string
+}
+
+func (g ownershipCheck) isOwned(k OwnedKind, container, account string) bool {
+	return g.owned[ownedKey{k, container}][account]
+}
+
+// verdict returns why the guard drops ch, or "" to keep it.
+func (g ownershipCheck) verdict(ch Change) string {
+	if !ch.Kind.IsRemoval() {
+		return ""
+	}
+	if ch.AccountID == "" {
+		return "no account to act on"
+	}
+	if what, p := g.protected[ch.AccountID]; p && !g.linked[ch.AccountID] {
+		return what + " not linked to any source record: never touched"
+	}
+	switch ch.Kind {
+	case KindDeactivateUser:
+		if !g.linked[ch.AccountID] {
+			return "account is not linked to any source record"
 		}
-		if ch.AccountID == "" {
-			return "no account to act on"
+	case KindRemoveMember:
+		if ch.Group == nil {
+			return "no group"
 		}
-		if what, p := protected[ch.AccountID]; p && !linked[ch.AccountID] {
-			return what + " not linked to any source record: never touched"
-		}
-		switch ch.Kind {
-		case KindDeactivateUser:
-			if !linked[ch.AccountID] {
-				return "account is not linked to any source record"
-			}
-			return ""
-		case KindRemoveMember:
-			if ch.Group == nil {
-				return "no group"
-			}
-			if isOwned(OwnedMembership, ch.Group.ID, ch.AccountID) || auth[lower(ch.Group.Name)] {
-				return ""
-			}
+		if !g.isOwned(OwnedMembership, ch.Group.ID, ch.AccountID) && !g.auth[lower(ch.Group.Name)] {
 			return "membership not added by idsync and group " + ch.Group.Name + " is not authoritative"
-		case KindRemoveCustomer:
-			if isOwned(OwnedCustomer, ch.ServiceDesk, ch.AccountID) {
-				return ""
-			}
+		}
+	case KindRemoveCustomer:
+		if !g.isOwned(OwnedCustomer, ch.ServiceDesk, ch.AccountID) {
 			return "customer access not granted by idsync"
-		case KindRemoveOrganizationMember:
-			if isOwned(OwnedOrganization, ch.OrganizationID, ch.AccountID) || isOwned(OwnedOrganization, OrgPlaceholder(ch.Organization), ch.AccountID) {
-				return ""
-			}
+		}
+	case KindRemoveOrganizationMember:
+		if !g.isOwned(OwnedOrganization, ch.OrganizationID, ch.AccountID) && !g.isOwned(OwnedOrganization, OrgPlaceholder(ch.Organization), ch.AccountID) {
 			return "organization membership not added by idsync"
 		}
-		return ""
-	})
+	}
+	return ""
 }
 
 // IncompleteGuard holds every deactivation and removal of a pass whose picture of the sources
