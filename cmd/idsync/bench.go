@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/bench"
@@ -98,11 +99,18 @@ slapd holding --users people: requests against the minimum the page size allows;
 			return nil
 		},
 	}
-	f := cmd.Flags()
+	benchFlags(cmd.Flags(), &o)
+	cmd.Flags().StringVar(&source, "source", "miniorange", "the IdP: miniorange | google | ldap")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "also print the result as one JSON object on the last line")
+	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level of the idsync parts under test (stderr)")
+	return cmd
+}
+
+// benchFlags binds the scenario's options.
+func benchFlags(f *pflag.FlagSet, o *bench.Options) {
 	f.StringVar(&o.Scenario, "scenario", bench.ScenarioInitial, "initial | noop | churn | scim | plan | drift")
 	f.DurationVar(&o.FullReadInterval, "full-read-interval", configs.DefaultFullReadInterval, "sink.jira.full_read_interval of the measured pass (0: it reads Jira in full)")
 	f.IntVar(&o.DriftChanges, "drift-changes", 20, "drift: memberships removed by hand in Jira")
-	f.StringVar(&source, "source", "miniorange", "the IdP: miniorange | google | ldap")
 	f.IntVar(&o.Users, "users", 0, "users of the generated org, or SCIM requests per phase (default 2000; 100000 for plan)")
 	f.IntVar(&o.Groups, "groups", 0, "groups of the generated org (default 100; 10000 for plan)")
 	f.IntVar(&o.MembershipsPerUser, "memberships-per-user", 0, "groups per user (default 5; 10 for plan)")
@@ -119,9 +127,6 @@ slapd holding --users people: requests against the minimum the page size allows;
 	f.StringVar(&o.MiniOrangeURL, "miniorange-url", "", "run against a running `idsync sim`: its miniOrange URL")
 	f.StringVar(&o.PlanLive, "plan-live", "synced", "plan scenario: the Jira planned against, synced (1% churn) or empty (first sync)")
 	f.StringVar(&o.StateDir, "state-dir", "", "folder of the state file (default: a temporary folder, removed afterwards)")
-	f.BoolVar(&asJSON, "json", false, "also print the result as one JSON object on the last line")
-	f.StringVar(&logLevel, "log-level", "warn", "log level of the idsync parts under test (stderr)")
-	return cmd
 }
 
 // benchLDAP measures one full LDAP read (bench.RunLDAPRead): requests against the minimum.
