@@ -71,10 +71,12 @@ func openInproc(t testing.TB, o cfgOpts) *inproc {
 	return p
 }
 
-// pass runs one full pass.
+// pass runs one pass as the daemon's schedule does: with the default full_read_interval it
+// reads Jira in full on the first pass and after any pass with a failed item, and
+// incrementally otherwise, so every fault scenario runs with incremental passes on.
 func (p *inproc) pass(ctx context.Context) reconcile.Run {
 	p.t.Helper()
-	run, err := p.App.RunOnce(ctx, runner.RunOptions{Trigger: reconcile.TriggerCLI})
+	run, err := p.App.RunOnce(ctx, runner.RunOptions{Trigger: reconcile.TriggerSchedule})
 	if err != nil && run.ID == "" {
 		p.t.Fatalf("pass: %v", err)
 	}
