@@ -25,6 +25,7 @@ func (s *Sim) wrap(pattern string, fam family, fn handlerFunc) http.Handler {
 	}
 	routeKey := method + " " + template
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.ctr.start()
 		key := routeKey
 		if method == "" {
 			key = r.Method + " unknown"
