@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
+
+	"github.com/idsync/idsync/internal/simkit"
 )
 
 // request is the union of every endpoint's body.
@@ -31,7 +32,7 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{"ERROR", "Resource not found: " + path})
 		return
 	}
-	if !s.delay(r.Context()) {
+	if !s.knobs.Delay(r.Context()) { // the client went away
 		return
 	}
 	if s.throttle(w) {
@@ -80,9 +81,7 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Sim) count(path string) {
-	s.kmu.Lock()
-	s.calls[path]++
-	s.kmu.Unlock()
+	s.knobs.Count(path)
 }
 
 // fail answers an application error the miniOrange way.
@@ -93,18 +92,9 @@ func (s *Sim) fail(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, errorBody{"ERROR", msg})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	writeRaw(w, code, b)
-}
+// contentType is the Content-Type of every JSON answer.
+const contentType = "application/json"
 
-func writeRaw(w http.ResponseWriter, code int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(code)
-	_, _ = w.Write(b)
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { simkit.WriteJSON(w, contentType, code, v) }
+
+func writeRaw(w http.ResponseWriter, code int, b []byte) { simkit.WriteRaw(w, contentType, code, b) }

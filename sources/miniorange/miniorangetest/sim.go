@@ -11,13 +11,12 @@
 package miniorangetest
 
 import (
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/idsync/idsync/internal/simkit"
 )
 
 // Simulator defaults (see DESIGN "Simulator defaults").
@@ -83,21 +82,17 @@ type Sim struct {
 	nextID int
 	hireN  int
 
-	kmu       sync.Mutex // guards knobs, faults and counters
-	apiKey    string
-	rng       *rand.Rand
-	batchCap  int
-	window    time.Duration
-	skew      time.Duration
-	latency   time.Duration
-	jitter    time.Duration
-	limiter   *rate.Limiter
-	errorRate float64
-	errorCode int
-	faults    []*Fault
-	userHook  UserHook
-	calls     map[string]int
-	throttled int
+	// knobs are latency, the rate limit, random errors, the seeded random source and the
+	// call counters; faults are the injected ones (AddFault).
+	knobs  *simkit.Knobs
+	faults simkit.FaultList[Fault]
+
+	kmu      sync.Mutex // guards the knobs below
+	apiKey   string
+	batchCap int
+	window   time.Duration
+	skew     time.Duration
+	userHook UserHook
 }
 
 // New builds a simulator loaded with opts.Org.
@@ -108,14 +103,12 @@ func New(opts Options) *Sim {
 		now:         opts.Now,
 		requireKey:  opts.RequireAPIKeyHeader,
 		errorsAsOK:  opts.ErrorsAsOK,
-		rng:         rand.New(rand.NewPCG(uint64(opts.Seed), 0x73696d)),
+		knobs:       simkit.NewKnobs(uint64(opts.Seed), 0x73696d),
 		batchCap:    opts.BatchCap,
 		window:      opts.TimestampWindow,
-		latency:     opts.Latency,
-		jitter:      opts.Jitter,
-		calls:       map[string]int{},
 		nextID:      9000000,
 	}
+	s.knobs.SetLatency(opts.Latency, opts.Jitter)
 	if s.customerKey == "" {
 		s.customerKey = DefaultCustomerKey
 	}
