@@ -1,9 +1,10 @@
 package jiratest
 
 import (
-	"net"
 	"net/http"
 	"time"
+
+	"github.com/idsync/idsync/internal/simkit"
 )
 
 // Fault is one kind of injected failure.
@@ -62,18 +63,7 @@ func resetConn(w http.ResponseWriter, flush bool) {
 	if f, ok := w.(http.Flusher); ok && flush {
 		f.Flush()
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		return
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
+	_ = simkit.ResetConn(w) // when w cannot be taken over, the empty answer goes out
 }
 
 func (s *Sim) pickFault(key string, k Options) Fault {
