@@ -7,8 +7,9 @@ import (
 	"strings"
 )
 
-// window returns the [start, end) slice bounds a paged request asks for, or an error message.
-func (s *Sim) pageBounds(req request, total int) (start, end int, msg string) {
+// pageBounds returns the [start, end) slice bounds a paged request asks for, moved one item
+// early by a FaultShift f, or an error message.
+func (s *Sim) pageBounds(req request, total int, f *Fault) (start, end int, msg string) {
 	if req.StartIndex == nil || req.BatchSize == nil {
 		return 0, 0, "startIndex and batchSize are required"
 	}
@@ -20,7 +21,8 @@ func (s *Sim) pageBounds(req request, total int) (start, end int, msg string) {
 	size = min(size, s.batchCap)
 	s.kmu.Unlock()
 	start = min(start, total)
-	return start, min(start+size, total), ""
+	start, end = f.shift(start, min(start+size, total))
+	return start, end, ""
 }
 
 type wireUser struct {
@@ -74,13 +76,12 @@ func (s *Sim) usersList(w http.ResponseWriter, r *http.Request, req request) {
 	f := s.pageFault(PathUsersList, "", req)
 	s.mu.RLock()
 	total := len(s.users)
-	start, end, msg := s.pageBounds(req, total)
+	start, end, msg := s.pageBounds(req, total, f)
 	if msg != "" {
 		s.mu.RUnlock()
 		s.fail(w, http.StatusBadRequest, msg)
 		return
 	}
-	start, end = f.shift(start, end)
 	hook := s.hook()
 	size := 64
 	for _, u := range s.users[start:end] {
@@ -109,24 +110,18 @@ func (s *Sim) groupsList(w http.ResponseWriter, r *http.Request, req request) {
 	f := s.pageFault(PathGroupsList, "", req)
 	s.mu.RLock()
 	total := len(s.groups)
-	start, end, msg := s.pageBounds(req, total)
+	start, end, msg := s.pageBounds(req, total, f)
 	if msg != "" {
 		s.mu.RUnlock()
 		s.fail(w, http.StatusBadRequest, msg)
 		return
 	}
-	start, end = f.shift(start, end)
 	page := groupsPage{Status: "SUCCESS", TotalCount: total + f.totalDelta(), Groups: make([]wireGroup, 0, end-start)}
 	for _, g := range s.groups[start:end] {
 		page.Groups = append(page.Groups, wireGroup{ID: g.id, Name: g.name, Description: g.desc})
 	}
 	s.mu.RUnlock()
-	b, err := json.Marshal(page)
-	if err != nil {
-		s.fail(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	s.answerPage(w, f, b)
+	s.answerJSONPage(w, f, page)
 }
 
 func (s *Sim) groupMembers(w http.ResponseWriter, r *http.Request, req request) {
@@ -143,18 +138,22 @@ func (s *Sim) groupMembers(w http.ResponseWriter, r *http.Request, req request) 
 		members = s.users
 	}
 	total := len(members)
-	start, end, msg := s.pageBounds(req, total)
+	start, end, msg := s.pageBounds(req, total, f)
 	if msg != "" {
 		s.mu.RUnlock()
 		s.fail(w, http.StatusBadRequest, msg)
 		return
 	}
-	start, end = f.shift(start, end)
 	page := membersPage{Status: "SUCCESS", TotalCount: total + f.totalDelta(), Members: make([]string, 0, end-start)}
 	for _, u := range members[start:end] {
 		page.Members = append(page.Members, u.userName)
 	}
 	s.mu.RUnlock()
+	s.answerJSONPage(w, f, page)
+}
+
+// answerJSONPage encodes a page and answers it as answerPage does.
+func (s *Sim) answerJSONPage(w http.ResponseWriter, f *Fault, page any) {
 	b, err := json.Marshal(page)
 	if err != nil {
 		s.fail(w, http.StatusInternalServerError, err.Error())
