@@ -161,21 +161,13 @@ func fillSourceDefaults(s *SourceConfig, set func(key string) bool) {
 			m.PageSize = DefaultMiniOrangePageSize
 		}
 		e, de := &m.Endpoints, DefaultMiniOrangeEndpoints
-		for _, f := range []struct {
-			key string
-			p   *string
-			def string
-		}{
-			{"users_list", &e.UsersList, de.UsersList},
-			{"groups_list", &e.GroupsList, de.GroupsList},
-			{"group_members", &e.GroupMembers, de.GroupMembers},
-			{"user_get", &e.UserGet, de.UserGet},
-			{"timestamp", &e.Timestamp, de.Timestamp},
-		} {
-			if !set("miniorange.endpoints." + f.key) {
-				*f.p = f.def
-			}
-		}
+		fillStrings(set, "miniorange.endpoints.",
+			stringDefault{"users_list", &e.UsersList, de.UsersList},
+			stringDefault{"groups_list", &e.GroupsList, de.GroupsList},
+			stringDefault{"group_members", &e.GroupMembers, de.GroupMembers},
+			stringDefault{"user_get", &e.UserGet, de.UserGet},
+			stringDefault{"timestamp", &e.Timestamp, de.Timestamp},
+		)
 		if !set("miniorange.timeout") {
 			m.Timeout = DefaultRequestTimeout
 		}
@@ -225,6 +217,22 @@ func copyMaxObjects(s *SourceConfig) {
 	}
 	if s.Google != nil {
 		s.Google.MaxObjects = s.MaxObjects
+	}
+}
+
+// stringDefault is a string field and the default it takes when its key is absent.
+type stringDefault struct {
+	key string
+	p   *string
+	def string
+}
+
+// fillStrings sets every field whose key (prefix + key) set reports as absent to its default.
+func fillStrings(set func(key string) bool, prefix string, fields ...stringDefault) {
+	for _, f := range fields {
+		if !set(prefix + f.key) {
+			*f.p = f.def
+		}
 	}
 }
 

@@ -170,21 +170,13 @@ func fillLDAPDefaults(l *LDAPConfig, set func(key string) bool) {
 		l.Timeout = DefaultRequestTimeout
 	}
 	a, d := &l.Attributes, DefaultLDAPAttributes
-	for _, f := range []struct {
-		key string
-		p   *string
-		def string
-	}{
-		{"email", &a.Email, d.Email},
-		{"given_name", &a.GivenName, d.GivenName},
-		{"family_name", &a.FamilyName, d.FamilyName},
-		{"display_name", &a.DisplayName, d.DisplayName},
-		{"group_name", &a.GroupName, d.GroupName},
-	} {
-		if !set("ldap.attributes." + f.key) {
-			*f.p = f.def
-		}
-	}
+	fillStrings(set, "ldap.attributes.",
+		stringDefault{"email", &a.Email, d.Email},
+		stringDefault{"given_name", &a.GivenName, d.GivenName},
+		stringDefault{"family_name", &a.FamilyName, d.FamilyName},
+		stringDefault{"display_name", &a.DisplayName, d.DisplayName},
+		stringDefault{"group_name", &a.GroupName, d.GroupName},
+	)
 	fillRateLimit(&l.RateLimit, DefaultSourceRateLimit, "ldap.rate_limit.", set)
 	r := &l.RateLimit
 	if r.RequestsPerSecond > 0 && r.Burst == 0 && r.RequestsPerSecond < 1<<31 {

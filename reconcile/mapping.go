@@ -78,46 +78,64 @@ func NewMapper(cfg configs.MappingConfig) (*Mapper, error) {
 		excludeGroups: lowerSet(cfg.ExcludeGroups),
 		baseIdx:       map[string]int32{},
 	}
+	if err := m.compileTransforms(cfg); err != nil {
+		return nil, err
+	}
+	if err := checkDisplayName(cfg.DisplayName); err != nil {
+		return nil, err
+	}
+	if err := m.addGroupMappings(cfg.Groups); err != nil {
+		return nil, err
+	}
+	if err := m.addDefaultGroups(cfg.DefaultGroups); err != nil {
+		return nil, err
+	}
+	if err := m.addCustomerMappings(cfg.Customers); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// compileTransforms compiles the username and email patterns.
+func (m *Mapper) compileTransforms(cfg configs.MappingConfig) error {
 	var err error
 	if m.userRe, err = compileTransform(cfg.UserName); err != nil {
-		return nil, fmt.Errorf("mapping.username.pattern: %w", err)
+		return fmt.Errorf("mapping.username.pattern: %w", err)
 	}
 	if m.emailRe, err = compileTransform(cfg.Email); err != nil {
-		return nil, fmt.Errorf("mapping.email.pattern: %w", err)
+		return fmt.Errorf("mapping.email.pattern: %w", err)
 	}
-	switch dn := cfg.DisplayName; {
+	return nil
+}
+
+// checkDisplayName accepts the display_name forms Map knows how to read.
+func checkDisplayName(dn string) error {
+	switch {
 	case dn == "", dn == "displayName", dn == "name", dn == "userName":
 	case strings.HasPrefix(dn, "attribute:") && len(dn) > len("attribute:"):
 	default:
-		return nil, fmt.Errorf("mapping.display_name %q: want displayName, name, userName or attribute:<key>", dn)
+		return fmt.Errorf("mapping.display_name %q: want displayName, name, userName or attribute:<key>", dn)
 	}
-	addGroup := func(name string) int32 {
-		k := lower(strings.TrimSpace(name))
-		if i, ok := m.baseIdx[k]; ok {
-			return i
-		}
-		i := int32(len(m.baseGroups))
-		m.baseGroups = append(m.baseGroups, DesiredGroup{Name: strings.TrimSpace(name)})
-		m.baseIdx[k] = i
-		return i
-	}
-	for i, gm := range cfg.Groups {
+	return nil
+}
+
+// addGroupMappings records mapping.groups: each IdP group's explicit Jira targets.
+func (m *Mapper) addGroupMappings(groups []configs.GroupMapping) error {
+	for i, gm := range groups {
 		if strings.TrimSpace(gm.IdP) == "" {
-			return nil, fmt.Errorf("mapping.groups[%d].idp: empty", i)
+			return fmt.Errorf("mapping.groups[%d].idp: empty", i)
 		}
 		k := lower(strings.TrimSpace(gm.IdP))
 		for j, jg := range gm.Jira {
 			if strings.TrimSpace(jg) == "" {
-				return nil, fmt.Errorf("mapping.groups[%d].jira[%d]: empty", i, j)
+				return fmt.Errorf("mapping.groups[%d].jira[%d]: empty", i, j)
 			}
-			gi := addGroup(jg)
+			gi := m.baseGroup(jg)
 			m.baseGroups[gi].Explicit = true
 			if gm.Authoritative {
 				m.baseGroups[gi].Authoritative = true
 			}
-			if !slices.Contains(m.explicit[k], gi) {
-				m.explicit[k] = append(m.explicit[k], gi)
-			}
+			m.explicit[k] = appendIndex(m.explicit[k], gi)
 		}
 		if _, ok := m.explicit[k]; !ok {
 			// A mapping with no Jira group still counts as explicit: it names the group so
@@ -125,52 +143,75 @@ func NewMapper(cfg configs.MappingConfig) (*Mapper, error) {
 			m.explicit[k] = nil
 		}
 	}
-	for i, dg := range cfg.DefaultGroups {
+	return nil
+}
+
+// addDefaultGroups records mapping.default_groups, the groups every licensed person joins.
+func (m *Mapper) addDefaultGroups(names []string) error {
+	for i, dg := range names {
 		if strings.TrimSpace(dg) == "" {
-			return nil, fmt.Errorf("mapping.default_groups[%d]: empty", i)
+			return fmt.Errorf("mapping.default_groups[%d]: empty", i)
 		}
-		gi := addGroup(dg)
+		gi := m.baseGroup(dg)
 		m.baseGroups[gi].Default = true
-		if !slices.Contains(m.defaults, gi) {
-			m.defaults = append(m.defaults, gi)
-		}
+		m.defaults = appendIndex(m.defaults, gi)
 	}
+	return nil
+}
+
+// addCustomerMappings records mapping.customers: the service desks and organizations an IdP
+// group (or, with source, every person of a source) is a customer of.
+func (m *Mapper) addCustomerMappings(customers []configs.CustomerMapping) error {
 	deskIdx, orgIdx := map[string]int32{}, map[string]int32{}
-	for i, cm := range cfg.Customers {
+	for i, cm := range customers {
 		table, k := m.customers, lower(strings.TrimSpace(cm.IdP))
 		if src := strings.TrimSpace(cm.Source); src != "" {
 			table, k = m.bySource, src
 		} else if k == "" {
-			return nil, fmt.Errorf("mapping.customers[%d].idp: empty", i)
+			return fmt.Errorf("mapping.customers[%d].idp: empty", i)
 		}
 		t := table[k]
 		for _, d := range cm.ServiceDesks {
-			d = strings.TrimSpace(d)
-			di, ok := deskIdx[lower(d)]
-			if !ok {
-				di = int32(len(m.desks))
-				m.desks = append(m.desks, d)
-				deskIdx[lower(d)] = di
-			}
-			if !slices.Contains(t.desks, di) {
-				t.desks = append(t.desks, di)
-			}
+			t.desks = appendIndex(t.desks, nameIndex(&m.desks, deskIdx, strings.TrimSpace(d)))
 		}
 		for _, o := range cm.Organizations {
-			o = strings.TrimSpace(o)
-			oi, ok := orgIdx[lower(o)]
-			if !ok {
-				oi = int32(len(m.orgs))
-				m.orgs = append(m.orgs, o)
-				orgIdx[lower(o)] = oi
-			}
-			if !slices.Contains(t.orgs, oi) {
-				t.orgs = append(t.orgs, oi)
-			}
+			t.orgs = appendIndex(t.orgs, nameIndex(&m.orgs, orgIdx, strings.TrimSpace(o)))
 		}
 		table[k] = t
 	}
-	return m, nil
+	return nil
+}
+
+// baseGroup returns the index of the base group named name (any case), adding it when new.
+func (m *Mapper) baseGroup(name string) int32 {
+	k := lower(strings.TrimSpace(name))
+	if i, ok := m.baseIdx[k]; ok {
+		return i
+	}
+	i := int32(len(m.baseGroups))
+	m.baseGroups = append(m.baseGroups, DesiredGroup{Name: strings.TrimSpace(name)})
+	m.baseIdx[k] = i
+	return i
+}
+
+// nameIndex returns the index of name (any case) in *names, appending it when new; idx maps
+// lower-case names to their index.
+func nameIndex(names *[]string, idx map[string]int32, name string) int32 {
+	if i, ok := idx[lower(name)]; ok {
+		return i
+	}
+	i := int32(len(*names))
+	*names = append(*names, name)
+	idx[lower(name)] = i
+	return i
+}
+
+// appendIndex appends i to list unless it is there already.
+func appendIndex(list []int32, i int32) []int32 {
+	if slices.Contains(list, i) {
+		return list
+	}
+	return append(list, i)
 }
 
 // Map is NewMapper followed by Mapper.Map.

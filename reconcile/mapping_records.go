@@ -24,106 +24,154 @@ type rec struct {
 
 // validateSource checks and transforms one source's users, appending records and warnings.
 func (r *mapRun) validateSource(si int, s SourceData, recs []rec, warns []Warning) ([]rec, []Warning) {
-	m := r.m
-	src := s.Directory.Source
-	byKey := map[string]int{}
-	byEmail := map[string]int{}
-	byUser := map[string]int{}
-	markDup := func(a, b int, what string) {
-		msg := fmt.Sprintf("duplicate %s in source %s (keys %s and %s)", what, src, quote(recs[a].key), quote(recs[b].key))
-		for _, i := range []int{a, b} {
-			if recs[i].bad == "" {
-				recs[i].bad = msg
-			}
-		}
-	}
+	dups := newDupIndex(s.Directory.Source)
 	for ui := range s.Directory.Users {
-		u := &s.Directory.Users[ui]
-		rc := rec{src: si, prio: s.Priority, u: u, key: strings.TrimSpace(u.Key)}
-		if len(u.Aliases) > 0 {
-			rc.aliases = WithKeys(nil, rc.key, "", u.Aliases)
+		rc, fate, warn := r.newRec(si, s, &s.Directory.Users[ui])
+		if warn != nil {
+			warns = append(warns, *warn)
 		}
-		name, err := normalizeUserName(u.UserName)
-		if err != nil {
-			if rc.key == "" {
-				warns = append(warns, Warning{Source: src, UserName: quote(u.UserName), Message: err.Error() + " and no key; skipped"})
-				continue
-			}
-			rc.userName = u.UserName
-			rc.bad = err.Error()
+		switch fate {
+		case recBad:
 			recs = append(recs, rc)
-			continue
-		}
-		if m.userRe != nil {
-			name = m.userRe.ReplaceAllString(name, m.cfg.UserName.Replace)
-		}
-		if m.cfg.UserName.Lowercase {
-			name = lower(name)
-		}
-		if name == "" {
-			rc.userName = u.UserName
-			rc.bad = "user name is empty after mapping.username"
-			if rc.key == "" {
-				rc.key = u.UserName
-			}
+		case recKept:
 			recs = append(recs, rc)
-			continue
-		}
-		rc.userName = name
-		rc.uLower = lower(name)
-		if rc.key == "" {
-			rc.key = name
-			rc.aliases = WithKeys(rc.aliases, rc.key, "", nil)
-		}
-		email := u.Email
-		if m.emailRe != nil && email != "" {
-			email = m.emailRe.ReplaceAllString(email, m.cfg.Email.Replace)
-		}
-		if m.cfg.Email.Lowercase {
-			email = lower(email)
-		}
-		if email, err = normalizeEmail(email); err != nil {
-			warns = append(warns, Warning{Source: src, Key: rc.key, UserName: name, Message: err.Error() + "; kept without an email (cannot be matched or created by email)"})
-			email = ""
-		}
-		rc.email = email
-		rc.eLower = lower(email)
-		if m.excludeUsers[rc.uLower] || (rc.eLower != "" && m.excludeUsers[rc.eLower]) || m.excludeUsers[lower(strings.TrimSpace(u.UserName))] {
-			rc.bad = "excluded by mapping.exclude_users"
-			recs = append(recs, rc)
-			continue
-		}
-		if len(m.include) > 0 && !r.included(u.Groups) {
-			continue // out of scope: treated as absent from this source
-		}
-		i := len(recs)
-		recs = append(recs, rc)
-		if j, ok := byKey[rc.key]; ok {
-			markDup(j, i, "key "+quote(rc.key))
-		} else {
-			byKey[rc.key] = i
-		}
-		for _, k := range rc.aliases {
-			if j, ok := byKey[k]; ok && j != i {
-				markDup(j, i, "key "+quote(k))
-			} else {
-				byKey[k] = i
-			}
-		}
-		if rc.eLower != "" {
-			if j, ok := byEmail[rc.eLower]; ok {
-				markDup(j, i, "email "+quote(rc.email))
-			} else {
-				byEmail[rc.eLower] = i
-			}
-		}
-		if j, ok := byUser[rc.uLower]; ok {
-			markDup(j, i, "user name "+quote(rc.userName))
-		} else {
-			byUser[rc.uLower] = i
+			dups.add(recs, len(recs)-1)
 		}
 	}
 	return recs, warns
+}
+
+// recFate is what validateSource does with one user.
+type recFate int
+
+const (
+	recDropped recFate = iota // left out: skipped with a warning, or out of include_groups
+	recBad                    // kept with rec.bad set, out of the duplicate checks
+	recKept                   // kept, and checked for duplicates
+)
+
+// newRec validates and transforms one user of source si: its user name, key and email, and
+// whether mapping.exclude_users or mapping.include_groups leave it out. The warning, when
+// not nil, is the caller's to report.
+func (r *mapRun) newRec(si int, s SourceData, u *User) (rec, recFate, *Warning) {
+	m := r.m
+	src := s.Directory.Source
+	rc := rec{src: si, prio: s.Priority, u: u, key: strings.TrimSpace(u.Key)}
+	if len(u.Aliases) > 0 {
+		rc.aliases = WithKeys(nil, rc.key, "", u.Aliases)
+	}
+	name, err := normalizeUserName(u.UserName)
+	if err != nil {
+		if rc.key == "" {
+			return rc, recDropped, &Warning{Source: src, UserName: quote(u.UserName), Message: err.Error() + " and no key; skipped"}
+		}
+		rc.userName = u.UserName
+		rc.bad = err.Error()
+		return rc, recBad, nil
+	}
+	name = m.mapUserName(name)
+	if name == "" {
+		rc.userName = u.UserName
+		rc.bad = "user name is empty after mapping.username"
+		if rc.key == "" {
+			rc.key = u.UserName
+		}
+		return rc, recBad, nil
+	}
+	rc.userName = name
+	rc.uLower = lower(name)
+	if rc.key == "" {
+		rc.key = name
+		rc.aliases = WithKeys(rc.aliases, rc.key, "", nil)
+	}
+	var warn *Warning
+	email, err := m.mapEmail(u.Email)
+	if err != nil {
+		warn = &Warning{Source: src, Key: rc.key, UserName: name, Message: err.Error() + "; kept without an email (cannot be matched or created by email)"}
+		email = ""
+	}
+	rc.email = email
+	rc.eLower = lower(email)
+	if m.excludeUsers[rc.uLower] || (rc.eLower != "" && m.excludeUsers[rc.eLower]) || m.excludeUsers[lower(strings.TrimSpace(u.UserName))] {
+		rc.bad = "excluded by mapping.exclude_users"
+		return rc, recBad, warn
+	}
+	if len(m.include) > 0 && !r.included(u.Groups) {
+		return rc, recDropped, warn // out of scope: treated as absent from this source
+	}
+	return rc, recKept, warn
+}
+
+// mapUserName applies mapping.username to a normalised user name.
+func (m *Mapper) mapUserName(name string) string {
+	if m.userRe != nil {
+		name = m.userRe.ReplaceAllString(name, m.cfg.UserName.Replace)
+	}
+	if m.cfg.UserName.Lowercase {
+		name = lower(name)
+	}
+	return name
+}
+
+// mapEmail applies mapping.email to a source email and normalises the result.
+func (m *Mapper) mapEmail(email string) (string, error) {
+	if m.emailRe != nil && email != "" {
+		email = m.emailRe.ReplaceAllString(email, m.cfg.Email.Replace)
+	}
+	if m.cfg.Email.Lowercase {
+		email = lower(email)
+	}
+	return normalizeEmail(email)
+}
+
+// dupIndex finds the records of one source that share a key, an email or a user name, and
+// marks both records of each pair bad.
+type dupIndex struct {
+	src                    string
+	byKey, byEmail, byUser map[string]int
+}
+
+func newDupIndex(src string) *dupIndex {
+	return &dupIndex{src: src, byKey: map[string]int{}, byEmail: map[string]int{}, byUser: map[string]int{}}
+}
+
+// add checks recs[i] against the records added before it.
+func (d *dupIndex) add(recs []rec, i int) {
+	rc := recs[i]
+	if j, ok := d.byKey[rc.key]; ok {
+		d.mark(recs, j, i, "key "+quote(rc.key))
+	} else {
+		d.byKey[rc.key] = i
+	}
+	for _, k := range rc.aliases {
+		if j, ok := d.byKey[k]; ok && j != i {
+			d.mark(recs, j, i, "key "+quote(k))
+		} else {
+			d.byKey[k] = i
+		}
+	}
+	if rc.eLower != "" {
+		if j, ok := d.byEmail[rc.eLower]; ok {
+			d.mark(recs, j, i, "email "+quote(rc.email))
+		} else {
+			d.byEmail[rc.eLower] = i
+		}
+	}
+	if j, ok := d.byUser[rc.uLower]; ok {
+		d.mark(recs, j, i, "user name "+quote(rc.userName))
+	} else {
+		d.byUser[rc.uLower] = i
+	}
+}
+
+// mark sets the duplicate message on records a and b, unless they are bad already.
+func (d *dupIndex) mark(recs []rec, a, b int, what string) {
+	msg := fmt.Sprintf("duplicate %s in source %s (keys %s and %s)", what, d.src, quote(recs[a].key), quote(recs[b].key))
+	for _, i := range []int{a, b} {
+		if recs[i].bad == "" {
+			recs[i].bad = msg
+		}
+	}
 }
 
 func (r *mapRun) included(groups []string) bool {

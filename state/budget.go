@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"go.etcd.io/bbolt"
 )
 
 // Budget is the last known API budget of a target (from X-RateLimit-* headers).
@@ -28,14 +26,7 @@ func (s *Store) PutBudget(b Budget) error {
 	if b.UpdatedAt.IsZero() {
 		b.UpdatedAt = s.now()
 	}
-	err := s.batch(func(tx *bbolt.Tx) error {
-		bk, err := bucket(tx, bucketBudget)
-		if err != nil {
-			return err
-		}
-		return putJSON(bk, bucketBudget, b.Target, b)
-	})
-	if err != nil {
+	if err := s.batch(putRecord(bucketBudget, b.Target, b)); err != nil {
 		return fmt.Errorf("storing API budget of %s: %w", b.Target, err)
 	}
 	return nil
@@ -43,14 +34,7 @@ func (s *Store) PutBudget(b Budget) error {
 
 // Budget returns a target's last known budget, or an error wrapping reconcile.ErrNotFound.
 func (s *Store) Budget(target string) (Budget, error) {
-	var b Budget
-	err := s.view(func(tx *bbolt.Tx) error {
-		bk, err := bucket(tx, bucketBudget)
-		if err != nil {
-			return err
-		}
-		return getJSON(bk, bucketBudget, target, &b)
-	})
+	b, err := readJSON[Budget](s, bucketBudget, target)
 	if err != nil {
 		return Budget{}, fmt.Errorf("reading API budget of %s: %w", target, err)
 	}

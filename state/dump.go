@@ -28,105 +28,139 @@ func (s *Store) Dump(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	d := &dumper{w: bw}
 	err := s.view(func(tx *bbolt.Tx) error {
-		counts := map[string]int{}
-		d.beginObject()
-		d.member("file", s.path)
-		d.member("schemaVersion", s.version)
-
-		if meta := tx.Bucket([]byte(bucketMeta)); meta != nil {
-			m := map[string]string{}
-			_ = meta.ForEach(func(k, v []byte) error { m[string(k)] = string(v); return nil })
-			d.member("meta", m)
-		}
-		for _, sec := range []struct {
-			field, bucket string
-			// typed checks that a record decodes as the code will read it.
-			typed func([]byte) error
-		}{
-			{"links", bucketLinks, typed[reconcile.Link]},
-			{"owned", bucketOwned, typed[reconcile.Owned]},
-			{"snapshots", bucketSnapshots, typed[reconcile.SnapshotRecord]},
-			{"runs", bucketRuns, typed[reconcile.Run]},
-			{"heldPlan", bucketHeld, typed[reconcile.HeldPlan]},
-			{"standingApprovals", bucketStanding, typed[[]reconcile.StandingApproval]},
-			{"budgets", bucketBudget, typed[Budget]},
-			{"audit", bucketAudit, typed[reconcile.AuditRecord]},
-		} {
-			b := tx.Bucket([]byte(sec.bucket))
-			if b == nil {
-				continue
-			}
-			d.beginArray(sec.field)
-			counts[sec.field] = 0
-			_ = b.ForEach(func(k, v []byte) error {
-				counts[sec.field]++
-				label := string(k)
-				if sec.bucket == bucketAudit && len(k) == 8 {
-					label = fmt.Sprint(binary.BigEndian.Uint64(k))
-				}
-				if err := sec.typed(v); err != nil {
-					d.item(map[string]any{"key": label, "error": "record does not decode: " + err.Error()})
-					return nil
-				}
-				d.item(decodeScrubbed(label, v))
-				return nil
-			})
-			d.endArray()
-		}
-
-		if b := tx.Bucket([]byte(bucketSCIM)); b != nil {
-			d.beginArray("scim")
-			counts["scim"] = 0
-			_ = b.ForEach(func(source, v []byte) error {
-				sb := b.Bucket(source)
-				if v != nil || sb == nil {
-					d.item(map[string]any{"key": string(source), "error": "not a source bucket"})
-					return nil
-				}
-				return sb.ForEach(func(k, v []byte) error {
-					counts["scim"]++
-					typ, id, _ := strings.Cut(string(k), "/")
-					d.item(map[string]any{
-						"source": string(source), "type": typ, "id": id,
-						"resource": decodeScrubbed(string(k), v),
-					})
-					return nil
-				})
-			})
-			d.endArray()
-		}
-
-		other := map[string]int{}
-		_ = tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
-			n := string(name)
-			switch {
-			case n == bucketAuditByTime || n == bucketAuditByUser:
-				counts[n] = b.Stats().KeyN
-			case !slices.Contains(allBuckets, n):
-				other[n] = b.Stats().KeyN
-			}
-			return nil
-		})
-		if len(other) > 0 {
-			d.member("otherBuckets", other)
-		}
-		d.member("counts", counts)
-		d.endObject()
+		s.dumpTx(d, tx)
 		return nil
 	})
+	if err == nil {
+		err = d.err
+	}
+	if err == nil {
+		err = bw.WriteByte('\n')
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err != nil {
 		return fmt.Errorf("dumping state file %s: %w", s.path, err)
 	}
-	if d.err != nil {
-		return fmt.Errorf("dumping state file %s: %w", s.path, d.err)
-	}
-	if err := bw.WriteByte('\n'); err != nil {
-		return fmt.Errorf("dumping state file %s: %w", s.path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("dumping state file %s: %w", s.path, err)
-	}
 	return nil
+}
+
+// dumpTx writes the document Dump describes from one read transaction.
+func (s *Store) dumpTx(d *dumper, tx *bbolt.Tx) {
+	counts := map[string]int{}
+	d.beginObject()
+	d.member("file", s.path)
+	d.member("schemaVersion", s.version)
+	dumpMeta(d, tx)
+	for _, sec := range dumpSections {
+		dumpSection(d, tx, sec, counts)
+	}
+	dumpSCIM(d, tx, counts)
+	if other := countBuckets(tx, counts); len(other) > 0 {
+		d.member("otherBuckets", other)
+	}
+	d.member("counts", counts)
+	d.endObject()
+}
+
+// dumpMeta writes the meta bucket as one object of strings.
+func dumpMeta(d *dumper, tx *bbolt.Tx) {
+	meta := tx.Bucket([]byte(bucketMeta))
+	if meta == nil {
+		return
+	}
+	m := map[string]string{}
+	_ = meta.ForEach(func(k, v []byte) error { m[string(k)] = string(v); return nil })
+	d.member("meta", m)
+}
+
+// recordSection is a bucket of JSON records Dump writes as an array named field.
+type recordSection struct {
+	field, bucket string
+	// typed checks that a record decodes as the code will read it.
+	typed func([]byte) error
+}
+
+// dumpSections are the record buckets, in the order Dump writes them.
+var dumpSections = []recordSection{
+	{"links", bucketLinks, typed[reconcile.Link]},
+	{"owned", bucketOwned, typed[reconcile.Owned]},
+	{"snapshots", bucketSnapshots, typed[reconcile.SnapshotRecord]},
+	{"runs", bucketRuns, typed[reconcile.Run]},
+	{"heldPlan", bucketHeld, typed[reconcile.HeldPlan]},
+	{"standingApprovals", bucketStanding, typed[[]reconcile.StandingApproval]},
+	{"budgets", bucketBudget, typed[Budget]},
+	{"audit", bucketAudit, typed[reconcile.AuditRecord]},
+}
+
+// dumpSection writes every record of one bucket, scrubbed, or its error when it does not
+// decode as its type, and counts them.
+func dumpSection(d *dumper, tx *bbolt.Tx, sec recordSection, counts map[string]int) {
+	b := tx.Bucket([]byte(sec.bucket))
+	if b == nil {
+		return
+	}
+	d.beginArray(sec.field)
+	counts[sec.field] = 0
+	_ = b.ForEach(func(k, v []byte) error {
+		counts[sec.field]++
+		label := string(k)
+		if sec.bucket == bucketAudit && len(k) == 8 {
+			label = fmt.Sprint(binary.BigEndian.Uint64(k))
+		}
+		if err := sec.typed(v); err != nil {
+			d.item(map[string]any{"key": label, "error": "record does not decode: " + err.Error()})
+			return nil
+		}
+		d.item(decodeScrubbed(label, v))
+		return nil
+	})
+	d.endArray()
+}
+
+// dumpSCIM writes the SCIM resources of every source bucket, scrubbed, and counts them.
+func dumpSCIM(d *dumper, tx *bbolt.Tx, counts map[string]int) {
+	b := tx.Bucket([]byte(bucketSCIM))
+	if b == nil {
+		return
+	}
+	d.beginArray("scim")
+	counts["scim"] = 0
+	_ = b.ForEach(func(source, v []byte) error {
+		sb := b.Bucket(source)
+		if v != nil || sb == nil {
+			d.item(map[string]any{"key": string(source), "error": "not a source bucket"})
+			return nil
+		}
+		return sb.ForEach(func(k, v []byte) error {
+			counts["scim"]++
+			typ, id, _ := strings.Cut(string(k), "/")
+			d.item(map[string]any{
+				"source": string(source), "type": typ, "id": id,
+				"resource": decodeScrubbed(string(k), v),
+			})
+			return nil
+		})
+	})
+	d.endArray()
+}
+
+// countBuckets counts the keys of the audit index buckets into counts and returns the
+// buckets idsync does not know, with their key counts.
+func countBuckets(tx *bbolt.Tx, counts map[string]int) map[string]int {
+	other := map[string]int{}
+	_ = tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+		n := string(name)
+		switch {
+		case n == bucketAuditByTime || n == bucketAuditByUser:
+			counts[n] = b.Stats().KeyN
+		case !slices.Contains(allBuckets, n):
+			other[n] = b.Stats().KeyN
+		}
+		return nil
+	})
+	return other
 }
 
 func typed[T any](data []byte) error {

@@ -78,14 +78,7 @@ func (s *Store) PutRun(r reconcile.Run) error {
 
 // Run returns the run with that id, or an error wrapping reconcile.ErrNotFound.
 func (s *Store) Run(id string) (reconcile.Run, error) {
-	var r reconcile.Run
-	err := s.view(func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketRuns)
-		if err != nil {
-			return err
-		}
-		return getJSON(b, bucketRuns, id, &r)
-	})
+	r, err := readJSON[reconcile.Run](s, bucketRuns, id)
 	if err != nil {
 		return reconcile.Run{}, fmt.Errorf("reading run %s: %w", id, err)
 	}
@@ -157,14 +150,7 @@ func (s *Store) PruneRuns(keep int) error {
 
 // HeldPlan returns the open held plan, or an error wrapping reconcile.ErrNotFound.
 func (s *Store) HeldPlan() (reconcile.HeldPlan, error) {
-	var h reconcile.HeldPlan
-	err := s.view(func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketHeld)
-		if err != nil {
-			return err
-		}
-		return getJSON(b, bucketHeld, heldKey, &h)
-	})
+	h, err := readJSON[reconcile.HeldPlan](s, bucketHeld, heldKey)
 	if err != nil {
 		return reconcile.HeldPlan{}, fmt.Errorf("reading held plan: %w", err)
 	}
@@ -179,14 +165,7 @@ func (s *Store) PutHeldPlan(h reconcile.HeldPlan) error {
 	if h.Created.IsZero() {
 		h.Created = s.now()
 	}
-	err := s.update(func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketHeld)
-		if err != nil {
-			return err
-		}
-		return putJSON(b, bucketHeld, heldKey, h)
-	})
-	if err != nil {
+	if err := s.update(putRecord(bucketHeld, heldKey, h)); err != nil {
 		return fmt.Errorf("storing held plan of run %s: %w", h.RunID, err)
 	}
 	return nil

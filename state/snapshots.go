@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -18,14 +16,7 @@ func (s *Store) PutSnapshot(r reconcile.SnapshotRecord) error {
 	if r.Taken.IsZero() {
 		r.Taken = s.now()
 	}
-	err := s.update(func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketSnapshots)
-		if err != nil {
-			return err
-		}
-		return putJSON(b, bucketSnapshots, r.Source, r)
-	})
-	if err != nil {
+	if err := s.update(putRecord(bucketSnapshots, r.Source, r)); err != nil {
 		return fmt.Errorf("storing snapshot of source %s: %w", r.Source, err)
 	}
 	return nil
@@ -34,14 +25,7 @@ func (s *Store) PutSnapshot(r reconcile.SnapshotRecord) error {
 // Snapshot returns the last complete read of a source, or an error wrapping
 // reconcile.ErrNotFound when it was never read completely.
 func (s *Store) Snapshot(source string) (reconcile.SnapshotRecord, error) {
-	var r reconcile.SnapshotRecord
-	err := s.view(func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketSnapshots)
-		if err != nil {
-			return err
-		}
-		return getJSON(b, bucketSnapshots, source, &r)
-	})
+	r, err := readJSON[reconcile.SnapshotRecord](s, bucketSnapshots, source)
 	if err != nil {
 		return reconcile.SnapshotRecord{}, fmt.Errorf("reading snapshot of source %s: %w", source, err)
 	}

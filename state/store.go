@@ -325,6 +325,17 @@ func putJSON(b *bbolt.Bucket, name, key string, v any) error {
 	return nil
 }
 
+// putRecord is a transaction that stores v as JSON under key in the top-level bucket name.
+func putRecord(name, key string, v any) func(*bbolt.Tx) error {
+	return func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, name)
+		if err != nil {
+			return err
+		}
+		return putJSON(b, name, key, v)
+	}
+}
+
 // getJSON decodes the record under key into v; it wraps reconcile.ErrNotFound when missing.
 // json.Unmarshal copies what it keeps, so nothing points into the transaction's memory.
 func getJSON(b *bbolt.Bucket, name, key string, v any) error {
@@ -341,6 +352,20 @@ func decodeJSON(name string, key, data []byte, v any) error {
 		return fmt.Errorf("decoding %s record %q: %v: %w", name, key, err, ErrCorrupt)
 	}
 	return nil
+}
+
+// readJSON decodes the record under key of a top-level bucket in one read transaction; it
+// wraps reconcile.ErrNotFound when missing.
+func readJSON[T any](s *Store, name, key string) (T, error) {
+	var v T
+	err := s.view(func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, name)
+		if err != nil {
+			return err
+		}
+		return getJSON(b, name, key, &v)
+	})
+	return v, err
 }
 
 // listJSON decodes every record of a top-level bucket, in key order.

@@ -120,7 +120,8 @@ func TestDaemonSecondSignalForcesExit(t *testing.T) {
 	// From now on every Jira call takes 15 s: the items the executor starts next are in
 	// flight when SIGTERM arrives, and a graceful stop waits for them.
 	e.sims.Jira.SetLatency(15*time.Second, 0)
-	time.Sleep(300 * time.Millisecond)
+	started := e.sims.Jira.Started()
+	eventually(t, 10*time.Second, "a Jira call served with the 15 s latency", func() bool { return e.sims.Jira.Started() > started })
 	d.signal(syscall.SIGTERM)
 	eventually(t, 3*time.Second, "shutting down", func() bool { return d.logged(map[string]string{"message": "shutting down"}) })
 	d.signal(syscall.SIGHUP)

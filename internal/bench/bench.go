@@ -370,10 +370,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 func (r *Result) setShape(s Shape, o Options) {
-	r.MinSourceReads = s.MinSourceReads()
-	r.MinJiraReads = s.MinJiraReads()
+	r.setMinimums(s.MinSourceReads(), s.MinJiraReads(), s.MinWrites(), o)
+}
+
+// setMinimums sets the fewest calls a pass can take and the floor they put on its wall time.
+func (r *Result) setMinimums(minSourceReads, minJiraReads, minWrites int, o Options) {
+	r.MinSourceReads = minSourceReads
+	r.MinJiraReads = minJiraReads
 	r.MinReads = r.MinSourceReads + r.MinJiraReads
-	r.MinWrites = s.MinWrites()
+	r.MinWrites = minWrites
 	minJira := r.MinJiraReads + r.MinWrites
 	r.FloorSeconds = FloorSeconds(minJira, r.MinReads+r.MinWrites, o.Rate, o.Latency, o.Concurrency)
 }

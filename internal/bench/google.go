@@ -105,20 +105,8 @@ func googleShapeOf(g *googletest.Sim, pageSize, serverCap int) GoogleShape {
 // (default 500); Options.SourceBatchCap caps every Google listing's pages below the
 // documented maximums.
 func RunGoogle(ctx context.Context, o Options) (*Result, error) {
-	if o.SourcePageSize == 0 {
-		o.SourcePageSize = google.DefaultPageSize
-	}
-	if err := o.normalize(); err != nil {
+	if err := o.normalizeGoogle(); err != nil {
 		return nil, err
-	}
-	if o.Scenario != ScenarioInitial && o.Scenario != ScenarioNoop {
-		return nil, fmt.Errorf("%w: --scenario %q: a Google source runs initial or noop", ErrUsage, o.Scenario)
-	}
-	if o.JiraURL != "" || o.MiniOrangeURL != "" {
-		return nil, fmt.Errorf("%w: a Google source runs in-process only", ErrUsage)
-	}
-	if o.SourcePageSize > google.UsersPageCap {
-		return nil, fmt.Errorf("%w: --page-size for Google is at most %d", ErrUsage, google.UsersPageCap)
 	}
 	if o.StateDir == "" {
 		dir, err := os.MkdirTemp("", "idsync-bench-")
@@ -128,98 +116,142 @@ func RunGoogle(ctx context.Context, o Options) (*Result, error) {
 		o.StateDir = dir
 		defer os.RemoveAll(dir)
 	}
+	w, err := o.startGoogleWorld()
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
 
+	borg := orgFromGoogle(w.google)
+	res := o.newResult("in-process", "simulator")
+	res.Users, res.Groups, res.Memberships = len(borg.Users), len(borg.Groups), borg.Memberships()
+	var before *Org
+	if o.Scenario == ScenarioNoop {
+		if err := o.setupGoogle(ctx, w); err != nil {
+			return nil, err
+		}
+		b := borg
+		before = &b
+	}
+	shape := ShapeOf(before, borg, o.caps())
+	gshape := googleShapeOf(w.google, o.SourcePageSize, o.SourceBatchCap)
+	res.setMinimums(gshape.MinSourceReads(), shape.MinJiraReads(), shape.MinWrites(), o)
+
+	cfg, err := o.googleConfig(w, true)
+	if err != nil {
+		return nil, err
+	}
+	w.jira.Reset()
+	w.google.Reset()
+	out, err := o.runPass(ctx, cfg, nil)
+	res.countGoogle(w.jira, w.google)
+	res.setPass(out)
+	res.finish()
+	res.PeakRSSBytes = PeakRSS()
+	res.Goals = goals(res)
+	return res, err
+}
+
+// normalizeGoogle defaults and checks the options of RunGoogle.
+func (o *Options) normalizeGoogle() error {
+	if o.SourcePageSize == 0 {
+		o.SourcePageSize = google.DefaultPageSize
+	}
+	if err := o.normalize(); err != nil {
+		return err
+	}
+	if o.Scenario != ScenarioInitial && o.Scenario != ScenarioNoop {
+		return fmt.Errorf("%w: --scenario %q: a Google source runs initial or noop", ErrUsage, o.Scenario)
+	}
+	if o.JiraURL != "" || o.MiniOrangeURL != "" {
+		return fmt.Errorf("%w: a Google source runs in-process only", ErrUsage)
+	}
+	if o.SourcePageSize > google.UsersPageCap {
+		return fmt.Errorf("%w: --page-size for Google is at most %d", ErrUsage, google.UsersPageCap)
+	}
+	return nil
+}
+
+// googleWorld is what RunGoogle runs against: a Directory API simulator and a Jira site, each
+// on a loopback server, and a service account key file (in the state folder) whose token_uri
+// is the simulator's token endpoint.
+type googleWorld struct {
+	google    *googletest.Sim
+	jira      *jiratest.Sim
+	googleURL string
+	jiraURL   string
+	creds     string
+	close     func()
+}
+
+// startGoogleWorld serves the simulators with the generated org.
+func (o Options) startGoogleWorld() (*googleWorld, error) {
 	org := o.googleOrg()
 	gs := googletest.New(googletest.Options{Org: &org, Seed: o.Seed, Latency: o.Latency})
 	if c := o.SourceBatchCap; c > 0 {
 		gs.SetPageCaps(c, c, c)
 	}
 	gsrv := httptest.NewServer(gs.Handler())
-	defer gsrv.Close()
 	gs.SetTokenURL(gsrv.URL + googletest.PathToken)
 	creds := filepath.Join(o.StateDir, "google-service-account.json")
 	if err := os.WriteFile(creds, googletest.ServiceAccountJSON(gsrv.URL+googletest.PathToken), 0o600); err != nil {
+		gsrv.Close()
 		return nil, fmt.Errorf("writing the service account key: %w", err)
 	}
 	js := jiratest.New(jiratest.Options{Seed: uint64(o.Seed), Latency: o.Latency, Rate: jiratest.Limit{RPS: o.Rate, Burst: o.Burst}})
 	jsrv := httptest.NewServer(js.Handler())
-	defer jsrv.Close()
+	return &googleWorld{
+		google: gs, jira: js, googleURL: gsrv.URL, jiraURL: jsrv.URL, creds: creds,
+		close: func() {
+			jsrv.Close()
+			gsrv.Close()
+		},
+	}, nil
+}
 
-	config := func(paced bool) (*configs.Config, error) {
-		cfg, err := o.config(jsrv.URL, "http://127.0.0.1:1", paced)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Sources = []configs.SourceConfig{{
-			Name: sourceName, Type: configs.SourceGoogle, Priority: 10,
-			Google: &configs.GoogleConfig{
-				AdminEmail: googletest.DefaultAdminEmail, CredentialsFile: creds, BaseURL: gsrv.URL,
-				PageSize: o.SourcePageSize, RateLimit: configs.RateLimit{Concurrency: 4},
-			},
-		}}
-		cfg.ApplyDefaults()
-		// Unpaced: the bench measures the Jira budget, not the Admin SDK quota.
-		cfg.Sources[0].Google.RateLimit = configs.RateLimit{Concurrency: 4}
-		if err := cfg.Validate(); err != nil {
-			return nil, fmt.Errorf("bench config: %w", err)
-		}
-		return cfg, nil
-	}
-
-	borg := orgFromGoogle(gs)
-	res := o.newResult("in-process", "simulator")
-	res.Users, res.Groups, res.Memberships = len(borg.Users), len(borg.Groups), borg.Memberships()
-	var before *Org
-	if o.Scenario == ScenarioNoop {
-		js.SetLatency(0, 0)
-		js.SetRate(jiratest.Limit{})
-		gs.SetLatency(0, 0)
-		cfg, err := config(false)
-		if err != nil {
-			return nil, err
-		}
-		out, err := o.runPass(ctx, cfg, nil)
-		if err != nil {
-			return nil, fmt.Errorf("setup pass: %w", err)
-		}
-		if err := setupOK(out); err != nil {
-			return nil, err
-		}
-		js.SetLatency(o.Latency, 0)
-		js.SetRate(jiratest.Limit{RPS: o.Rate, Burst: o.Burst})
-		gs.SetLatency(o.Latency, 0)
-		b := borg
-		before = &b
-	}
-	shape := ShapeOf(before, borg, o.caps())
-	gshape := googleShapeOf(gs, o.SourcePageSize, o.SourceBatchCap)
-	res.MinSourceReads = gshape.MinSourceReads()
-	res.MinJiraReads = shape.MinJiraReads()
-	res.MinReads = res.MinSourceReads + res.MinJiraReads
-	res.MinWrites = shape.MinWrites()
-	res.FloorSeconds = FloorSeconds(res.MinJiraReads+res.MinWrites, res.MinReads+res.MinWrites, o.Rate, o.Latency, o.Concurrency)
-
-	cfg, err := config(true)
+// googleConfig is the bench config with the Google source of w, paced or not.
+func (o Options) googleConfig(w *googleWorld, paced bool) (*configs.Config, error) {
+	cfg, err := o.config(w.jiraURL, "http://127.0.0.1:1", paced)
 	if err != nil {
 		return nil, err
 	}
-	js.Reset()
-	gs.Reset()
-	out, err := o.runPass(ctx, cfg, nil)
-	res.Reads, res.Writes, res.Throttled = js.Reads(), js.Writes(), js.Throttled()
-	res.EarlyRetries = js.EarlyRetries()
+	cfg.Sources = []configs.SourceConfig{{
+		Name: sourceName, Type: configs.SourceGoogle, Priority: 10,
+		Google: &configs.GoogleConfig{
+			AdminEmail: googletest.DefaultAdminEmail, CredentialsFile: w.creds, BaseURL: w.googleURL,
+			PageSize: o.SourcePageSize, RateLimit: configs.RateLimit{Concurrency: 4},
+		},
+	}}
+	cfg.ApplyDefaults()
+	// Unpaced: the bench measures the Jira budget, not the Admin SDK quota.
+	cfg.Sources[0].Google.RateLimit = configs.RateLimit{Concurrency: 4}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bench config: %w", err)
+	}
+	return cfg, nil
+}
+
+// setupGoogle runs the first sync at full speed: latency and rate limit off, sink unpaced.
+func (o Options) setupGoogle(ctx context.Context, w *googleWorld) error {
+	defer o.fullSpeed(w.jira, w.google)()
+	cfg, err := o.googleConfig(w, false)
+	if err != nil {
+		return err
+	}
+	return o.setupPass(ctx, cfg)
+}
+
+// countGoogle fills the counters of the measured pass: Jira's, and the Directory API calls
+// as source reads and as "google <endpoint>" rows of the call table.
+func (r *Result) countGoogle(js *jiratest.Sim, gs *googletest.Sim) {
+	r.countJira(js)
 	calls := gs.Calls()
 	for _, n := range calls {
-		res.SourceReads += int64(n)
+		r.SourceReads += int64(n)
 	}
-	res.Calls = callTable(js.Calls(), nil)
+	r.Calls = callTable(js.Calls(), nil)
 	for ep, n := range calls {
-		res.Calls["google "+ep] += int64(n)
+		r.Calls["google "+ep] += int64(n)
 	}
-	res.WastedWrites = wastedWrites(res.Calls)
-	res.setPass(out)
-	res.finish()
-	res.PeakRSSBytes = PeakRSS()
-	res.Goals = goals(res)
-	return res, err
+	r.WastedWrites = wastedWrites(r.Calls)
 }

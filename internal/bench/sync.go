@@ -221,6 +221,12 @@ func (r *Result) setPass(out passOutcome) {
 	}
 }
 
+// countJira fills the Jira counters of the measured pass.
+func (r *Result) countJira(js *jiratest.Sim) {
+	r.Reads, r.Writes, r.Throttled = js.Reads(), js.Writes(), js.Throttled()
+	r.EarlyRetries = js.EarlyRetries()
+}
+
 func (o Options) newResult(mode, counters string) *Result {
 	return &Result{Scenario: o.Scenario, Mode: mode, Counters: counters, Concurrency: o.Concurrency,
 		LatencyMS: float64(o.Latency) / float64(time.Millisecond), Rate: o.Rate}
@@ -266,8 +272,7 @@ func runInProcess(ctx context.Context, o Options) (*Result, error) {
 		sims.Jira.Reset()
 		sims.MiniOrange.Reset()
 	})
-	res.Reads, res.Writes, res.Throttled = sims.Jira.Reads(), sims.Jira.Writes(), sims.Jira.Throttled()
-	res.EarlyRetries = sims.Jira.EarlyRetries()
+	res.countJira(sims.Jira)
 	res.SourceReads = int64(sims.MiniOrange.TotalCalls())
 	res.Calls = callTable(sims.Jira.Calls(), sims.MiniOrange.Calls())
 	res.WastedWrites = wastedWrites(res.Calls)
@@ -292,18 +297,34 @@ func startSims(o Options) (*sim.Sims, error) {
 
 // setupInProcess runs the first sync at full speed: latency and rate limit off, sink unpaced.
 func (o Options) setupInProcess(ctx context.Context, sims *sim.Sims) error {
-	sims.Jira.SetLatency(0, 0)
-	sims.Jira.SetRate(jiratest.Limit{})
-	sims.MiniOrange.SetLatency(0, 0)
-	defer func() {
-		sims.Jira.SetLatency(o.Latency, 0)
-		sims.Jira.SetRate(jiratest.Limit{RPS: o.Rate, Burst: o.Burst})
-		sims.MiniOrange.SetLatency(o.Latency, 0)
-	}()
+	defer o.fullSpeed(sims.Jira, sims.MiniOrange)()
 	cfg, err := o.config(sims.JiraURL, sims.MiniOrangeURL, false)
 	if err != nil {
 		return err
 	}
+	return o.setupPass(ctx, cfg)
+}
+
+// latencyKnob is the latency knob of a source simulator.
+type latencyKnob interface {
+	SetLatency(fixed, jitter time.Duration)
+}
+
+// fullSpeed turns the simulators' latency and Jira's rate limit off; the func it returns
+// turns them back on as the options set them.
+func (o Options) fullSpeed(js *jiratest.Sim, source latencyKnob) (restore func()) {
+	js.SetLatency(0, 0)
+	js.SetRate(jiratest.Limit{})
+	source.SetLatency(0, 0)
+	return func() {
+		js.SetLatency(o.Latency, 0)
+		js.SetRate(jiratest.Limit{RPS: o.Rate, Burst: o.Burst})
+		source.SetLatency(o.Latency, 0)
+	}
+}
+
+// setupPass runs the setup pass with cfg; it fails unless the pass ended ok.
+func (o Options) setupPass(ctx context.Context, cfg *configs.Config) error {
 	out, err := o.runPass(ctx, cfg, nil)
 	if err != nil {
 		return fmt.Errorf("setup pass: %w", err)

@@ -211,9 +211,17 @@ type counters struct {
 	reads     int64
 	writes    int64
 	throttled int64
+	started   int64
 }
 
 func newCounters() *counters { return &counters{calls: map[Call]int64{}} }
+
+// start counts a request as it arrives, before anything reads the knobs for it.
+func (c *counters) start() {
+	c.mu.Lock()
+	c.started++
+	c.mu.Unlock()
+}
 
 func (c *counters) count(method, template string, status int) {
 	c.mu.Lock()
@@ -285,6 +293,16 @@ func (s *Sim) Throttled() int64 {
 	return s.ctr.throttled
 }
 
+// Started counts the requests the simulator has begun to serve, answered yet or not. A
+// request counts on arrival, before its knobs (latency, limits, faults) are read: once Started
+// has grown past its value read after a Set* call, a request served with the new knobs is
+// under way.
+func (s *Sim) Started() int64 {
+	s.ctr.mu.Lock()
+	defer s.ctr.mu.Unlock()
+	return s.ctr.started
+}
+
 // EarlyRetries counts requests that arrived while their credential and bucket were inside a
 // Retry-After window they had been given (see Options.EarlyGrace).
 func (s *Sim) EarlyRetries() int64 { return s.lim.earlyRetries() }
@@ -293,7 +311,7 @@ func (s *Sim) EarlyRetries() int64 { return s.lim.earlyRetries() }
 func (s *Sim) Reset() {
 	s.ctr.mu.Lock()
 	s.ctr.calls = map[Call]int64{}
-	s.ctr.reads, s.ctr.writes, s.ctr.throttled = 0, 0, 0
+	s.ctr.reads, s.ctr.writes, s.ctr.throttled, s.ctr.started = 0, 0, 0, 0
 	s.ctr.mu.Unlock()
 	s.lim.mu.Lock()
 	s.lim.buckets = map[string]*bucket{}

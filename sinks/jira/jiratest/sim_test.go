@@ -1,6 +1,7 @@
 package jiratest_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -409,5 +410,42 @@ func TestSimulatorMembershipFaults(t *testing.T) {
 	sim.SetMembershipFaults()
 	if a := del(locked); a.status != 200 {
 		t.Fatalf("removal after clearing = %d", a.status)
+	}
+}
+
+// TestSimulatorStartedCountsRequestsOnArrival: Started counts a request while its latency
+// still holds it, before any other counter sees it.
+func TestSimulatorStartedCountsRequestsOnArrival(t *testing.T) {
+	sim, srv := jiratest.NewServer(t, jiratest.Options{})
+	sim.SetLatency(time.Hour, 0)
+	before := sim.Started()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/rest/api/3/myself", nil)
+		req.SetBasicAuth(jiratest.DefaultEmail, jiratest.DefaultAPIToken)
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for sim.Started() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out after 10s waiting for Started to count the request held by its latency")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := sim.Reads(); n != 0 {
+		t.Errorf("Reads = %d while the only request is still held", n)
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Error("the held request was answered")
+	}
+	sim.Reset()
+	if sim.Started() != 0 {
+		t.Error("Reset kept Started")
 	}
 }

@@ -1,13 +1,11 @@
 package googletest
 
 import (
-	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/idsync/idsync/internal/simkit"
 )
 
 // FaultKind is what an injected fault does to the answer it hits.
@@ -32,7 +30,10 @@ const (
 // AnyPage makes a fault match every page of its listing.
 const AnyPage = -1
 
-// Fault is one injected failure of an answer.
+// Fault is one injected failure of an answer. miniorangetest has a Fault of the same build:
+// each simulator keeps its own, as what places a fault (a path key and a token page here, a
+// group and a startIndex page there) and what it does are the API's; simkit.FaultList holds
+// and fires both.
 type Fault struct {
 	Kind FaultKind
 	// Endpoint is EndpointUsersList, EndpointUsersGet, EndpointGroupsList or
@@ -46,38 +47,24 @@ type Fault struct {
 	// Times is how often the fault fires; 0 means every time.
 	Times  int
 	Status int
-
-	fired int
 }
 
 // AddFault injects f.
-func (s *Sim) AddFault(f Fault) {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	s.faults = append(s.faults, &f)
-}
+func (s *Sim) AddFault(f Fault) { s.faults.Add(f, f.Times) }
 
 // ClearFaults removes every injected fault, the random error rate and the rate limit.
 func (s *Sim) ClearFaults() {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	s.faults, s.errorRate, s.limiter = nil, 0, nil
+	s.faults.Clear()
+	s.knobs.SetErrorRate(0, 0)
+	s.knobs.SetRateLimit(0, 0)
 }
 
 // SetErrorRate makes a seeded fraction of authorised API requests fail with status
 // (default 503).
-func (s *Sim) SetErrorRate(fraction float64, status int) {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	s.errorRate, s.errorCode = fraction, status
-}
+func (s *Sim) SetErrorRate(fraction float64, status int) { s.knobs.SetErrorRate(fraction, status) }
 
 // SetLatency delays every answer by fixed plus a uniform [0, jitter).
-func (s *Sim) SetLatency(fixed, jitter time.Duration) {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	s.latency, s.jitter = fixed, jitter
-}
+func (s *Sim) SetLatency(fixed, jitter time.Duration) { s.knobs.SetLatency(fixed, jitter) }
 
 // SetPageCaps sets the most items one page returns, below the documented maximums (0 keeps
 // the documented one).
@@ -105,13 +92,9 @@ const (
 // rps <= 0 turns the limit off. The token endpoint is never throttled.
 func (s *Sim) SetRateLimit(rps float64, burst int, t Throttle) {
 	s.kmu.Lock()
-	defer s.kmu.Unlock()
 	s.throttle = t
-	if rps <= 0 {
-		s.limiter = nil
-		return
-	}
-	s.limiter = rate.NewLimiter(rate.Limit(rps), max(burst, 1))
+	s.kmu.Unlock()
+	s.knobs.SetRateLimit(rps, burst)
 }
 
 // UserHook rewrites one user record (a JSON object) as users.list and users.get answer it:
@@ -155,66 +138,34 @@ func (s *Sim) LastAssertion() (subject string, scopes []string) {
 
 // Calls returns the requests served per endpoint (EndpointUsersList, ..., EndpointToken),
 // throttled ones excluded.
-func (s *Sim) Calls() map[string]int {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	out := make(map[string]int, len(s.calls))
-	for k, v := range s.calls {
-		out[k] = v
-	}
-	return out
-}
+func (s *Sim) Calls() map[string]int { return s.knobs.Calls() }
 
 // APICalls is the sum of Calls without the token endpoint.
-func (s *Sim) APICalls() int {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	n := 0
-	for k, v := range s.calls {
-		if k != EndpointToken {
-			n += v
-		}
-	}
-	return n
-}
+func (s *Sim) APICalls() int { return s.knobs.TotalCalls(EndpointToken) }
 
 // Throttled returns how many requests the rate limit answered (429 or 403), and how many
 // injected rate-limit faults fired.
-func (s *Sim) Throttled() int {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	return s.throttled
-}
+func (s *Sim) Throttled() int { return s.knobs.Throttled() }
 
 // Injected returns how many faults (injected faults and random errors) were served.
-func (s *Sim) Injected() int {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	return s.injected
-}
+func (s *Sim) Injected() int { return s.knobs.Injected() }
 
 // Reset zeroes the counters.
-func (s *Sim) Reset() {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	s.calls, s.throttled, s.injected = map[string]int{}, 0, 0
-}
+func (s *Sim) Reset() { s.knobs.ResetCounters() }
 
 // throttled429 answers a request beyond the rate limit; it reports whether it answered.
 func (s *Sim) throttled429(w http.ResponseWriter, ep string) bool {
 	if ep == EndpointToken {
 		return false
 	}
-	s.kmu.Lock()
-	lim, t, ra := s.limiter, s.throttle, s.retryAfter
-	hit := lim != nil && !lim.Allow()
-	if hit {
-		s.throttled++
-	}
-	s.kmu.Unlock()
-	if !hit {
+	lim := s.knobs.Limiter()
+	if lim == nil || lim.Allow() {
 		return false
 	}
+	s.knobs.AddThrottled()
+	s.kmu.Lock()
+	t, ra := s.throttle, s.retryAfter
+	s.kmu.Unlock()
 	throttleAnswer(w, t, ra)
 	return true
 }
@@ -233,18 +184,9 @@ func throttleAnswer(w http.ResponseWriter, t Throttle, ra time.Duration) {
 
 // randomFault fails a seeded fraction of requests; it reports whether it answered.
 func (s *Sim) randomFault(w http.ResponseWriter) bool {
-	s.kmu.Lock()
-	hit := s.errorRate > 0 && s.rng.Float64() < s.errorRate
-	code := s.errorCode
-	if hit {
-		s.injected++
-	}
-	s.kmu.Unlock()
-	if !hit {
+	code, fail := s.knobs.RandomError()
+	if !fail {
 		return false
-	}
-	if code == 0 {
-		code = http.StatusServiceUnavailable
 	}
 	writeRaw(w, code, errorBody(code, "backendError", "global", "Backend Error"))
 	return true
@@ -252,29 +194,19 @@ func (s *Sim) randomFault(w http.ResponseWriter) bool {
 
 // pageFault returns the fault that hits this answer, if any, and counts it as fired.
 func (s *Sim) pageFault(ep, key string, page int) *Fault {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	for _, f := range s.faults {
-		if f.Endpoint != ep || (f.Key != "" && f.Key != key) {
-			continue
-		}
-		if f.Page != AnyPage && f.Page != page {
-			continue
-		}
-		if f.Times > 0 && f.fired >= f.Times {
-			continue
-		}
-		f.fired++
-		switch f.Kind {
-		case FaultRateLimit, FaultUserRateLimit, FaultTooMany:
-			s.throttled++
-		default:
-			s.injected++
-		}
-		c := *f
-		return &c
+	f, ok := s.faults.Fire(func(f *Fault) bool {
+		return f.Endpoint == ep && (f.Key == "" || f.Key == key) && (f.Page == AnyPage || f.Page == page)
+	})
+	if !ok {
+		return nil
 	}
-	return nil
+	switch f.Kind {
+	case FaultRateLimit, FaultUserRateLimit, FaultTooMany:
+		s.knobs.AddThrottled()
+	default:
+		s.knobs.AddInjected()
+	}
+	return &f
 }
 
 // inject answers the request as the fault says; body is the answer it replaces.
@@ -304,34 +236,14 @@ func (s *Sim) inject(w http.ResponseWriter, f *Fault, body []byte) {
 
 // resetConn drops the connection without an answer (RST).
 func resetConn(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
+	if !simkit.ResetConn(w) {
 		writeRaw(w, http.StatusBadGateway, errorBody(http.StatusBadGateway, "backendError", "global", "connection reset"))
-		return
 	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
 }
 
 // truncate sends an answer whose body stops half way, then closes the connection.
 func truncate(w http.ResponseWriter, body []byte) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
+	if !simkit.Truncate(w, contentType, body) {
 		writeRaw(w, http.StatusBadGateway, errorBody(http.StatusBadGateway, "backendError", "global", "truncated"))
-		return
 	}
-	conn, buf, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	_, _ = fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", len(body))
-	_, _ = buf.Write(body[:len(body)/2])
-	_ = buf.Flush()
-	_ = conn.Close()
 }

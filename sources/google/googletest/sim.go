@@ -20,12 +20,10 @@
 package googletest
 
 import (
-	"context"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -36,7 +34,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/idsync/idsync/internal/simkit"
 )
 
 // Simulator defaults.
@@ -139,7 +137,12 @@ type Sim struct {
 	byGroup map[string]*group // id and email (lower case)
 	nextID  int
 
-	kmu         sync.Mutex // guards knobs, tokens and counters
+	// knobs are latency, the rate limit, random errors and the call counters; faults are
+	// the injected ones (AddFault).
+	knobs  *simkit.Knobs
+	faults simkit.FaultList[Fault]
+
+	kmu         sync.Mutex // guards the knobs and tokens below
 	pub         *rsa.PublicKey
 	admins      []string
 	granted     []string
@@ -147,20 +150,10 @@ type Sim struct {
 	tokens      map[string]grant
 	lastSubject string
 	lastScopes  []string
-	rng         *rand.Rand
 	caps        map[string]int
-	latency     time.Duration
-	jitter      time.Duration
 	retryAfter  time.Duration
-	limiter     *rate.Limiter
 	throttle    Throttle
-	errorRate   float64
-	errorCode   int
-	faults      []*Fault
 	userHook    UserHook
-	calls       map[string]int
-	throttled   int
-	injected    int
 }
 
 type user struct {
@@ -185,8 +178,7 @@ func New(opts Options) *Sim {
 	s := &Sim{
 		domain: opts.Domain, customerID: opts.CustomerID, clientEmail: opts.ClientEmail, now: opts.Now,
 		pub: opts.PublicKey, admins: opts.Admins, granted: opts.Granted,
-		tokens: map[string]grant{}, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x676f)),
-		latency: opts.Latency, jitter: opts.Jitter, retryAfter: opts.RetryAfter, calls: map[string]int{},
+		tokens: map[string]grant{}, knobs: simkit.NewKnobs(uint64(opts.Seed), 0x676f), retryAfter: opts.RetryAfter,
 		caps:   map[string]int{EndpointUsersList: opts.UsersCap, EndpointGroupsList: opts.GroupsCap, EndpointMembersList: opts.MembersCap},
 		nextID: 5000000,
 	}
@@ -214,6 +206,7 @@ func New(opts Options) *Sim {
 	if s.retryAfter <= 0 {
 		s.retryAfter = DefaultRetryAfter
 	}
+	s.knobs.SetLatency(opts.Latency, opts.Jitter)
 	org := opts.Org
 	if org == nil {
 		o := DefaultOrg()
@@ -398,7 +391,7 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "notFound", "global", "Not Found")
 		return
 	}
-	if !s.delay(r.Context()) {
+	if !s.knobs.Delay(r.Context()) { // the client went away
 		return
 	}
 	if s.throttled429(w, ep) {
@@ -468,47 +461,14 @@ func (s *Sim) answer(w http.ResponseWriter, ep, pathKey string, a reply) {
 	writeRaw(w, a.code, a.body)
 }
 
-func (s *Sim) count(ep string) {
-	s.kmu.Lock()
-	s.calls[ep]++
-	s.kmu.Unlock()
-}
+func (s *Sim) count(ep string) { s.knobs.Count(ep) }
 
-func (s *Sim) delay(ctx context.Context) bool {
-	s.kmu.Lock()
-	d := s.latency
-	if s.jitter > 0 {
-		d += time.Duration(s.rng.Int64N(int64(s.jitter)))
-	}
-	s.kmu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+// contentType is the Content-Type of every answer, errors included.
+const contentType = "application/json; charset=UTF-8"
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	writeRaw(w, code, b)
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { simkit.WriteJSON(w, contentType, code, v) }
 
-func writeRaw(w http.ResponseWriter, code int, b []byte) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(code)
-	_, _ = w.Write(b)
-}
+func writeRaw(w http.ResponseWriter, code int, b []byte) { simkit.WriteRaw(w, contentType, code, b) }
 
 // errorBody is Google's JSON error.
 func errorBody(code int, reason, domain, msg string) []byte {

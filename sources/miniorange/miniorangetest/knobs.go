@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // FaultKind is what an injected fault does to the page it hits.
@@ -35,7 +33,10 @@ const (
 // AnyPage makes a fault match every page of its listing.
 const AnyPage = -1
 
-// Fault is one injected failure of a paged listing.
+// Fault is one injected failure of a paged listing. googletest has a Fault of the same build:
+// each simulator keeps its own, as what places a fault (a group and a startIndex page here, a
+// path key and a token page there) and what it does are the API's; simkit.FaultList holds and
+// fires both.
 type Fault struct {
 	Kind FaultKind
 	// Endpoint is the listing's path (PathUsersList, PathGroupsList, PathGroupMembers).
@@ -49,58 +50,27 @@ type Fault struct {
 	Times  int
 	Status int
 	Delta  int
-
-	fired int
 }
 
 // AddFault injects f. fired reports how often it has fired so far: a fault on a page no read
 // reaches never does.
-func (s *Sim) AddFault(f Fault) (fired func() int) {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	p := &f
-	s.faults = append(s.faults, p)
-	return func() int {
-		s.kmu.Lock()
-		defer s.kmu.Unlock()
-		return p.fired
-	}
-}
+func (s *Sim) AddFault(f Fault) (fired func() int) { return s.faults.Add(f, f.Times) }
 
 // ClearFaults removes every injected fault and the random error rate.
 func (s *Sim) ClearFaults() {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	s.faults = nil
-	s.errorRate = 0
+	s.faults.Clear()
+	s.knobs.SetErrorRate(0, 0)
 }
 
 // SetErrorRate makes a seeded fraction of authenticated requests fail with status (default 503).
-func (s *Sim) SetErrorRate(fraction float64, status int) {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	s.errorRate = fraction
-	s.errorCode = status
-}
+func (s *Sim) SetErrorRate(fraction float64, status int) { s.knobs.SetErrorRate(fraction, status) }
 
 // SetLatency delays every answer by fixed plus a uniform [0, jitter).
-func (s *Sim) SetLatency(fixed, jitter time.Duration) {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	s.latency, s.jitter = fixed, jitter
-}
+func (s *Sim) SetLatency(fixed, jitter time.Duration) { s.knobs.SetLatency(fixed, jitter) }
 
 // SetRateLimit answers 429 with Retry-After beyond rps requests per second (burst at once).
 // rps <= 0 turns the limit off.
-func (s *Sim) SetRateLimit(rps float64, burst int) {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	if rps <= 0 {
-		s.limiter = nil
-		return
-	}
-	s.limiter = rate.NewLimiter(rate.Limit(rps), max(burst, 1))
-}
+func (s *Sim) SetRateLimit(rps float64, burst int) { s.knobs.SetRateLimit(rps, burst) }
 
 // SetBatchCap sets the most items one page returns.
 func (s *Sim) SetBatchCap(n int) {
@@ -175,78 +145,39 @@ func (s *Sim) SetTimestampWindow(d time.Duration) {
 }
 
 // Calls returns the requests served per endpoint path, 429s excluded.
-func (s *Sim) Calls() map[string]int {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	out := make(map[string]int, len(s.calls))
-	for k, v := range s.calls {
-		out[k] = v
-	}
-	return out
-}
+func (s *Sim) Calls() map[string]int { return s.knobs.Calls() }
 
 // TotalCalls is the sum of Calls.
-func (s *Sim) TotalCalls() int {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	n := 0
-	for _, v := range s.calls {
-		n += v
-	}
-	return n
-}
+func (s *Sim) TotalCalls() int { return s.knobs.TotalCalls() }
 
 // Throttled returns how many requests were answered 429.
-func (s *Sim) Throttled() int {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	return s.throttled
-}
+func (s *Sim) Throttled() int { return s.knobs.Throttled() }
 
 // Reset zeroes the call and 429 counters.
-func (s *Sim) Reset() {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	s.calls = map[string]int{}
-	s.throttled = 0
-}
+func (s *Sim) Reset() { s.knobs.ResetCounters() }
 
 // pageFault returns the fault that hits this page, if any, and counts it as fired.
 func (s *Sim) pageFault(endpoint, groupName string, req request) *Fault {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	if len(s.faults) == 0 || req.StartIndex == nil || *req.StartIndex < 0 {
+	if req.StartIndex == nil || *req.StartIndex < 0 {
 		return nil
 	}
+	s.kmu.Lock()
 	page := *req.StartIndex / s.batchCap
-	for _, f := range s.faults {
-		if f.Endpoint != endpoint || (f.Group != "" && f.Group != groupName) {
-			continue
-		}
-		if f.Page != AnyPage && f.Page != page {
-			continue
-		}
-		if f.Times > 0 && f.fired >= f.Times {
-			continue
-		}
-		f.fired++
-		c := *f
-		return &c
+	s.kmu.Unlock()
+	f, ok := s.faults.Fire(func(f *Fault) bool {
+		return f.Endpoint == endpoint && (f.Group == "" || f.Group == groupName) && (f.Page == AnyPage || f.Page == page)
+	})
+	if !ok {
+		return nil
 	}
-	return nil
+	return &f
 }
 
 // randomFault fails a seeded fraction of requests; it reports whether it answered.
 func (s *Sim) randomFault(w http.ResponseWriter) bool {
-	s.kmu.Lock()
-	hit := s.errorRate > 0 && s.rng.Float64() < s.errorRate
-	code := s.errorCode
-	s.kmu.Unlock()
-	if !hit {
+	code, fail := s.knobs.RandomError()
+	if !fail {
 		return false
-	}
-	if code == 0 {
-		code = http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, errorBody{"ERROR", "Service temporarily unavailable"})
 	return true

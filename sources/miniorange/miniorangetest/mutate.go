@@ -2,6 +2,7 @@ package miniorangetest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 )
@@ -33,14 +34,15 @@ func (s *Sim) HireN(n int) []User {
 	defer s.mu.Unlock()
 	out := make([]User, 0, n)
 	for range n {
-		s.kmu.Lock()
-		first := firstNames[s.rng.IntN(len(firstNames))]
-		last := lastNames[s.rng.IntN(len(lastNames))]
+		var first, last string
 		gi := 0
-		if len(s.groups) > 1 {
-			gi = 1 + s.rng.IntN(len(s.groups)-1)
-		}
-		s.kmu.Unlock()
+		s.knobs.Rand(func(rng *rand.Rand) {
+			first = firstNames[rng.IntN(len(firstNames))]
+			last = lastNames[rng.IntN(len(lastNames))]
+			if len(s.groups) > 1 {
+				gi = 1 + rng.IntN(len(s.groups)-1)
+			}
+		})
 		base := emailLocal(first) + "." + emailLocal(last)
 		var email string
 		for {
