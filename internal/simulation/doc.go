@@ -15,9 +15,9 @@
 //
 // # What happens
 //
-// A history (history.go) is drawn from the seed before anything runs: a modest org (20 to
-// 40 people, 5 to 8 groups, three mapped groups, one of them onto a second product's access
-// group), a site with a site admin, an app account, a customer, accounts no source knows and
+// A history (history.go, generator.go, scenario.go; the IdP it changes in model.go) is drawn
+// from the seed before anything runs: a modest org (20 to 40 people, 5 to 8 groups, three
+// mapped groups, one of them onto a second product's access group), a site with a site admin, an app account, a customer, accounts no source knows and
 // some people's accounts already there, and maybe a group Jira never lets idsync remove
 // anyone from (403). Then steps: hires, leavers (one or many), moves, renames, email changes,
 // disables and enables, group creates and deletes; each told to idsync by the next pull, by
