@@ -10,6 +10,7 @@ import (
 type generator struct {
 	r       *rand.Rand
 	m       *model
+	caps    capabilities
 	unowned []string
 	nextExt int
 	// queue holds the rest of a scenario: steps built when their turn comes, from the
@@ -28,13 +29,19 @@ var stepWeights = []weighted{
 	{evApprove, 6}, {evReconfigure, 3}, {evIdle, 3},
 }
 
+// kind draws an event kind the IdP can make happen, by weight.
 func (g *generator) kind() eventKind {
 	total := 0
 	for _, w := range stepWeights {
-		total += w.w
+		if g.caps.can(w.kind) {
+			total += w.w
+		}
 	}
 	n := g.r.IntN(total)
 	for _, w := range stepWeights {
+		if !g.caps.can(w.kind) {
+			continue
+		}
 		if n < w.w {
 			return w.kind
 		}
@@ -64,134 +71,11 @@ func (g *generator) step(n int) Step {
 		}
 	}
 	s := Step{N: n, Kind: g.kind()}
-	// How the change reaches idsync: a person the IdP provisions over SCIM has every change
-	// pushed; others are pulled, or pushed from now on.
-	chooseVia := func(id string, raceable bool) {
-		p := m.people[id]
-		switch x := r.IntN(20); {
-		case raceable && x < 4:
-			s.Via = viaRace
-		case p.Pushed || x < 10:
-			s.Via = viaPush
-		default:
-			s.Via = viaPull
-		}
-	}
-	one := func(ss ...status) (string, bool) {
-		ids := m.ids(ss...)
-		if len(ids) == 0 {
-			return "", false
-		}
-		id := pick(r, ids)
-		s.People = []string{id}
-		return id, true
-	}
 	switch s.Kind {
-	case evHire:
-		p := m.newPerson(r)
-		s.Hire = p.clone()
-		if r.IntN(2) == 0 {
-			s.Via = viaPush
-		}
-	case evLeave:
-		id, ok := one(active, disabled)
-		if !ok {
-			s.Kind = evIdle
-			break
-		}
-		chooseVia(id, false)
-	case evMassLeave:
-		ids := m.ids(active)
-		r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-		k := min(len(ids), 3+r.IntN(6))
-		if k < 2 {
-			s.Kind = evIdle
-			break
-		}
-		s.People = ids[:k]
-		s.Via = viaPull
-		for _, id := range s.People {
-			if m.people[id].Pushed {
-				s.Via = viaPush
-			}
-		}
-	case evMove:
-		id, ok := one(active)
-		gs := m.groupList()
-		if !ok || len(gs) < 2 {
-			s.Kind = evIdle
-			break
-		}
-		p := m.people[id]
-		if cur := p.groupList(); len(cur) > 0 {
-			s.From = pick(r, cur)
-		}
-		s.To = pick(r, gs)
-		if s.To == s.From || p.Groups[s.To] {
-			s.To = ""
-		}
-		if s.From == "" && s.To == "" {
-			s.Kind = evIdle
-			break
-		}
-		chooseVia(id, false)
-	case evRename:
-		id, ok := one(active, disabled)
-		if !ok {
-			s.Kind = evIdle
-			break
-		}
-		s.First, s.Last = pick(r, firstNames), pick(r, lastNames)
-		chooseVia(id, true)
-	case evEmail:
-		id, ok := one(active, disabled)
-		if !ok {
-			s.Kind = evIdle
-			break
-		}
-		m.seq++
-		p := m.people[id]
-		s.Email = fmt.Sprintf("%s.%s.%d@example.com", strings.ToLower(p.First), strings.ToLower(p.Last), m.seq)
-		chooseVia(id, true)
-	case evDisable:
-		id, ok := one(active)
-		if !ok {
-			s.Kind = evIdle
-			break
-		}
-		chooseVia(id, true)
-	case evEnable:
-		id, ok := one(disabled)
-		if !ok {
-			s.Kind = evIdle
-			break
-		}
-		chooseVia(id, true)
-	case evGroupCreate:
-		var free []string
-		for _, b := range baseGroups {
-			if !m.groups[b] {
-				free = append(free, b)
-			}
-		}
-		if len(free) == 0 || r.IntN(2) == 0 {
-			m.seq++
-			free = append(free, fmt.Sprintf("Team-%d", m.seq))
-		}
-		s.Group = pick(r, free)
-		if m.pushGroups[s.Group] && r.IntN(2) == 0 {
-			s.Via = viaPush
-		}
-	case evGroupDelete:
-		gs := m.groupList()
-		if len(gs) < 3 {
-			s.Kind = evIdle
-			break
-		}
-		s.Group = pick(r, gs)
-		if m.pushGroups[s.Group] && r.IntN(2) == 0 {
-			s.Via = viaPush
-		}
+	case evHire, evLeave, evMassLeave, evMove, evRename, evEmail, evDisable, evEnable:
+		g.drawPeople(&s)
+	case evGroupCreate, evGroupDelete:
+		g.drawGroup(&s)
 	case evAdmin:
 		s.Admin = g.admin()
 		if s.Admin == nil {
@@ -200,6 +84,9 @@ func (g *generator) step(n int) Step {
 	case evReconfigure:
 		p := g.reconfigure()
 		s.Params = &p
+	}
+	if !g.caps.push {
+		s.Via = viaPull // an IdP that cannot push tells idsync everything by the next pull
 	}
 	s.Pass = passFull
 	switch x := r.IntN(10); {
@@ -215,4 +102,142 @@ func (g *generator) step(n int) Step {
 	s.RaceAfter = r.IntN(2) == 0
 	m.apply(s)
 	return s
+}
+
+// chooseVia draws how a change about one person reaches idsync: a person the IdP provisions
+// over SCIM has every change pushed; others are pulled, or pushed from now on.
+func (g *generator) chooseVia(s *Step, id string, raceable bool) {
+	p := g.m.people[id]
+	switch x := g.r.IntN(20); {
+	case raceable && x < 4:
+		s.Via = viaRace
+	case p.Pushed || x < 10:
+		s.Via = viaPush
+	default:
+		s.Via = viaPull
+	}
+}
+
+// one picks a person with a status in ss as the step's person.
+func (g *generator) one(s *Step, ss ...status) (string, bool) {
+	ids := g.m.ids(ss...)
+	if len(ids) == 0 {
+		return "", false
+	}
+	id := pick(g.r, ids)
+	s.People = []string{id}
+	return id, true
+}
+
+// drawPeople fills in a step about people: who, what changes, and how it reaches idsync.
+func (g *generator) drawPeople(s *Step) {
+	r, m := g.r, g.m
+	switch s.Kind {
+	case evHire:
+		p := m.newPerson(r)
+		s.Hire = p.clone()
+		if r.IntN(2) == 0 {
+			s.Via = viaPush
+		}
+	case evLeave:
+		id, ok := g.one(s, active, disabled)
+		if !ok {
+			s.Kind = evIdle
+			return
+		}
+		g.chooseVia(s, id, false)
+	case evMassLeave:
+		ids := m.ids(active)
+		r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		k := min(len(ids), 3+r.IntN(6))
+		if k < 2 {
+			s.Kind = evIdle
+			return
+		}
+		s.People = ids[:k]
+		s.Via = viaForPeople(m, s.People)
+	case evMove:
+		g.drawMove(s)
+	case evRename:
+		id, ok := g.one(s, active, disabled)
+		if !ok {
+			s.Kind = evIdle
+			return
+		}
+		s.First, s.Last = pick(r, firstNames), pick(r, lastNames)
+		g.chooseVia(s, id, true)
+	case evEmail:
+		id, ok := g.one(s, active, disabled)
+		if !ok {
+			s.Kind = evIdle
+			return
+		}
+		m.seq++
+		p := m.people[id]
+		s.Email = fmt.Sprintf("%s.%s.%d@example.com", strings.ToLower(p.First), strings.ToLower(p.Last), m.seq)
+		g.chooseVia(s, id, true)
+	case evDisable, evEnable:
+		from := active
+		if s.Kind == evEnable {
+			from = disabled
+		}
+		id, ok := g.one(s, from)
+		if !ok {
+			s.Kind = evIdle
+			return
+		}
+		g.chooseVia(s, id, true)
+	}
+}
+
+// drawMove moves an active person out of one of their groups, into another, or both.
+func (g *generator) drawMove(s *Step) {
+	r, m := g.r, g.m
+	id, ok := g.one(s, active)
+	gs := m.groupList()
+	if !ok || len(gs) < 2 {
+		s.Kind = evIdle
+		return
+	}
+	p := m.people[id]
+	if cur := p.groupList(); len(cur) > 0 {
+		s.From = pick(r, cur)
+	}
+	s.To = pick(r, gs)
+	if s.To == s.From || p.Groups[s.To] {
+		s.To = ""
+	}
+	if s.From == "" && s.To == "" {
+		s.Kind = evIdle
+		return
+	}
+	g.chooseVia(s, id, false)
+}
+
+// drawGroup fills in a group created (a free base name or a new team) or deleted.
+func (g *generator) drawGroup(s *Step) {
+	r, m := g.r, g.m
+	if s.Kind == evGroupCreate {
+		var free []string
+		for _, b := range baseGroups {
+			if !m.groups[b] {
+				free = append(free, b)
+			}
+		}
+		if len(free) == 0 || r.IntN(2) == 0 {
+			m.seq++
+			free = append(free, fmt.Sprintf("Team-%d", m.seq))
+		}
+		s.Group = pick(r, free)
+	} else {
+		gs := m.groupList()
+		if len(gs) < 3 {
+			s.Kind = evIdle
+			return
+		}
+		s.Group = pick(r, gs)
+	}
+	if m.pushGroups[s.Group] && r.IntN(2) == 0 {
+		s.Via = viaPush
+	}
 }

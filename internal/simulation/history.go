@@ -129,8 +129,9 @@ func (s Step) String() string {
 	return b.String()
 }
 
-// History is an initial org and its steps.
+// History is an initial org and its steps, drawn for one IdP.
 type History struct {
+	IdP     IdP
 	Initial *model
 	// Unowned are the emails of accounts no source knows, seeded in Jira.
 	Unowned []string
@@ -181,8 +182,75 @@ func initialParams(r *rand.Rand) Params {
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
-// Generate draws a history from r.
-func Generate(r *rand.Rand, sz Sizes) History {
+// IdP names the identity provider a simulated world runs.
+type IdP string
+
+// The identity providers a world can run.
+const (
+	// IdPMiniOrange is miniOrange through its admin REST API (miniorangetest), pulled and
+	// pushing over SCIM to idsync's listener.
+	IdPMiniOrange IdP = "miniorange"
+	// IdPGoogle is Google Workspace through the Admin SDK Directory API (googletest),
+	// pulled only: Google cannot push SCIM to a custom endpoint.
+	IdPGoogle IdP = "google"
+	// IdPLDAP is an LDAP directory: a real slapd (ldaptest), pulled only.
+	IdPLDAP IdP = "ldap"
+)
+
+// IdPs lists every IdP a world can run.
+var IdPs = []IdP{IdPMiniOrange, IdPGoogle, IdPLDAP}
+
+// IdPFor is the IdP a seed's world runs: miniOrange for about three seeds in four, Google
+// Workspace for about one in six, LDAP for the rest (about one in ten: each LDAP world loads
+// its org into the shared slapd over LDAP). It is drawn from a stream of its own, so a seed's
+// history and faults are drawn from the same streams whichever IdP it runs.
+func IdPFor(seed uint64) IdP {
+	switch x := rand.New(rand.NewPCG(seed, 0x1d9)).IntN(100); {
+	case x < 74:
+		return IdPMiniOrange
+	case x < 90:
+		return IdPGoogle
+	default:
+		return IdPLDAP
+	}
+}
+
+// capabilities are the changes an IdP's simulator can make through its control API and how
+// it tells idsync about them; the generator draws only those.
+type capabilities struct {
+	push        bool // pushes over SCIM (else every change waits for the next pull)
+	rename      bool // a person's name changes
+	email       bool // a person's email changes (their userName stays)
+	groupDelete bool
+}
+
+// caps are what the IdP's simulator can do. googletest has no control for a user's name or
+// primary email or for deleting a group: Google worlds draw no such step.
+func (k IdP) caps() capabilities {
+	switch k {
+	case IdPGoogle:
+		return capabilities{}
+	case IdPLDAP:
+		return capabilities{rename: true, email: true, groupDelete: true}
+	}
+	return capabilities{push: true, rename: true, email: true, groupDelete: true}
+}
+
+// can reports whether a step of kind k can happen at the IdP.
+func (c capabilities) can(k eventKind) bool {
+	switch k {
+	case evRename:
+		return c.rename
+	case evEmail:
+		return c.email
+	case evGroupDelete:
+		return c.groupDelete
+	}
+	return true
+}
+
+// Generate draws a history from r for a world running idp.
+func Generate(r *rand.Rand, sz Sizes, idp IdP) History {
 	m := &model{people: map[string]*person{}, groups: map[string]bool{}, pushGroups: map[string]bool{}, params: initialParams(r)}
 	ng := 5 + r.IntN(len(baseGroups)-4)
 	for _, g := range baseGroups[:ng] {
@@ -206,14 +274,14 @@ func Generate(r *rand.Rand, sz Sizes) History {
 			m.people[id].Seeded = true
 		}
 	}
-	h := History{Initial: m.clone()}
+	h := History{IdP: idp, Initial: m.clone()}
 	for i := range 2 + r.IntN(3) {
 		h.Unowned = append(h.Unowned, fmt.Sprintf("ext-%d@partner.example", i+1))
 	}
 	if r.IntN(3) == 0 {
 		h.Locked = pick(r, []string{"developers", "engineering", "support", "sales"})
 	}
-	g := &generator{r: r, m: m, unowned: append([]string(nil), h.Unowned...)}
+	g := &generator{r: r, m: m, caps: idp.caps(), unowned: append([]string(nil), h.Unowned...)}
 	for n := range sz.Steps {
 		h.Steps = append(h.Steps, g.step(n))
 	}

@@ -24,7 +24,7 @@ func (r *run) passRec(kind passKind, o runner.RunOptions, clean bool) (*passReco
 	r.clock.Advance(time.Minute)
 	var plan passFaults
 	if r.faulty && !clean {
-		plan = drawFaults(r.frand, r.m, kind == kindPush)
+		plan = drawFaults(r.frand, r.m, kind == kindPush, r.h.IdP)
 	}
 	before := snapshotJira(r.w.jira)
 	start := r.m.view(r.clock.Now(), n)
