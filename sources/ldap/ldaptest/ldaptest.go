@@ -9,7 +9,9 @@
 // ActiveDirectory set it also looks like Active Directory to a client: its root DSE lists
 // the Active Directory capability, and user and group entries can carry objectGUID
 // (binary), sAMAccountName, userAccountControl and objectCategory, so AD's default filters
-// work; the one thing it cannot do is LDAP_MATCHING_RULE_IN_CHAIN.
+// work; what slapd cannot do (LDAP_MATCHING_RULE_IN_CHAIN, and handing out a large
+// attribute's values in ranges) ADServer does: a small loopback server speaking the LDAP wire
+// protocol over Entries (adserver.go), for those two behaviours.
 //
 // Tests need the Debian packages slapd and ldap-utils. Without them Start returns an error
 // wrapping ErrUnavailable; Skip turns that into a skip, or a failure when
