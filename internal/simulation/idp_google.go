@@ -103,6 +103,7 @@ func (i *googleIdP) move(p *person, from, to string) error {
 func (i *googleIdP) rename(*person, string, string) error { return errGoogleCannot }
 func (i *googleIdP) setEmail(*person, string) error       { return errGoogleCannot }
 func (i *googleIdP) deleteGroup(string) error             { return errGoogleCannot }
+
 func (i *googleIdP) createGroup(name string) error {
 	return i.sim.AddGroup(googletest.Group{ID: googleGroupID(name), Email: googleGroupEmail(name), Name: name})
 }
