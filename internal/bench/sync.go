@@ -196,6 +196,8 @@ func (*phaseObserver) SourceRead(reconcile.SourceRun) {}
 func (*phaseObserver) PassFinished(reconcile.Run)     {}
 func (*phaseObserver) Held(int)                       {}
 
+func (*phaseObserver) SourceProgress(string, int, int) {}
+
 // setupOK checks that a setup pass converged: a bench built on a failed setup measures nothing.
 func setupOK(out passOutcome) error {
 	if out.run.Result != "ok" {

@@ -23,8 +23,8 @@ import (
 
 // Progress shows a pass's progress on a terminal only (NewProgress returns nil otherwise, and
 // a nil *Progress is a no-op observer): during the reads, one line that says what each source
-// has read so far (pages and objects when the Runner reports them, the source's totals once
-// its read is complete) and the API requests sent per target; during the apply phase, a bar.
+// has read so far (pages and objects after each page, the source's totals once its read is
+// complete) and the API requests sent per target; during the apply phase, a bar.
 type Progress struct {
 	w  io.Writer
 	mu sync.Mutex
@@ -48,18 +48,7 @@ type sourceProgress struct {
 	run            reconcile.SourceRun
 }
 
-// SourceProgressObserver is the event the read line shows per source: after each page a
-// source has read, its running totals. runner.Observer does not send it yet (see
-// Progress.SourceProgress); until it does, the line shows the requests sent per target and
-// each source's totals when its read ends.
-type SourceProgressObserver interface {
-	SourceProgress(source string, pages, objects int)
-}
-
-var (
-	_ runner.Observer        = (*Progress)(nil)
-	_ SourceProgressObserver = (*Progress)(nil)
-)
+var _ runner.Observer = (*Progress)(nil)
 
 // readTick is how often the read line is redrawn.
 const readTick = 200 * time.Millisecond
@@ -122,7 +111,8 @@ func (p *Progress) readLoop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// SourceProgress records a source's running totals (see SourceProgressObserver).
+// SourceProgress records a source's running totals, which the read line shows until the
+// source's read ends (runner.Observer: the Runner sends them after each page a source reads).
 func (p *Progress) SourceProgress(source string, pages, objects int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -123,6 +123,7 @@ func (h *health) readiness(now time.Time, limit time.Duration) (ok bool, since t
 type healthObserver struct{ h *health }
 
 func (o healthObserver) PassStarted(r reconcile.Run)          { o.h.started(r) }
+func (o healthObserver) SourceProgress(string, int, int)      { o.h.active() }
 func (o healthObserver) Progress(int, int)                    { o.h.active() }
 func (o healthObserver) ChangeApplied(reconcile.Kind, string) { o.h.active() }
 func (o healthObserver) SourceRead(reconcile.SourceRun)       { o.h.active() }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,49 @@ func ParseTargets(s string) ([]Target, error) {
 // repository root; they keep these paths inside the archive.
 var ArchiveDocs = []string{"LICENSE", "README.md", "CHANGELOG.md", "configs/idsync.example.yaml"}
 
+// ArchiveDirs are folders every archive holds whole (each regular file under them, at its
+// path relative to the repository root): the guides the README links to.
+var ArchiveDirs = []string{"docs"}
+
+// ArchiveFiles lists what an archive holds besides the binary, read from root: ArchiveDocs,
+// then every regular file under ArchiveDirs (sorted), as slash-separated paths relative to
+// root. A missing file or folder, or an empty folder, is an error: an archive must never ship
+// without them.
+func ArchiveFiles(root string) ([]string, error) {
+	out := append([]string(nil), ArchiveDocs...)
+	for _, d := range ArchiveDocs {
+		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(d))); err != nil {
+			return nil, fmt.Errorf("a file the archives hold is missing: %w", err)
+		}
+	}
+	for _, dir := range ArchiveDirs {
+		var found []string
+		err := filepath.WalkDir(filepath.Join(root, filepath.FromSlash(dir)), func(p string, de fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !de.Type().IsRegular() {
+				return nil
+			}
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			found = append(found, filepath.ToSlash(rel))
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("a folder the archives hold: %w", err)
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("the folder %s the archives hold has no files", dir)
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
 // SumsFile is the checksum file beside the archives, in sha256sum's format.
 const SumsFile = "SHA256SUMS"
 
@@ -100,11 +144,15 @@ func ArchiveBase(version string, t Target) string {
 }
 
 // WriteArchive writes the release archive out (a .tar.gz) holding, under the folder
-// ArchiveBase: the binary as "idsync" (mode 0755) and ArchiveDocs read from root (mode 0644).
+// ArchiveBase: the binary as "idsync" (mode 0755) and ArchiveFiles read from root (mode 0644).
 // Entries are sorted, owned by 0:0 and dated mtime, and the gzip header carries no name or
 // time, so the same inputs give the same bytes.
 func WriteArchive(out, root, binary, version string, t Target, mtime time.Time) (err error) {
 	base := ArchiveBase(version, t)
+	docs, err := ArchiveFiles(root)
+	if err != nil {
+		return err
+	}
 	type entry struct {
 		name string
 		mode int64
@@ -115,7 +163,7 @@ func WriteArchive(out, root, binary, version string, t Target, mtime time.Time) 
 		{base + "/idsync", 0o755, binary},
 	}
 	dirs := map[string]bool{}
-	for _, d := range ArchiveDocs {
+	for _, d := range docs {
 		for dir := filepath.ToSlash(filepath.Dir(d)); dir != "."; dir = filepath.ToSlash(filepath.Dir(dir)) {
 			if !dirs[dir] {
 				dirs[dir] = true
@@ -214,10 +262,8 @@ type DistOptions struct {
 // Dist builds one archive per target and the SHA256SUMS file over them; it returns the
 // archives' names (in OutDir).
 func Dist(ctx context.Context, o DistOptions) ([]string, error) {
-	for _, d := range ArchiveDocs {
-		if _, err := os.Stat(filepath.Join(o.Root, d)); err != nil {
-			return nil, fmt.Errorf("a file the archives hold is missing: %w", err)
-		}
+	if _, err := ArchiveFiles(o.Root); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, err

@@ -9,8 +9,10 @@ import (
 	"debug/buildinfo"
 	"encoding/hex"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -68,19 +70,7 @@ func TestDistArchive(t *testing.T) {
 		t.Fatalf("mkdist wrote %v, want %s and %s.tar.gz", names, SumsFile, base)
 	}
 
-	want := []struct {
-		name string
-		mode int64
-		dir  bool
-	}{
-		{base + "/", 0o755, true},
-		{base + "/CHANGELOG.md", 0o644, false},
-		{base + "/LICENSE", 0o644, false},
-		{base + "/README.md", 0o644, false},
-		{base + "/configs/", 0o755, true},
-		{base + "/configs/idsync.example.yaml", 0o644, false},
-		{base + "/idsync", 0o755, false},
-	}
+	want := wantArchive(t, base)
 	if len(entries) != len(want) {
 		var got []string
 		for _, e := range entries {
@@ -156,6 +146,45 @@ func TestDistArchive(t *testing.T) {
 			t.Errorf("idsync version printed %q, want the revision %q in it", out, testRevision)
 		}
 	}
+}
+
+type wantEntry struct {
+	name string
+	mode int64
+	dir  bool
+}
+
+// wantArchive is what an archive must hold, in order: the license, the README, the
+// changelog, the example config, every file under docs/ (found here by walking the
+// repository, not by asking the code under test), their folders, and the binary.
+func wantArchive(t *testing.T, base string) []wantEntry {
+	t.Helper()
+	files := []string{"LICENSE", "README.md", "CHANGELOG.md", "configs/idsync.example.yaml"}
+	err := fs.WalkDir(os.DirFS(repoRoot), "docs", func(p string, de fs.DirEntry, err error) error {
+		if err == nil && de.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(files, "docs/README.md") {
+		t.Fatalf("no docs/README.md in the repository (found %v)", files)
+	}
+	out := []wantEntry{{base + "/", 0o755, true}, {base + "/idsync", 0o755, false}}
+	dirs := map[string]bool{}
+	for _, f := range files {
+		out = append(out, wantEntry{base + "/" + f, 0o644, false})
+		for d := path.Dir(f); d != "."; d = path.Dir(d) {
+			if !dirs[d] {
+				dirs[d] = true
+				out = append(out, wantEntry{base + "/" + d + "/", 0o755, true})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b wantEntry) int { return strings.Compare(a.name, b.name) })
+	return out
 }
 
 func dirNames(t *testing.T, dir string) []string {
@@ -284,5 +313,53 @@ func TestSourceDateEpoch(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "")
 	if got, err := SourceDateEpoch(""); err != nil || got.Unix() != 0 {
 		t.Errorf("default: %v, %v", got, err)
+	}
+}
+
+// TestArchiveNeedsTheDocs: an archive is never written without the guides, and a file the
+// archives hold that is missing is named.
+func TestArchiveNeedsTheDocs(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range ArchiveDocs {
+		p := filepath.Join(root, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(root, "fake-idsync")
+	if err := os.WriteFile(bin, []byte("bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "a.tar.gz")
+	err := WriteArchive(out, root, bin, "v1", Target{"linux", "amd64"}, testMTime)
+	if err == nil || !strings.Contains(err.Error(), "docs") {
+		t.Fatalf("archive without docs/: %v, want an error naming docs", err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "docs", "sources"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "docs", "sources", "x.md"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteArchive(out, root, bin, "v1", Target{"linux", "amd64"}, testMTime); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range readTarGz(t, out) {
+		names = append(names, e.hdr.Name)
+	}
+	for _, want := range []string{"idsync_v1_linux_amd64/docs/", "idsync_v1_linux_amd64/docs/sources/", "idsync_v1_linux_amd64/docs/sources/x.md"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("archive %v lacks %s", names, want)
+		}
+	}
+	if err := os.Remove(filepath.Join(root, "CHANGELOG.md")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteArchive(out, root, bin, "v1", Target{"linux", "amd64"}, testMTime); err == nil || !strings.Contains(err.Error(), "CHANGELOG.md") {
+		t.Fatalf("archive without CHANGELOG.md: %v, want an error naming it", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/sinks/jira/jiratest"
-	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
 
 // Fixed names and secrets of a simulated world.
@@ -63,29 +62,17 @@ func (p Params) String() string {
 		p.Grace, p.MaxDeact, p.MaxPercent, p.MaxRemovals, strings.Join(m, " "))
 }
 
-// render is the YAML config of a world: one miniOrange source that also pushes, the Jira
+// render is the YAML config of a world: its IdP's source (source, a sources item), the Jira
 // sink with the admin API on the same simulator, one request at a time on both sides (so the
 // order of requests, and with it every fault draw, is the same in every run of a seed).
-func (p Params) render(dir, jiraURL, moURL string) string {
+func (p Params) render(dir, jiraURL, source string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: \"127.0.0.1:0\"\nadmin_token: %q\n", adminToken)
 	fmt.Fprintf(&b, "state: {path: %q}\n", filepath.Join(dir, "idsync.db"))
 	fmt.Fprintf(&b, "log: {level: error, format: json}\n")
-	fmt.Fprintf(&b, `sources:
-  - name: %s
-    type: miniorange
-    priority: 10
-    miniorange:
-      base_url: %s
-      customer_key: %q
-      api_key: %q
-      page_size: %d
-      rate_limit: {requests_per_second: 0, concurrency: 1}
-    push:
-      enabled: true
-      token: %q
-      rate_limit: {requests_per_second: 0, concurrency: 0}
-sink:
+	b.WriteString("sources:\n")
+	b.WriteString(source)
+	fmt.Fprintf(&b, `sink:
   type: jira
   jira:
     base_url: %s
@@ -100,8 +87,7 @@ sink:
 mapping:
   import_users: true
   import_groups: false
-`, sourceName, moURL, miniorangetest.DefaultCustomerKey, miniorangetest.DefaultAPIKey, pageSize, scimToken,
-		jiraURL, jiratest.DefaultEmail, jiratest.DefaultAPIToken, jiraURL, jiratest.DefaultOrgAPIKey)
+`, jiraURL, jiratest.DefaultEmail, jiratest.DefaultAPIToken, jiraURL, jiratest.DefaultOrgAPIKey)
 	if len(p.Mappings) > 0 {
 		b.WriteString("  groups:\n")
 		for _, idp := range sortedKeys(p.Mappings) {
@@ -119,10 +105,15 @@ mapping:
 	return b.String()
 }
 
-// load writes the config to dir and loads it as the binary does (validation included).
-func (p Params) load(dir, jiraURL, moURL string) (*configs.Config, error) {
+// load writes the config of a world whose IdP is idp to dir and loads it as the binary does
+// (validation included).
+func (p Params) load(dir, jiraURL string, idp idpSide) (*configs.Config, error) {
+	source, err := idp.source(dir)
+	if err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, "idsync.yaml")
-	if err := os.WriteFile(path, []byte(p.render(dir, jiraURL, moURL)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(p.render(dir, jiraURL, source)), 0o600); err != nil {
 		return nil, err
 	}
 	cfg, err := configs.LoadAndValidate(path, nil)

@@ -80,7 +80,11 @@ type run struct {
 
 // Failure is the first invariant a run broke.
 type Failure struct {
-	Seed      uint64
+	Seed uint64
+	// IdP is the IdP the world ran; Forced says it was chosen by Options.IdP, not by the
+	// seed (the replay line names it then).
+	IdP       IdP
+	Forced    bool
 	Step      int
 	Pass      int
 	Faulty    bool // in the faulty run (else in the fault-free twin)
@@ -94,7 +98,7 @@ func (f *Failure) Error() string {
 	if f.Faulty {
 		run = "faulty run"
 	}
-	s := fmt.Sprintf("seed %d step %d pass %d (%s): %s: %s", f.Seed, f.Step, f.Pass, run, f.Invariant, f.Desc)
+	s := fmt.Sprintf("seed %d (%s) step %d pass %d (%s): %s: %s", f.Seed, f.IdP, f.Step, f.Pass, run, f.Invariant, f.Desc)
 	if f.Context != "" {
 		s += " [" + f.Context + "]"
 	}
@@ -103,7 +107,17 @@ func (f *Failure) Error() string {
 
 // Replay is the command that runs the failing seed alone.
 func (f *Failure) Replay() string {
-	return fmt.Sprintf("IDSYNC_SIM_SEED=%d go test -run TestSimulation ./internal/simulation/", f.Seed)
+	return replayLine(f.Seed, f.IdP, f.Forced)
+}
+
+// replayLine is the command that runs one seed alone, on the IdP it ran (named when it was
+// not the seed's own choice).
+func replayLine(seed uint64, idp IdP, forced bool) string {
+	env := ""
+	if forced {
+		env = fmt.Sprintf("IDSYNC_SIM_IDP=%s ", idp)
+	}
+	return fmt.Sprintf("%sIDSYNC_SIM_SEED=%d go test -run TestSimulation ./internal/simulation/", env, seed)
 }
 
 func newRun(seed uint64, h History, faulty bool, o Options) *run {
@@ -173,7 +187,7 @@ func (r *run) execute() (err error) {
 
 // open wires idsync as the daemon does, on this run's clock and with its hooks.
 func (r *run) open() error {
-	cfg, err := r.params.load(r.dir, r.w.JiraURL, r.w.MOURL)
+	cfg, err := r.params.load(r.dir, r.w.JiraURL, r.w.idp)
 	if err != nil {
 		return err
 	}
@@ -206,8 +220,10 @@ func (r *run) open() error {
 	}
 	r.app = a
 	r.dead.Store(false)
-	var h http.Handler = a.SCIM
-	r.w.scim.Store(&h)
+	if a.SCIM != nil { // only a pushing IdP's source has a listener
+		var h http.Handler = a.SCIM
+		r.w.scim.Store(&h)
+	}
 	return nil
 }
 
@@ -342,7 +358,7 @@ func (r *run) approve() error {
 
 // reconfigure applies a config change as SIGHUP does (and writes it, so a restart keeps it).
 func (r *run) reconfigure(p Params) error {
-	cfg, err := p.load(r.dir, r.w.JiraURL, r.w.MOURL)
+	cfg, err := p.load(r.dir, r.w.JiraURL, r.w.idp)
 	if err != nil {
 		return err
 	}
@@ -433,7 +449,7 @@ func (r *run) violate(vs []Violation, rec *passRecord) {
 	if rec != nil {
 		n = rec.N
 	}
-	r.fail = &Failure{Seed: r.seed, Step: r.step, Pass: n, Faulty: r.faulty, Invariant: vs[0].Invariant, Desc: desc, Context: ctx}
+	r.fail = &Failure{Seed: r.seed, IdP: r.h.IdP, Forced: r.opts.IdP != "", Step: r.step, Pass: n, Faulty: r.faulty, Invariant: vs[0].Invariant, Desc: desc, Context: ctx}
 }
 
 func lower(s string) string { return strings.ToLower(s) }

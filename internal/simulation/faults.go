@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/idsync/idsync/sources/google/googletest"
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
 
@@ -36,11 +38,37 @@ type passFaults struct {
 	MOKinds []string // status body-error reset truncate skew shift 429
 	// MOSticky fails one listing page on every attempt: the read cannot complete.
 	MOSticky *moSticky
-	// MissingStatus is the userName whose status the users listing leaves out.
+	// MissingStatus is the userName whose status the users listing leaves out (miniOrange),
+	// or whose suspended and archived fields it leaves out (Google).
 	MissingStatus string
 	// PushReadFail makes the read of the SCIM push store fail.
 	PushReadFail bool
-	Crash        *crashPlan
+
+	// GoogleRate is the share of Directory API request attempts that fail, with a kind from
+	// GoogleKinds (500 503 reset truncate 403-rate 403-user-rate 429); the token endpoint
+	// is never faulted.
+	GoogleRate  float64
+	GoogleKinds []string
+	// GoogleSticky fails one listing page on every attempt: the read cannot complete.
+	GoogleSticky *googleSticky
+	// StickyFired is set after the pass when its sticky listing fault (MOSticky or
+	// GoogleSticky) hit a request: one on a page the listing does not reach never fires.
+	StickyFired bool
+
+	// LDAPCut drops every LDAP connection once that many bytes came from the server (fewer
+	// than any read takes): the read cannot complete.
+	LDAPCut int64
+	// LDAPDown refuses every LDAP connection.
+	LDAPDown bool
+
+	Crash *crashPlan
+}
+
+type googleSticky struct {
+	Endpoint string // googletest.EndpointUsersList, ...
+	Key      string // the group id of a members listing
+	Page     int
+	Kind     googletest.FaultKind
 }
 
 type moSticky struct {
@@ -48,24 +76,23 @@ type moSticky struct {
 	Page     int
 	Kind     miniorangetest.FaultKind
 	Delta    int
-	// fired is set after the pass when the fault hit a request (see disarm).
-	fired bool
 }
 
 func (f passFaults) any() bool {
 	return f.JiraRate > 0 || f.Storm > 0 || f.StickyGroup != "" || f.Lag || f.MORate > 0 || f.MOSticky != nil ||
-		f.MissingStatus != "" || f.PushReadFail || f.Crash != nil
+		f.MissingStatus != "" || f.PushReadFail || f.GoogleRate > 0 || f.GoogleSticky != nil || f.LDAPCut > 0 ||
+		f.LDAPDown || f.Crash != nil
 }
 
 // readBroken reports whether the pass's source read cannot be complete, whatever idsync
 // says about it.
 func (f passFaults) readBroken() bool {
-	return (f.MOSticky != nil && f.MOSticky.fired) || f.MissingStatus != "" || f.PushReadFail
+	return f.StickyFired || f.MissingStatus != "" || f.PushReadFail || f.LDAPCut > 0 || f.LDAPDown
 }
 
 // sourceTouched reports whether anything may have kept the source read from completing.
 func (f passFaults) sourceTouched() bool {
-	return f.readBroken() || f.MORate > 0
+	return f.readBroken() || f.MORate > 0 || f.GoogleRate > 0
 }
 
 func (f passFaults) String() string {
@@ -94,6 +121,18 @@ func (f passFaults) String() string {
 	if f.PushReadFail {
 		parts = append(parts, "push store unreadable")
 	}
+	if f.GoogleRate > 0 {
+		parts = append(parts, fmt.Sprintf("google %.0f%% %v", f.GoogleRate*100, f.GoogleKinds))
+	}
+	if s := f.GoogleSticky; s != nil {
+		parts = append(parts, fmt.Sprintf("google %s %s page %d kind %d on every attempt", s.Endpoint, cmp.Or(s.Key, "-"), s.Page, s.Kind))
+	}
+	if f.LDAPCut > 0 {
+		parts = append(parts, fmt.Sprintf("ldap connections cut after %d bytes", f.LDAPCut))
+	}
+	if f.LDAPDown {
+		parts = append(parts, "ldap server refuses connections")
+	}
 	if f.Crash != nil {
 		parts = append(parts, f.Crash.String())
 	}
@@ -103,13 +142,30 @@ func (f passFaults) String() string {
 	return strings.Join(parts, "; ")
 }
 
-// drawFaults draws one pass's faults. Most passes are clean, so faults stop often enough
-// for the invariants that need fault-free passes to be checked.
-func drawFaults(r *rand.Rand, m *model, push bool) passFaults {
+// drawFaults draws one pass's faults: Jira's, the IdP's own (drawn from the same stream
+// after Jira's), and a crash. Most passes are clean, so faults stop often enough for the
+// invariants that need fault-free passes to be checked.
+func drawFaults(r *rand.Rand, m *model, push bool, idp IdP) passFaults {
 	var f passFaults
 	if r.IntN(100) < 45 {
 		return f
 	}
+	f.drawJira(r)
+	switch idp {
+	case IdPGoogle:
+		f.drawGoogle(r, m)
+	case IdPLDAP:
+		f.drawLDAP(r)
+	default:
+		f.drawMiniOrange(r, m, push)
+	}
+	if r.IntN(5) == 0 {
+		f.Crash = drawCrash(r)
+	}
+	return f
+}
+
+func (f *passFaults) drawJira(r *rand.Rand) {
 	if r.IntN(3) == 0 {
 		f.JiraRate = pick(r, []float64{0.05, 0.15, 0.3})
 		all := []string{"500", "502", "503", "429", "reset", "reset-after", "truncate"}
@@ -125,6 +181,9 @@ func drawFaults(r *rand.Rand, m *model, push bool) passFaults {
 	if r.IntN(8) == 0 {
 		f.Lag = true
 	}
+}
+
+func (f *passFaults) drawMiniOrange(r *rand.Rand, m *model, push bool) {
 	if r.IntN(3) == 0 {
 		f.MORate = pick(r, []float64{0.1, 0.3})
 		all := []string{"status", "body-error", "reset", "truncate", "skew", "shift", "429"}
@@ -148,23 +207,62 @@ func drawFaults(r *rand.Rand, m *model, push bool) passFaults {
 		}
 		f.MOSticky = s
 	}
-	if r.IntN(12) == 0 {
-		// Prefer someone disabled: read as active, they would be let back in.
-		ids := m.ids(disabled)
-		if len(ids) == 0 {
-			ids = m.ids(active)
-		}
-		if len(ids) > 0 {
-			f.MissingStatus = m.people[pick(r, ids)].UserName
-		}
-	}
+	f.MissingStatus = drawMissingStatus(r, m)
 	if r.IntN(push2(push)) == 0 {
 		f.PushReadFail = true
 	}
-	if r.IntN(5) == 0 {
-		f.Crash = drawCrash(r)
+}
+
+// drawMissingStatus picks, one pass in twelve, a person whose status the users listing
+// leaves out, preferring someone disabled: read as active, they would be let back in.
+func drawMissingStatus(r *rand.Rand, m *model) string {
+	if r.IntN(12) != 0 {
+		return ""
 	}
-	return f
+	ids := m.ids(disabled)
+	if len(ids) == 0 {
+		ids = m.ids(active)
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return m.people[pick(r, ids)].UserName
+}
+
+func (f *passFaults) drawGoogle(r *rand.Rand, m *model) {
+	if r.IntN(3) == 0 {
+		f.GoogleRate = pick(r, []float64{0.1, 0.3})
+		all := []string{"500", "503", "reset", "truncate", "403-rate", "403-user-rate", "429"}
+		r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+		f.GoogleKinds = all[:1+r.IntN(len(all))]
+	}
+	if r.IntN(10) == 0 {
+		s := &googleSticky{Kind: pick(r, []googletest.FaultKind{googletest.FaultStatus, googletest.FaultReset,
+			googletest.FaultTruncate, googletest.FaultRateLimit})}
+		// Only pages every read asks for: the first of each listing, the second of the
+		// users listing when the IdP lists more people than a page holds.
+		switch x := r.IntN(3); {
+		case x == 0 && len(m.ids(active, disabled)) > pageSize:
+			s.Endpoint, s.Page = googletest.EndpointUsersList, 1
+		case x == 0:
+			s.Endpoint = googletest.EndpointUsersList
+		case x == 1:
+			s.Endpoint = googletest.EndpointGroupsList
+		default:
+			s.Endpoint, s.Key = googletest.EndpointMembersList, googleGroupID(pick(r, m.groupList()))
+		}
+		f.GoogleSticky = s
+	}
+	f.MissingStatus = drawMissingStatus(r, m)
+}
+
+func (f *passFaults) drawLDAP(r *rand.Rand) {
+	switch r.IntN(10) {
+	case 0, 1:
+		f.LDAPCut = pick(r, []int64{40, 150, 400})
+	case 2:
+		f.LDAPDown = true
+	}
 }
 
 // push2 makes a failing push-store read likelier in push-triggered passes, where it matters
@@ -217,12 +315,10 @@ func (fb *faultBox) arm(w *world, pass int, plan passFaults) {
 	fb.armed, fb.pass, fb.plan = true, pass, plan
 	clear(fb.attempts)
 	fb.mu.Unlock()
-	if s := plan.MOSticky; s != nil {
-		fired := w.mo.AddFault(miniorangetest.Fault{Kind: s.Kind, Endpoint: s.Endpoint, Page: s.Page, Delta: s.Delta})
-		fb.mu.Lock()
-		fb.stickyFired = fired
-		fb.mu.Unlock()
-	}
+	fired := w.idp.arm(plan)
+	fb.mu.Lock()
+	fb.stickyFired = fired
+	fb.mu.Unlock()
 	if plan.Lag {
 		w.jira.SetIndexLag(lagDuration)
 	}
@@ -237,7 +333,7 @@ func (fb *faultBox) disarm(w *world) (stickyFired bool) {
 	fb.plan, fb.stickyFired = passFaults{}, nil
 	fb.mu.Unlock()
 	stickyFired = fired != nil && fired() > 0
-	w.mo.ClearFaults()
+	w.idp.disarm()
 	w.jira.SetIndexLag(0)
 	return stickyFired
 }
@@ -386,119 +482,6 @@ func resetConn(rw http.ResponseWriter, flush bool) {
 		_ = tc.SetLinger(0)
 	}
 	_ = conn.Close()
-}
-
-// serveMO is the miniOrange front: race pushes at the users listing's first page, random
-// page faults through the simulator's own fault knob, 429s, and a user record without its
-// status.
-func (w *world) serveMO(rw http.ResponseWriter, r *http.Request) {
-	body := readBody(r)
-	var req struct {
-		StartIndex *int   `json:"startIndex"`
-		GroupName  string `json:"groupName"`
-		UserName   string `json:"username"`
-	}
-	_ = json.Unmarshal(body, &req)
-	start := -1
-	if req.StartIndex != nil {
-		start = *req.StartIndex
-	}
-	if n := swollen(w.faults.hugeArmed()); n > 0 {
-		// A read sized by a claimed count, not by what arrived: note it and end the read.
-		w.faults.swell(n)
-		rw.WriteHeader(http.StatusOK)
-		_, _ = rw.Write([]byte(`{"status":"ERROR","message":"simulation: too many goroutines"}`))
-		return
-	}
-	firstUsers := r.URL.Path == miniorangetest.PathUsersList && start == 0
-	if fire := w.faults.takeRace(false); fire != nil {
-		fire()
-	}
-	key := fmt.Sprintf("%s|%s|%d|%s", r.URL.Path, req.GroupName, start, req.UserName)
-	plan, _, rnd, armed := w.faults.draw(key)
-	switch {
-	case armed && plan.MissingStatus != "" && r.URL.Path == miniorangetest.PathUsersList:
-		// Every users page goes without the status, whatever else is armed: the read
-		// cannot complete.
-		w.withoutStatus(rw, r, plan.MissingStatus)
-	case armed && rnd.Float64() < plan.MORate:
-		w.moFault(rw, r, plan.MOKinds[rnd.IntN(len(plan.MOKinds))], start, req.GroupName, rnd)
-	default:
-		w.mo.Handler().ServeHTTP(rw, r)
-	}
-	if firstUsers {
-		if fire := w.faults.takeRace(true); fire != nil {
-			fire()
-		}
-	}
-}
-
-func (w *world) moFault(rw http.ResponseWriter, r *http.Request, kind string, start int, group string, rnd *rand.Rand) {
-	w.faults.count()
-	if kind == "429" || start < 0 {
-		rw.Header().Set("Retry-After", "1")
-		rw.Header().Set("Content-Type", "application/json")
-		code := http.StatusTooManyRequests
-		if kind != "429" {
-			code = http.StatusServiceUnavailable
-		}
-		rw.WriteHeader(code)
-		_, _ = rw.Write([]byte(`{"status":"ERROR","message":"Too many requests"}`))
-		return
-	}
-	f := miniorangetest.Fault{Endpoint: r.URL.Path, Group: group, Page: start / pageSize, Times: 1}
-	switch kind {
-	case "status":
-		f.Kind, f.Status = miniorangetest.FaultStatus, pick(rnd, []int{500, 502, 503})
-	case "body-error":
-		f.Kind = miniorangetest.FaultBodyError
-	case "reset":
-		f.Kind = miniorangetest.FaultReset
-	case "truncate":
-		f.Kind = miniorangetest.FaultTruncate
-	case "skew":
-		f.Kind, f.Delta = miniorangetest.FaultTotalSkew, pick(rnd, []int{-1, 1, 2})
-	case "shift":
-		f.Kind = miniorangetest.FaultShift
-	}
-	w.mo.AddFault(f)
-	w.mo.Handler().ServeHTTP(rw, r)
-}
-
-// withoutStatus serves a users listing page with one user's status left out.
-func (w *world) withoutStatus(rw http.ResponseWriter, r *http.Request, userName string) {
-	rec := httptest.NewRecorder()
-	w.mo.Handler().ServeHTTP(rec, r)
-	var page map[string]any
-	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &page) != nil {
-		copyRecorded(rw, rec, rec.Body.Bytes())
-		return
-	}
-	users, _ := page["users"].([]any)
-	hit := false
-	for _, u := range users {
-		if m, ok := u.(map[string]any); ok && strings.EqualFold(fmt.Sprint(m["username"]), userName) {
-			delete(m, "status")
-			delete(m, "userStatus")
-			hit = true
-		}
-	}
-	if !hit {
-		copyRecorded(rw, rec, rec.Body.Bytes())
-		return
-	}
-	w.faults.count()
-	b, _ := json.Marshal(page)
-	copyRecorded(rw, rec, b)
-}
-
-func copyRecorded(rw http.ResponseWriter, rec *httptest.ResponseRecorder, body []byte) {
-	for k, v := range rec.Header() {
-		rw.Header()[k] = v
-	}
-	rw.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	rw.WriteHeader(rec.Code)
-	_, _ = rw.Write(body)
 }
 
 // raceArmed reports whether a race push waits for its moment.

@@ -129,8 +129,9 @@ func (s Step) String() string {
 	return b.String()
 }
 
-// History is an initial org and its steps.
+// History is an initial org and its steps, drawn for one IdP.
 type History struct {
+	IdP     IdP
 	Initial *model
 	// Unowned are the emails of accounts no source knows, seeded in Jira.
 	Unowned []string
@@ -181,8 +182,75 @@ func initialParams(r *rand.Rand) Params {
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
-// Generate draws a history from r.
-func Generate(r *rand.Rand, sz Sizes) History {
+// IdP names the identity provider a simulated world runs.
+type IdP string
+
+// The identity providers a world can run.
+const (
+	// IdPMiniOrange is miniOrange through its admin REST API (miniorangetest), pulled and
+	// pushing over SCIM to idsync's listener.
+	IdPMiniOrange IdP = "miniorange"
+	// IdPGoogle is Google Workspace through the Admin SDK Directory API (googletest),
+	// pulled only: Google cannot push SCIM to a custom endpoint.
+	IdPGoogle IdP = "google"
+	// IdPLDAP is an LDAP directory: a real slapd (ldaptest), pulled only.
+	IdPLDAP IdP = "ldap"
+)
+
+// IdPs lists every IdP a world can run.
+var IdPs = []IdP{IdPMiniOrange, IdPGoogle, IdPLDAP}
+
+// IdPFor is the IdP a seed's world runs: miniOrange for about three seeds in four, Google
+// Workspace for about one in six, LDAP for the rest (about one in ten: each LDAP world loads
+// its org into the shared slapd over LDAP). It is drawn from a stream of its own, so a seed's
+// history and faults are drawn from the same streams whichever IdP it runs.
+func IdPFor(seed uint64) IdP {
+	switch x := rand.New(rand.NewPCG(seed, 0x1d9)).IntN(100); {
+	case x < 74:
+		return IdPMiniOrange
+	case x < 90:
+		return IdPGoogle
+	default:
+		return IdPLDAP
+	}
+}
+
+// capabilities are the changes an IdP's simulator can make through its control API and how
+// it tells idsync about them; the generator draws only those.
+type capabilities struct {
+	push        bool // pushes over SCIM (else every change waits for the next pull)
+	rename      bool // a person's name changes
+	email       bool // a person's email changes (their userName stays)
+	groupDelete bool
+}
+
+// caps are what the IdP's simulator can do. googletest has no control for a user's name or
+// primary email or for deleting a group: Google worlds draw no such step.
+func (k IdP) caps() capabilities {
+	switch k {
+	case IdPGoogle:
+		return capabilities{}
+	case IdPLDAP:
+		return capabilities{rename: true, email: true, groupDelete: true}
+	}
+	return capabilities{push: true, rename: true, email: true, groupDelete: true}
+}
+
+// can reports whether a step of kind k can happen at the IdP.
+func (c capabilities) can(k eventKind) bool {
+	switch k {
+	case evRename:
+		return c.rename
+	case evEmail:
+		return c.email
+	case evGroupDelete:
+		return c.groupDelete
+	}
+	return true
+}
+
+// Generate draws a history from r for a world running idp.
+func Generate(r *rand.Rand, sz Sizes, idp IdP) History {
 	m := &model{people: map[string]*person{}, groups: map[string]bool{}, pushGroups: map[string]bool{}, params: initialParams(r)}
 	ng := 5 + r.IntN(len(baseGroups)-4)
 	for _, g := range baseGroups[:ng] {
@@ -206,476 +274,16 @@ func Generate(r *rand.Rand, sz Sizes) History {
 			m.people[id].Seeded = true
 		}
 	}
-	h := History{Initial: m.clone()}
+	h := History{IdP: idp, Initial: m.clone()}
 	for i := range 2 + r.IntN(3) {
 		h.Unowned = append(h.Unowned, fmt.Sprintf("ext-%d@partner.example", i+1))
 	}
 	if r.IntN(3) == 0 {
 		h.Locked = pick(r, []string{"developers", "engineering", "support", "sales"})
 	}
-	g := &generator{r: r, m: m, unowned: append([]string(nil), h.Unowned...)}
+	g := &generator{r: r, m: m, caps: idp.caps(), unowned: append([]string(nil), h.Unowned...)}
 	for n := range sz.Steps {
 		h.Steps = append(h.Steps, g.step(n))
 	}
 	return h
-}
-
-func (m *model) newPerson(r *rand.Rand) *person {
-	m.seq++
-	first, last := pick(r, firstNames), pick(r, lastNames)
-	email := fmt.Sprintf("%s.%s.%d@example.com", strings.ToLower(first), strings.ToLower(last), m.seq)
-	p := &person{ID: fmt.Sprintf("%d", 7100000+m.seq), UserName: email, Email: email, Emails: []string{email},
-		First: first, Last: last, Groups: map[string]bool{}}
-	gs := m.groupList()
-	for range 1 + r.IntN(2) {
-		if len(gs) > 0 {
-			p.Groups[pick(r, gs)] = true
-		}
-	}
-	return p
-}
-
-func (m *model) add(p *person) {
-	m.people[p.ID] = p
-	m.order = append(m.order, p.ID)
-}
-
-type generator struct {
-	r       *rand.Rand
-	m       *model
-	unowned []string
-	nextExt int
-	// queue holds the rest of a scenario: steps built when their turn comes, from the
-	// model as it is then.
-	queue []func(n int) (Step, bool)
-}
-
-type weighted struct {
-	kind eventKind
-	w    int
-}
-
-var stepWeights = []weighted{
-	{evHire, 10}, {evLeave, 8}, {evMassLeave, 2}, {evMove, 9}, {evRename, 5}, {evEmail, 5},
-	{evDisable, 7}, {evEnable, 5}, {evGroupCreate, 2}, {evGroupDelete, 2}, {evAdmin, 9},
-	{evApprove, 6}, {evReconfigure, 3}, {evIdle, 3},
-}
-
-func (g *generator) kind() eventKind {
-	total := 0
-	for _, w := range stepWeights {
-		total += w.w
-	}
-	n := g.r.IntN(total)
-	for _, w := range stepWeights {
-		if n < w.w {
-			return w.kind
-		}
-		n -= w.w
-	}
-	return evIdle
-}
-
-// step draws one step and applies it to the model. A step that cannot happen (nobody to
-// move, say) becomes an idle one.
-func (g *generator) step(n int) Step {
-	r, m := g.r, g.m
-	for len(g.queue) > 0 {
-		next := g.queue[0]
-		g.queue = g.queue[1:]
-		if s, ok := next(n); ok {
-			s.N = n
-			m.apply(s)
-			return s
-		}
-		g.queue = nil
-	}
-	if r.IntN(100) < 6 {
-		g.scenario()
-		if len(g.queue) > 0 {
-			return g.step(n)
-		}
-	}
-	s := Step{N: n, Kind: g.kind()}
-	// How the change reaches idsync: a person the IdP provisions over SCIM has every change
-	// pushed; others are pulled, or pushed from now on.
-	chooseVia := func(id string, raceable bool) {
-		p := m.people[id]
-		switch x := r.IntN(20); {
-		case raceable && x < 4:
-			s.Via = viaRace
-		case p.Pushed || x < 10:
-			s.Via = viaPush
-		default:
-			s.Via = viaPull
-		}
-	}
-	one := func(ss ...status) (string, bool) {
-		ids := m.ids(ss...)
-		if len(ids) == 0 {
-			return "", false
-		}
-		id := pick(r, ids)
-		s.People = []string{id}
-		return id, true
-	}
-	switch s.Kind {
-	case evHire:
-		p := m.newPerson(r)
-		s.Hire = p.clone()
-		if r.IntN(2) == 0 {
-			s.Via = viaPush
-		}
-	case evLeave:
-		id, ok := one(active, disabled)
-		if !ok {
-			s.Kind = evIdle
-			break
-		}
-		chooseVia(id, false)
-	case evMassLeave:
-		ids := m.ids(active)
-		r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-		k := min(len(ids), 3+r.IntN(6))
-		if k < 2 {
-			s.Kind = evIdle
-			break
-		}
-		s.People = ids[:k]
-		s.Via = viaPull
-		for _, id := range s.People {
-			if m.people[id].Pushed {
-				s.Via = viaPush
-			}
-		}
-	case evMove:
-		id, ok := one(active)
-		gs := m.groupList()
-		if !ok || len(gs) < 2 {
-			s.Kind = evIdle
-			break
-		}
-		p := m.people[id]
-		if cur := p.groupList(); len(cur) > 0 {
-			s.From = pick(r, cur)
-		}
-		s.To = pick(r, gs)
-		if s.To == s.From || p.Groups[s.To] {
-			s.To = ""
-		}
-		if s.From == "" && s.To == "" {
-			s.Kind = evIdle
-			break
-		}
-		chooseVia(id, false)
-	case evRename:
-		id, ok := one(active, disabled)
-		if !ok {
-			s.Kind = evIdle
-			break
-		}
-		s.First, s.Last = pick(r, firstNames), pick(r, lastNames)
-		chooseVia(id, true)
-	case evEmail:
-		id, ok := one(active, disabled)
-		if !ok {
-			s.Kind = evIdle
-			break
-		}
-		m.seq++
-		p := m.people[id]
-		s.Email = fmt.Sprintf("%s.%s.%d@example.com", strings.ToLower(p.First), strings.ToLower(p.Last), m.seq)
-		chooseVia(id, true)
-	case evDisable:
-		id, ok := one(active)
-		if !ok {
-			s.Kind = evIdle
-			break
-		}
-		chooseVia(id, true)
-	case evEnable:
-		id, ok := one(disabled)
-		if !ok {
-			s.Kind = evIdle
-			break
-		}
-		chooseVia(id, true)
-	case evGroupCreate:
-		var free []string
-		for _, b := range baseGroups {
-			if !m.groups[b] {
-				free = append(free, b)
-			}
-		}
-		if len(free) == 0 || r.IntN(2) == 0 {
-			m.seq++
-			free = append(free, fmt.Sprintf("Team-%d", m.seq))
-		}
-		s.Group = pick(r, free)
-		if m.pushGroups[s.Group] && r.IntN(2) == 0 {
-			s.Via = viaPush
-		}
-	case evGroupDelete:
-		gs := m.groupList()
-		if len(gs) < 3 {
-			s.Kind = evIdle
-			break
-		}
-		s.Group = pick(r, gs)
-		if m.pushGroups[s.Group] && r.IntN(2) == 0 {
-			s.Via = viaPush
-		}
-	case evAdmin:
-		s.Admin = g.admin()
-		if s.Admin == nil {
-			s.Kind = evIdle
-		}
-	case evReconfigure:
-		p := g.reconfigure()
-		s.Params = &p
-	}
-	s.Pass = passFull
-	switch x := r.IntN(10); {
-	case s.Via == viaRace:
-	case s.Via == viaPush && x < 4:
-		s.Pass = passPushOnly
-	case x == 0 && s.Kind != evHire:
-		s.Pass = passNone
-	}
-	if s.Kind == evApprove && r.IntN(3) == 0 {
-		s.Pass = passNone // the IdP changes again before the approved pass
-	}
-	s.RaceAfter = r.IntN(2) == 0
-	m.apply(s)
-	return s
-}
-
-// scenario queues a chain of steps that only together reach a state worth checking:
-//
-//   - push chain: a person provisioned over SCIM is deleted by a push, then a push about a
-//     group they were in follows before any pull (a targeted pass that must not bring them
-//     back from an older pulled snapshot, even when the push store cannot be read);
-//   - approval swap: several people are disabled at once (the breaker holds them), the
-//     hold is approved, and before the next pass half of them come back while as many others
-//     are disabled (the approval covers the people it showed, not a number).
-func (g *generator) scenario() {
-	r, m := g.r, g.m
-	if r.IntN(2) == 0 {
-		var cands []string
-		for _, id := range m.ids(active) {
-			p := m.people[id]
-			if !p.Pushed {
-				continue
-			}
-			for grp := range p.Groups {
-				if m.pushGroups[grp] {
-					cands = append(cands, id)
-					break
-				}
-			}
-		}
-		if len(cands) == 0 {
-			return
-		}
-		x := pick(r, cands)
-		var grp string
-		for _, gname := range m.people[x].groupList() {
-			if m.pushGroups[gname] {
-				grp = gname
-				break
-			}
-		}
-		g.queue = append(g.queue,
-			func(int) (Step, bool) {
-				return Step{Kind: evLeave, Via: viaPush, People: []string{x}, Pass: passPushOnly}, true
-			},
-			func(int) (Step, bool) {
-				var ys []string
-				for _, id := range m.ids(active) {
-					if !m.people[id].Groups[grp] {
-						ys = append(ys, id)
-					}
-				}
-				if len(ys) == 0 {
-					return Step{}, false
-				}
-				y := pick(r, ys)
-				return Step{Kind: evMove, Via: viaPush, People: []string{y}, To: grp, Pass: passPushOnly}, true
-			})
-		return
-	}
-	k := 4 + r.IntN(5)
-	var out []string
-	g.queue = append(g.queue,
-		func(int) (Step, bool) {
-			ids := m.ids(active)
-			if len(ids) < 2*k {
-				return Step{}, false
-			}
-			r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-			out = append([]string(nil), ids[:k]...)
-			return Step{Kind: evMassDisable, Via: viaForPeople(m, out), People: out, Pass: passFull}, true
-		},
-		func(int) (Step, bool) { return Step{Kind: evApprove, Pass: passNone}, true },
-		func(int) (Step, bool) {
-			back := out[:k/2]
-			others := m.ids(active)
-			if len(others) < len(back) {
-				return Step{}, false
-			}
-			r.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
-			people := others[:len(back)]
-			return Step{Kind: evSwap, Via: viaForPeople(m, append(append([]string(nil), back...), people...)),
-				People: people, Back: back, Pass: passFull}, true
-		})
-}
-
-// viaForPeople pushes a change about several people when any of them is provisioned over
-// SCIM (each provisioned one gets their push), else leaves it to the pull.
-func viaForPeople(m *model, ids []string) via {
-	for _, id := range ids {
-		if m.people[id].Pushed {
-			return viaPush
-		}
-	}
-	return viaPull
-}
-
-// admin draws an edit by hand. Edits on people's accounts use accounts that exist from the
-// start (seeded people, unowned accounts), so the faulty run and its twin make the same ones.
-func (g *generator) admin() *adminAction {
-	r, m := g.r, g.m
-	var seeded, seededActive []string
-	for _, id := range m.order {
-		if p := m.people[id]; p.Seeded {
-			seeded = append(seeded, id)
-			if p.Status == active {
-				seededActive = append(seededActive, id)
-			}
-		}
-	}
-	switch r.IntN(8) {
-	case 0:
-		g.nextExt++
-		e := fmt.Sprintf("manual-%d@partner.example", g.nextExt)
-		g.unowned = append(g.unowned, e)
-		return &adminAction{Kind: adminUnowned, Email: e}
-	case 1:
-		if len(seeded) > 0 && r.IntN(2) == 0 {
-			return &adminAction{Kind: adminContractor, Person: pick(r, seeded), Group: contractorsGroup}
-		}
-		return &adminAction{Kind: adminContractor, Email: pick(r, g.unowned), Group: contractorsGroup}
-	case 2:
-		// Product access by hand only for someone the IdP wants: an inactive person's
-		// deactivation is done and would not be made again.
-		if len(seededActive) == 0 {
-			return nil
-		}
-		return &adminAction{Kind: adminServiceDesk, Person: pick(r, seededActive), Group: serviceDeskGroup}
-	case 3:
-		ids := m.ids(active, disabled, gone)
-		if len(ids) == 0 {
-			return nil
-		}
-		return &adminAction{Kind: adminRemoveManaged, Person: pick(r, ids), Group: pick(r, []string{defaultGroup, "engineering", "sales"})}
-	case 4:
-		return &adminAction{Kind: adminUnownedMapped, Email: pick(r, g.unowned), Group: "engineering"}
-	case 5:
-		if len(seeded) == 0 {
-			return nil
-		}
-		return &adminAction{Kind: adminDeleteAccount, Person: pick(r, seeded)}
-	case 6:
-		if len(g.unowned) < 2 {
-			return nil
-		}
-		i := r.IntN(len(g.unowned))
-		e := g.unowned[i]
-		g.unowned = append(g.unowned[:i:i], g.unowned[i+1:]...)
-		return &adminAction{Kind: adminDeleteUnowned, Email: e}
-	default:
-		return &adminAction{Kind: adminMisc, Email: pick(r, g.unowned), Group: serviceDeskGroup}
-	}
-}
-
-// reconfigure draws a config change: thresholds (0 included: "hold every one"), grace, and
-// a mapping switched on or off.
-func (g *generator) reconfigure() Params {
-	r := g.r
-	p := g.m.params.clone()
-	switch r.IntN(4) {
-	case 0:
-		p.MaxDeact = pick(r, []int{0, 1, 3, 25})
-		p.MaxPercent = pick(r, []float64{0, 10, 50, 100})
-		p.MaxRemovals = pick(r, []int{0, 2, 10, 250})
-	case 1:
-		p.Grace = r.IntN(3)
-	case 2:
-		if _, ok := p.Mappings["Marketing"]; ok {
-			delete(p.Mappings, "Marketing")
-		} else {
-			p.Mappings["Marketing"] = []string{"marketing"}
-		}
-	default:
-		if _, ok := p.Mappings["Sales"]; ok {
-			delete(p.Mappings, "Sales")
-		} else {
-			p.Mappings["Sales"] = []string{"sales"}
-		}
-	}
-	return p
-}
-
-// apply changes the model as the step changes the IdP.
-func (m *model) apply(s Step) {
-	switch s.Kind {
-	case evHire:
-		p := s.Hire.clone()
-		p.Pushed = s.Via != viaPull
-		m.add(p)
-	case evLeave, evMassLeave:
-		for _, id := range s.People {
-			m.people[id].Status = gone
-		}
-	case evMove:
-		p := m.people[s.People[0]]
-		delete(p.Groups, s.From)
-		if s.To != "" {
-			p.Groups[s.To] = true
-		}
-	case evRename:
-		p := m.people[s.People[0]]
-		p.First, p.Last = s.First, s.Last
-	case evEmail:
-		p := m.people[s.People[0]]
-		p.Email = s.Email
-		p.Emails = append(p.Emails, s.Email)
-	case evDisable, evMassDisable:
-		for _, id := range s.People {
-			m.people[id].Status = disabled
-		}
-	case evEnable:
-		m.people[s.People[0]].Status = active
-	case evSwap:
-		for _, id := range s.Back {
-			m.people[id].Status = active
-		}
-		for _, id := range s.People {
-			m.people[id].Status = disabled
-		}
-	case evGroupCreate:
-		m.groups[s.Group] = true
-	case evGroupDelete:
-		delete(m.groups, s.Group)
-		for _, p := range m.people {
-			delete(p.Groups, s.Group)
-		}
-	case evReconfigure:
-		m.params = s.Params.clone()
-	}
-	if s.Via != viaPull && s.Kind != evMassLeave && s.Kind != evMassDisable && s.Kind != evSwap {
-		for _, id := range s.People {
-			m.people[id].Pushed = true
-		}
-	}
 }

@@ -3,70 +3,58 @@ package simulation
 import (
 	"fmt"
 	"time"
-
-	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
 
-// applyIdP makes a step happen at the IdP: the change in miniOrange (as an admin would make
-// it in the console) and, for a pushed change, the SCIM requests miniOrange would send. The
-// oracle model follows, and every push is recorded on the timeline.
+// idpSide is a world's IdP: its simulator, changed only through the simulator's control
+// API (as an admin would in its console), the front or proxy that serves it with a pass's
+// faults, and the source block of idsync's config that reads it. Methods that change a
+// person get the person as they are before the change.
+type idpSide interface {
+	hire(p *person) error
+	leave(p *person) error
+	move(p *person, from, to string) error
+	rename(p *person, first, last string) error
+	setEmail(p *person, email string) error
+	setActive(p *person, active bool) error
+	createGroup(name string) error
+	deleteGroup(name string) error
+	// source is the config's sources item (YAML, indented as a list item of sources:);
+	// dir is the run's folder, for files the source reads.
+	source(dir string) (string, error)
+	// arm sets the pass's IdP faults that live in the simulator or proxy, and returns how
+	// often its sticky listing fault has fired (nil without one); disarm clears them.
+	arm(plan passFaults) (stickyFired func() int)
+	disarm()
+	close()
+}
+
+// newIdP starts a world's IdP, loaded with the initial org m.
+func newIdP(k IdP, w *world, m *model, seed uint64) (idpSide, error) {
+	switch k {
+	case IdPGoogle:
+		return newGoogle(w, m, seed)
+	case IdPLDAP:
+		return newLDAP(w, m)
+	case IdPMiniOrange, "":
+		return newMiniOrange(w, m, seed)
+	}
+	return nil, fmt.Errorf("unknown IdP %q", k)
+}
+
+// applyIdP makes a step happen at the IdP: the change through the simulator's control API
+// and, for a pushed change, the SCIM requests the IdP would send. The oracle model follows,
+// and every push is recorded on the timeline.
 func (r *run) applyIdP(s Step) error {
 	w, m := r.w, r.m
 	pushedBefore := map[string]bool{}
 	for _, id := range append(append([]string(nil), s.People...), s.Back...) {
 		pushedBefore[id] = m.people[id].Pushed
 	}
-	var err error
-	who := func() *person { return m.people[s.People[0]] }
-	switch s.Kind {
-	case evHire:
-		p := s.Hire
-		_, err = w.mo.Hire(miniorangetest.User{ID: p.ID, UserName: p.UserName, Email: p.Email,
-			FirstName: p.First, LastName: p.Last, Groups: p.groupList()})
-		w.dir.addPerson(p)
-	case evLeave, evMassLeave:
-		for _, id := range s.People {
-			if err = w.mo.Leave(m.people[id].UserName); err != nil {
-				break
-			}
-		}
-	case evMove:
-		p := who()
-		switch {
-		case s.From != "" && s.To != "":
-			err = w.mo.Move(p.UserName, s.From, s.To)
-		case s.From != "":
-			err = w.mo.RemoveFromGroup(p.UserName, s.From)
-		default:
-			err = w.mo.AddToGroup(p.UserName, s.To)
-		}
-	case evRename:
-		err = w.mo.Rename(who().UserName, miniorangetest.Profile{FirstName: s.First, LastName: s.Last})
-	case evEmail:
-		err = w.mo.Rename(who().UserName, miniorangetest.Profile{Email: s.Email})
-		w.dir.addEmail(who().ID, s.Email)
-	case evDisable:
-		err = w.mo.Disable(who().UserName)
-	case evEnable:
-		err = w.mo.Enable(who().UserName)
-	case evMassDisable, evSwap:
-		for _, id := range s.Back {
-			if err = w.mo.Enable(m.people[id].UserName); err != nil {
-				break
-			}
-		}
-		for _, id := range s.People {
-			if err == nil {
-				err = w.mo.Disable(m.people[id].UserName)
-			}
-		}
-	case evGroupCreate:
-		_, err = w.mo.CreateGroup(s.Group, "")
-	case evGroupDelete:
-		err = w.mo.DeleteGroup(s.Group)
+	if err := r.changeIdP(s); err != nil {
+		return fmt.Errorf("%s: %s: %w", s, r.h.IdP, err)
 	}
-	if err != nil {
-		return fmt.Errorf("%s: miniOrange: %w", s, err)
+	if s.Kind == evEmail {
+		w.dir.addEmail(s.People[0], s.Email)
 	}
 	m.apply(s)
 	if s.Via == viaPull {
@@ -74,6 +62,50 @@ func (r *run) applyIdP(s Step) error {
 	}
 	if err := r.push(s, pushedBefore); err != nil {
 		return fmt.Errorf("%s: %w", s, err)
+	}
+	return nil
+}
+
+// changeIdP makes the step's change at the IdP (the model is not changed yet).
+func (r *run) changeIdP(s Step) error {
+	w, m := r.w, r.m
+	idp := w.idp
+	who := func() *person { return m.people[s.People[0]] }
+	switch s.Kind {
+	case evHire:
+		w.dir.addPerson(s.Hire)
+		return idp.hire(s.Hire)
+	case evLeave, evMassLeave:
+		for _, id := range s.People {
+			if err := idp.leave(m.people[id]); err != nil {
+				return err
+			}
+		}
+	case evMove:
+		return idp.move(who(), s.From, s.To)
+	case evRename:
+		return idp.rename(who(), s.First, s.Last)
+	case evEmail:
+		return idp.setEmail(who(), s.Email)
+	case evDisable:
+		return idp.setActive(who(), false)
+	case evEnable:
+		return idp.setActive(who(), true)
+	case evMassDisable, evSwap:
+		for _, id := range s.Back {
+			if err := idp.setActive(m.people[id], true); err != nil {
+				return err
+			}
+		}
+		for _, id := range s.People {
+			if err := idp.setActive(m.people[id], false); err != nil {
+				return err
+			}
+		}
+	case evGroupCreate:
+		return idp.createGroup(s.Group)
+	case evGroupDelete:
+		return idp.deleteGroup(s.Group)
 	}
 	return nil
 }

@@ -1,10 +1,6 @@
 package simulation
 
-import (
-	"sort"
-	"strings"
-	"time"
-)
+import "time"
 
 // The oracle is what the IdP says, kept apart from idsync's code: every person with their
 // status and groups as the history made them, each email and userName they ever had (all
@@ -21,102 +17,6 @@ const (
 
 func (s status) String() string {
 	return [...]string{"active", "disabled", "gone"}[s]
-}
-
-// person is one IdP user.
-type person struct {
-	ID       string // miniOrange id: the key a pull links by
-	UserName string // never changes (pushes join by it)
-	Email    string
-	Emails   []string // every email the person ever had, the current one last
-	First    string
-	Last     string
-	Status   status
-	Groups   map[string]bool // IdP groups, DEFAULT left out
-	// Pushed is set once the IdP provisioned the person over SCIM: from then on every change
-	// of theirs is pushed too, as an IdP with provisioning on does.
-	Pushed bool
-	// Seeded marks a person whose Jira account existed before idsync ran.
-	Seeded bool
-}
-
-func (p *person) clone() *person {
-	c := *p
-	c.Emails = append([]string(nil), p.Emails...)
-	c.Groups = make(map[string]bool, len(p.Groups))
-	for g := range p.Groups {
-		c.Groups[g] = true
-	}
-	return &c
-}
-
-func (p *person) groupList() []string {
-	out := make([]string, 0, len(p.Groups))
-	for g := range p.Groups {
-		out = append(out, g)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// model is the IdP: people, groups, and which groups the SCIM client pushes.
-type model struct {
-	people     map[string]*person
-	order      []string // person ids in hire order
-	groups     map[string]bool
-	pushGroups map[string]bool
-	params     Params // the config in force
-	seq        int    // names, ids and emails are numbered from it
-}
-
-func (m *model) clone() *model {
-	c := &model{people: make(map[string]*person, len(m.people)), order: append([]string(nil), m.order...),
-		groups: map[string]bool{}, pushGroups: map[string]bool{}, params: m.params.clone(), seq: m.seq}
-	for id, p := range m.people {
-		c.people[id] = p.clone()
-	}
-	for g := range m.groups {
-		c.groups[g] = true
-	}
-	for g := range m.pushGroups {
-		c.pushGroups[g] = true
-	}
-	return c
-}
-
-// ids lists people with status in ss, in hire order.
-func (m *model) ids(ss ...status) []string {
-	var out []string
-	for _, id := range m.order {
-		p := m.people[id]
-		for _, s := range ss {
-			if p.Status == s {
-				out = append(out, id)
-				break
-			}
-		}
-	}
-	return out
-}
-
-func (m *model) groupList() []string {
-	return sortedKeys(m.groups)
-}
-
-// desiredGroups are the Jira groups (lower-cased) an active person should be in under the
-// mapping in force: the default group and the targets of their mapped IdP groups.
-func (m *model) desiredGroups(p *person, params Params) map[string]bool {
-	out := map[string]bool{}
-	if p.Status != active {
-		return out
-	}
-	out[strings.ToLower(defaultGroup)] = true
-	for g := range p.Groups {
-		for _, j := range params.Mappings[g] {
-			out[strings.ToLower(j)] = true
-		}
-	}
-	return out
 }
 
 // --- timeline ----------------------------------------------------------------------------

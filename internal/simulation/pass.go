@@ -24,7 +24,7 @@ func (r *run) passRec(kind passKind, o runner.RunOptions, clean bool) (*passReco
 	r.clock.Advance(time.Minute)
 	var plan passFaults
 	if r.faulty && !clean {
-		plan = drawFaults(r.frand, r.m, kind == kindPush)
+		plan = drawFaults(r.frand, r.m, kind == kindPush, r.h.IdP)
 	}
 	before := snapshotJira(r.w.jira)
 	start := r.m.view(r.clock.Now(), n)
@@ -50,11 +50,7 @@ func (r *run) passRec(kind passKind, o runner.RunOptions, clean bool) (*passReco
 	r.raceMu.Unlock()
 	runRec, runErr := r.app.Runner.RunOnce(ctx, o)
 	r.w.pass.Store(0)
-	if fired := r.fb.disarm(r.w); rec.Faults.MOSticky != nil {
-		s := *rec.Faults.MOSticky // the plan's copy is shared with the fault box
-		s.fired = fired
-		rec.Faults.MOSticky = &s
-	}
+	rec.Faults.StickyFired = r.fb.disarm(r.w)
 	r.box.arm(nil, nil) // a journal write between passes (an approval) never crashes
 	cancel()
 	if kind.full() {

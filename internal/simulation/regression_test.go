@@ -8,7 +8,8 @@ import (
 )
 
 // regressions are seeds that caught real defects: each failed the invariant named here on
-// the code before the fix (commit 3c4304a) and must pass from the fix on. A history change
+// the code before the fix (commit 3c4304a) and must pass from the fix on. They ran miniOrange
+// worlds, and still do whatever IdP the seed would choose now (Options.IdP). A history change
 // (a new event kind, a different draw) changes what a seed does: when that happens, find
 // new seeds with `make simulate` on the old commit and replace them here.
 var regressions = []struct {
@@ -39,7 +40,7 @@ func TestRegressionSeeds(t *testing.T) {
 	for i, r := range regressions {
 		seeds[i] = r.seed
 	}
-	rs := RunMany(seeds, Options{}, runtime.GOMAXPROCS(0), nil)
+	rs := RunMany(seeds, Options{IdP: IdPMiniOrange}, runtime.GOMAXPROCS(0), nil)
 	for i, r := range rs {
 		reg := regressions[i]
 		t.Run(fmt.Sprintf("seed-%d", reg.seed), func(t *testing.T) {

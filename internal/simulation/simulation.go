@@ -16,6 +16,9 @@ type Options struct {
 	Sizes Sizes
 	// StateDir holds the runs' state files (os.TempDir when empty).
 	StateDir string
+	// IdP, when set, is the IdP every seed's world runs instead of the seed's own choice
+	// (IdPFor).
+	IdP IdP
 	// HugeCount, when set, is the totalCount a lying miniOrange listing claims instead of
 	// hugeCount: smaller, for code that sizes memory by a claimed count, where the full
 	// claim would take the process down instead of failing I9.
@@ -62,6 +65,7 @@ func (s *Stats) add(o Stats) {
 // Result is one seed's outcome.
 type Result struct {
 	Seed    uint64
+	IdP     IdP
 	Failure *Failure // the first broken invariant (nil: none)
 	Err     error    // the simulation itself failed
 	Stats   Stats    // both runs together
@@ -70,6 +74,7 @@ type Result struct {
 	Digest   string
 	Log      []string // the faulty run's step log
 	Duration time.Duration
+	forced   bool // the IdP was Options.IdP, not the seed's choice
 }
 
 // Run simulates one seed: the history drawn from it, first without faults (the twin),
@@ -80,8 +85,12 @@ func Run(seed uint64, o Options) Result {
 	if o.Sizes.Steps == 0 {
 		o.Sizes = DefaultSizes
 	}
-	res := Result{Seed: seed}
-	h := Generate(rand.New(rand.NewPCG(seed, 0x4157)), o.Sizes)
+	idp := o.IdP
+	if idp == "" {
+		idp = IdPFor(seed)
+	}
+	res := Result{Seed: seed, IdP: idp, forced: o.IdP != ""}
+	h := Generate(rand.New(rand.NewPCG(seed, 0x4157)), o.Sizes, idp)
 	twin := newRun(seed, h, false, o)
 	err := twin.execute()
 	res.Stats.add(twin.stats)
@@ -89,7 +98,7 @@ func Run(seed uint64, o Options) Result {
 	res.Stats.Steps += len(h.Steps)
 	switch {
 	case err != nil:
-		res.Err = fmt.Errorf("seed %d, fault-free run, step %d: %w", seed, twin.step, err)
+		res.Err = fmt.Errorf("seed %d (%s), fault-free run, step %d: %w", seed, idp, twin.step, err)
 	case twin.fail != nil:
 		res.Failure = twin.fail
 	case !twin.converged:
@@ -107,7 +116,7 @@ func Run(seed uint64, o Options) Result {
 	res.Stats.Faults += faulty.fb.total()
 	res.Stats.Steps += len(h.Steps)
 	if err != nil {
-		res.Err = fmt.Errorf("seed %d, faulty run, step %d: %w", seed, faulty.step, err)
+		res.Err = fmt.Errorf("seed %d (%s), faulty run, step %d: %w", seed, idp, faulty.step, err)
 	}
 	if err == nil && faulty.fail == nil {
 		faulty.violate(checkConvergence(twin.end, faulty.end, faulty.converged, faulty.params.Grace+8, faulty.lastConverge), nil)
@@ -118,6 +127,9 @@ func Run(seed uint64, o Options) Result {
 	res.Duration = time.Since(start)
 	return res
 }
+
+// Replay is the command that runs the seed alone, as it ran.
+func (r Result) Replay() string { return replayLine(r.Seed, r.IdP, r.forced) }
 
 // digest hashes a step log and an end state.
 func digest(log []string, end map[string]string) string {
@@ -162,6 +174,7 @@ func RunMany(seeds []uint64, o Options, parallel int, progress func(Result)) []R
 // Summary is what a batch of seeds did.
 type Summary struct {
 	Seeds    int
+	ByIdP    map[IdP]int // seeds per IdP
 	Stats    Stats
 	Slowest  uint64
 	SlowTime time.Duration
@@ -171,8 +184,9 @@ type Summary struct {
 
 // Summarize adds results up.
 func Summarize(rs []Result, wall time.Duration) Summary {
-	s := Summary{Seeds: len(rs), Wall: wall}
+	s := Summary{Seeds: len(rs), Wall: wall, ByIdP: map[IdP]int{}}
 	for _, r := range rs {
+		s.ByIdP[r.IdP]++
 		s.Stats.add(r.Stats)
 		if r.Duration > s.SlowTime {
 			s.Slowest, s.SlowTime = r.Seed, r.Duration
@@ -189,6 +203,13 @@ func (s Summary) String() string {
 	var b strings.Builder
 	st := s.Stats
 	fmt.Fprintf(&b, "simulation: %d seeds in %s\n", s.Seeds, s.Wall.Round(time.Millisecond))
+	var by []string
+	for _, k := range IdPs {
+		if n := s.ByIdP[k]; n > 0 {
+			by = append(by, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	fmt.Fprintf(&b, "  IdPs: %s\n", strings.Join(by, ", "))
 	fmt.Fprintf(&b, "  steps %d, passes %d (%d complete and fault-free), invariant checks %d\n", st.Steps, st.Passes, st.CleanPasses, st.Checks)
 	fmt.Fprintf(&b, "  faults injected %d, crashes %d, pushes %d (%d racing a pull), held passes %d, approvals %d, leaver checks (I2) %d, clock overruns %d\n",
 		st.Faults, st.Crashes, st.Pushes, st.Races, st.Holds, st.Approvals, st.Overdue, st.Overruns)
@@ -196,7 +217,7 @@ func (s Summary) String() string {
 	fmt.Fprintf(&b, "  failures: %d\n", len(s.Failures))
 	for _, f := range s.Failures {
 		if f.Err != nil {
-			fmt.Fprintf(&b, "    seed %d: simulation error: %v\n      replay: IDSYNC_SIM_SEED=%d go test -run TestSimulation ./internal/simulation/\n", f.Seed, f.Err, f.Seed)
+			fmt.Fprintf(&b, "    seed %d: simulation error: %v\n      replay: %s\n", f.Seed, f.Err, f.Replay())
 			continue
 		}
 		fmt.Fprintf(&b, "    %v\n      replay: %s\n", f.Failure, f.Failure.Replay())

@@ -16,16 +16,17 @@ import (
 	"github.com/idsync/idsync/sources/miniorange/miniorangetest"
 )
 
-// world is everything outside idsync: the Jira and miniOrange simulators and the SCIM
-// listener's address, each served on 127.0.0.1 through a front that injects this pass's
-// faults and records what Jira was asked to change.
+// world is everything outside idsync: the Jira simulator, the IdP (idp: miniOrange,
+// Google Workspace or LDAP) and the SCIM listener's address, each served on 127.0.0.1
+// through a front that injects this pass's faults and records what Jira was asked to change.
 type world struct {
 	clock *Clock
 	jira  *jiratest.Sim
-	mo    *miniorangetest.Sim
+	idp   idpSide
+	mo    *miniorangetest.Sim // the miniOrange simulator of a miniOrange world (else nil)
 	srvs  []*httptest.Server
 
-	JiraURL, MOURL, SCIMURL string
+	JiraURL, SCIMURL string
 
 	// scim is the SCIM listener of the idsync running now (nil while it is down): a restart
 	// builds a new one behind the same address.
@@ -54,19 +55,9 @@ func newWorld(h History, clock *Clock, seed uint64, fb *faultBox) (*world, error
 		groupNames: map[string]string{}, scimUsers: map[string]string{}, scimGroups: map[string]string{},
 		dir: newDirectory()}
 	m := h.Initial
-	var users []miniorangetest.User
 	for _, id := range m.order {
-		p := m.people[id]
-		users = append(users, miniorangetest.User{ID: p.ID, UserName: p.UserName, Email: p.Email,
-			FirstName: p.First, LastName: p.Last, Disabled: p.Status == disabled, Groups: p.groupList()})
-		w.dir.addPerson(p)
+		w.dir.addPerson(m.people[id])
 	}
-	var groups []miniorangetest.Group
-	for _, g := range m.groupList() {
-		groups = append(groups, miniorangetest.Group{Name: g})
-	}
-	w.mo = miniorangetest.New(miniorangetest.Options{Org: &miniorangetest.Org{Users: users, Groups: groups},
-		BatchCap: pageSize, Seed: int64(seed), Now: clock.Now})
 
 	seedData := jiratest.Seed{
 		Groups: []jiratest.SeedGroup{{Name: contractorsGroup}, {Name: "engineering"}},
@@ -98,7 +89,6 @@ func newWorld(h History, clock *Clock, seed uint64, fb *faultBox) (*world, error
 		url *string
 	}{
 		{http.HandlerFunc(w.serveJira), &w.JiraURL},
-		{http.HandlerFunc(w.serveMO), &w.MOURL},
 		{http.HandlerFunc(w.serveSCIM), &w.SCIMURL},
 	} {
 		srv, err := serveLoopback(s.h)
@@ -108,6 +98,11 @@ func newWorld(h History, clock *Clock, seed uint64, fb *faultBox) (*world, error
 		}
 		w.srvs = append(w.srvs, srv)
 		*s.url = srv.URL
+	}
+	var err error
+	if w.idp, err = newIdP(h.IdP, w, m, seed); err != nil {
+		w.close()
+		return nil, err
 	}
 	return w, nil
 }
@@ -125,6 +120,9 @@ func serveLoopback(h http.Handler) (*httptest.Server, error) {
 }
 
 func (w *world) close() {
+	if w.idp != nil {
+		w.idp.close()
+	}
 	for _, s := range w.srvs {
 		s.Close()
 	}

@@ -6,10 +6,15 @@ import (
 )
 
 // Observer hears what a pass does, for metrics and progress display. Calls come from the pass's
-// goroutines (ChangeApplied and Progress concurrently); implementations must be quick and safe
-// for concurrent use.
+// goroutines (ChangeApplied and Progress concurrently, SourceProgress from each source's
+// readers); implementations must be quick and safe for concurrent use.
 type Observer interface {
 	PassStarted(run reconcile.Run)
+	// SourceProgress is a source's read so far, after each page it read: running totals of
+	// pages and objects (users, groups, members or entries), never decreasing within a read.
+	// Sources report through reconcile.ReportReadProgress; a source that does not report
+	// sends none, and SourceRead follows either way.
+	SourceProgress(source string, pages, objects int)
 	Progress(done, total int)
 	ChangeApplied(k reconcile.Kind, result string)
 	SourceRead(sr reconcile.SourceRun)
@@ -20,6 +25,7 @@ type Observer interface {
 type nop struct{}
 
 func (nop) PassStarted(reconcile.Run)            {}
+func (nop) SourceProgress(string, int, int)      {}
 func (nop) Progress(int, int)                    {}
 func (nop) ChangeApplied(reconcile.Kind, string) {}
 func (nop) SourceRead(reconcile.SourceRun)       {}
@@ -40,8 +46,9 @@ type MetricsObserver struct {
 
 var _ Observer = MetricsObserver{}
 
-func (o MetricsObserver) PassStarted(reconcile.Run) {}
-func (o MetricsObserver) Progress(int, int)         {}
+func (o MetricsObserver) PassStarted(reconcile.Run)       {}
+func (o MetricsObserver) SourceProgress(string, int, int) {}
+func (o MetricsObserver) Progress(int, int)               {}
 
 func (o MetricsObserver) ChangeApplied(k reconcile.Kind, result string) {
 	o.M.Change(string(k), result, 1)
@@ -66,6 +73,11 @@ type Observers []Observer
 func (m Observers) PassStarted(r reconcile.Run) {
 	for _, o := range m {
 		o.PassStarted(r)
+	}
+}
+func (m Observers) SourceProgress(source string, pages, objects int) {
+	for _, o := range m {
+		o.SourceProgress(source, pages, objects)
 	}
 }
 func (m Observers) Progress(done, total int) {

@@ -11,6 +11,7 @@ import (
 type countObserver struct{ n atomic.Int32 }
 
 func (c *countObserver) PassStarted(reconcile.Run)            { c.n.Add(1) }
+func (c *countObserver) SourceProgress(string, int, int)      { c.n.Add(1) }
 func (c *countObserver) Progress(int, int)                    { c.n.Add(1) }
 func (c *countObserver) ChangeApplied(reconcile.Kind, string) { c.n.Add(1) }
 func (c *countObserver) SourceRead(reconcile.SourceRun)       { c.n.Add(1) }
@@ -21,12 +22,13 @@ func TestMultiObserver(t *testing.T) {
 	a, b := &countObserver{}, &countObserver{}
 	m := runner.Observers{a, b}
 	m.PassStarted(reconcile.Run{})
+	m.SourceProgress("corp", 1, 10)
 	m.Progress(1, 2)
 	m.ChangeApplied(reconcile.KindCreateUser, "ok")
 	m.SourceRead(reconcile.SourceRun{})
 	m.PassFinished(reconcile.Run{})
 	m.Held(1)
-	if a.n.Load() != 6 || b.n.Load() != 6 {
-		t.Errorf("fan-out: %d and %d of 6", a.n.Load(), b.n.Load())
+	if a.n.Load() != 7 || b.n.Load() != 7 {
+		t.Errorf("fan-out: %d and %d of 7", a.n.Load(), b.n.Load())
 	}
 }

@@ -50,7 +50,8 @@ func (r *Runner) readFull(ctx context.Context, o RunOptions, now time.Time) []*s
 }
 
 func (r *Runner) readOne(ctx context.Context, sr *sourceRead, now time.Time, dryRun bool) {
-	dir, err := sr.spec.Source.Snapshot(ctx)
+	progress := func(pages, objects int) { r.obs.SourceProgress(sr.name, pages, objects) }
+	dir, err := sr.spec.Source.Snapshot(reconcile.WithReadProgress(ctx, progress))
 	if err == nil {
 		err = checkDirectory(sr.name, &dir)
 	}

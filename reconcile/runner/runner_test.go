@@ -111,6 +111,7 @@ func (o *funcObserver) PassStarted(reconcile.Run) {
 		o.started()
 	}
 }
+func (o *funcObserver) SourceProgress(string, int, int)      {}
 func (o *funcObserver) Progress(int, int)                    {}
 func (o *funcObserver) ChangeApplied(reconcile.Kind, string) {}
 func (o *funcObserver) SourceRead(reconcile.SourceRun)       {}

@@ -45,6 +45,7 @@ type member struct {
 // pager walks one pageToken listing: it bounds the items by max_objects, refuses a page
 // token it has seen (a server looping) and a run of empty pages, and counts pages.
 type pager struct {
+	ctx    context.Context // carries the pass's read progress reporter
 	r      *reader
 	what   string
 	seen   map[string]bool
@@ -53,14 +54,15 @@ type pager struct {
 	number int
 }
 
-func (r *reader) pager(what string) *pager {
-	return &pager{r: r, what: what, seen: map[string]bool{}}
+func (r *reader) pager(ctx context.Context, what string) *pager {
+	return &pager{ctx: ctx, r: r, what: what, seen: map[string]bool{}}
 }
 
 // next records a page of n items and its next token; it returns whether to go on.
 func (p *pager) next(n int, token string) (bool, error) {
 	p.number++
 	p.r.pages.Add(1)
+	reconcile.ReportReadProgress(p.ctx, 1, n)
 	p.items += n
 	if p.items > p.r.s.maxObjects {
 		return false, fmt.Errorf("%w: %s: more than max_objects (%d) items: a directory larger than this source is configured for (raise sources[].max_objects if it is real)",
@@ -100,7 +102,7 @@ func (s *Source) scope(setCustomer, setDomain func(string)) {
 // listUsers reads users.list whole; each user carries the state its raw record gives.
 func (r *reader) listUsers(ctx context.Context) ([]listedUser, error) {
 	s := r.s
-	p := r.pager("users listing")
+	p := r.pager(ctx, "users listing")
 	var out []listedUser
 	ids := map[string]bool{}
 	token := ""
@@ -160,7 +162,7 @@ func (r *reader) listGroups(ctx context.Context, userKey string) ([]group, error
 	if userKey != "" {
 		what = fmt.Sprintf("groups of %q", userKey)
 	}
-	p := r.pager(what)
+	p := r.pager(ctx, what)
 	var out []group
 	ids := map[string]bool{}
 	token := ""
@@ -202,7 +204,7 @@ func (r *reader) listGroups(ctx context.Context, userKey string) ([]group, error
 // listMembers reads members.list of one group whole.
 func (r *reader) listMembers(ctx context.Context, key, label string) ([]member, error) {
 	s := r.s
-	p := r.pager(fmt.Sprintf("members of group %q", label))
+	p := r.pager(ctx, fmt.Sprintf("members of group %q", label))
 	var out []member
 	seen := map[string]bool{}
 	token := ""

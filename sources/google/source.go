@@ -2,7 +2,9 @@
 // Directory API (pull mode), with the official client (google.golang.org/api/admin/directory/v1)
 // authorised as a service account with domain-wide delegation: the account signs a JWT that
 // impersonates sources[].google.admin_email and asks for the read-only directory scopes only
-// (configs.GoogleScopes).
+// (configs.GoogleScopes). The key file is read again at the start of every read and, when
+// its content changed and it is a usable key, replaces the key in use (a rotated key needs no
+// restart; an unusable file keeps the old key and is logged: credentials.go).
 //
 // Snapshot reads users.list (customer or domain, the user query, pageToken pages of up to 500),
 // groups.list (pages of up to 200) and members.list of every group (pages of up to 200), and
@@ -37,7 +39,6 @@ import (
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
-	googleoauth "golang.org/x/oauth2/google"
 	admin "google.golang.org/api/admin/directory/v1"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
@@ -100,8 +101,7 @@ type Options struct {
 type Source struct {
 	name        string
 	cfg         configs.GoogleConfig
-	clientEmail string
-	clientID    string
+	creds       *credentials
 	pageSize    int
 	concurrency int
 	maxObjects  int
@@ -116,8 +116,8 @@ var (
 	_ reconcile.UserSource = (*Source)(nil)
 )
 
-// New checks cfg, reads the service account key from cfg.CredentialsFile and builds the
-// source. cfg.MaxObjects bounds every listing (sources[].max_objects; 0 takes
+// New checks cfg, reads the service account key from cfg.CredentialsFile (again at each read
+// when it changes) and builds the source. cfg.MaxObjects bounds every listing (sources[].max_objects; 0 takes
 // DefaultMaxObjects). Nothing is sent until the first read.
 func New(name string, cfg configs.GoogleConfig, opts Options) (*Source, error) {
 	if name == "" {
@@ -138,15 +138,6 @@ func New(name string, cfg configs.GoogleConfig, opts Options) (*Source, error) {
 	if cfg.CredentialsFile == "" {
 		return nil, fmt.Errorf("google source %q: credentials_file is empty", name)
 	}
-	data, key, err := configs.ReadServiceAccount(cfg.CredentialsFile)
-	if err != nil {
-		return nil, fmt.Errorf("google source %q: %w", name, err)
-	}
-	jwt, err := googleoauth.JWTConfigFromJSON(data, configs.GoogleScopes...)
-	if err != nil {
-		return nil, fmt.Errorf("google source %q: the credentials file %s is not a usable service account key", name, cfg.CredentialsFile)
-	}
-	jwt.Subject = cfg.AdminEmail
 	if cfg.PageSize <= 0 || cfg.PageSize > UsersPageCap {
 		cfg.PageSize = DefaultPageSize
 	}
@@ -184,13 +175,17 @@ func New(name string, cfg configs.GoogleConfig, opts Options) (*Source, error) {
 	// The token exchange goes through the same transport: paced, retried, counted as
 	// endpoint "token". Its context lives as long as the source (tokens are refreshed).
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tr})
-	api := &http.Client{Transport: &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, jwt.TokenSource(tokenCtx)), Base: tr}}
+	creds, _, err := newCredentials(cfg.CredentialsFile, cfg.AdminEmail, tokenCtx, log)
+	if err != nil {
+		return nil, fmt.Errorf("google source %q: %w", name, err)
+	}
+	api := &http.Client{Transport: &oauth2.Transport{Source: creds, Base: tr}}
 	svc, err := admin.NewService(context.Background(), option.WithHTTPClient(api), option.WithEndpoint(strings.TrimRight(cfg.BaseURL, "/")+"/"))
 	if err != nil {
 		return nil, fmt.Errorf("google source %q: building the Directory API client: %w", name, err)
 	}
 	return &Source{
-		name: name, cfg: cfg, clientEmail: key.ClientEmail, clientID: key.ClientID,
+		name: name, cfg: cfg, creds: creds,
 		pageSize: cfg.PageSize, concurrency: conc, maxObjects: cfg.MaxObjects,
 		svc: svc, tr: tr, base: base, log: log,
 	}, nil
@@ -213,6 +208,7 @@ func (s *Source) smallPage() int64 { return int64(min(s.pageSize, GroupsPageCap)
 // Snapshot reads every user, every group and every group's members, and converts them.
 func (s *Source) Snapshot(ctx context.Context) (reconcile.Directory, error) {
 	start := time.Now()
+	s.creds.reload()
 	r := &reader{s: s}
 	dir, err := r.snapshot(ctx)
 	if err != nil {
@@ -238,6 +234,7 @@ func (s *Source) User(ctx context.Context, userName string) (reconcile.User, err
 	if userName == "" {
 		return reconcile.User{}, fmt.Errorf("google source %q: empty userName", s.name)
 	}
+	s.creds.reload()
 	c := &capture{}
 	u, err := s.svc.Users.Get(userName).Context(withCapture(ctx, c)).Do()
 	if isNotFound(err) {
@@ -293,7 +290,7 @@ func (s *Source) explain(err error) error {
 		switch code {
 		case "unauthorized_client", "access_denied":
 			return fmt.Errorf("the service account's token was refused (%s): in Google's Admin console (Security > API controls > Domain-wide delegation) client id %s must be allowed exactly the scopes %s: %w",
-				code, s.clientID, strings.Join(configs.GoogleScopes, ","), err)
+				code, s.creds.ClientID(), strings.Join(configs.GoogleScopes, ","), err)
 		case "invalid_grant":
 			return fmt.Errorf("the service account's token was refused (invalid_grant): admin_email %q must be an existing, active user of the account; the key must not be deleted; the host clock must be right: %w",
 				s.cfg.AdminEmail, err)

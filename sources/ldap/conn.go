@@ -14,6 +14,8 @@ import (
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/reconcile"
 )
 
 // target labels this source's requests in idsync_api_requests_total and
@@ -222,11 +224,13 @@ func (c *conn) run(ctx context.Context, sp search) (int, error) {
 			false, sp.filter, sp.attrs, []goldap.Control{paging})
 		start := time.Now()
 		c.ops++
+		before := n
 		cookie, more, err := c.page(ctx, sp, req, &n)
 		s.metrics.APIRequest(target, "search "+sp.what, "SEARCH", resultCode(err), time.Since(start))
 		if err != nil {
 			return n, fmt.Errorf("%s: page %d: %w", sp.what, page, err)
 		}
+		reconcile.ReportReadProgress(ctx, 1, n-before)
 		if !more {
 			return n, nil
 		}

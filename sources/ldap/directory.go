@@ -139,11 +139,49 @@ func (s *Source) readGroup(st settings, e *goldap.Entry) (rawGroup, error) {
 
 var canonEscaper = strings.NewReplacer(`\`, `\\`, `,`, `\,`, `+`, `\+`, `=`, `\=`)
 
-// assemble checks the listings against each other and converts them to the model.
+// assemble checks the listings against each other and converts them to the model: groups
+// (named, names unique), users (keyed, keys and userNames unique), then memberships, nested
+// groups expanded when nested_groups is on.
 func (s *Source) assemble(users []rawUser, disabled map[string]bool, groups []rawGroup) (reconcile.Directory, error) {
-	dir := reconcile.Directory{Source: s.name, Users: make([]reconcile.User, 0, len(users)), Groups: make([]reconcile.Group, 0, len(groups))}
+	gIdx, dirGroups, err := s.indexGroups(groups)
+	if err != nil {
+		return reconcile.Directory{}, err
+	}
+	ux, err := s.indexUsers(users)
+	if err != nil {
+		return reconcile.Directory{}, err
+	}
+	ms, err := s.memberships(users, groups, ux, gIdx)
+	if err != nil {
+		return reconcile.Directory{}, err
+	}
+	var up func(int) []int
+	inCycle := 0
+	if s.cfg.NestedGroups {
+		up = ancestors(ms.parents, &inCycle)
+	}
+	dir := reconcile.Directory{Source: s.name, Users: make([]reconcile.User, 0, len(users)), Groups: dirGroups}
+	for i, u := range users {
+		dir.Users = append(dir.Users, s.convert(u, !disabled[u.canon], groupNames(groups, ms.direct[i], up)))
+	}
+	ev := s.log.Debug()
+	if ev.Enabled() {
+		ev.Int("members_not_listed", ms.ignored).Int("nested_group_members", ms.nestedRefs).Bool("nested_groups", s.cfg.NestedGroups).
+			Int("groups_in_cycles", inCycle).Msg("memberships read")
+	}
+	if inCycle > 0 {
+		s.log.Info().Int("groups", inCycle).Msg("nested groups form a cycle; each group's members belong to every group of the cycle once")
+	}
+	return dir, nil
+}
+
+// indexGroups indexes the named groups by canonical DN and converts them. A group without a
+// name, or two groups of one name (case-insensitive), fail the read: mappings would miss
+// or confuse them.
+func (s *Source) indexGroups(groups []rawGroup) (map[string]int, []reconcile.Group, error) {
 	gIdx := make(map[string]int, len(groups))
 	gNames := make(map[string]string, len(groups))
+	out := make([]reconcile.Group, 0, len(groups))
 	var noName []string
 	for i, g := range groups {
 		if g.name == "" {
@@ -153,25 +191,34 @@ func (s *Source) assemble(users []rawUser, disabled map[string]bool, groups []ra
 			continue
 		}
 		if other, dup := gNames[strings.ToLower(g.name)]; dup {
-			return reconcile.Directory{}, fmt.Errorf("%w: groups: %q and %q are both named %q (%s); group mappings would be ambiguous: narrow group_filter or base_dn",
+			return nil, nil, fmt.Errorf("%w: groups: %q and %q are both named %q (%s); group mappings would be ambiguous: narrow group_filter or base_dn",
 				ErrIncomplete, truncate(other, 120), truncate(g.dn, 120), g.name, s.cfg.Attributes.GroupName)
 		}
 		gNames[strings.ToLower(g.name)] = g.dn
 		gIdx[g.canon] = i
-		dir.Groups = append(dir.Groups, reconcile.Group{Key: g.key, Name: g.name})
+		out = append(out, reconcile.Group{Key: g.key, Name: g.name})
 	}
 	if len(noName) > 0 {
-		return reconcile.Directory{}, fmt.Errorf("%w: groups without a %s attribute: %s", ErrIncomplete, s.cfg.Attributes.GroupName, strings.Join(noName, ", "))
+		return nil, nil, fmt.Errorf("%w: groups without a %s attribute: %s", ErrIncomplete, s.cfg.Attributes.GroupName, strings.Join(noName, ", "))
 	}
+	return gIdx, out, nil
+}
 
-	uIdx := make(map[string]int, len(users))
-	byName := make(map[string]int, len(users))
+// userIndex finds users by canonical DN and by lower-cased userName.
+type userIndex struct {
+	byDN, byName map[string]int
+}
+
+// indexUsers indexes the users. A user without a key, or two users with one key or one
+// userName, fail the read: idsync links people by them.
+func (s *Source) indexUsers(users []rawUser) (userIndex, error) {
+	ux := userIndex{byDN: make(map[string]int, len(users)), byName: make(map[string]int, len(users))}
 	keys := make(map[string]int, len(users))
 	var noKey []string
 	nNoKey := 0
 	st := s.settings()
 	for i, u := range users {
-		uIdx[u.canon] = i
+		ux.byDN[u.canon] = i
 		if u.key == "" {
 			if len(noKey) < maxNamed {
 				noKey = append(noKey, fmt.Sprintf("%q", truncate(u.dn, 120)))
@@ -180,51 +227,64 @@ func (s *Source) assemble(users []rawUser, disabled map[string]bool, groups []ra
 			continue
 		}
 		if j, dup := keys[u.key]; dup {
-			return reconcile.Directory{}, fmt.Errorf("%w: users: %q and %q have the same %s %q", ErrIncomplete, truncate(users[j].dn, 120), truncate(u.dn, 120), st.id, u.key)
+			return userIndex{}, fmt.Errorf("%w: users: %q and %q have the same %s %q", ErrIncomplete, truncate(users[j].dn, 120), truncate(u.dn, 120), st.id, u.key)
 		}
 		keys[u.key] = i
 		if u.userName == "" {
 			continue
 		}
 		ln := strings.ToLower(u.userName)
-		if j, dup := byName[ln]; dup {
-			return reconcile.Directory{}, fmt.Errorf("%w: users: %q and %q have the same %s %q", ErrIncomplete, truncate(users[j].dn, 120), truncate(u.dn, 120), st.userName, u.userName)
+		if j, dup := ux.byName[ln]; dup {
+			return userIndex{}, fmt.Errorf("%w: users: %q and %q have the same %s %q", ErrIncomplete, truncate(users[j].dn, 120), truncate(u.dn, 120), st.userName, u.userName)
 		}
-		byName[ln] = i
+		ux.byName[ln] = i
 	}
 	if nNoKey > 0 {
 		more := ""
 		if nNoKey > len(noKey) {
 			more = fmt.Sprintf(" and %d more", nNoKey-len(noKey))
 		}
-		return reconcile.Directory{}, fmt.Errorf("%w: users: %d of %d entries have no %s attribute, the key idsync links people by (check attributes.id): %s%s",
+		return userIndex{}, fmt.Errorf("%w: users: %d of %d entries have no %s attribute, the key idsync links people by (check attributes.id): %s%s",
 			ErrIncomplete, nNoKey, len(users), st.id, strings.Join(noKey, ", "), more)
 	}
+	return ux, nil
+}
 
-	direct := make([][]int, len(users))
-	parents := make([][]int, len(groups))
-	ignored, badDN, nestedRefs := 0, 0, 0
+// membershipGraph is who is in what, by index into the listings: each user's direct groups,
+// each group's direct parent groups, and counts for the log.
+type membershipGraph struct {
+	direct  [][]int // user -> groups
+	parents [][]int // group -> groups it is a member of
+	// ignored counts member values that name nothing listed; nestedRefs group-in-group ones.
+	ignored, nestedRefs int
+}
+
+// memberships resolves the configured membership attribute (member, memberUid or memberOf)
+// against the listings. A value that should be a DN and is not fails the read.
+func (s *Source) memberships(users []rawUser, groups []rawGroup, ux userIndex, gIdx map[string]int) (membershipGraph, error) {
+	ms := membershipGraph{direct: make([][]int, len(users)), parents: make([][]int, len(groups))}
+	badDN := 0
 	switch s.cfg.Membership {
 	case configs.LDAPMembershipMember:
 		for gi, g := range groups {
 			for _, m := range canonAll(g.members, &badDN) {
-				if ui, ok := uIdx[m]; ok {
-					direct[ui] = append(direct[ui], gi)
+				if ui, ok := ux.byDN[m]; ok {
+					ms.direct[ui] = append(ms.direct[ui], gi)
 				} else if ci, ok := gIdx[m]; ok {
-					parents[ci] = append(parents[ci], gi)
-					nestedRefs++
+					ms.parents[ci] = append(ms.parents[ci], gi)
+					ms.nestedRefs++
 				} else {
-					ignored++
+					ms.ignored++
 				}
 			}
 		}
 	case configs.LDAPMembershipMemberUID:
 		for gi, g := range groups {
 			for _, m := range g.memberUIDs {
-				if ui, ok := byName[strings.ToLower(strings.TrimSpace(m))]; ok {
-					direct[ui] = append(direct[ui], gi)
+				if ui, ok := ux.byName[strings.ToLower(strings.TrimSpace(m))]; ok {
+					ms.direct[ui] = append(ms.direct[ui], gi)
 				} else {
-					ignored++
+					ms.ignored++
 				}
 			}
 		}
@@ -232,58 +292,48 @@ func (s *Source) assemble(users []rawUser, disabled map[string]bool, groups []ra
 		for ui, u := range users {
 			for _, m := range canonAll(u.memberOf, &badDN) {
 				if gi, ok := gIdx[m]; ok {
-					direct[ui] = append(direct[ui], gi)
+					ms.direct[ui] = append(ms.direct[ui], gi)
 				} else {
-					ignored++
+					ms.ignored++
 				}
 			}
 		}
 		for ci, g := range groups {
 			for _, m := range canonAll(g.memberOf, &badDN) {
 				if pi, ok := gIdx[m]; ok {
-					parents[ci] = append(parents[ci], pi)
-					nestedRefs++
+					ms.parents[ci] = append(ms.parents[ci], pi)
+					ms.nestedRefs++
 				}
 			}
 		}
 	}
 	if badDN > 0 {
-		return reconcile.Directory{}, fmt.Errorf("%w: %d membership values are not DNs", ErrIncomplete, badDN)
+		return membershipGraph{}, fmt.Errorf("%w: %d membership values are not DNs", ErrIncomplete, badDN)
 	}
-	var up func(int) []int
-	inCycle := 0
-	if s.cfg.NestedGroups {
-		up = ancestors(parents, &inCycle)
+	return ms, nil
+}
+
+// groupNames are the sorted names of a user's direct groups and, with up, every group they
+// sit in; each once, unnamed groups left out.
+func groupNames(groups []rawGroup, direct []int, up func(int) []int) []string {
+	seen := make(map[int]bool, len(direct))
+	var names []string
+	add := func(gi int) {
+		if !seen[gi] && groups[gi].name != "" {
+			seen[gi] = true
+			names = append(names, groups[gi].name)
+		}
 	}
-	for i, u := range users {
-		seen := make(map[int]bool, len(direct[i]))
-		var names []string
-		add := func(gi int) {
-			if !seen[gi] && groups[gi].name != "" {
-				seen[gi] = true
-				names = append(names, groups[gi].name)
+	for _, gi := range direct {
+		add(gi)
+		if up != nil {
+			for _, p := range up(gi) {
+				add(p)
 			}
 		}
-		for _, gi := range direct[i] {
-			add(gi)
-			if up != nil {
-				for _, p := range up(gi) {
-					add(p)
-				}
-			}
-		}
-		sort.Strings(names)
-		dir.Users = append(dir.Users, s.convert(u, !disabled[u.canon], names))
 	}
-	ev := s.log.Debug()
-	if ev.Enabled() {
-		ev.Int("members_not_listed", ignored).Int("nested_group_members", nestedRefs).Bool("nested_groups", s.cfg.NestedGroups).
-			Int("groups_in_cycles", inCycle).Msg("memberships read")
-	}
-	if inCycle > 0 {
-		s.log.Info().Int("groups", inCycle).Msg("nested groups form a cycle; each group's members belong to every group of the cycle once")
-	}
-	return dir, nil
+	sort.Strings(names)
+	return names
 }
 
 // ancestors returns a function giving every group a group is nested in (its parents, their

@@ -425,7 +425,8 @@ func TestActiveDirectory(t *testing.T) {
 	if st := g.settings(); st.ad || st.id != "entryUUID" {
 		t.Errorf("generic settings: %+v", st)
 	}
-	// One-user fetch without nesting (the look-alike cannot walk LDAP_MATCHING_RULE_IN_CHAIN).
+	// One-user fetch without nesting (the look-alike cannot walk LDAP_MATCHING_RULE_IN_CHAIN;
+	// TestActiveDirectoryInChain runs that against ldaptest.ADServer).
 	cfg.NestedGroups = false
 	s = newSource(t, cfg, Options{Logger: zerolog.Nop()})
 	if u, err := s.User(context.Background(), "BOB"); err != nil || u.Active || !groupsEqual(u.Groups, []string{"Staff"}) || u.Key != FormatGUID(adGUID(2)) {

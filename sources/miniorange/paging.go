@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/idsync/idsync/reconcile"
 )
 
 // ErrIncomplete marks a Snapshot that could not read the whole directory: a failed page, a
@@ -74,6 +76,7 @@ func (p *pager) fetch(ctx context.Context, what string, start, size int, fetch f
 	if err != nil {
 		return 0, 0, fmt.Errorf("%s: page at startIndex %d: %w", what, start, err)
 	}
+	reconcile.ReportReadProgress(ctx, 1, n)
 	if total == nil {
 		return 0, 0, fmt.Errorf("%w: %s: page at startIndex %d has no totalCount", ErrIncomplete, what, start)
 	}

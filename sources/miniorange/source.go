@@ -342,15 +342,41 @@ func (s *Source) readMembers(p *pager, groups []moGroup, mu *sync.Mutex, members
 	return nil
 }
 
-// assemble checks the listings against each other and converts them to the model.
+// assemble checks the listings against each other and converts them to the model: users
+// indexed by username, group member listings laid over each user's groups, groups, then
+// users with their status.
 func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][]string) (reconcile.Directory, error) {
-	byName := make(map[string]int, len(users))
+	byName, drop, err := s.indexUsers(users)
+	if err != nil {
+		return reconcile.Directory{}, err
+	}
+	// Counting disagreements costs a scan per membership: only when debug logs are on.
+	debug := s.log.Debug().Enabled()
+	extra, onlyListing, err := listedGroups(users, groups, members, byName, debug)
+	if err != nil {
+		return reconcile.Directory{}, err
+	}
+	dirGroups, listed := convertGroups(groups)
+	dirUsers, onlyField, err := convertUsers(users, drop, extra, listed, debug)
+	if err != nil {
+		return reconcile.Directory{}, err
+	}
+	if onlyField > 0 || onlyListing > 0 {
+		s.log.Debug().Int("only_in_user_groups", onlyField).Int("only_in_member_listings", onlyListing).
+			Msg("users' groups and group member listings disagree; keeping the union")
+	}
+	return reconcile.Directory{Source: s.name, Users: dirUsers, Groups: dirGroups}, nil
+}
+
+// indexUsers indexes the users by lower-cased username and marks the records to drop. A
+// user without a username is passed on when it has an id: the engine skips it with a warning
+// and, knowing its key, never takes its linked account for a leaver. Without an id it cannot
+// be linked to anything and is dropped here, with a warning. Either way one bad record does
+// not stop everyone else's sync. A key or username listed twice fails the read.
+func (s *Source) indexUsers(users []moUser) (byName map[string]int, drop []bool, err error) {
+	byName = make(map[string]int, len(users))
 	keys := make(map[string]struct{}, len(users))
-	// A user without a username is passed on when it has an id: the engine skips it with a
-	// warning and, knowing its key, never takes its linked account for a leaver. Without an
-	// id it cannot be linked to anything and is dropped here, with a warning. Either way one
-	// bad record does not stop everyone else's sync.
-	drop := make([]bool, len(users))
+	drop = make([]bool, len(users))
 	for i, u := range users {
 		blank := strings.TrimSpace(u.UserName) == ""
 		if blank && string(u.ID) == "" {
@@ -363,7 +389,7 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 			key = u.UserName
 		}
 		if _, dup := keys[key]; dup {
-			return reconcile.Directory{}, fmt.Errorf("%w: users listing: user id %q listed twice (a page shifted during the read)", ErrIncomplete, key)
+			return nil, nil, fmt.Errorf("%w: users listing: user id %q listed twice (a page shifted during the read)", ErrIncomplete, key)
 		}
 		keys[key] = struct{}{}
 		if blank {
@@ -371,17 +397,21 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 		}
 		lower := strings.ToLower(u.UserName)
 		if _, dup := byName[lower]; dup {
-			return reconcile.Directory{}, fmt.Errorf("%w: users listing: username %q listed twice", ErrIncomplete, u.UserName)
+			return nil, nil, fmt.Errorf("%w: users listing: username %q listed twice", ErrIncomplete, u.UserName)
 		}
 		byName[lower] = i
 	}
+	return byName, drop, nil
+}
 
-	extra := make([][]string, len(users))
+// listedGroups returns, per user, the groups whose member listings name them. A member the
+// users listing did not return, or one listed twice in a group, fails the read: the directory
+// changed during it. onlyListing counts (with debug) memberships the user's own groups field
+// lacks.
+func listedGroups(users []moUser, groups []moGroup, members map[string][]string, byName map[string]int, debug bool) (extra [][]string, onlyListing int, err error) {
+	extra = make([][]string, len(users))
 	lastGroup := make([]int, len(users)) // 1 + index of the last group that listed the user
 	var unknown []string
-	// Counting disagreements costs a scan per membership: only when debug logs are on.
-	debug := s.log.Debug().Enabled()
-	onlyListing := 0
 	for gi, g := range groups {
 		for _, m := range members[g.Name] {
 			if strings.TrimSpace(m) == "" {
@@ -397,7 +427,7 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 				continue
 			}
 			if lastGroup[i] == gi+1 {
-				return reconcile.Directory{}, fmt.Errorf("%w: members of group %q: %q listed twice (a page shifted during the read)", ErrIncomplete, g.Name, m)
+				return nil, 0, fmt.Errorf("%w: members of group %q: %q listed twice (a page shifted during the read)", ErrIncomplete, g.Name, m)
 			}
 			lastGroup[i] = gi + 1
 			extra[i] = append(extra[i], g.Name)
@@ -407,21 +437,32 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 		}
 	}
 	if len(unknown) > 0 {
-		return reconcile.Directory{}, fmt.Errorf("%w: group member listings name users the users listing did not return (%s): the directory changed during the read, or the users listing is short",
+		return nil, 0, fmt.Errorf("%w: group member listings name users the users listing did not return (%s): the directory changed during the read, or the users listing is short",
 			ErrIncomplete, strings.Join(unknown, ", "))
 	}
+	return extra, onlyListing, nil
+}
 
-	dir := reconcile.Directory{Source: s.name, Users: make([]reconcile.User, 0, len(users)), Groups: make([]reconcile.Group, 0, len(groups))}
+// convertGroups converts the groups (keyed by id, else name) and returns the set of names.
+func convertGroups(groups []moGroup) ([]reconcile.Group, map[string]bool) {
+	out := make([]reconcile.Group, 0, len(groups))
 	listed := make(map[string]bool, len(groups))
 	for _, g := range groups {
 		key := string(g.ID)
 		if key == "" {
 			key = g.Name
 		}
-		dir.Groups = append(dir.Groups, reconcile.Group{Key: key, Name: g.Name, Description: g.Description})
+		out = append(out, reconcile.Group{Key: key, Name: g.Name, Description: g.Description})
 		listed[g.Name] = true
 	}
-	onlyField := 0
+	return out, listed
+}
+
+// convertUsers converts the users not dropped, with the groups the member listings gave
+// them. A record without a known status fails the read (unknown means no), naming the first
+// few. onlyField counts (with debug) groups a user's field names that no listing confirmed.
+func convertUsers(users []moUser, drop []bool, extra [][]string, listed map[string]bool, debug bool) (out []reconcile.User, onlyField int, err error) {
+	out = make([]reconcile.User, 0, len(users))
 	var badStatus []string // the first maxNamed records without a known status
 	nBad := 0
 	for i, u := range users {
@@ -447,21 +488,17 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 				}
 			}
 		}
-		dir.Users = append(dir.Users, convertUser(u, active, extra[i]))
+		out = append(out, convertUser(u, active, extra[i]))
 	}
 	if nBad > 0 {
 		more := ""
 		if nBad > len(badStatus) {
 			more = fmt.Sprintf(" and %d more", nBad-len(badStatus))
 		}
-		return reconcile.Directory{}, fmt.Errorf("%w: users listing: %d of %d user records have no known status, and a user whose status is missing or unknown is never taken as active: %s%s",
+		return nil, 0, fmt.Errorf("%w: users listing: %d of %d user records have no known status, and a user whose status is missing or unknown is never taken as active: %s%s",
 			ErrIncomplete, nBad, len(users), strings.Join(badStatus, ", "), more)
 	}
-	if onlyField > 0 || onlyListing > 0 {
-		s.log.Debug().Int("only_in_user_groups", onlyField).Int("only_in_member_listings", onlyListing).
-			Msg("users' groups and group member listings disagree; keeping the union")
-	}
-	return dir, nil
+	return out, onlyField, nil
 }
 
 // maxNamed caps how many records one error message names.

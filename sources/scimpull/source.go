@@ -208,6 +208,7 @@ func readAll[T any](ctx context.Context, c *client, what, path, extraQuery strin
 			seen[k] = true
 		}
 		out = append(out, page.Resources...)
+		reconcile.ReportReadProgress(ctx, 1, n)
 		if len(out) >= total {
 			return out, nil
 		}

@@ -49,8 +49,9 @@ type Fault struct {
 	Status int
 }
 
-// AddFault injects f.
-func (s *Sim) AddFault(f Fault) { s.faults.Add(f, f.Times) }
+// AddFault injects f. fired reports how often it has fired so far: a fault on a page no read
+// reaches never does.
+func (s *Sim) AddFault(f Fault) (fired func() int) { return s.faults.Add(f, f.Times) }
 
 // ClearFaults removes every injected fault, the random error rate and the rate limit.
 func (s *Sim) ClearFaults() {

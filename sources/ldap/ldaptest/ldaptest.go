@@ -9,7 +9,9 @@
 // ActiveDirectory set it also looks like Active Directory to a client: its root DSE lists
 // the Active Directory capability, and user and group entries can carry objectGUID
 // (binary), sAMAccountName, userAccountControl and objectCategory, so AD's default filters
-// work; the one thing it cannot do is LDAP_MATCHING_RULE_IN_CHAIN.
+// work; what slapd cannot do (LDAP_MATCHING_RULE_IN_CHAIN, and handing out a large
+// attribute's values in ranges) ADServer does: a small loopback server speaking the LDAP wire
+// protocol over Entries (adserver.go), for those two behaviours.
 //
 // Tests need the Debian packages slapd and ldap-utils. Without them Start returns an error
 // wrapping ErrUnavailable; Skip turns that into a skip, or a failure when
@@ -96,6 +98,9 @@ type Options struct {
 	SizeLimit int
 	// ActiveDirectory makes the root DSE announce Active Directory.
 	ActiveDirectory bool
+	// NoSync makes the database skip fsync on writes (slapd's dbnosync): much faster for
+	// tests that write a lot, and nothing is lost unless the machine itself goes down.
+	NoSync bool
 	// Log receives slapd's output (nil: discarded; it is kept in the server folder).
 	Log func(string)
 }
@@ -371,6 +376,9 @@ func (s *Server) config(schema, mods string, o Options) string {
 	}
 	fmt.Fprintf(&b, "sizelimit size.soft=%d size.hard=%d size.prtotal=unlimited\n", o.SizeLimit, o.SizeLimit)
 	b.WriteString("database mdb\nmaxsize 268435456\n")
+	if o.NoSync {
+		b.WriteString("dbnosync\n")
+	}
 	fmt.Fprintf(&b, "suffix %q\nrootdn %q\nrootpw %s\ndirectory %s\n", BaseDN, AdminDN, AdminPassword, filepath.Join(s.Dir, "db"))
 	b.WriteString("index objectClass,uid,cn,memberUid,sAMAccountName eq\nindex member,uniqueMember,memberOf eq\n")
 	b.WriteString("access to attrs=userPassword by self write by anonymous auth by * none\n")

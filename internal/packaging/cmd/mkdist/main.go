@@ -1,7 +1,8 @@
 // Command mkdist builds idsync's release archives (`make dist`): for each target a static
 // binary (CGO_ENABLED=0, -trimpath, the given -ldflags) packed with LICENSE, README.md,
-// CHANGELOG.md and configs/idsync.example.yaml into OUT/idsync_VERSION_OS_ARCH.tar.gz, and
-// OUT/SHA256SUMS over them (check with `cd OUT && sha256sum -c SHA256SUMS`).
+// CHANGELOG.md, configs/idsync.example.yaml and the guides under docs/ into
+// OUT/idsync_VERSION_OS_ARCH.tar.gz, and OUT/SHA256SUMS over them (check with
+// `cd OUT && sha256sum -c SHA256SUMS`).
 package main
 
 import (
