@@ -125,6 +125,10 @@ type source struct {
 	// Stripe locks serialize writes to one resource; users and groups have their own, as a
 	// user delete takes the locks of the groups it leaves.
 	userStripes, groupStripes [64]sync.Mutex
+	// qmu guards queues: the updates of each resource waiting for the commit in progress
+	// (groupcommit.go), by type/id.
+	qmu    sync.Mutex
+	queues map[string]*updateQueue
 
 	mu          sync.RWMutex
 	users       map[string]*entry // live users
@@ -199,6 +203,7 @@ func (h *Handler) newSource(so SourceOptions) (*source, error) {
 		memberOf:    map[string]map[string]struct{}{},
 		reserved:    map[string]int{},
 		stale:       map[string]bool{},
+		queues:      map[string]*updateQueue{},
 	}
 	s.tokens.Store(sums)
 	if rl := so.RateLimit; rl.RequestsPerSecond > 0 {

@@ -25,13 +25,20 @@ import (
 //  3. the record is written to the store without holding s.mu (the store batches
 //     concurrent writers into one transaction), and only then
 //  4. the index is updated and the answer sent. A store failure changes nothing.
+//
+// Updates (PUT and PATCH) of one resource that arrive while an earlier one is being stored
+// are applied in order and stored together, in one transaction (groupcommit.go): a group
+// many clients add members to at once costs one disk sync per batch, not per member.
 
 var errClosed = &Error{Status: http.StatusServiceUnavailable, Detail: "the SCIM listener is shutting down; retry later"}
+
+// errNotStored answers a write the store refused: nothing was changed.
+var errNotStored = &Error{Status: http.StatusInternalServerError, Detail: "the resource could not be stored durably; nothing was changed, retry later"}
 
 // storeFailed logs a write the store refused and answers 500: nothing was changed.
 func (h *Handler) storeFailed(w http.ResponseWriter, s *source, what string, err error) {
 	h.log.Error().Err(err).Str(logging.FieldSource, s.name).Msg("SCIM " + what + " not stored")
-	writeError(w, &Error{Status: http.StatusInternalServerError, Detail: "the resource could not be stored durably; nothing was changed, retry later"})
+	writeError(w, errNotStored)
 }
 
 // stripe is the lock that serializes writes to one resource (step 1 above).
@@ -196,21 +203,18 @@ func (h *Handler) acceptWrite(w http.ResponseWriter, r *http.Request, s *source,
 	return body, true
 }
 
-// target is the resource a PUT, PATCH or DELETE changes, as openWrite found it.
+// target is the resource a DELETE removes, as openWrite found it.
 type target struct {
-	old  *entry         // the resource before the write
-	body map[string]any // the request body (PUT and PATCH)
-	lock *sync.Mutex    // the resource's stripe lock, held; the caller unlocks it when done
+	old  *entry      // the resource before the write
+	lock *sync.Mutex // the resource's stripe lock, held; the caller unlocks it when done
 }
 
-// openWrite is the opening shared by PUT and PATCH (withBody) and DELETE of resource id:
-// acceptWrite (the body is read before the lock is taken, so a slow client delays no other
-// writer), then the resource's stripe lock, the resource as this source's index has it (404
-// when it has none, which is also what an id of another source gets) and the If-Match
-// precondition (412). It answers errors itself; when ok, the caller holds t.lock.
-func (h *Handler) openWrite(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string, withBody bool) (t target, ok bool) {
-	body, ok := h.acceptWrite(w, r, s, withBody)
-	if !ok {
+// openWrite opens a DELETE of resource id: acceptWrite, then the resource's stripe lock, the
+// resource as this source's index has it (404 when it has none, which is also what an id of
+// another source gets) and the If-Match precondition (412). It answers errors itself; when
+// ok, the caller holds t.lock. (PUT and PATCH go through update, groupcommit.go.)
+func (h *Handler) openWrite(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string) (t target, ok bool) {
+	if _, ok := h.acceptWrite(w, r, s, false); !ok {
 		return target{}, false
 	}
 	lock := s.stripe(rt, id)
@@ -229,7 +233,7 @@ func (h *Handler) openWrite(w http.ResponseWriter, r *http.Request, s *source, r
 		lock.Unlock()
 		return target{}, false
 	}
-	return target{old: old, body: body, lock: lock}, true
+	return target{old: old, lock: lock}, true
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType) {
@@ -302,48 +306,6 @@ func (s *source) unreserve(key string) {
 	}
 }
 
-func (h *Handler) update(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string, patch bool) {
-	t, ok := h.openWrite(w, r, s, rt, id, true)
-	if !ok {
-		return
-	}
-	defer t.lock.Unlock()
-	old := t.old
-	res, diff, changed, rerr := s.revise(rt, id, old, t.body, patch)
-	if rerr != nil {
-		writeError(w, rerr)
-		return
-	}
-	if !changed {
-		// Nothing changes: no write, no version bump, no trigger.
-		h.answerUpdate(w, r, s, rt, old, patch)
-		return
-	}
-	key := nameKey(rt, res)
-	reserved := key != nameKey(rt, old.rec.Resource)
-	if reserved && !s.reserve(key, id) {
-		writeError(w, uniquenessError(rt, res))
-		return
-	}
-	rec := record{Version: old.rec.Version + 1, Created: old.rec.Created, Modified: h.now().UTC(), Resource: res}
-	if err := h.store(s, rt, id, &old.rec, &rec, diff); err != nil {
-		if reserved {
-			s.release(key)
-		}
-		h.storeFailed(w, s, "update", err)
-		return
-	}
-	s.mu.Lock()
-	if reserved {
-		s.unreserve(key)
-	}
-	e := h.index(s, rt, id, old, rec, diff)
-	s.mu.Unlock()
-	h.touch(s, rt, old.rec.Resource, res, diff)
-	h.logWrite(s, rt, "updated", id, res)
-	h.answerUpdate(w, r, s, rt, e, patch)
-}
-
 // revise computes what a PUT (body is the new resource) or a PATCH (body holds the
 // operations) makes of old, and checks a group's members. diff is set when the member fast
 // path (members.go) applied; changed is false when the write would change nothing.
@@ -403,7 +365,7 @@ func (h *Handler) answerUpdate(w http.ResponseWriter, r *http.Request, s *source
 }
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s *source, rt *resourceType, id string) {
-	t, ok := h.openWrite(w, r, s, rt, id, false)
+	t, ok := h.openWrite(w, r, s, rt, id)
 	if !ok {
 		return
 	}
