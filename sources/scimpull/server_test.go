@@ -11,11 +11,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
-// fakeSCIM is a small SCIM 2.0 server: GET /Users and /Groups with paging and `eq`
-// filters on userName and members.value, GET /Groups/{id}, bearer auth, and hooks that
-// inject faults. Resources are JSON objects so tests can shape them freely.
+// fakeSCIM is a small SCIM 2.0 server: GET /Users and /Groups with paging, `eq` filters on
+// userName and members.value, `meta.lastModified gt` when lastModifiedFilter is set, and
+// attributes=id; GET /Users/{id} and /Groups/{id}; /ServiceProviderConfig when spc is set;
+// bearer auth, and hooks that inject faults. Resources are JSON objects so tests can shape
+// them freely.
 type fakeSCIM struct {
 	mu       sync.Mutex
 	tokens   []string // accepted bearer tokens
@@ -23,8 +26,13 @@ type fakeSCIM struct {
 	groups   []map[string]any
 	maxCount int
 	calls    map[string]int
+	requests []string // path?query of every request, in order
 	// noMembersFilter answers members.value filters with 400 invalidFilter.
 	noMembersFilter bool
+	// lastModifiedFilter serves `meta.lastModified gt "..."` (else 400 invalidFilter).
+	lastModifiedFilter bool
+	// spc is the /ServiceProviderConfig answer (404 when nil).
+	spc map[string]any
 	// before may answer a request itself (a fault); it returns false to let it through.
 	before func(w http.ResponseWriter, r *http.Request) bool
 	// edit may change a list page before it is sent.
@@ -81,7 +89,10 @@ func directory(n, g int) ([]map[string]any, []map[string]any) {
 	return users, groups
 }
 
-var eqFilter = regexp.MustCompile(`^(\S+) eq ("(?:[^"\\]|\\.)*")$`)
+var (
+	eqFilter           = regexp.MustCompile(`^(\S+) eq ("(?:[^"\\]|\\.)*")$`)
+	lastModifiedFilter = regexp.MustCompile(`^meta\.lastModified gt "([^"]*)"$`)
+)
 
 func scimErr(w http.ResponseWriter, code int, scimType, detail string) {
 	w.Header().Set("Content-Type", "application/scim+json")
@@ -97,6 +108,7 @@ func scimErr(w http.ResponseWriter, code int, scimType, detail string) {
 func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls[r.URL.Path]++
+	f.requests = append(f.requests, r.URL.Path+"?"+r.URL.RawQuery)
 	before, tokens := f.before, f.tokens
 	f.mu.Unlock()
 	accepted := 0
@@ -117,6 +129,22 @@ func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	path := r.URL.Path
+	if path == "/ServiceProviderConfig" && f.spc != nil {
+		w.Header().Set("Content-Type", "application/scim+json")
+		_ = json.NewEncoder(w).Encode(f.spc)
+		return
+	}
+	if id, ok := strings.CutPrefix(path, "/Users/"); ok {
+		for _, u := range f.users {
+			if u["id"] == id {
+				w.Header().Set("Content-Type", "application/scim+json")
+				_ = json.NewEncoder(w).Encode(u)
+				return
+			}
+		}
+		scimErr(w, http.StatusNotFound, "", "no such user")
+		return
+	}
 	if id, ok := strings.CutPrefix(path, "/Groups/"); ok {
 		for _, g := range f.groups {
 			if g["id"] == id {
@@ -140,7 +168,22 @@ func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if filter := q.Get("filter"); filter != "" {
+	if m := lastModifiedFilter.FindStringSubmatch(q.Get("filter")); m != nil && f.lastModifiedFilter {
+		since, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			scimErr(w, http.StatusBadRequest, "invalidFilter", "bad time "+m[1])
+			return
+		}
+		var kept []map[string]any
+		for _, x := range list {
+			meta, _ := x["meta"].(map[string]any)
+			lm, _ := meta["lastModified"].(string)
+			if t, err := time.Parse(time.RFC3339Nano, lm); err == nil && t.After(since) {
+				kept = append(kept, x)
+			}
+		}
+		list = kept
+	} else if filter := q.Get("filter"); filter != "" {
 		m := eqFilter.FindStringSubmatch(filter)
 		var want string
 		if m == nil || json.Unmarshal([]byte(m[2]), &want) != nil {
@@ -184,6 +227,9 @@ func (f *fakeSCIM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hi := min(lo+count, len(list))
 	res := make([]any, 0, hi-lo)
 	for _, x := range list[lo:hi] {
+		if q.Get("attributes") == "id" {
+			x = map[string]any{"id": x["id"]}
+		}
 		if q.Get("excludedAttributes") == "members" {
 			c := map[string]any{}
 			for k, v := range x {
@@ -220,4 +266,41 @@ func (f *fakeSCIM) callCount(path string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[path]
+}
+
+// requestsLike counts the requests whose path?query contains every part.
+func (f *fakeSCIM) requestsLike(parts ...string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+outer:
+	for _, r := range f.requests {
+		for _, p := range parts {
+			if !strings.Contains(r, p) {
+				continue outer
+			}
+		}
+		n++
+	}
+	return n
+}
+
+// requestsExactly counts the requests to exactly path?query.
+func (f *fakeSCIM) requestsExactly(pathQuery string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, r := range f.requests {
+		if r == pathQuery {
+			n++
+		}
+	}
+	return n
+}
+
+// resetRequests forgets the requests made so far.
+func (f *fakeSCIM) resetRequests() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = nil
 }

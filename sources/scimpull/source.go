@@ -6,6 +6,11 @@
 // The two listings run at the same time; each is read page after page, because many SCIM
 // servers rate-limit hard and some page by a cursor hidden behind startIndex.
 //
+// Between full reads (reconcile.IsFullRead), a source that holds a complete read from
+// earlier in this process reads only what changed since (incremental.go): the resources
+// whose meta.lastModified is later than that read, merged into what it holds, and an id-only
+// listing that finds the deleted ones.
+//
 // Unknown means no: a user without an active attribute (RFC 7643 makes it optional) is never
 // taken as active, and makes the read incomplete. A totalResults beyond max_objects fails the
 // read before anything is sized by it.
@@ -21,6 +26,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-cleanhttp"
@@ -66,6 +72,8 @@ type Options struct {
 	RetryWaitMin, RetryWaitMax time.Duration
 	// MaxRetryAfter caps the wait a 429/503 Retry-After asks for (default 2m).
 	MaxRetryAfter time.Duration
+	// Now is the clock that dates reads for the next incremental one (default time.Now).
+	Now func() time.Time
 }
 
 // Source is one SCIM 2.0 server read as an identity source.
@@ -75,6 +83,11 @@ type Source struct {
 	maxObjects int
 	c          *client
 	log        zerolog.Logger
+	now        func() time.Time
+
+	// readMu makes Snapshots one at a time: each builds on what the last one left in inc.
+	readMu sync.Mutex
+	inc    incremental
 }
 
 var (
@@ -114,11 +127,16 @@ func New(name string, cfg configs.SCIMPullConfig, opts Options) (*Source, error)
 	}
 	retry := httpx.Retry{Max: opts.RetryMax, WaitMin: opts.RetryWaitMin, WaitMax: opts.RetryWaitMax, MaxRetryAfter: opts.MaxRetryAfter}.WithDefaults()
 	log := opts.Logger.With().Str(logging.FieldSource, name).Str(logging.FieldComponent, "scimpull").Logger()
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &Source{
 		name:       name,
 		pageSize:   cfg.PageSize,
 		maxObjects: cfg.MaxObjects,
 		log:        log,
+		now:        now,
 		c: newClient(clientOptions{
 			base: cfg.BaseURL, token: cfg.Token.Value(), httpClient: hc, timeout: cfg.Timeout,
 			limiter: limiter, metrics: opts.Metrics, log: log, retryMax: retry.Max,
@@ -216,7 +234,10 @@ func readAll[T any](ctx context.Context, c *client, what, path, extraQuery strin
 	}
 }
 
-// Snapshot reads every user and every group with its members, and converts them.
+// Snapshot reads every user and every group with its members, and converts them; or, when
+// ctx asks for an incremental read and the source can make one, reads what changed since its
+// last complete read and merges it into what it holds (incremental.go). Either way the
+// answer is the whole directory or an error: a failed read changes nothing the source holds.
 //
 // Memberships are the union of the groups' member lists and the users' groups attribute
 // (where the server sends it): both describe the same fact at slightly different moments,
@@ -224,20 +245,28 @@ func readAll[T any](ctx context.Context, c *client, what, path, extraQuery strin
 // expanded. A member that names a user the Users listing did not return means the listing
 // may have skipped someone: that read is incomplete.
 func (s *Source) Snapshot(ctx context.Context) (reconcile.Directory, error) {
-	start := time.Now()
-	dir, err := s.snapshot(ctx)
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	start := s.now()
+	kind := "incremental"
+	dir, err := s.readIncremental(ctx, start)
+	if errors.Is(err, errReadInFull) {
+		kind = "full"
+		dir, err = s.snapshot(ctx, start)
+	}
 	if err != nil {
 		if !errors.Is(err, ErrIncomplete) {
 			err = fmt.Errorf("%w: %w", ErrIncomplete, err)
 		}
-		s.log.Debug().Err(err).Dur("took_ms", time.Since(start)).Msg("SCIM read failed")
+		s.log.Debug().Err(err).Str("read", kind).Dur("took_ms", s.now().Sub(start)).Msg("SCIM read failed")
 		return reconcile.Directory{}, fmt.Errorf("scimpull source %q: %w", s.name, err)
 	}
-	s.log.Debug().Int("users", len(dir.Users)).Int("groups", len(dir.Groups)).Dur("took_ms", time.Since(start)).Msg("SCIM read complete")
+	s.log.Debug().Str("read", kind).Int("users", len(dir.Users)).Int("groups", len(dir.Groups)).Dur("took_ms", s.now().Sub(start)).Msg("SCIM read complete")
 	return dir, nil
 }
 
-func (s *Source) snapshot(ctx context.Context) (reconcile.Directory, error) {
+// snapshot is a full read, started at start.
+func (s *Source) snapshot(ctx context.Context, start time.Time) (reconcile.Directory, error) {
 	var users []scimUser
 	var groups []scimGroup
 	g, gctx := errgroup.WithContext(ctx)
@@ -250,13 +279,25 @@ func (s *Source) snapshot(ctx context.Context) (reconcile.Directory, error) {
 		return err
 	})
 	if err := g.Wait(); err != nil {
+		s.inc.failed()
 		return reconcile.Directory{}, err
 	}
-	return s.assemble(users, groups)
+	dir, err := s.assemble(users, groups, nil)
+	if err != nil {
+		s.inc.failed()
+		return reconcile.Directory{}, err
+	}
+	s.inc.heldFull(users, groups, start)
+	return dir, nil
 }
 
-func (s *Source) assemble(users []scimUser, groups []scimGroup) (reconcile.Directory, error) {
+// assemble converts a read into the model. gens, set for a merged read, says which read
+// each user and group comes from: a group read later than a user decides that user's
+// membership in it, whatever the user's older groups attribute says (incremental.go). A full
+// read (gens nil) keeps the union.
+func (s *Source) assemble(users []scimUser, groups []scimGroup, gens *generations) (reconcile.Directory, error) {
 	groupName := make(map[string]string, len(groups))
+	groupIdx := make(map[string]int, len(groups))
 	names := make(map[string]bool, len(groups))
 	dir := reconcile.Directory{Source: s.name, Users: make([]reconcile.User, 0, len(users)), Groups: make([]reconcile.Group, 0, len(groups))}
 	for _, g := range groups {
@@ -268,6 +309,7 @@ func (s *Source) assemble(users []scimUser, groups []scimGroup) (reconcile.Direc
 		}
 		names[g.DisplayName] = true
 		groupName[string(g.ID)] = g.DisplayName
+		groupIdx[string(g.ID)] = len(dir.Groups)
 		dir.Groups = append(dir.Groups, reconcile.Group{Key: string(g.ID), Name: g.DisplayName})
 	}
 	byID := make(map[string]int, len(users))
@@ -284,7 +326,7 @@ func (s *Source) assemble(users []scimUser, groups []scimGroup) (reconcile.Direc
 	var unknown []string
 	nested := 0
 	for _, g := range groups {
-		for _, m := range g.Members {
+		for _, m := range g.members() {
 			v := string(m.Value)
 			if strings.EqualFold(m.Type, "Group") || (m.Type == "" && groupName[v] != "" && !hasKey(byID, v)) {
 				nested++
@@ -315,6 +357,9 @@ func (s *Source) assemble(users []scimUser, groups []scimGroup) (reconcile.Direc
 		gs := memberOf[i]
 		if u.Groups != nil {
 			for _, r := range *u.Groups {
+				if gi, ok := groupIdx[string(r.Value)]; ok && gens.groupDecides(i, gi, groups[gi].Members != nil) {
+					continue // the group was read later, and its member list says
+				}
 				if n := groupName[string(r.Value)]; n != "" {
 					gs = append(gs, n)
 				} else if r.Display != "" {

@@ -121,7 +121,16 @@ type scimUser struct {
 type scimGroup struct {
 	ID          flexString `json:"id"`
 	DisplayName string     `json:"displayName"`
-	Members     []ref      `json:"members"`
+	// Members is nil when the answer had no members attribute (or null), and empty when it
+	// had an empty list: only the latter says the group has no members.
+	Members *[]ref `json:"members"`
+}
+
+func (g scimGroup) members() []ref {
+	if g.Members == nil {
+		return nil
+	}
+	return *g.Members
 }
 
 // listResponse is RFC 7644's ListResponse; "Resources" matches any case.
