@@ -66,7 +66,7 @@ type incremental struct {
 	// configured is set once /ServiceProviderConfig was read; off once incremental reads
 	// are out for the rest of the process.
 	configured, off bool
-	// idPage is the count asked for in id listings.
+	// idPage is the count asked for in the user id listing.
 	idPage int
 	// fullNext makes the next read full (set after a failed read).
 	fullNext bool
@@ -201,7 +201,8 @@ func (s *Source) configure(ctx context.Context) error {
 	}
 	in.configured = true
 	in.idPage = s.pageSize
-	// An id listing's resources are tiny: its pages may be as large as the server allows.
+	// The user id listing's resources are tiny: its pages may be as large as the server
+	// allows.
 	if m, err := strconv.Atoi(string(spc.Filter.MaxResults)); err == nil && m > in.idPage {
 		in.idPage = min(m, maxIDPage)
 	}
@@ -242,7 +243,8 @@ func (s *Source) readChanges(ctx context.Context, start time.Time) (reconcile.Di
 		return err
 	})
 	g.Go(func() (err error) {
-		groupIDs, err = readAll(gctx, s.c, "group ids", "/Groups", "attributes=id", s.inc.idPage, s.maxObjects, func(r idOnly) string { return string(r.ID) })
+		// Groups keep page_size: a server that ignores attributes sends their members.
+		groupIDs, err = readAll(gctx, s.c, "group ids", "/Groups", "attributes=id", s.pageSize, s.maxObjects, func(r idOnly) string { return string(r.ID) })
 		return err
 	})
 	if err := g.Wait(); err != nil {
