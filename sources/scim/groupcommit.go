@@ -139,13 +139,14 @@ func (h *Handler) applyUpdates(s *source, rt *resourceType, id string, batch []*
 		applied  []appliedUpdate
 		reserved []string // names this batch reserved (step 2 of the write protocol)
 		first    = -1     // index in batch of the first update applied
+		members  = s.memberOracle(rt, id)
 	)
 	for i, u := range batch {
 		if u.ifMatch != "" && !matchETag(u.ifMatch, cur.rec.Version) {
 			u.err = &Error{Status: http.StatusPreconditionFailed, Detail: fmt.Sprintf("%s %s has changed: its version is %s", rt.Name, id, etag(cur.rec.Version))}
 			continue
 		}
-		res, diff, changed, rerr := s.revise(rt, id, cur, u.body, u.patch)
+		res, diff, changed, rerr := s.revise(rt, id, cur, u.body, u.patch, members.isMember())
 		if rerr != nil {
 			u.err = rerr
 			continue
@@ -164,6 +165,7 @@ func (h *Handler) applyUpdates(s *source, rt *resourceType, id string, batch []*
 		}
 		rec := record{Version: cur.rec.Version + 1, Created: cur.rec.Created, Modified: h.now().UTC(), Resource: res}
 		applied = append(applied, appliedUpdate{u: u, old: cur, diff: diff})
+		members.note(diff)
 		if first < 0 {
 			first = i
 		}
@@ -207,6 +209,60 @@ func (h *Handler) applyUpdates(s *source, rt *resourceType, id string, batch []*
 	}
 }
 
+// memberOracle says whether a group has a member as a batch applies its updates, without
+// scanning the member list: the index (memberOf) knows the stored group, and changed holds
+// what the batch's updates changed since. Used under the group's stripe lock, when the
+// index's memberOf of every live user matches the group's member list (a stale group takes
+// the general path and never asks). Members are the listener's own user ids, lower-case
+// UUIDs, so a lower-cased id is the id memberOf is keyed by.
+type memberOracle struct {
+	s       *source
+	gid     string
+	changed map[string]bool
+	off     bool // an update took the general path: membership is no longer tracked
+}
+
+// memberOracle returns the oracle of group id; nil (no oracle) for users.
+func (s *source) memberOracle(rt *resourceType, id string) *memberOracle {
+	if rt != groupType {
+		return nil
+	}
+	return &memberOracle{s: s, gid: id, changed: map[string]bool{}}
+}
+
+// isMember is the oracle's question, or nil when it cannot answer (the list is scanned).
+func (o *memberOracle) isMember() func(foldedID string) bool {
+	if o == nil || o.off {
+		return nil
+	}
+	return func(v string) bool {
+		if in, ok := o.changed[v]; ok {
+			return in
+		}
+		o.s.mu.RLock()
+		_, in := o.s.memberOf[v][o.gid]
+		o.s.mu.RUnlock()
+		return in
+	}
+}
+
+// note records what an applied update changed.
+func (o *memberOracle) note(diff *memberDiff) {
+	if o == nil {
+		return
+	}
+	if diff == nil {
+		o.off = true
+		return
+	}
+	for _, m := range diff.added {
+		o.changed[foldID(m)] = true
+	}
+	for _, m := range diff.removed {
+		o.changed[foldID(m)] = false
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -223,44 +279,18 @@ func combineDiffs(applied []appliedUpdate) *memberDiff {
 	if len(applied) == 1 {
 		return applied[0].diff
 	}
-	type change struct {
-		id         string
-		wasPresent bool // before the batch
-		present    bool // after it
-	}
-	var order []string
-	changes := map[string]*change{}
-	note := func(id string, present bool) {
-		k := foldID(id)
-		c := changes[k]
-		if c == nil {
-			// The fast path adds only absent members and removes only present ones, so the
-			// first change of a member says whether it was there before the batch.
-			c = &change{id: id, wasPresent: !present}
-			changes[k] = c
-			order = append(order, k)
-		}
-		c.present = present
-	}
+	var net netChanges
 	for _, a := range applied {
 		if a.diff == nil {
 			return nil
 		}
 		for _, m := range a.diff.added {
-			note(m, true)
+			net.note(m, true)
 		}
 		for _, m := range a.diff.removed {
-			note(m, false)
+			net.note(m, false)
 		}
 	}
-	out := &memberDiff{}
-	for _, k := range order {
-		switch c := changes[k]; {
-		case c.present && !c.wasPresent:
-			out.added = append(out.added, c.id)
-		case !c.present && c.wasPresent:
-			out.removed = append(out.removed, c.id)
-		}
-	}
-	return out
+	d := net.diff()
+	return &d
 }

@@ -378,3 +378,80 @@ func TestConcurrentMemberPatchesDurable(t *testing.T) {
 		}
 	}
 }
+
+// Within a batch, member additions are checked against the group as the updates before them
+// left it (not by scanning its list): nothing is added twice, and a member removed and added
+// again in the batch is there once.
+func TestBatchedMemberChangesStayExact(t *testing.T) {
+	f := newFixture(t)
+	a := f.createUser("a@example.com")
+	b := f.createUser("b@example.com")
+	c := f.createUser("c@example.com")
+	d := f.createUser("d@example.com")
+	gid := f.createGroup("Hot", a)
+	g := newGate(f, gid)
+	bodies := []string{
+		addMember(d), // stored alone while the rest queue
+		addMember(a), // already a member: no change
+		addMember(b), //
+		addMember(b), // added by the update before: no change
+		removeMember(b),
+		`{"Operations":[{"op":"add","path":"members","value":[{"value":"` + c + `"}]},{"op":"remove","path":"members[value eq \"` + c + `\"]"},{"op":"add","path":"members","value":[{"value":"` + c + `"}]}]}`,
+		addMember(c), // in since the update before
+		addMember(b), // back
+		removeMember(d),
+		addMember(d),
+	}
+	answers := make([]answer, len(bodies))
+	var wg sync.WaitGroup
+	wg.Go(func() { answers[0] = f.send("PATCH", "Groups/"+gid, bodies[0]) })
+	<-g.entered
+	for i := 1; i < len(bodies); i++ {
+		wg.Go(func() { answers[i] = f.send("PATCH", "Groups/"+gid, bodies[i]) })
+		waitQueued(t, f, "Group/"+gid, i)
+	}
+	close(g.open)
+	wg.Wait()
+	wantETags := []string{`W/"2"`, `W/"2"`, `W/"3"`, `W/"3"`, `W/"4"`, `W/"5"`, `W/"5"`, `W/"6"`, `W/"7"`, `W/"8"`}
+	for i, an := range answers {
+		if an.code != http.StatusNoContent || an.etag != wantETags[i] {
+			t.Errorf("update %d: %d %s, want 204 %s: %s", i, an.code, an.etag, wantETags[i], an.body)
+		}
+	}
+	want := []string{a, c, b, d}
+	stored := f.store.records(t, "corp", TypeGroup)[gid]
+	if got := memberIDs(stored.Resource); !slices.Equal(got, want) || stored.Version != 8 {
+		t.Errorf("stored members %v at version %d, want %v at 8", got, stored.Version, want)
+	}
+	r := mustCode(t, f.corp("GET", "Groups/"+gid, ""), http.StatusOK)
+	if got := memberIDs(r.Body); !slices.Equal(got, want) {
+		t.Errorf("members read %v, want %v", got, want)
+	}
+	for _, u := range []string{a, b, c, d} {
+		r := mustCode(t, f.corp("GET", "Users/"+u, ""), http.StatusOK)
+		if !strings.Contains(r.Raw, gid) {
+			t.Errorf("user %s does not list the group", u)
+		}
+	}
+}
+
+// A PATCH that removes a member and adds it back (or adds and removes one) changes nothing
+// for that member: the user still lists the group, and nothing is written.
+func TestMemberRemovedAndAddedInOnePatch(t *testing.T) {
+	f := newFixture(t)
+	a := f.createUser("a@example.com")
+	b := f.createUser("b@example.com")
+	gid := f.createGroup("G", a)
+	puts := f.store.puts
+	mustCode(t, f.corp("PATCH", "Groups/"+gid, `{"Operations":[{"op":"remove","path":"members[value eq \"`+a+`\"]"},{"op":"add","path":"members","value":[{"value":"`+a+`"}]}]}`), http.StatusNoContent)
+	mustCode(t, f.corp("PATCH", "Groups/"+gid, `{"Operations":[{"op":"add","path":"members","value":[{"value":"`+b+`"}]},{"op":"remove","path":"members[value eq \"`+b+`\"]"}]}`), http.StatusNoContent)
+	if f.store.puts != puts {
+		t.Errorf("%d writes for PATCHes that change nothing", f.store.puts-puts)
+	}
+	if r := mustCode(t, f.corp("GET", "Users/"+a, ""), http.StatusOK); !strings.Contains(r.Raw, gid) {
+		t.Errorf("a no longer lists the group: %s", r.Raw)
+	}
+	if r := mustCode(t, f.corp("GET", "Users/"+b, ""), http.StatusOK); strings.Contains(r.Raw, gid) {
+		t.Errorf("b lists the group: %s", r.Raw)
+	}
+}

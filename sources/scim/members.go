@@ -15,8 +15,8 @@ import (
 // memberFastPath applies ops to a group by memberPatch, and checks the members it adds.
 // ok is false, and the general path applies ops, for users, for ops memberPatch does not
 // take, and for a stale group (one still listing a deleted user; the general path drops
-// such members).
-func (s *source) memberFastPath(rt *resourceType, id string, old *entry, ops []patchOp) (res map[string]any, diff *memberDiff, ok bool, err *Error) {
+// such members). isMember, when set, says whether old has a member (memberPatchWith).
+func (s *source) memberFastPath(rt *resourceType, id string, old *entry, ops []patchOp, isMember func(foldedID string) bool) (res map[string]any, diff *memberDiff, ok bool, err *Error) {
 	if rt != groupType {
 		return nil, nil, false, nil
 	}
@@ -26,7 +26,7 @@ func (s *source) memberFastPath(rt *resourceType, id string, old *entry, ops []p
 	if stale {
 		return nil, nil, false, nil
 	}
-	res, d, ok, err := memberPatch(old.rec.Resource, ops)
+	res, d, ok, err := memberPatchWith(old.rec.Resource, ops, isMember)
 	if !ok {
 		return nil, nil, false, nil
 	}
@@ -92,6 +92,14 @@ func memberSteps(ops []patchOp) (steps []memberStep, ok bool, err *Error) {
 // a value list). ok is false for anything else, and the caller takes the general path.
 // res shares unchanged members with old, which is never modified.
 func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff memberDiff, ok bool, err *Error) {
+	return memberPatchWith(old, ops, nil)
+}
+
+// memberPatchWith is memberPatch where isMember, when set, says whether old has a member
+// (by lower-cased id): an addition is then checked without scanning old's list, which for a
+// large group is most of the cost of a member PATCH. Removals still scan, as they rebuild
+// the list anyway.
+func memberPatchWith(old map[string]any, ops []patchOp, isMember func(foldedID string) bool) (res map[string]any, diff memberDiff, ok bool, err *Error) {
 	steps, ok, err := memberSteps(ops)
 	if !ok || err != nil {
 		return nil, memberDiff{}, ok, err
@@ -114,6 +122,7 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 	}
 	cur := list
 	copied := false
+	var net netChanges
 	has := func(v string) bool {
 		if present != nil {
 			return present[v]
@@ -125,14 +134,29 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 		}
 		return false
 	}
+	// local records what this patch changed, in front of isMember (which describes old).
+	var local map[string]bool
+	hasAdded := has
+	if isMember != nil && present == nil {
+		local = map[string]bool{}
+		hasAdded = func(v string) bool {
+			if in, ok := local[v]; ok {
+				return in
+			}
+			return isMember(v)
+		}
+	}
 	for _, st := range steps {
 		for _, el := range st.add {
 			v := memberValue(el)
 			if v == "" {
 				return nil, memberDiff{}, true, badRequest(errInvalidValue, "a member to add has no value (the member's id)")
 			}
-			if has(foldID(v)) {
+			if hasAdded(foldID(v)) {
 				continue
+			}
+			if local != nil {
+				local[foldID(v)] = true
 			}
 			if !copied {
 				cur = append(make([]any, 0, len(list)+len(st.add)), list...)
@@ -142,7 +166,7 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 			if present != nil {
 				present[foldID(v)] = true
 			}
-			diff.added = append(diff.added, v)
+			net.note(v, true)
 		}
 		if len(st.remove) == 0 {
 			continue
@@ -164,7 +188,10 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 				if present != nil {
 					delete(present, foldID(v))
 				}
-				diff.removed = append(diff.removed, v)
+				if local != nil {
+					local[foldID(v)] = false
+				}
+				net.note(v, false)
 				continue
 			}
 			keep = append(keep, el)
@@ -176,7 +203,48 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 	}
 	res = shallow(old)
 	setOrDelete(res, "members", nonEmptyList(cur))
-	return res, diff, true, nil
+	return res, net.diff(), true, nil
+}
+
+// netChanges turns a sequence of member additions and removals into the net change: a
+// member removed and added again (or added and removed) within it is in neither list.
+// Additions are only of absent members and removals only of present ones, so the first
+// change of a member says whether it was there before.
+type netChanges struct {
+	order   []string // lower-cased ids, in the order first changed
+	changes map[string]*netChange
+}
+
+type netChange struct {
+	id           string
+	was, present bool
+}
+
+func (n *netChanges) note(id string, present bool) {
+	k := foldID(id)
+	c := n.changes[k]
+	if c == nil {
+		if n.changes == nil {
+			n.changes = map[string]*netChange{}
+		}
+		c = &netChange{id: id, was: !present}
+		n.changes[k] = c
+		n.order = append(n.order, k)
+	}
+	c.present = present
+}
+
+func (n *netChanges) diff() memberDiff {
+	var d memberDiff
+	for _, k := range n.order {
+		switch c := n.changes[k]; {
+		case c.present && !c.was:
+			d.added = append(d.added, c.id)
+		case !c.present && c.was:
+			d.removed = append(d.removed, c.id)
+		}
+	}
+	return d
 }
 
 func memberValue(el any) string {

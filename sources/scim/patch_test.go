@@ -340,6 +340,11 @@ func FuzzMemberPatch(f *testing.F) {
 			return
 		}
 		fast, _, ok, ferr := memberPatch(base, ops)
+		// Told base's members instead of scanning for them, the fast path answers the same.
+		told, _, tok, terr := memberPatchWith(base, ops, func(v string) bool { return v == "a" || v == "b" || v == "c" })
+		if tok != ok || (terr == nil) != (ferr == nil) || (ok && ferr == nil && !reflect.DeepEqual(told, fast)) {
+			t.Fatalf("with a member oracle: %v %v %v\nscanning: %v %v %v", told, tok, terr, fast, ok, ferr)
+		}
 		if !ok {
 			return
 		}

@@ -309,13 +309,14 @@ func (s *source) unreserve(key string) {
 // revise computes what a PUT (body is the new resource) or a PATCH (body holds the
 // operations) makes of old, and checks a group's members. diff is set when the member fast
 // path (members.go) applied; changed is false when the write would change nothing.
-func (s *source) revise(rt *resourceType, id string, old *entry, body map[string]any, patch bool) (res map[string]any, diff *memberDiff, changed bool, err *Error) {
+// isMember, when set, says whether old has a member (memberPatchWith).
+func (s *source) revise(rt *resourceType, id string, old *entry, body map[string]any, patch bool, isMember func(foldedID string) bool) (res map[string]any, diff *memberDiff, changed bool, err *Error) {
 	if patch {
 		ops, perr := parsePatch(body)
 		if perr != nil {
 			return nil, nil, false, perr
 		}
-		if fres, d, ok, ferr := s.memberFastPath(rt, id, old, ops); ok {
+		if fres, d, ok, ferr := s.memberFastPath(rt, id, old, ops, isMember); ok {
 			if ferr != nil {
 				return nil, nil, false, ferr
 			}
