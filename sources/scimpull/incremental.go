@@ -321,6 +321,7 @@ func (s *Source) fetch(ctx context.Context, prefix, id string, out any) (found b
 	if err != nil {
 		return false, fmt.Errorf("fetching %s%s: %w", prefix, id, err)
 	}
+	reconcile.ReportReadProgress(ctx, 1, 1)
 	return true, nil
 }
 
