@@ -23,14 +23,11 @@ type handRemoval struct{ group, account string }
 // next incremental passes (the IdP did not change) must write nothing, and the full pass
 // after them (`reconcile --full`, as the interval would) must put every one back.
 func runDrift(ctx context.Context, o Options) (*Result, error) {
-	sims, err := startSims(o)
+	sims, org, res, err := o.startInProcess()
 	if err != nil {
 		return nil, err
 	}
 	defer sims.Close()
-	org := orgFromSim(sims.MiniOrange.Users(), sims.MiniOrange.Groups())
-	res := o.newResult("in-process", "simulator")
-	res.Users, res.Groups, res.Memberships = len(org.Users), len(org.Groups), org.Memberships()
 	if err := o.setupInProcess(ctx, sims); err != nil {
 		return nil, err
 	}

@@ -234,16 +234,25 @@ func (o Options) newResult(mode, counters string) *Result {
 		LatencyMS: float64(o.Latency) / float64(time.Millisecond), Rate: o.Rate}
 }
 
+// startInProcess serves the simulators with the generated org, and the result to fill.
+func (o Options) startInProcess() (*sim.Sims, Org, *Result, error) {
+	sims, err := startSims(o)
+	if err != nil {
+		return nil, Org{}, nil, err
+	}
+	org := orgFromSim(sims.MiniOrange.Users(), sims.MiniOrange.Groups())
+	res := o.newResult("in-process", "simulator")
+	res.Users, res.Groups, res.Memberships = len(org.Users), len(org.Groups), org.Memberships()
+	return sims, org, res, nil
+}
+
 // runInProcess runs initial, noop or churn against simulators in this process.
 func runInProcess(ctx context.Context, o Options) (*Result, error) {
-	sims, err := startSims(o)
+	sims, org, res, err := o.startInProcess()
 	if err != nil {
 		return nil, err
 	}
 	defer sims.Close()
-	org := orgFromSim(sims.MiniOrange.Users(), sims.MiniOrange.Groups())
-	res := o.newResult("in-process", "simulator")
-	res.Users, res.Groups, res.Memberships = len(org.Users), len(org.Groups), org.Memberships()
 
 	var before *Org
 	after := org
