@@ -274,12 +274,14 @@ func (p *planner) emitDeprovisions() {
 		return
 	}
 	cand := make(map[string]int32, len(p.deprov))
-	emails := make(map[string]int32, len(p.deprov))
+	// Several candidates may share an email (duplicate accounts): an active person with that
+	// email keeps every one of them.
+	emails := make(map[string][]int32, len(p.deprov))
 	for _, d := range p.deprov {
 		acc := &p.live.Accounts[d.ai]
 		cand[acc.AccountID] = d.ai
 		if acc.Email != "" {
-			emails[lower(acc.Email)] = d.ai
+			emails[lower(acc.Email)] = append(emails[lower(acc.Email)], d.ai)
 		}
 	}
 	wanted := map[int32]string{}
@@ -295,7 +297,7 @@ func (p *planner) emitDeprovisions() {
 		if !per.Active || per.Email == "" {
 			continue
 		}
-		if ai, ok := emails[lower(per.Email)]; ok {
+		for _, ai := range emails[lower(per.Email)] {
 			if _, dup := wanted[ai]; !dup {
 				wanted[ai] = "active person " + per.UserName + " has its email"
 			}
