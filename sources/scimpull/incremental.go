@@ -338,83 +338,70 @@ type merge struct {
 }
 
 func (m *merge) users(old []heldUser, changed []scimUser, listed []idOnly) {
-	live := idSet(listed)
-	m.goneUsers = map[string]bool{}
-	byID := make(map[string]scimUser, len(changed))
-	for _, u := range changed {
-		byID[string(u.ID)] = u
-	}
-	seen := make(map[string]bool, len(old)+len(changed))
-	m.out.users = make([]heldUser, 0, len(listed))
-	for _, x := range old {
-		id := string(x.u.ID)
-		seen[id] = true
-		switch u, ok := byID[id]; {
-		case !live[id]:
-			m.goneUsers[id] = true
-			m.deletedUsers++
-		case ok:
-			m.out.users = append(m.out.users, heldUser{u, m.gen})
-		default:
-			m.out.users = append(m.out.users, x)
-		}
-	}
-	for _, u := range changed {
-		id := string(u.ID)
-		switch {
-		case seen[id]:
-		case !live[id]:
-			m.goneUsers[id] = true // created and deleted since the last read
-		default:
-			m.out.users = append(m.out.users, heldUser{u, m.gen})
-		}
-		seen[id] = true
-	}
-	for _, r := range listed {
-		if id := string(r.ID); !seen[id] {
-			m.missingUsers = append(m.missingUsers, id)
-		}
-	}
+	r := mergeByID(old, changed, listed,
+		func(x heldUser) string { return string(x.u.ID) },
+		func(u scimUser) string { return string(u.ID) },
+		func(u scimUser) heldUser { return heldUser{u, m.gen} })
+	m.out.users, m.goneUsers, m.deletedUsers, m.missingUsers = r.kept, r.gone, r.deleted, r.missing
 }
 
 func (m *merge) groups(old []heldGroup, changed []scimGroup, listed []idOnly) {
+	r := mergeByID(old, changed, listed,
+		func(x heldGroup) string { return string(x.g.ID) },
+		func(g scimGroup) string { return string(g.ID) },
+		func(g scimGroup) heldGroup { return heldGroup{g, m.gen} })
+	m.out.groups, m.goneGroups, m.deletedGroups, m.missingGroups = r.kept, r.gone, r.deleted, r.missing
+}
+
+// merged is one resource type after an incremental read.
+type merged[H any] struct {
+	kept    []H
+	gone    map[string]bool // ids deleted since the last read (held or changed in between)
+	deleted int             // held ones found deleted
+	missing []string        // listed by id, neither held nor changed
+}
+
+// mergeByID lays the changed resources over the held ones: a held resource whose id the
+// id-only listing no longer has is gone, a changed one replaces the held one of its id (or is
+// new), and an id listed but neither held nor changed is missing (to fetch).
+func mergeByID[H, R any](old []H, changed []R, listed []idOnly, heldID func(H) string, id func(R) string, fresh func(R) H) merged[H] {
 	live := idSet(listed)
-	m.goneGroups = map[string]bool{}
-	byID := make(map[string]scimGroup, len(changed))
-	for _, g := range changed {
-		byID[string(g.ID)] = g
+	out := merged[H]{gone: map[string]bool{}, kept: make([]H, 0, len(listed))}
+	byID := make(map[string]R, len(changed))
+	for _, r := range changed {
+		byID[id(r)] = r
 	}
 	seen := make(map[string]bool, len(old)+len(changed))
-	m.out.groups = make([]heldGroup, 0, len(listed))
 	for _, x := range old {
-		id := string(x.g.ID)
-		seen[id] = true
-		switch g, ok := byID[id]; {
-		case !live[id]:
-			m.goneGroups[id] = true
-			m.deletedGroups++
+		k := heldID(x)
+		seen[k] = true
+		switch r, ok := byID[k]; {
+		case !live[k]:
+			out.gone[k] = true
+			out.deleted++
 		case ok:
-			m.out.groups = append(m.out.groups, heldGroup{g, m.gen})
+			out.kept = append(out.kept, fresh(r))
 		default:
-			m.out.groups = append(m.out.groups, x)
+			out.kept = append(out.kept, x)
 		}
 	}
-	for _, g := range changed {
-		id := string(g.ID)
+	for _, r := range changed {
+		k := id(r)
 		switch {
-		case seen[id]:
-		case !live[id]:
-			m.goneGroups[id] = true
+		case seen[k]:
+		case !live[k]:
+			out.gone[k] = true // created and deleted since the last read
 		default:
-			m.out.groups = append(m.out.groups, heldGroup{g, m.gen})
+			out.kept = append(out.kept, fresh(r))
 		}
-		seen[id] = true
+		seen[k] = true
 	}
 	for _, r := range listed {
-		if id := string(r.ID); !seen[id] {
-			m.missingGroups = append(m.missingGroups, id)
+		if k := string(r.ID); !seen[k] {
+			out.missing = append(out.missing, k)
 		}
 	}
+	return out
 }
 
 // dropGone removes deleted users from member lists and deleted groups from users' groups
