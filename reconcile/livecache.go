@@ -285,6 +285,51 @@ func (c *LiveCache) Merge(fresh Live, accounts []string) error {
 	return nil
 }
 
+// Page sizes of Jira's listings, as DESIGN "Measurement" documents them: what FullReadCost
+// and TargetedReadCost count pages by.
+const (
+	pageUsers   = 1000
+	pageGroups  = 50
+	pageMembers = 50
+	pageJSM     = 50
+)
+
+func pages(n, size int) int { return max(1, (n+size-1)/size) }
+
+// FullReadCost estimates the calls a full read of the cached part of Jira takes: the fixed
+// lookups, the account and group listings, every member page of every group read in full,
+// and the desks' customers and organizations' members.
+func (c *LiveCache) FullReadCost() int {
+	n := 4 + pages(len(c.live.Accounts), pageUsers) + pages(len(c.live.Groups), pageGroups)
+	for _, g := range c.live.Groups {
+		if g.MembersRead {
+			n += pages(len(g.Members), pageMembers)
+		}
+	}
+	if len(c.live.ServiceDesks) > 0 {
+		n++
+	}
+	for _, d := range c.live.ServiceDesks {
+		n += pages(len(d.Customers), pageJSM)
+	}
+	if len(c.live.Organizations) > 0 {
+		n += pages(len(c.live.Organizations), pageJSM)
+	}
+	for _, o := range c.live.Organizations {
+		n += pages(len(o.Members), pageJSM)
+	}
+	return n
+}
+
+// TargetedReadCost estimates the calls of a targeted read of accounts and emails over the
+// desks and organizations of s: three fixed lookups, then per account its record and its
+// groups (an email first searched), and its customer access and organization membership in
+// each desk and organization.
+func TargetedReadCost(accounts, emails int, s Scope) int {
+	each := 2 + len(s.ServiceDesks) + len(s.Organizations)
+	return 3 + accounts*each + emails*(each+1)
+}
+
 // Touched returns the accounts a plan writes to and the emails of the accounts it creates:
 // what an incremental pass reads again just before writing, so that a stale record never
 // causes a wrong write.

@@ -92,3 +92,16 @@ func TestTouched(t *testing.T) {
 		t.Fatalf("Touched = %v, %v", acc, emails)
 	}
 }
+
+func TestReadCosts(t *testing.T) {
+	c := cacheFixture()
+	// 4 fixed + 1 user page + 1 group page + 1 member page (engineering) + the desk list and
+	// its one customer page.
+	if got := c.FullReadCost(); got != 9 {
+		t.Errorf("FullReadCost = %d, want 9", got)
+	}
+	// 3 fixed + an account (record, groups, the desk) + an email (search, then the same).
+	if got := reconcile.TargetedReadCost(1, 1, reconcile.Scope{ServiceDesks: []string{"DEMO"}}); got != 10 {
+		t.Errorf("TargetedReadCost = %d, want 10", got)
+	}
+}

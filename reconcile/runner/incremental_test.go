@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,6 +133,17 @@ func TestFullReadTriggers(t *testing.T) {
 	if r := e.run(scheduled()); r.JiraRead != reconcile.ReadFull || applied(r, reconcile.KindRemoveMember) != 1 {
 		t.Fatalf("after a failed item: read %q, counts %v; want a full read that finishes the removal", r.JiraRead, r.Counts)
 	}
+	// Everyone changes at once: re-reading all of them would cost more than a full read.
+	all := slices.Clone(users)
+	for i := range all {
+		all[i].Groups = nil
+	}
+	e.src.Set(all)
+	if r := e.run(scheduled()); r.JiraRead != reconcile.ReadFull || !strings.Contains(r.FullReadReason, "more calls than a full read") {
+		t.Fatalf("mass change: read %q (%q), want a full read because it is cheaper", r.JiraRead, r.FullReadReason)
+	}
+	e.src.Set(users)
+	e.run(scheduled())
 	// A reload drops the cache.
 	e.r.Reconfigure(baseMapping(), openSafety())
 	if r := e.run(scheduled()); r.JiraRead != reconcile.ReadFull {

@@ -82,7 +82,7 @@ func (r *Runner) readJira(ctx context.Context, o RunOptions, scope reconcile.Sco
 			jr.kind, jr.refreshed = reconcile.ReadIncremental, map[string]bool{}
 			// Linked accounts the cache does not hold were created or linked since: read them.
 			err := r.refresh(ctx, &jr, append(dirty, r.uncached(jr.cache, scope.Accounts)...), nil)
-			if errors.Is(err, reconcile.ErrCacheGap) {
+			if errors.Is(err, reconcile.ErrCacheGap) || errors.Is(err, errDearer) {
 				fullWhy = err.Error()
 			} else if err != nil {
 				return jr, err
@@ -132,8 +132,20 @@ func (r *Runner) uncached(c *reconcile.LiveCache, ids []string) []string {
 	return out
 }
 
+// errDearer says a targeted re-read would cost more calls than a full read: the pass reads in
+// full instead (a small site, or many people changed at once).
+var errDearer = errors.New("re-reading what the pass touches would cost more calls than a full read")
+
 // refresh reads accounts and emails again (a targeted read) and lays them over the cache.
 func (r *Runner) refresh(ctx context.Context, jr *jiraRead, accounts, emails []string) error {
+	if len(accounts)+len(emails) > 0 {
+		r.cacheMu.Lock()
+		full := jr.cache.FullReadCost()
+		r.cacheMu.Unlock()
+		if cost := reconcile.TargetedReadCost(len(accounts), len(emails), jr.scope); cost >= full {
+			return fmt.Errorf("%w (%d accounts: about %d calls, a full read about %d)", errDearer, len(accounts)+len(emails), cost, full)
+		}
+	}
 	for _, k := range accounts {
 		jr.refreshed[k] = true
 	}
@@ -177,7 +189,7 @@ func (r *Runner) settle(ctx context.Context, jr *jiraRead, g guarded, plan func(
 		why := ""
 		if round == maxSettleRounds {
 			why = fmt.Sprintf("the incremental plan did not settle in %d re-reads", maxSettleRounds)
-		} else if err := r.refresh(ctx, jr, needA, needE); errors.Is(err, reconcile.ErrCacheGap) {
+		} else if err := r.refresh(ctx, jr, needA, needE); errors.Is(err, reconcile.ErrCacheGap) || errors.Is(err, errDearer) {
 			why = err.Error()
 		} else if err != nil {
 			return g, err
