@@ -129,6 +129,18 @@ func (c *LiveCache) Dirty() []string {
 	return out
 }
 
+// Uncached returns the ids the cache holds no account for (created or linked since the last
+// full read, in a way no patch recorded).
+func (c *LiveCache) Uncached(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if _, ok := c.accByID[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // MarkDirty marks accounts to read again before the next plan.
 func (c *LiveCache) MarkDirty(ids ...string) {
 	for _, id := range ids {

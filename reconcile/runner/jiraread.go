@@ -81,7 +81,10 @@ func (r *Runner) readJira(ctx context.Context, o RunOptions, scope reconcile.Sco
 		} else {
 			jr.kind, jr.refreshed = reconcile.ReadIncremental, map[string]bool{}
 			// Linked accounts the cache does not hold were created or linked since: read them.
-			err := r.refresh(ctx, &jr, append(dirty, r.uncached(jr.cache, scope.Accounts)...), nil)
+			r.cacheMu.Lock()
+			stale := append(dirty, jr.cache.Uncached(scope.Accounts)...)
+			r.cacheMu.Unlock()
+			err := r.refresh(ctx, &jr, stale, nil)
 			if errors.Is(err, reconcile.ErrCacheGap) || errors.Is(err, errDearer) {
 				fullWhy = err.Error()
 			} else if err != nil {
@@ -113,23 +116,6 @@ func (r *Runner) readJiraFull(ctx context.Context, scope reconcile.Scope, why st
 		r.cacheMu.Unlock()
 	}
 	return jr, nil
-}
-
-// uncached returns the ids the cache holds no account for.
-func (r *Runner) uncached(c *reconcile.LiveCache, ids []string) []string {
-	r.cacheMu.Lock()
-	defer r.cacheMu.Unlock()
-	have := map[string]bool{}
-	for _, a := range c.Live().Accounts {
-		have[a.AccountID] = true
-	}
-	var out []string
-	for _, id := range ids {
-		if !have[id] {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // errDearer says a targeted re-read would cost more calls than a full read: the pass reads in
