@@ -14,14 +14,8 @@ import (
 
 // joinUsers are five new people: every one gets the default group, four get engineering.
 func joinUsers() []reconcile.User {
-	var users []reconcile.User
-	for i := range 5 {
-		groups := []string{"Engineering"}
-		if i == 4 {
-			groups = nil
-		}
-		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i), groups...))
-	}
+	users := numbered(5, "Engineering")
+	users[4].Groups = nil
 	return users
 }
 

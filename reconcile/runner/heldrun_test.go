@@ -2,7 +2,6 @@ package runner_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -17,10 +16,7 @@ import (
 // of them in the run RunOnce returns, capped like Changes in the stored record, counted
 // exactly in both.
 func TestRunRecordsHeldItems(t *testing.T) {
-	var users []reconcile.User
-	for i := 0; i < 6; i++ {
-		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i), "Jira-Service-group", "Engineering"))
-	}
+	users := numbered(6, "Jira-Service-group", "Engineering")
 	s := limits(configs.SafetyConfig{Policy: configs.PolicySync, GracePasses: 1})
 	e := newEnv(t, users, baseMapping(), s)
 	e.cfg.RunChangesCap = 2
@@ -112,10 +108,7 @@ func TestWhatNamesTargets(t *testing.T) {
 // pass uses the approval.
 func TestApprovalDuringAPassIsKept(t *testing.T) {
 	s := limits(configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2})
-	var users []reconcile.User
-	for i := 0; i < 10; i++ {
-		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
-	}
+	users := numbered(10)
 	e := newEnv(t, users, baseMapping(), s)
 	e.run(runner.RunOptions{})
 	e.src.Set(users[:5])
@@ -163,11 +156,7 @@ func TestApprovalDuringAPassIsKept(t *testing.T) {
 // only the stored run record keeps at most RunChangesCap items per kind, as copies (a stored
 // record must not pin the whole plan in memory).
 func TestRunReturnsTheWholePlan(t *testing.T) {
-	var users []reconcile.User
-	for i := range 5 {
-		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i), "Engineering"))
-	}
-	e := newEnv(t, users, baseMapping(), openSafety())
+	e := newEnv(t, numbered(5, "Engineering"), baseMapping(), openSafety())
 	spy := &putRunSpy{MemStore: e.store}
 	e.cfg.RunChangesCap = 2
 	e.rebuild()

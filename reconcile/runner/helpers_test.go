@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +39,16 @@ func (c *clock) advance(d time.Duration) time.Time {
 
 func user(key, name, email string, groups ...string) reconcile.User {
 	return reconcile.User{Key: key, UserName: name, Email: email, DisplayName: name, Active: true, Groups: groups}
+}
+
+// numbered returns n active people u0..u(n-1) with keys 0..n-1, emails uN@example.com, all
+// in groups.
+func numbered(n int, groups ...string) []reconcile.User {
+	users := make([]reconcile.User, 0, n)
+	for i := range n {
+		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i), groups...))
+	}
+	return users
 }
 
 func disabled(u reconcile.User) reconcile.User {

@@ -2,7 +2,6 @@ package runner_test
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -15,10 +14,7 @@ import (
 // incrementalEnv is a site of ten people in engineering with incremental reads on.
 func incrementalEnv(t *testing.T) (*env, []reconcile.User) {
 	t.Helper()
-	var users []reconcile.User
-	for i := 0; i < 10; i++ {
-		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i), "Engineering"))
-	}
+	users := numbered(10, "Engineering")
 	e := newEnv(t, users, baseMapping(), openSafety())
 	e.cfg.FullReadInterval = time.Hour
 	e.rebuild()

@@ -351,10 +351,7 @@ func TestPushOverlayAndExplicitDeprovision(t *testing.T) {
 
 func TestApprovalFlow(t *testing.T) {
 	s := limits(configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2})
-	var users []reconcile.User
-	for i := 0; i < 20; i++ {
-		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
-	}
+	users := numbered(20)
 	e := newEnv(t, users, baseMapping(), s)
 	e.run(runner.RunOptions{})
 	e.src.Set(users[:15]) // five leave at once
@@ -417,10 +414,7 @@ func TestApprovalFlow(t *testing.T) {
 // people go (issue: after approving N, any N x 1.1 accounts could be deactivated).
 func TestApprovalBindsToItems(t *testing.T) {
 	s := limits(configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2})
-	var users []reconcile.User
-	for i := 0; i < 10; i++ {
-		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
-	}
+	users := numbered(10)
 	e := newEnv(t, users, baseMapping(), s)
 	e.run(runner.RunOptions{})
 	e.src.Set(users[:5]) // u5..u9 leave
@@ -572,10 +566,7 @@ func TestRenderHeldOwnershipOnly(t *testing.T) {
 // rest forever.
 func TestRefusedApprovedItemKeepsItsApproval(t *testing.T) {
 	s := limits(configs.SafetyConfig{Policy: configs.PolicySync, MaxDeactivations: 2})
-	var users []reconcile.User
-	for i := 0; i < 10; i++ {
-		users = append(users, user(fmt.Sprint(i), fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
-	}
+	users := numbered(10)
 	e := newEnv(t, users, baseMapping(), s)
 	e.run(runner.RunOptions{})
 	var refuse atomic.Bool
