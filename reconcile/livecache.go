@@ -141,6 +141,26 @@ func (c *LiveCache) Uncached(ids []string) []string {
 	return out
 }
 
+// MarkUnlisted marks dirty every account of ids that no member listing the cache holds
+// shows. Jira's search index may hide an account created moments ago from every listing
+// (its memberships included) while GET /user already shows it: such an account, read one
+// by one, would otherwise be taken as in no group until the next full read.
+func (c *LiveCache) MarkUnlisted(ids []string) {
+	listed := map[string]bool{}
+	for _, g := range c.live.Groups {
+		if g.MembersRead {
+			for _, m := range g.Members {
+				listed[m] = true
+			}
+		}
+	}
+	for _, id := range ids {
+		if _, have := c.accByID[id]; have && !listed[id] {
+			c.dirty[id] = true
+		}
+	}
+}
+
 // MarkDirty marks accounts to read again before the next plan.
 func (c *LiveCache) MarkDirty(ids ...string) {
 	for _, id := range ids {

@@ -105,3 +105,16 @@ func TestReadCosts(t *testing.T) {
 		t.Errorf("TargetedReadCost = %d, want 10", got)
 	}
 }
+
+func TestMarkUnlisted(t *testing.T) {
+	c := cacheFixture()
+	live := c.Live()
+	live.Accounts = append(live.Accounts, reconcile.Account{AccountID: "a3", Active: true})
+	c = reconcile.NewLiveCache(live, reconcile.Scope{Groups: []string{"engineering"}})
+	// a1 is listed in engineering; a3 is in no listing (hidden by the search index); a9 is
+	// not an account the cache holds.
+	c.MarkUnlisted([]string{"a1", "a3", "a9"})
+	if d := c.Dirty(); !slices.Equal(d, []string{"a3"}) {
+		t.Fatalf("dirty %v, want [a3]", d)
+	}
+}

@@ -55,12 +55,15 @@ type jiraRead struct {
 	// reload drops r.cache meanwhile); refreshed are the accounts and emails it read again.
 	cache     *reconcile.LiveCache
 	refreshed map[string]bool
+	// activeLinked are the accounts of linked, not deactivated people (not customers): every
+	// one is in some group, so one no listing shows is re-read (LiveCache.MarkUnlisted).
+	activeLinked []string
 }
 
 // readJira reads Jira for a pass: the targeted accounts, everything (when fullWhy says so,
 // or the cache cannot serve the scope), or the cache after re-reading its dirty accounts.
-func (r *Runner) readJira(ctx context.Context, o RunOptions, scope reconcile.Scope, fullWhy string, now time.Time) (jiraRead, error) {
-	jr := jiraRead{scope: scope, kind: reconcile.ReadTargeted}
+func (r *Runner) readJira(ctx context.Context, o RunOptions, scope reconcile.Scope, links []reconcile.Link, fullWhy string, now time.Time) (jiraRead, error) {
+	jr := jiraRead{scope: scope, kind: reconcile.ReadTargeted, activeLinked: activeLinked(links)}
 	if o.targeted() {
 		var err error
 		jr.live, err = r.cfg.Sink.Live(ctx, scope)
@@ -93,7 +96,7 @@ func (r *Runner) readJira(ctx context.Context, o RunOptions, scope reconcile.Sco
 		}
 	}
 	if fullWhy != "" {
-		return r.readJiraFull(ctx, scope, fullWhy, now)
+		return r.readJiraFull(ctx, scope, jr.activeLinked, fullWhy, now)
 	}
 	r.cacheMu.Lock()
 	jr.live = jr.cache.Live()
@@ -102,8 +105,8 @@ func (r *Runner) readJira(ctx context.Context, o RunOptions, scope reconcile.Sco
 }
 
 // readJiraFull reads Jira in full and keeps what it read as the cache.
-func (r *Runner) readJiraFull(ctx context.Context, scope reconcile.Scope, why string, now time.Time) (jiraRead, error) {
-	jr := jiraRead{scope: scope, kind: reconcile.ReadFull, why: why}
+func (r *Runner) readJiraFull(ctx context.Context, scope reconcile.Scope, activeLinked []string, why string, now time.Time) (jiraRead, error) {
+	jr := jiraRead{scope: scope, kind: reconcile.ReadFull, why: why, activeLinked: activeLinked}
 	live, err := r.cfg.Sink.Live(ctx, scope)
 	if err != nil {
 		r.dropCache()
@@ -111,11 +114,23 @@ func (r *Runner) readJiraFull(ctx context.Context, scope reconcile.Scope, why st
 	}
 	jr.live = live
 	if r.cfg.FullReadInterval > 0 {
+		c := reconcile.NewLiveCache(live, scope)
+		c.MarkUnlisted(jr.activeLinked)
 		r.cacheMu.Lock()
-		r.cache, r.cacheTime = reconcile.NewLiveCache(live, scope), now
+		r.cache, r.cacheTime = c, now
 		r.cacheMu.Unlock()
 	}
 	return jr, nil
+}
+
+func activeLinked(links []reconcile.Link) []string {
+	var out []string
+	for _, l := range links {
+		if !l.Deactivated && !l.Customer {
+			out = append(out, l.AccountID)
+		}
+	}
+	return out
 }
 
 // errDearer says a targeted re-read would cost more calls than a full read: the pass reads in
@@ -182,7 +197,7 @@ func (r *Runner) settle(ctx context.Context, jr *jiraRead, g guarded, plan func(
 		}
 		if why != "" {
 			log.Info().Str("reason", why).Msg("incremental pass falls back to a full read of Jira")
-			full, err := r.readJiraFull(ctx, jr.scope, why, now)
+			full, err := r.readJiraFull(ctx, jr.scope, jr.activeLinked, why, now)
 			if err != nil {
 				return g, err
 			}

@@ -63,7 +63,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 	}
 	hold := ap.hold
 	own := reconcile.Ownership{Links: links, Owned: owned}
-	jr, err := r.readJira(ctx, o, reconcile.BuildScope(desired, own, o.targeted()), fullWhy, now)
+	jr, err := r.readJira(ctx, o, reconcile.BuildScope(desired, own, o.targeted()), links, fullWhy, now)
 	if err != nil {
 		return r.finish(log, run, "reading Jira", err)
 	}
