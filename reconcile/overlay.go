@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bufio"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,18 +14,70 @@ import (
 
 // HashDirectory is the sha256 of the directory's canonical JSON (users by key, groups by key,
 // each user's groups sorted), so an unchanged source hashes the same whatever its order.
+// The JSON is written to the hash one record at a time, in an order sorted by index: a copy
+// of a big directory would cost as much memory as the directory.
 func HashDirectory(d Directory) string {
-	c := Directory{Source: d.Source, Users: slices.Clone(d.Users), Groups: slices.Clone(d.Groups)}
-	for i := range c.Users {
-		g := slices.Clone(c.Users[i].Groups)
-		slices.Sort(g)
-		c.Users[i].Groups = g
-	}
-	slices.SortFunc(c.Users, func(a, b User) int { return strings.Compare(a.Key+"\x00"+a.UserName, b.Key+"\x00"+b.UserName) })
-	slices.SortFunc(c.Groups, func(a, b Group) int { return strings.Compare(a.Key+"\x00"+a.Name, b.Key+"\x00"+b.Name) })
 	h := sha256.New()
-	_ = json.NewEncoder(h).Encode(c) // maps (Attributes) encode with sorted keys
+	w := bufio.NewWriterSize(h, 64<<10)
+	src, _ := json.Marshal(d.Source)
+	_, _ = w.WriteString(`{"source":`)
+	_, _ = w.Write(src)
+	_, _ = w.WriteString(`,"users":`)
+	writeSorted(w, d.Users, func(a, b User) int { return cmpPair(a.Key, a.UserName, b.Key, b.UserName) },
+		func(u User) User {
+			u.Groups = slices.Clone(u.Groups)
+			slices.Sort(u.Groups)
+			return u
+		})
+	_, _ = w.WriteString(`,"groups":`)
+	writeSorted(w, d.Groups, func(a, b Group) int { return cmpPair(a.Key, a.Name, b.Key, b.Name) }, nil)
+	_, _ = w.WriteString("}\n")
+	_ = w.Flush()
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeSorted writes list as a JSON array in cmp's order (null when nil), each element
+// passed through canon first when set.
+func writeSorted[T any](w *bufio.Writer, list []T, cmp func(a, b T) int, canon func(T) T) {
+	if list == nil {
+		_, _ = w.WriteString("null")
+		return
+	}
+	order := make([]int32, len(list))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp(list[a], list[b]) })
+	_ = w.WriteByte('[')
+	for n, i := range order {
+		if n > 0 {
+			_ = w.WriteByte(',')
+		}
+		v := list[i]
+		if canon != nil {
+			v = canon(v)
+		}
+		b, _ := json.Marshal(v) // maps (Attributes) encode with sorted keys
+		_, _ = w.Write(b)
+	}
+	_ = w.WriteByte(']')
+}
+
+// cmpPair orders (a1, a2) against (b1, b2) as the strings a1+"\x00"+a2 and b1+"\x00"+b2
+// compare, without building them.
+func cmpPair(a1, a2, b1, b2 string) int {
+	if a1 == b1 {
+		return strings.Compare(a2, b2)
+	}
+	n := min(len(a1), len(b1))
+	if c := strings.Compare(a1[:n], b1[:n]); c != 0 {
+		return c
+	}
+	// One is a prefix of the other: the shorter continues with NUL then its second part.
+	if len(a1) < len(b1) {
+		return strings.Compare("\x00"+a2, b1[n:]+"\x00"+b2)
+	}
+	return strings.Compare(a1[n:]+"\x00"+a2, "\x00"+b2)
 }
 
 // Overlay merges a push source's users over the last complete pull of the same source, taken

@@ -109,6 +109,13 @@ func dumpSection(d *dumper, tx *bbolt.Tx, sec recordSection, counts map[string]i
 		if sec.bucket == bucketAudit && len(k) == 8 {
 			label = fmt.Sprint(binary.BigEndian.Uint64(k))
 		}
+		if sec.bucket == bucketSnapshots {
+			var err error
+			if v, err = snapshotJSON(v); err != nil {
+				d.item(map[string]any{"key": label, "error": "record does not inflate: " + err.Error()})
+				return nil
+			}
+		}
 		if err := sec.typed(v); err != nil {
 			d.item(map[string]any{"key": label, "error": "record does not decode: " + err.Error()})
 			return nil

@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/idsync/idsync/internal/intern"
 	"github.com/idsync/idsync/reconcile"
 )
 
@@ -19,9 +20,15 @@ func (s *Store) Links() ([]reconcile.Link, error) {
 	return listJSON[reconcile.Link](s, bucketLinks)
 }
 
-// Owned returns every ownership record, ordered by OwnedKey.
+// Owned returns every ownership record, ordered by OwnedKey. The records share their
+// strings: a big site's million owned memberships name a few thousand groups and a hundred
+// thousand accounts, and a pass holds every record at once.
 func (s *Store) Owned() ([]reconcile.Owned, error) {
-	return listJSON[reconcile.Owned](s, bucketOwned)
+	var strs intern.Strings
+	return listRecords(s, bucketOwned, func(o *reconcile.Owned) {
+		o.Kind = reconcile.OwnedKind(strs.Get(string(o.Kind)))
+		o.Container, o.ContainerName, o.AccountID = strs.Get(o.Container), strs.Get(o.ContainerName), strs.Get(o.AccountID)
+	})
 }
 
 // Journal writes one entry in one durable transaction: links are upserted, then Own

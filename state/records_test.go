@@ -1,6 +1,8 @@
 package state
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -11,8 +13,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/idsync/idsync/reconcile"
+	"go.etcd.io/bbolt"
 )
 
 func TestJournalRoundTrip(t *testing.T) {
@@ -574,5 +578,91 @@ func TestStanding(t *testing.T) {
 	}
 	if got, err := s.Standing(); err != nil || len(got) != 0 {
 		t.Fatalf("Standing after clearing = %v, %v", got, err)
+	}
+}
+
+// A snapshot is stored compressed, much smaller than its JSON, and reads back whole.
+func TestSnapshotStoredCompressed(t *testing.T) {
+	s := newStore(t)
+	dir := reconcile.Directory{Source: "corp", Groups: []reconcile.Group{{Key: "g", Name: "Eng <ops>"}}}
+	for i := range 2000 {
+		dir.Users = append(dir.Users, reconcile.User{Key: fmt.Sprint(i), UserName: fmt.Sprintf("user%d@example.com", i),
+			Email: fmt.Sprintf("user%d@example.com", i), DisplayName: "User \u00e9 & co", Active: i%7 != 0,
+			Groups: []string{"Eng <ops>", "DEFAULT"}})
+	}
+	snap := reconcile.SnapshotRecord{Source: "corp", Taken: t0, Hash: "h", Directory: dir}
+	if err := s.PutSnapshot(snap); err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := json.Marshal(snap)
+	var stored []byte
+	if err := s.view(func(tx *bbolt.Tx) error {
+		stored = bytes.Clone(tx.Bucket([]byte(bucketSnapshots)).Get([]byte("corp")))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(stored, gzipMagic) || len(stored)*4 > len(plain) {
+		t.Fatalf("stored snapshot is %d bytes (gzip: %v) for %d bytes of JSON", len(stored), bytes.HasPrefix(stored, gzipMagic), len(plain))
+	}
+	inflated, err := snapshotJSON(stored)
+	if err != nil || !json.Valid(inflated) {
+		t.Fatalf("inflated snapshot is not JSON: %v", err)
+	}
+	if got, err := s.Snapshot("corp"); err != nil || !reflect.DeepEqual(got, snap) {
+		t.Fatalf("Snapshot(corp) differs from what was stored: %v", err)
+	}
+}
+
+// Snapshots stored as plain JSON (before compression) still read; a damaged compressed one
+// is damage, not a missing snapshot.
+func TestSnapshotPlainAndDamaged(t *testing.T) {
+	s := newStore(t)
+	snap := reconcile.SnapshotRecord{Source: "corp", Taken: t0, Hash: "h", Directory: reconcile.Directory{Source: "corp",
+		Users: []reconcile.User{{Key: "1", UserName: "ann", Active: true}}, Groups: []reconcile.Group{}}}
+	plain, _ := json.Marshal(snap)
+	put := func(v []byte) {
+		t.Helper()
+		if err := s.update(func(tx *bbolt.Tx) error { return tx.Bucket([]byte(bucketSnapshots)).Put([]byte("corp"), v) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(plain)
+	if got, err := s.Snapshot("corp"); err != nil || !reflect.DeepEqual(got, snap) {
+		t.Fatalf("plain JSON snapshot = %+v, %v", got, err)
+	}
+	enc, err := encodeSnapshot(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]byte{enc[:len(enc)/2], append(slices.Clone(enc[:12]), 0xff, 0xff)} {
+		put(bad)
+		if _, err := s.Snapshot("corp"); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("damaged snapshot: err = %v, want ErrCorrupt", err)
+		}
+	}
+}
+
+// Ownership records read back share their repeated strings: a million memberships of a few
+// thousand groups hold each group id once.
+func TestOwnedShareStrings(t *testing.T) {
+	s := newStore(t)
+	var own []reconcile.Owned
+	for i := range 6 {
+		own = append(own, reconcile.Owned{Kind: reconcile.OwnedMembership, Container: "group-1", ContainerName: "Eng",
+			AccountID: fmt.Sprintf("acc-%d", i%3)})
+	}
+	if err := s.Journal(reconcile.JournalEntry{Own: own[:3]}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Owned()
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Owned() = %d records, %v", len(got), err)
+	}
+	for _, o := range got[1:] {
+		if unsafe.StringData(o.Container) != unsafe.StringData(got[0].Container) ||
+			unsafe.StringData(string(o.Kind)) != unsafe.StringData(string(got[0].Kind)) {
+			t.Fatalf("records of one group hold their own copies of its id and kind: %+v", got)
+		}
 	}
 }

@@ -107,6 +107,9 @@ type Store struct {
 	// retention is what ApplyRetention prunes (nil: nothing; see SetRetention).
 	retention atomic.Pointer[Retention]
 
+	// released is when a writer last called releaseMap (unix nanoseconds).
+	released atomic.Int64
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -284,7 +287,10 @@ func (s *Store) update(fn func(*bbolt.Tx) error) (err error) {
 	if s.readOnly {
 		return fmt.Errorf("state file %s is open read-only", s.path)
 	}
-	return s.db.Update(fn)
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		s.releaseWritten(tx)
+		return fn(tx)
+	})
 }
 
 // batch is update for writers that may come in bursts: concurrent callers share one
@@ -294,7 +300,25 @@ func (s *Store) batch(fn func(*bbolt.Tx) error) (err error) {
 	if s.readOnly {
 		return fmt.Errorf("state file %s is open read-only", s.path)
 	}
-	return s.db.Batch(fn)
+	return s.db.Batch(func(tx *bbolt.Tx) error {
+		s.releaseWritten(tx)
+		return fn(tx)
+	})
+}
+
+// releaseInterval spaces the releaseMap calls of writers (one madvise over the whole map).
+const releaseInterval = time.Second
+
+// releaseWritten drops, at most once per releaseInterval, the pages earlier commits mapped:
+// a commit reads every page it rewrites through the map, and a first sync's million writes
+// land all over a big file.
+func (s *Store) releaseWritten(tx *bbolt.Tx) {
+	now := time.Now().UnixNano()
+	last := s.released.Load()
+	if now-last < int64(releaseInterval) || !s.released.CompareAndSwap(last, now) {
+		return
+	}
+	releaseMap(tx)
 }
 
 func (s *Store) recoverCorrupt(err *error) {
@@ -370,18 +394,46 @@ func readJSON[T any](s *Store, name, key string) (T, error) {
 
 // listJSON decodes every record of a top-level bucket, in key order.
 func listJSON[T any](s *Store, name string) ([]T, error) {
+	return listRecords[T](s, name, nil)
+}
+
+// releaseEvery is how many records a bulk read visits between two releaseMap calls. With
+// fault-around, 8,192 scattered records can map some 100 MB of a big file.
+const releaseEvery = 8 << 10
+
+// listRecords decodes every record of a top-level bucket, in key order, passing each to
+// keep (when set) before it is stored. The slice is sized by a count of the keys first: a
+// growing slice of a million records would hold up to twice their memory while it grows.
+func listRecords[T any](s *Store, name string, keep func(*T)) ([]T, error) {
 	var out []T
 	err := s.view(func(tx *bbolt.Tx) error {
+		defer releaseMap(tx)
 		b, err := bucket(tx, name)
 		if err != nil {
 			return err
+		}
+		n := 0
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if n++; n%releaseEvery == 0 {
+				releaseMap(tx)
+			}
+		}
+		if n > 0 {
+			out = make([]T, 0, n)
 		}
 		return b.ForEach(func(k, v []byte) error {
 			var rec T
 			if err := decodeJSON(name, k, v, &rec); err != nil {
 				return err
 			}
+			if keep != nil {
+				keep(&rec)
+			}
 			out = append(out, rec)
+			if len(out)%releaseEvery == 0 {
+				releaseMap(tx)
+			}
 			return nil
 		})
 	})

@@ -96,6 +96,7 @@ func (r *Runner) readJira(ctx context.Context, o RunOptions, scope reconcile.Sco
 		}
 	}
 	if fullWhy != "" {
+		jr.cache = nil
 		return r.readJiraFull(ctx, scope, jr.activeLinked, fullWhy, now)
 	}
 	r.cacheMu.Lock()
@@ -104,8 +105,11 @@ func (r *Runner) readJira(ctx context.Context, o RunOptions, scope reconcile.Sco
 	return jr, nil
 }
 
-// readJiraFull reads Jira in full and keeps what it read as the cache.
+// readJiraFull reads Jira in full and keeps what it read as the cache. The old cache goes
+// first: on a big site it is as large as the read that replaces it, and the read fails or
+// replaces it anyway.
 func (r *Runner) readJiraFull(ctx context.Context, scope reconcile.Scope, activeLinked []string, why string, now time.Time) (jiraRead, error) {
+	r.dropCache()
 	jr := jiraRead{scope: scope, kind: reconcile.ReadFull, why: why, activeLinked: activeLinked}
 	live, err := r.cfg.Sink.Live(ctx, scope)
 	if err != nil {
@@ -197,6 +201,7 @@ func (r *Runner) settle(ctx context.Context, jr *jiraRead, g guarded, plan func(
 		}
 		if why != "" {
 			log.Info().Str("reason", why).Msg("incremental pass falls back to a full read of Jira")
+			jr.cache, jr.live, g = nil, reconcile.Live{}, guarded{} // let the cached state go during the read
 			full, err := r.readJiraFull(ctx, jr.scope, jr.activeLinked, why, now)
 			if err != nil {
 				return g, err

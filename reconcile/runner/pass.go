@@ -47,6 +47,7 @@ func (r *Runner) pass(ctx context.Context, o RunOptions) (reconcile.Run, error) 
 	// 2. Map.
 	desired, mw := mapper.Map(src.data)
 	logWarnings(log, append(src.warns, mw...))
+	src.data = nil // the directories are stored and mapped: let a big one go before Jira is read
 
 	// 3. Ownership and Jira.
 	links, err := r.cfg.Store.Links()
@@ -155,9 +156,6 @@ func (r *Runner) apply(ctx context.Context, o RunOptions, run reconcile.Run, g g
 	}
 	if g.full {
 		r.updateStanding(log, ap, res.FailedApproved)
-	}
-	if res.ErrorCount > 0 || res.Stopped || res.Err != nil {
-		r.dropCache() // an unknown outcome: only a full read may say what Jira holds now
 	}
 	if res.ErrorCount > 0 || res.Stopped || res.Err != nil {
 		r.dropCache() // an unknown outcome: only a full read may say what Jira holds now

@@ -246,9 +246,15 @@ func (c *client) groupsByName(ctx context.Context, names []string, conc int) ([]
 	return out, nil
 }
 
-func (c *client) groupMembers(ctx context.Context, groupID string, conc int) ([]apiUser, error) {
+// apiMember is a group member as a member listing is read: only the id is kept, so reading
+// a group of 100,000 members does not hold 100,000 profiles.
+type apiMember struct {
+	AccountID string `json:"accountId"`
+}
+
+func (c *client) groupMembers(ctx context.Context, groupID string, conc int) ([]apiMember, error) {
 	q := url.Values{"groupId": {groupID}, "includeInactiveUsers": {"true"}}
-	us, err := pageBeanAll[apiUser](ctx, c, request{target: TargetJira, endpoint: epGroupMember, path: epGroupMember, class: classRead, query: q}, pageMembers, conc)
+	us, err := pageBeanAll[apiMember](ctx, c, request{target: TargetJira, endpoint: epGroupMember, path: epGroupMember, class: classRead, query: q}, pageMembers, conc)
 	if err != nil {
 		return nil, fmt.Errorf("reading members of group %s: %w", groupID, err)
 	}

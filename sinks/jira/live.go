@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/idsync/idsync/internal/intern"
 	"github.com/idsync/idsync/reconcile"
 	"golang.org/x/sync/errgroup"
 )
@@ -64,6 +65,9 @@ func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live,
 	for _, ag := range adminGroups {
 		adminIDs[ag.GroupID] = true
 	}
+	// One string per account across every group and the account list: a big site lists a
+	// million memberships of a hundred thousand accounts, and a pass holds them all.
+	var accountIDs intern.Strings
 	var toRead []int
 	for _, gr := range groups {
 		s.learnGroup(gr.Name, gr.GroupID)
@@ -83,7 +87,7 @@ func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live,
 		}
 		ids := make([]string, 0, len(ms))
 		for _, m := range ms {
-			ids = append(ids, m.AccountID)
+			ids = append(ids, accountIDs.Get(m.AccountID))
 		}
 		live.Groups[i].Members = dedupe(ids)
 		live.Groups[i].MembersRead = true
@@ -106,7 +110,9 @@ func (s *Sink) Live(ctx context.Context, scope reconcile.Scope) (reconcile.Live,
 			continue
 		}
 		seen[u.AccountID] = true
-		live.Accounts = append(live.Accounts, account(u, siteAdmins))
+		a := account(u, siteAdmins)
+		a.AccountID = accountIDs.Get(a.AccountID)
+		live.Accounts = append(live.Accounts, a)
 	}
 	// Linked accounts the listing missed (search-index lag) are read one by one.
 	var missing []string

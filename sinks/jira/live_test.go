@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
@@ -340,6 +341,36 @@ func TestLiveFailsWhenTheAdminLookupFails(t *testing.T) {
 		_, err := s.Live(ctxT(t), reconcile.Scope{Targeted: targeted, Emails: []string{"x@example.com"}, Groups: []string{"jira-admins"}})
 		if err == nil || !strings.Contains(err.Error(), "reading admin groups") {
 			t.Errorf("targeted=%v: Live = %v, want the admin lookup's error", targeted, err)
+		}
+	}
+}
+
+// A full read holds one copy of each account id, however many groups list the account: the
+// members of every group and the account list share it.
+func TestLiveSharesAccountIDs(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for i := range 3 {
+		id, err := e.sim.AddUser(jiratest.User{Email: fmt.Sprintf("share%d@example.com", i), Groups: []string{"alpha", "beta"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	live, err := e.sink.Live(ctxT(t), reconcile.Scope{Groups: []string{"alpha", "beta"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alpha, _ := findGroup(live, "alpha")
+	beta, _ := findGroup(live, "beta")
+	for _, id := range ids {
+		a, ok := findAccount(live, id)
+		ia, ib := slices.Index(alpha.Members, id), slices.Index(beta.Members, id)
+		if !ok || ia < 0 || ib < 0 {
+			t.Fatalf("account %s: listed %v, in alpha at %d, in beta at %d", id, ok, ia, ib)
+		}
+		if p := unsafe.StringData(a.AccountID); unsafe.StringData(alpha.Members[ia]) != p || unsafe.StringData(beta.Members[ib]) != p {
+			t.Errorf("account %s is held in more than one copy", id)
 		}
 	}
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/internal/httpx"
+	"github.com/idsync/idsync/internal/intern"
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/internal/metrics"
 	"github.com/idsync/idsync/reconcile"
@@ -365,7 +366,22 @@ func (s *Source) assemble(users []moUser, groups []moGroup, members map[string][
 		s.log.Debug().Int("only_in_user_groups", onlyField).Int("only_in_member_listings", onlyListing).
 			Msg("users' groups and group member listings disagree; keeping the union")
 	}
+	shareGroupNames(dirUsers, dirGroups)
 	return reconcile.Directory{Source: s.name, Users: dirUsers, Groups: dirGroups}, nil
+}
+
+// shareGroupNames makes every member of a group hold one copy of its name (the listing's):
+// each user's groups field decodes its own copies, a million of them on a big site.
+func shareGroupNames(users []reconcile.User, groups []reconcile.Group) {
+	var names intern.Strings
+	for _, g := range groups {
+		names.Get(g.Name)
+	}
+	for i := range users {
+		for j, g := range users[i].Groups {
+			users[i].Groups[j] = names.Get(g)
+		}
+	}
 }
 
 // indexUsers indexes the users by lower-cased username and marks the records to drop. A

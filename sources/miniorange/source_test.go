@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/idsync/idsync/configs"
 	"github.com/idsync/idsync/reconcile"
@@ -70,6 +71,18 @@ func TestSnapshotDefaultOrg(t *testing.T) {
 	}
 	if len(dir.Groups) != 16 {
 		t.Errorf("%d groups, want 15 and DEFAULT", len(dir.Groups))
+	}
+	// Every member of a group holds the listing's copy of its name.
+	byName := map[string]*byte{}
+	for _, g := range dir.Groups {
+		byName[g.Name] = unsafe.StringData(g.Name)
+	}
+	for _, u := range dir.Users {
+		for _, g := range u.Groups {
+			if p, ok := byName[g]; ok && unsafe.StringData(g) != p {
+				t.Fatalf("user %q holds its own copy of group name %q", u.UserName, g)
+			}
+		}
 	}
 }
 
