@@ -25,7 +25,7 @@ func newBenchCmd() *cobra.Command {
 		source   string
 	)
 	cmd := &cobra.Command{
-		Use:   "bench --scenario initial|noop|churn|scim|plan|drift [--users N --groups G --memberships-per-user M --latency D --rate R] [--json]",
+		Use:   "bench --scenario initial|noop|churn|scim|plan|drift|process [--users N --groups G --memberships-per-user M --latency D --rate R] [--json]",
 		Short: "Measure a scenario against the simulators: calls against the API minimum, time against the floor, memory",
 		Long: `Runs one scale scenario against the built-in simulators (in-process, real HTTP on loopback, a
 temporary state file) and reports Jira reads and writes as the simulator counted them against the
@@ -39,6 +39,9 @@ peak RSS. With --json the last line is one JSON object.
   plan     map and plan a big org in memory, no HTTP (default 100,000 users)
   drift    --drift-changes memberships removed by hand in Jira: incremental passes (which
            must write nothing), then the full pass that repairs them
+  process  idsync's own memory: a full pass with nothing to do over a synced site (seeded
+           directly), run as "idsync reconcile --full" in a child process whose peak RSS is
+           reported (default 100,000 users, 10,000 groups, 10 groups each)
 
 noop, churn and drift measure a scheduled pass: with the default --full-read-interval (1h)
 a full pass runs first in the same process, uncounted, and the measured pass is incremental
@@ -54,6 +57,9 @@ slapd holding --users people: requests against the minimum the page size allows;
 				return withCode(exitConfig, err)
 			}
 			o.Logger = log
+			if o.Binary, err = os.Executable(); err != nil {
+				return withCode(exitInternal, err)
+			}
 			// On the command line 0 means none; in bench.Options it means the default.
 			if o.Latency == 0 {
 				o.Latency = -1
@@ -108,7 +114,7 @@ slapd holding --users people: requests against the minimum the page size allows;
 
 // benchFlags binds the scenario's options.
 func benchFlags(f *pflag.FlagSet, o *bench.Options) {
-	f.StringVar(&o.Scenario, "scenario", bench.ScenarioInitial, "initial | noop | churn | scim | plan | drift")
+	f.StringVar(&o.Scenario, "scenario", bench.ScenarioInitial, "initial | noop | churn | scim | plan | drift | process")
 	f.DurationVar(&o.FullReadInterval, "full-read-interval", configs.DefaultFullReadInterval, "sink.jira.full_read_interval of the measured pass (0: it reads Jira in full)")
 	f.IntVar(&o.DriftChanges, "drift-changes", 20, "drift: memberships removed by hand in Jira")
 	f.IntVar(&o.Users, "users", 0, "users of the generated org, or SCIM requests per phase (default 2000; 100000 for plan)")

@@ -34,6 +34,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -49,10 +50,11 @@ const (
 	ScenarioSCIM    = "scim"
 	ScenarioPlan    = "plan"
 	ScenarioDrift   = "drift"
+	ScenarioProcess = "process"
 )
 
 // Scenarios lists every scenario.
-var Scenarios = []string{ScenarioInitial, ScenarioNoop, ScenarioChurn, ScenarioSCIM, ScenarioPlan, ScenarioDrift}
+var Scenarios = []string{ScenarioInitial, ScenarioNoop, ScenarioChurn, ScenarioSCIM, ScenarioPlan, ScenarioDrift, ScenarioProcess}
 
 // Defaults of the pass scenarios (the issue's reference org) and of the plan-only scenario.
 const (
@@ -115,6 +117,9 @@ type Options struct {
 	// (default 20).
 	DriftChanges int
 
+	// Binary is the idsync executable the process scenario runs its measured pass with.
+	Binary string
+
 	// StateDir holds the state file (default: a temporary folder, removed afterwards).
 	StateDir string
 	Logger   zerolog.Logger
@@ -129,9 +134,10 @@ func (o *Options) normalize() error {
 		known = known || s == o.Scenario
 	}
 	if !known {
-		return fmt.Errorf("%w: --scenario %q: want one of initial, noop, churn, scim, plan, drift", ErrUsage, o.Scenario)
+		return fmt.Errorf("%w: --scenario %q: want one of %s", ErrUsage, o.Scenario, strings.Join(Scenarios, ", "))
 	}
-	plan := o.Scenario == ScenarioPlan
+	// The plan and process scenarios measure memory at the big reference org by default.
+	plan := o.Scenario == ScenarioPlan || o.Scenario == ScenarioProcess
 	def := func(p *int, d, planD int) {
 		if *p == 0 {
 			*p = d
@@ -216,6 +222,7 @@ func (o *Options) normalize() error {
 		return fmt.Errorf("%w: drift measures incremental passes: --full-read-interval must not be 0", ErrUsage)
 	}
 	if remote && o.Scenario != ScenarioInitial && o.Scenario != ScenarioNoop {
+		// (process seeds the simulator's site directly, which only the in-process one allows)
 		return fmt.Errorf("%w: only initial and noop run against a running simulator (%s needs the in-process one)", ErrUsage, o.Scenario)
 	}
 	return nil
@@ -260,6 +267,9 @@ type Result struct {
 	FloorSeconds float64 `json:"floor_seconds"`
 	Ratio        float64 `json:"ratio"`
 	PeakRSSBytes uint64  `json:"peak_rss_bytes"`
+	// ProcessPeakRSSBytes is the peak RSS of the idsync process that ran the measured pass
+	// (process scenario), without the simulators.
+	ProcessPeakRSSBytes uint64 `json:"process_peak_rss_bytes,omitempty"`
 
 	// WastedWrites are writes that changed nothing: group-member calls Jira answered 400
 	// (already a member, not a member), or in the plan scenario the planned adds to the
@@ -355,6 +365,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res, err = runPlan(ctx, o)
 	case ScenarioDrift:
 		res, err = runDrift(ctx, o)
+	case ScenarioProcess:
+		res, err = runProcess(ctx, o)
 	default:
 		if o.JiraURL != "" {
 			res, err = runRemote(ctx, o)
@@ -416,6 +428,10 @@ func goals(r *Result) []Goal {
 			Goal{Name: "the full pass repairs every change", Want: fmt.Sprint(r.DriftChanges), Got: fmt.Sprint(r.DriftRepairWrites), Met: repaired && r.DriftRepairWrites == int64(r.DriftChanges)})
 	case ScenarioChurn:
 		gs = append(gs, writesExact)
+	case ScenarioProcess:
+		gs = append(gs, Goal{Name: "writes == 0", Want: "0", Got: fmt.Sprint(r.Writes), Met: r.Writes == 0},
+			Goal{Name: "idsync's peak RSS < 600 MB", Want: "< " + fmt.Sprint(MaxProcessRSS), Got: fmt.Sprint(r.ProcessPeakRSSBytes),
+				Met: r.ProcessPeakRSSBytes > 0 && r.ProcessPeakRSSBytes < MaxProcessRSS})
 	case ScenarioPlan:
 		gs = append(gs, Goal{Name: "peak RSS < 1 GiB", Want: "< 1073741824", Got: fmt.Sprint(r.PeakRSSBytes), Met: r.PeakRSSBytes > 0 && r.PeakRSSBytes < MaxPlanRSS},
 			Goal{Name: "planned writes == min_writes", Want: fmt.Sprint(r.MinWrites), Got: fmt.Sprint(r.PlannedWrites), Met: r.PlannedWrites == r.MinWrites})

@@ -45,6 +45,12 @@ func WriteTable(w io.Writer, r *Result) error {
 		row("plan", "%.2f s", r.PlanSeconds)
 		row("planned", "%d items, %d writes (min_writes %d, wasted %d)", r.PlannedItems, r.PlannedWrites, r.MinWrites, r.WastedWrites)
 		row("heap at end", "%s", mib(r.HeapBytes))
+	case ScenarioProcess:
+		row("jira reads", "%d (min %d)", r.Reads, r.MinJiraReads)
+		row("source reads", "%d (min %d)", r.SourceReads, r.MinSourceReads)
+		row("writes", "%d", r.Writes)
+		row("pass", "%s, %d failed items", r.PassResult, r.FailedItems)
+		row("idsync's peak RSS", "%s: the measured pass's own process", mib(r.ProcessPeakRSSBytes))
 	default:
 		row("site", "latency %.0f ms, rate %.0f/s, concurrency %d", r.LatencyMS, r.Rate, r.Concurrency)
 		row("jira reads", "%d (min %d)", r.Reads, r.MinJiraReads)
