@@ -63,12 +63,13 @@ const (
 )
 
 // Owned is one ownership record: something idsync put there and may therefore take away.
+// The state file also stores since when (kept across re-adds, shown by `idsync state dump`);
+// a pass never needs the date, and a big site's million records would hold 24 MB of it.
 type Owned struct {
 	Kind          OwnedKind `json:"kind"`
 	Container     string    `json:"container"`
 	ContainerName string    `json:"containerName,omitempty"`
 	AccountID     string    `json:"accountId,omitempty"`
-	Since         time.Time `json:"since"`
 }
 
 // OwnedKey is the store key of an ownership record.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -31,14 +32,22 @@ func (s *Store) Owned() ([]reconcile.Owned, error) {
 	})
 }
 
+// ownedRecord is an ownership record as stored: with the date idsync first recorded it.
+// Owned() leaves the date out (its decoder skips the field).
+type ownedRecord struct {
+	reconcile.Owned
+	Since time.Time `json:"since"`
+}
+
 // Journal writes one entry in one durable transaction: links are upserted, then Own
 // upserted, then Disown deleted, then Audit appended. Concurrent callers share a transaction
 // (bbolt's DB.Batch) and Journal returns once that transaction is on disk. An entry with an
 // invalid record is rejected whole, before anything is written.
 //
 // Zero timestamps are filled: Link.UpdatedAt and AuditRecord.Time with now; Link.LinkedAt
-// and Owned.Since with the stored record's (or now for a new one), so an upsert keeps the
-// original date.
+// with the stored record's (or now for a new one), so an upsert keeps the original date. An
+// ownership record is stored with since when idsync has owned it: the stored record's date,
+// or now for a new one.
 func (s *Store) Journal(e reconcile.JournalEntry) error {
 	if len(e.Links)+len(e.Own)+len(e.Disown)+len(e.Audit) == 0 {
 		return nil
@@ -84,14 +93,12 @@ func (s *Store) Journal(e reconcile.JournalEntry) error {
 		}
 		for _, o := range own {
 			key := o.OwnedKey()
-			if o.Since.IsZero() {
-				o.Since = now
-				var old reconcile.Owned
-				if data := ob.Get([]byte(key)); data != nil && json.Unmarshal(data, &old) == nil && !old.Since.IsZero() {
-					o.Since = old.Since
-				}
+			rec := ownedRecord{Owned: o, Since: now}
+			var old ownedRecord
+			if data := ob.Get([]byte(key)); data != nil && json.Unmarshal(data, &old) == nil && !old.Since.IsZero() {
+				rec.Since = old.Since
 			}
-			if err := putJSON(ob, bucketOwned, key, o); err != nil {
+			if err := putJSON(ob, bucketOwned, key, rec); err != nil {
 				return err
 			}
 		}

@@ -24,7 +24,7 @@ func TestJournalRoundTrip(t *testing.T) {
 	ann := reconcile.Link{Source: "corp", Key: "u1", UserName: "ann", Email: "ann@example.com", AccountID: "acc-1", Created: true,
 		RemovedGroups: []reconcile.GroupRef{{ID: "g1", Name: "eng"}}, LinkedAt: t0.Add(-time.Hour), UpdatedAt: t0.Add(-time.Hour)}
 	bob := reconcile.Link{Source: "corp", Key: "u2", UserName: "bob", AccountID: "acc-2"}
-	eng := reconcile.Owned{Kind: reconcile.OwnedMembership, Container: "g1", ContainerName: "eng", AccountID: "acc-1", Since: t0.Add(-time.Hour)}
+	eng := reconcile.Owned{Kind: reconcile.OwnedMembership, Container: "g1", ContainerName: "eng", AccountID: "acc-1"}
 	desk := reconcile.Owned{Kind: reconcile.OwnedCustomer, Container: "10", AccountID: "acc-2"}
 	group := reconcile.Owned{Kind: reconcile.OwnedGroup, Container: "g1", ContainerName: "eng"}
 	if err := s.Journal(reconcile.JournalEntry{Own: []reconcile.Owned{desk}}); err != nil {
@@ -57,9 +57,7 @@ func TestJournalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantGroup := group
-	wantGroup.Since = t0
-	if want := []reconcile.Owned{wantGroup, eng}; !reflect.DeepEqual(owned, want) {
+	if want := []reconcile.Owned{group, eng}; !reflect.DeepEqual(owned, want) {
 		t.Fatalf("Owned() = %+v\nwant %+v (the customer record disowned)", owned, want)
 	}
 	audit, err := s.Audit(time.Time{}, "")
@@ -664,5 +662,38 @@ func TestOwnedShareStrings(t *testing.T) {
 			unsafe.StringData(string(o.Kind)) != unsafe.StringData(string(got[0].Kind)) {
 			t.Fatalf("records of one group hold their own copies of its id and kind: %+v", got)
 		}
+	}
+}
+
+// An ownership record is stored with since when idsync has owned it, and re-adding it keeps
+// that date.
+func TestOwnedSinceKept(t *testing.T) {
+	s := newStore(t)
+	eng := reconcile.Owned{Kind: reconcile.OwnedMembership, Container: "g1", ContainerName: "eng", AccountID: "acc-1"}
+	since := func() time.Time {
+		t.Helper()
+		var rec ownedRecord
+		if err := s.view(func(tx *bbolt.Tx) error {
+			return json.Unmarshal(tx.Bucket([]byte(bucketOwned)).Get([]byte(eng.OwnedKey())), &rec)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Since
+	}
+	if err := s.Journal(reconcile.JournalEntry{Own: []reconcile.Owned{eng}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := since(); !got.Equal(t0) {
+		t.Fatalf("since = %v, want the journal's now %v", got, t0)
+	}
+	old := t0.Add(-48 * time.Hour)
+	if err := s.update(putRecord(bucketOwned, eng.OwnedKey(), ownedRecord{Owned: eng, Since: old})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Journal(reconcile.JournalEntry{Own: []reconcile.Owned{eng}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := since(); !got.Equal(old) {
+		t.Fatalf("since after re-adding = %v, want the first date %v", got, old)
 	}
 }

@@ -195,11 +195,11 @@ func syncedLive(o Org) (reconcile.Live, reconcile.Ownership) {
 			}
 			groups[i].Members = append(groups[i].Members, id)
 			own.Owned = append(own.Owned, reconcile.Owned{Kind: reconcile.OwnedMembership, Container: groups[i].ID,
-				ContainerName: g, AccountID: id, Since: now})
+				ContainerName: g, AccountID: id})
 		}
 		def.Members = append(def.Members, id)
 		own.Owned = append(own.Owned, reconcile.Owned{Kind: reconcile.OwnedMembership, Container: def.ID,
-			ContainerName: def.Name, AccountID: id, Since: now})
+			ContainerName: def.Name, AccountID: id})
 	}
 	live.Groups = append(live.Groups, groups...)
 	return live, own

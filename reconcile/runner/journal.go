@@ -61,7 +61,7 @@ func (e *executor) joinedByCreate(ch reconcile.Change, res reconcile.Result, now
 			continue
 		}
 		add.AccountID, add.Group = res.AccountID, &ref
-		j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedMembership, Container: ref.ID, ContainerName: ref.Name, AccountID: res.AccountID, Since: now})
+		j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedMembership, Container: ref.ID, ContainerName: ref.Name, AccountID: res.AccountID})
 		a := e.audit(add, reconcile.ItemDoneByCreate, nil)
 		a.Reason += " (done by the account's creation: Jira put the new account into this group)"
 		j.Audit = append(j.Audit, a)
@@ -143,14 +143,14 @@ func (e *executor) pre(ch reconcile.Change, now time.Time) (reconcile.JournalEnt
 	var j reconcile.JournalEntry
 	switch ch.Kind {
 	case reconcile.KindAddMember:
-		j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedMembership, Container: ch.Group.ID, ContainerName: ch.Group.Name, AccountID: ch.AccountID, Since: now})
+		j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedMembership, Container: ch.Group.ID, ContainerName: ch.Group.Name, AccountID: ch.AccountID})
 	case reconcile.KindAddCustomer:
-		j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedCustomer, Container: ch.ServiceDesk, ContainerName: ch.ServiceDesk, AccountID: ch.AccountID, Since: now})
+		j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedCustomer, Container: ch.ServiceDesk, ContainerName: ch.ServiceDesk, AccountID: ch.AccountID})
 	case reconcile.KindAddOrganizationMember:
 		// An organization created by this very add has no id yet: own the membership under
 		// its name until the id is known (see OrgPlaceholder).
 		j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedOrganization, Container: cmp.Or(ch.OrganizationID, reconcile.OrgPlaceholder(ch.Organization)),
-			ContainerName: ch.Organization, AccountID: ch.AccountID, Since: now})
+			ContainerName: ch.Organization, AccountID: ch.AccountID})
 	case reconcile.KindDeactivateUser:
 		ls := e.linksOf(ch.AccountID)
 		var prev []reconcile.GroupRef
@@ -177,7 +177,7 @@ func (e *executor) post(ch reconcile.Change, res reconcile.Result, prevPending [
 	pk := reconcile.PersonKey(ch)
 	switch ch.Kind {
 	case reconcile.KindCreateGroup:
-		j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedGroup, Container: res.GroupID, ContainerName: ch.Group.Name, Since: now})
+		j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedGroup, Container: res.GroupID, ContainerName: ch.Group.Name})
 		e.mu.Lock()
 		e.groups[lower(ch.Group.Name)] = res.GroupID
 		e.mu.Unlock()
@@ -218,7 +218,7 @@ func (e *executor) post(ch reconcile.Change, res reconcile.Result, prevPending [
 	case reconcile.KindAddOrganizationMember:
 		id := cmp.Or(res.OrganizationID, ch.OrganizationID)
 		if ch.OrganizationID == "" && id != "" {
-			j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedOrganization, Container: id, ContainerName: ch.Organization, AccountID: ch.AccountID, Since: now})
+			j.Own = append(j.Own, reconcile.Owned{Kind: reconcile.OwnedOrganization, Container: id, ContainerName: ch.Organization, AccountID: ch.AccountID})
 			j.Disown = append(j.Disown, reconcile.Owned{Kind: reconcile.OwnedOrganization, Container: reconcile.OrgPlaceholder(ch.Organization), AccountID: ch.AccountID})
 		}
 		if id != "" {
