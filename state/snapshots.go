@@ -16,8 +16,8 @@ import (
 
 // Snapshots are stored as gzip-compressed JSON, written one user at a time: a 100,000-user
 // directory is about 40 MB of JSON, which a single json.Marshal would hold (and, while its
-// buffer grows, hold again) on top of the directory itself. Compressed it is about a tenth of
-// that on disk. Records written before compression (plain JSON) still read.
+// buffer grows, hold again) on top of the directory itself. Compressed it is about a fifth of
+// that on disk (41 MB became 8 MB). Records written before compression (plain JSON) still read.
 
 // PutSnapshot stores the last complete read of a source, replacing the previous one (Taken
 // is stamped when zero).

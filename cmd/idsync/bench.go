@@ -39,9 +39,9 @@ peak RSS. With --json the last line is one JSON object.
   plan     map and plan a big org in memory, no HTTP (default 100,000 users)
   drift    --drift-changes memberships removed by hand in Jira: incremental passes (which
            must write nothing), then the full pass that repairs them
-  process  idsync's own memory: a full pass with nothing to do over a synced site (seeded
-           directly), run as "idsync reconcile --full" in a child process whose peak RSS is
-           reported (default 100,000 users, 10,000 groups, 10 groups each)
+  process  the daemon's own memory: "idsync run" in a child process, over a synced site
+           (seeded directly), until its start-up pass (full, nothing to do) has finished; its
+           peak RSS is reported (default 100,000 users, 10,000 groups, 10 groups each)
 
 noop, churn and drift measure a scheduled pass: with the default --full-read-interval (1h)
 a full pass runs first in the same process, uncounted, and the measured pass is incremental

@@ -1,16 +1,19 @@
 package bench
 
 import (
+	"bufio"
 	"cmp"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/idsync/idsync/reconcile"
@@ -19,10 +22,11 @@ import (
 	"github.com/idsync/idsync/state"
 )
 
-// The process scenario measures idsync's own memory, apart from the simulators: the
-// simulators run in this process, and the measured pass (`idsync reconcile --full`, a full
-// pass with nothing to do) runs in a child process whose peak RSS the kernel reports when it
-// exits (getrusage's ru_maxrss: anonymous memory and the state file's mapped pages alike).
+// The process scenario measures the daemon's own memory, apart from the simulators: the
+// simulators run in this process, and the measured pass is the start-up pass (a full one,
+// with nothing to do) of `idsync run` in a child process. Its peak RSS is the VmHWM of that
+// process (anonymous memory and the state file's mapped pages alike), read from /proc while it
+// runs; the daemon is stopped once the pass has finished.
 //
 // The site and the state file start where a complete first sync of the org leaves them,
 // seeded directly: at 100,000 users that sync is 1,210,000 calls and some ten minutes, none of
@@ -34,6 +38,9 @@ import (
 
 // MaxProcessRSS is the goal for the measured process's peak RSS (600 MB).
 const MaxProcessRSS = 600_000_000
+
+// maxDaemonPass bounds the wait for the daemon's start-up pass (some 90 s at 100,000 users).
+const maxDaemonPass = 30 * time.Minute
 
 // seedChunk is how many records one journal entry of the seeding writes.
 const seedChunk = 50_000
@@ -72,7 +79,7 @@ func runProcess(ctx context.Context, o Options) (*Result, error) {
 	sims.Jira.Reset()
 	sims.MiniOrange.Reset()
 	start := time.Now()
-	run, peak, err := reconcileProcess(ctx, o.Binary, cfgPath)
+	run, peak, err := daemonProcess(ctx, o.Binary, cfgPath, cfg.State.Path)
 	res.WallSeconds = time.Since(start).Seconds()
 	res.countJira(sims.Jira)
 	res.SourceReads = int64(sims.MiniOrange.TotalCalls())
@@ -90,37 +97,73 @@ func runProcess(ctx context.Context, o Options) (*Result, error) {
 			items += n
 		}
 	}
-	if items > 0 || run.Result != reconcile.ResultOK {
+	if items > 0 || run.Result != reconcile.ResultOK || !full {
 		return res, fmt.Errorf("the measured pass was not a full pass with nothing to do: result %s, counts %v", run.Result, run.Counts)
 	}
 	return res, nil
 }
 
-// reconcileProcess runs `idsync reconcile --full` on cfgPath and returns its run record and
-// peak RSS in bytes.
-func reconcileProcess(ctx context.Context, binary, cfgPath string) (reconcile.Run, uint64, error) {
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary, "reconcile", "-c", cfgPath, "--full", "-o", "json")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Env = childEnv()
+// daemonProcess starts `idsync run` on cfgPath, waits for its start-up pass (a full one) to
+// finish, stops it, and returns that pass's run record (from the state file) and the
+// daemon's peak RSS in bytes up to then.
+func daemonProcess(ctx context.Context, binary, cfgPath, statePath string) (reconcile.Run, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, maxDaemonPass)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "run", "-c", cfgPath, "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "info")
+	out, w := io.Pipe()
+	cmd.Stdout, cmd.Stderr, cmd.Env = w, w, childEnv()
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	if err := cmd.Start(); err != nil {
-		return reconcile.Run{}, 0, fmt.Errorf("starting idsync reconcile: %w", err)
+		return reconcile.Run{}, 0, fmt.Errorf("starting idsync run: %w", err)
 	}
-	// The memory of an exited process is gone from /proc: the peak is the last VmHWM read
-	// while it ran, at most pollInterval before it exited.
 	stop, peakc := make(chan struct{}), make(chan uint64, 1)
 	go func() { peakc <- watchPeak(cmd.Process.Pid, stop) }()
-	err := cmd.Wait()
-	close(stop)
+	finished := make(chan struct{})
+	var tail []string // the last lines it wrote, for errors
+	var mu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		once := sync.Once{}
+		for sc.Scan() {
+			mu.Lock()
+			tail = append(tail[max(0, len(tail)-4):], sc.Text())
+			mu.Unlock()
+			if strings.Contains(sc.Text(), `"message":"pass finished"`) {
+				once.Do(func() { close(finished) })
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); _ = w.Close() }()
+
+	var err error
+	select {
+	case <-finished:
+		close(stop)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		err = <-exited
+	case err = <-exited:
+		close(stop)
+		mu.Lock()
+		err = fmt.Errorf("idsync run stopped before its first pass finished (%v): %s", err, strings.Join(tail, "\n"))
+		mu.Unlock()
+	}
 	peak := <-peakc
 	if err != nil {
-		return reconcile.Run{}, peak, fmt.Errorf("idsync reconcile: %w: %s", err, lastLines(stderr.String(), 5))
+		return reconcile.Run{}, peak, err
 	}
-	var run reconcile.Run
-	if err := json.Unmarshal(stdout.Bytes(), &run); err != nil {
-		return reconcile.Run{}, peak, fmt.Errorf("idsync reconcile printed no run record: %w", err)
+	st, err := state.Open(statePath, state.Options{ReadOnly: true})
+	if err != nil {
+		return reconcile.Run{}, peak, err
 	}
-	return run, peak, nil
+	defer func() { _ = st.Close() }()
+	runs, err := st.Runs(1)
+	if err != nil || len(runs) == 0 {
+		return reconcile.Run{}, peak, fmt.Errorf("reading the daemon's run record: %v (%d runs)", err, len(runs))
+	}
+	return runs[0], peak, nil
 }
 
 // childEnv is this environment without IDSYNC_* settings, which would change the config.
@@ -132,11 +175,6 @@ func childEnv() []string {
 		}
 	}
 	return out
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // processConfig is the child's config: the bench config's keys, as YAML.
