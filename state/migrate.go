@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,7 +15,7 @@ import (
 )
 
 // CurrentVersion is the schema version this idsync reads and writes.
-const CurrentVersion = 1
+const CurrentVersion = 2
 
 // Keys of the meta bucket.
 const (
@@ -33,6 +34,46 @@ type migration struct {
 // migrations[i] migrates version i to i+1. Append only; never edit a released one.
 var migrations = []migration{
 	{name: "nest SCIM resources per source, key the audit log by sequence and index it", fn: migrate0to1},
+	{name: "compress source snapshots", fn: migrate1to2},
+}
+
+// migrate1to2 stores every source snapshot compressed (see PutSnapshot). The version moves
+// even though plain snapshots would still read: an older idsync would take a compressed one
+// for damage, and must refuse the file instead.
+func migrate1to2(tx *bbolt.Tx) error {
+	b := tx.Bucket([]byte(bucketSnapshots))
+	if b == nil {
+		return nil
+	}
+	type snap struct {
+		key  []byte
+		data []byte
+	}
+	var plain []snap
+	err := b.ForEach(func(k, v []byte) error {
+		if bytes.HasPrefix(v, gzipMagic) {
+			return nil
+		}
+		var r reconcile.SnapshotRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("snapshot %q: %v: %w", k, err, ErrCorrupt)
+		}
+		data, err := encodeSnapshot(r)
+		if err != nil {
+			return fmt.Errorf("snapshot %q: %w", k, err)
+		}
+		plain = append(plain, snap{key: copyBytes(k), data: data})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range plain {
+		if err := b.Put(p.key, p.data); err != nil {
+			return fmt.Errorf("writing snapshot %q: %w", p.key, err)
+		}
+	}
+	return nil
 }
 
 // v0Buckets are the bucket names of version 0: files written before the schema carried a

@@ -83,8 +83,8 @@ func TestOpenCreatesPrivateFileWithEveryBucket(t *testing.T) {
 			}
 		}
 		meta := tx.Bucket([]byte(bucketMeta))
-		if got := string(meta.Get([]byte(metaKeyVersion))); got != "1" {
-			t.Errorf("schema version = %q, want 1", got)
+		if got := string(meta.Get([]byte(metaKeyVersion))); got != "2" {
+			t.Errorf("schema version = %q, want 2", got)
 		}
 		return nil
 	})
@@ -522,6 +522,48 @@ func TestMigrateFromVersion0(t *testing.T) {
 	}
 	if ann, _ := s.Audit(time.Time{}, "ann"); len(ann) != 3 {
 		t.Fatalf("Audit(ann) after a new record = %d records, want 3", len(ann))
+	}
+}
+
+// A version-1 file's plain JSON snapshots are compressed by the migration to version 2, after
+// a copy of the file is set aside.
+func TestMigrateFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "idsync.db")
+	snap := reconcile.SnapshotRecord{Source: "corp", Taken: t0, Hash: "h", Directory: reconcile.Directory{Source: "corp",
+		Users: []reconcile.User{{Key: "1", UserName: "ann", Active: true, Groups: []string{"Eng"}}}, Groups: []reconcile.Group{{Key: "g", Name: "Eng"}}}}
+	s := openTest(t, path)
+	plain, _ := json.Marshal(snap)
+	if err := s.update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket([]byte(bucketSnapshots)).Put([]byte("corp"), plain); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaKeyVersion), []byte("1"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTest(t, path)
+	if s.SchemaVersion() != 2 {
+		t.Fatalf("SchemaVersion() = %d, want 2", s.SchemaVersion())
+	}
+	if _, err := os.Stat(path + ".schema-v1.bak"); err != nil {
+		t.Errorf("no copy of the file before migrating: %v", err)
+	}
+	var stored []byte
+	if err := s.view(func(tx *bbolt.Tx) error {
+		stored = bytes.Clone(tx.Bucket([]byte(bucketSnapshots)).Get([]byte("corp")))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(stored, gzipMagic) {
+		t.Fatalf("the migrated snapshot is not compressed: %q", stored)
+	}
+	if got, err := s.Snapshot("corp"); err != nil || !reflect.DeepEqual(got, snap) {
+		t.Fatalf("Snapshot(corp) after migrating = %+v, %v", got, err)
 	}
 }
 
