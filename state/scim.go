@@ -139,6 +139,7 @@ func (s *Store) SCIMResources(source, typ string) ([]SCIMResource, error) {
 	}
 	var out []SCIMResource
 	err := s.view(func(tx *bbolt.Tx) error {
+		defer releaseMap(tx) // a pushed org of many people is a bulk read (see listRecords)
 		b, err := bucket(tx, bucketSCIM)
 		if err != nil {
 			return err
@@ -150,6 +151,9 @@ func (s *Store) SCIMResources(source, typ string) ([]SCIMResource, error) {
 		prefix := scimKey(typ, "")
 		c := sb.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(out)%releaseEvery == releaseEvery-1 {
+				releaseMap(tx)
+			}
 			out = append(out, SCIMResource{
 				Source: source,
 				Type:   typ,

@@ -413,6 +413,28 @@ func (s *Source) convert(u rawUser, active bool, groups []string) reconcile.User
 	return out
 }
 
+// groupsByMemberUID returns the posixGroups whose memberUid names userName. memberUid
+// compares case-exactly on most servers (caseExactIA5Match), while usernames compare
+// case-blind: every group is read and matched as Snapshot does.
+func (s *Source) groupsByMemberUID(ctx context.Context, c *conn, st settings, userName string) ([]rawGroup, error) {
+	var found []rawGroup
+	_, err := c.run(ctx, search{
+		what: "groups", base: s.cfg.BaseDN, scope: goldap.ScopeWholeSubtree, filter: st.groupFilter,
+		attrs: s.groupAttrs(st), limit: s.maxObjects,
+		each: func(e *goldap.Entry) error {
+			g, err := s.readGroup(st, e)
+			if err != nil {
+				return err
+			}
+			if slices.ContainsFunc(g.memberUIDs, func(m string) bool { return strings.EqualFold(strings.TrimSpace(m), userName) }) {
+				found = append(found, g)
+			}
+			return nil
+		},
+	})
+	return found, err
+}
+
 // userGroups finds one user's groups for User: the same memberships Snapshot computes.
 func (s *Source) userGroups(ctx context.Context, c *conn, st settings, u rawUser) ([]string, error) {
 	var found []rawGroup
@@ -444,22 +466,7 @@ func (s *Source) userGroups(ctx context.Context, c *conn, st settings, u rawUser
 	var err error
 	switch {
 	case s.cfg.Membership == configs.LDAPMembershipMemberUID:
-		// memberUid compares case-exactly on most servers (caseExactIA5Match), while
-		// usernames compare case-blind: read the posixGroups and match as Snapshot does.
-		_, err = c.run(ctx, search{
-			what: "groups", base: s.cfg.BaseDN, scope: goldap.ScopeWholeSubtree, filter: st.groupFilter,
-			attrs: s.groupAttrs(st), limit: s.maxObjects,
-			each: func(e *goldap.Entry) error {
-				g, err := s.readGroup(st, e)
-				if err != nil {
-					return err
-				}
-				if slices.ContainsFunc(g.memberUIDs, func(m string) bool { return strings.EqualFold(strings.TrimSpace(m), u.userName) }) {
-					found = append(found, g)
-				}
-				return nil
-			},
-		})
+		found, err = s.groupsByMemberUID(ctx, c, st, u.userName)
 	case st.ad && s.cfg.NestedGroups:
 		// Active Directory walks the chain itself (memberOf is member's back link, so the
 		// answer is the same in both modes).

@@ -95,6 +95,26 @@ func memberPatch(old map[string]any, ops []patchOp) (res map[string]any, diff me
 	return memberPatchWith(old, ops, nil)
 }
 
+// memberIndex is the set of the folded member ids of list for a bulk request, nil for a
+// typical one: membership is then looked up by scanning for its few ids, as a map of a large
+// group costs more than a few scans.
+func memberIndex(list []any, steps []memberStep) map[string]bool {
+	nvals := 0
+	for _, st := range steps {
+		nvals += len(st.add) + len(st.remove)
+	}
+	if nvals <= 8 {
+		return nil
+	}
+	present := make(map[string]bool, len(list))
+	for _, el := range list {
+		if v := memberValue(el); v != "" {
+			present[foldID(v)] = true
+		}
+	}
+	return present
+}
+
 // memberPatchWith is memberPatch where isMember, when set, says whether old has a member
 // (by lower-cased id): an addition is then checked without scanning old's list, which for a
 // large group is most of the cost of a member PATCH. Removals still scan, as they rebuild
@@ -105,21 +125,7 @@ func memberPatchWith(old map[string]any, ops []patchOp, isMember func(foldedID s
 		return nil, memberDiff{}, ok, err
 	}
 	list := elements(old["members"])
-	// Membership is looked up by scanning for the few ids of a typical request, and
-	// through a map for bulk requests: a map of a large group costs more than a few scans.
-	nvals := 0
-	for _, st := range steps {
-		nvals += len(st.add) + len(st.remove)
-	}
-	var present map[string]bool
-	if nvals > 8 {
-		present = make(map[string]bool, len(list))
-		for _, el := range list {
-			if v := memberValue(el); v != "" {
-				present[foldID(v)] = true
-			}
-		}
-	}
+	present := memberIndex(list, steps)
 	cur := list
 	copied := false
 	var net netChanges
