@@ -22,12 +22,12 @@
 // LDAP for about one in ten), or by Options.IdP (IDSYNC_SIM_IDP=miniorange|google|ldap). Every
 // change the history makes to people, groups and status goes through the IdP simulator's
 // control API, as an admin would make it in the IdP's console: miniorangetest's Hire, Leave,
-// Move, Rename, Disable, ...; googletest's Hire, Delete, SetSuspended, SetArchived, AddGroup,
-// AddMember, RemoveMember; LDAP adds, modifies and deletes as the directory's administrator.
-// The generator draws only what the IdP can do (capabilities): Google and LDAP cannot push,
-// so every change waits for the next pull, and googletest has no control for a user's name or
-// primary email or for deleting a group, so Google worlds draw no rename, email change or
-// group deletion.
+// Move, Rename, Disable, ...; googletest's Hire, Delete, SetSuspended, SetArchived, SetName,
+// AddGroup, DeleteGroup, AddMember, RemoveMember; LDAP adds, modifies and deletes as the
+// directory's administrator. The generator draws only what the IdP can do (capabilities):
+// Google and LDAP cannot push, so every change waits for the next pull, and a Google primary
+// email is also the userName (which the model keeps fixed), so Google worlds draw no email
+// change.
 //
 // LDAP worlds share one slapd per test process (idp_ldap.go): the first LDAP world starts it
 // (about a second), each world loads its org over LDAP into a subtree of its own and reads it

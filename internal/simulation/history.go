@@ -224,12 +224,12 @@ type capabilities struct {
 	groupDelete bool
 }
 
-// caps are what the IdP's simulator can do. googletest has no control for a user's name or
-// primary email or for deleting a group: Google worlds draw no such step.
+// caps are what the IdP's simulator can do. At Google the primary email is also the
+// userName, which the model keeps fixed: Google worlds draw no email change.
 func (k IdP) caps() capabilities {
 	switch k {
 	case IdPGoogle:
-		return capabilities{}
+		return capabilities{rename: true, groupDelete: true}
 	case IdPLDAP:
 		return capabilities{rename: true, email: true, groupDelete: true}
 	}

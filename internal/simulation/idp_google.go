@@ -13,15 +13,14 @@ import (
 
 // googleIdP is a Google Workspace world's IdP: the googletest simulator (users, groups,
 // members and the OAuth token endpoint that checks the service account's signed JWT),
-// changed through its control API (Hire, Delete, SetSuspended, SetArchived, AddGroup,
-// AddMember, RemoveMember), served through a front (serveGoogle) that injects a pass's
+// changed through its control API (Hire, Delete, SetSuspended, SetArchived, SetName,
+// AddGroup, DeleteGroup, AddMember, RemoveMember), served through a front (serveGoogle) that injects a pass's
 // faults through the simulator's own fault knob. A person's id is their Google user id, their
 // userName and email their primary email; a group's id and email are derived from its name,
 // and mappings use its name.
 //
-// googletest has no control for a user's name or primary email or for deleting a group:
-// Google worlds draw no rename, email change or group deletion (IdP.caps), and these
-// methods refuse.
+// A primary email is also the person's userName at Google, where the model keeps userNames
+// fixed: Google worlds draw no email change (IdP.caps), and setEmail refuses.
 type googleIdP struct {
 	w   *world
 	sim *googletest.Sim
@@ -75,7 +74,7 @@ func googleUser(p *person) googletest.User {
 
 func archivedWhenDisabled(p *person) bool { return len(p.ID) > 0 && (p.ID[len(p.ID)-1]-'0')%3 == 0 }
 
-var errGoogleCannot = errors.New("googletest has no control for this change (the generator draws none for Google)")
+var errGoogleCannot = errors.New("a Google world draws no email change: the primary email is also the userName")
 
 func (i *googleIdP) hire(p *person) error {
 	var groups []string
@@ -100,9 +99,13 @@ func (i *googleIdP) move(p *person, from, to string) error {
 	return nil
 }
 
-func (i *googleIdP) rename(*person, string, string) error { return errGoogleCannot }
-func (i *googleIdP) setEmail(*person, string) error       { return errGoogleCannot }
-func (i *googleIdP) deleteGroup(string) error             { return errGoogleCannot }
+func (i *googleIdP) rename(p *person, first, last string) error {
+	return i.sim.SetName(p.Email, first, last)
+}
+
+func (i *googleIdP) setEmail(*person, string) error { return errGoogleCannot }
+
+func (i *googleIdP) deleteGroup(name string) error { return i.sim.DeleteGroup(googleGroupEmail(name)) }
 
 func (i *googleIdP) createGroup(name string) error {
 	return i.sim.AddGroup(googletest.Group{ID: googleGroupID(name), Email: googleGroupEmail(name), Name: name})

@@ -47,6 +47,11 @@ func (s *Sim) SetArchived(email string, archived bool) error {
 	return s.setUser(email, func(u *user) { u.Archived = archived })
 }
 
+// SetName changes a user's given and family names (a rename; the primary email stays).
+func (s *Sim) SetName(email, given, family string) error {
+	return s.setUser(email, func(u *user) { u.GivenName, u.FamilyName = given, family })
+}
+
 // SetOrgUnit moves a user to another organizational unit.
 func (s *Sim) SetOrgUnit(email, path string) error {
 	return s.setUser(email, func(u *user) { u.OrgUnitPath = path })
@@ -74,6 +79,24 @@ func (s *Sim) AddGroup(g Group) error {
 		if err := s.addMember(g.Email, m); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// DeleteGroup deletes a group (email or id): gone from groups.list and from every group it
+// was a member of; its members stay, without it.
+func (s *Sim) DeleteGroup(key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.byGroup[strings.ToLower(key)]
+	if g == nil {
+		return fmt.Errorf("googletest: no group %q", key)
+	}
+	s.groups = slices.DeleteFunc(s.groups, func(x *group) bool { return x == g })
+	delete(s.byGroup, strings.ToLower(g.id))
+	delete(s.byGroup, strings.ToLower(g.email))
+	for _, parent := range s.groups {
+		parent.members = slices.DeleteFunc(parent.members, func(m memberRef) bool { return m.g == g })
 	}
 	return nil
 }

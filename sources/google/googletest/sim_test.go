@@ -293,4 +293,34 @@ func TestMutations(t *testing.T) {
 	if err := s.Delete("nobody@example.com"); err == nil {
 		t.Error("deleting nobody")
 	}
+	if err := s.SetName(users[1].PrimaryEmail, "Renée", "Roe"); err != nil {
+		t.Fatal(err)
+	}
+	if u := s.Users()[0]; u.PrimaryEmail != users[1].PrimaryEmail || u.GivenName != "Renée" || u.FamilyName != "Roe" {
+		t.Errorf("after SetName: %+v", u)
+	}
+	// A deleted group is gone from the listing, by either key, and from its parents.
+	parent, child := Group{ID: "g-parent", Email: "parent@groups.example.com", Name: "Parent"}, Group{ID: "g-child", Email: "child@groups.example.com", Name: "Child"}
+	if err := s.AddGroup(child); err != nil {
+		t.Fatal(err)
+	}
+	parent.Members = []string{child.Email}
+	if err := s.AddGroup(parent); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddMember(child.Email, users[1].PrimaryEmail); err != nil || !slices.Contains(s.EffectiveMembers(parent.Email), users[1].PrimaryEmail) {
+		t.Fatalf("nested member: %v", err)
+	}
+	if err := s.DeleteGroup(child.ID); err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(s.Groups(), func(g Group) bool { return g.ID == child.ID }) || len(s.EffectiveMembers(parent.Email)) != 0 {
+		t.Errorf("the deleted group is still listed or still a member: %+v", s.Groups())
+	}
+	if err := s.AddMember(child.Email, users[1].PrimaryEmail); err == nil {
+		t.Error("adding to a deleted group succeeded")
+	}
+	if err := s.DeleteGroup(child.Email); err == nil {
+		t.Error("deleting a deleted group succeeded")
+	}
 }
