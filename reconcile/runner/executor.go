@@ -367,7 +367,7 @@ func (e *executor) finish(p *prepared, res reconcile.Result, err error, done *ou
 	for i := range post.Audit {
 		post.Audit[i].Intent = p.id
 	}
-	joined := e.joinedByCreate(p.ch, res, now)
+	joined := e.joinedByCreate(p.ch, res)
 	done.add(post, p.ch.Kind, reconcile.ItemOK)
 	if len(joined.Audit) > 0 {
 		// In the create's own journal write: the account and the memberships Jira gave it

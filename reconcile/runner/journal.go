@@ -33,7 +33,7 @@ func entryEmpty(j reconcile.JournalEntry) bool {
 // AddMember phase sends nothing for it. An adopted account is not trusted to have joined
 // anything (it existed before), and a group without a known id is left to its add: ownership
 // is recorded by id.
-func (e *executor) joinedByCreate(ch reconcile.Change, res reconcile.Result, now time.Time) reconcile.JournalEntry {
+func (e *executor) joinedByCreate(ch reconcile.Change, res reconcile.Result) reconcile.JournalEntry {
 	var j reconcile.JournalEntry
 	if ch.Kind != reconcile.KindCreateUser || res.Adopted || len(res.Groups) == 0 {
 		return j
