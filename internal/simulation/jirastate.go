@@ -66,8 +66,9 @@ func (st jiraState) groupsOf(acc string) []string {
 }
 
 // endState is the site as I6 compares it, in terms that are the same in every run of a
-// history: each person by userName (an active one: their account's groups, name and email;
-// anyone else: only whether they still hold access), each account no source knows by email.
+// history: each person by userName (an active one: their account's groups but those that left
+// management, name and email; anyone else: only whether they still hold access), each account
+// no source knows by email.
 func (r *run) endState() map[string]string {
 	st := snapshotJira(r.w.jira)
 	out := map[string]string{}
@@ -77,7 +78,7 @@ func (r *run) endState() map[string]string {
 			byPerson[pid] = append(byPerson[pid], id)
 		}
 	}
-	managed := r.managedEver
+	managed, managedNow := r.managedEver, r.params.managedGroups()
 	for _, pid := range r.m.order {
 		p := r.m.people[pid]
 		key := "person " + p.UserName
@@ -104,7 +105,15 @@ func (r *run) endState() map[string]string {
 			out[key] = "active, no account on the site"
 			continue
 		}
-		out[key] = fmt.Sprintf("active groups=%v name=%q email=%s access=%v", st.groupsOf(a.AccountID), a.DisplayName,
+		// A group the mapping stopped managing keeps whatever adds reached it before: whether
+		// one did depends on how far a faulty pass got, and idsync leaves it alone since.
+		var groups []string
+		for _, g := range st.groupsOf(a.AccountID) {
+			if !managed[strings.ToLower(g)] || managedNow[strings.ToLower(g)] {
+				groups = append(groups, g)
+			}
+		}
+		out[key] = fmt.Sprintf("active groups=%v name=%q email=%s access=%v", groups, a.DisplayName,
 			strings.ToLower(a.Email), st.hasAccess(a.AccountID))
 	}
 	for id, a := range st.Accounts {
