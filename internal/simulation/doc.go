@@ -88,7 +88,8 @@
 //     counted from the pass's plan and, independently, from accounts Jira saw lose access.
 //   - I6 converges-like-fault-free: no account or group ever exists twice; after the faults
 //     stop, fault-free passes (approving what the breaker holds) settle within
-//     grace_passes + 8 passes on the end state of the twin.
+//     grace_passes + 8 passes on the end state of the twin (memberships of groups the
+//     mapping stopped managing aside: idsync leaves those alone, whatever reached them).
 //   - I7 audit-written-ahead: every change idsync made in Jira had its write-ahead audit
 //     record on disk when the request arrived, and every such record got an outcome once
 //     the world settled.
