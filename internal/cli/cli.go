@@ -4,7 +4,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -177,13 +176,6 @@ func NoneFound(run reconcile.Run) bool {
 		}
 	}
 	return true
-}
-
-// WriteJSON writes v indented.
-func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // CheckFormat accepts table or json.
