@@ -53,17 +53,17 @@ func TestWriteJSONMatchesEncoding(t *testing.T) {
 		Sources: []reconcile.SourceRun{{Name: "corp", Complete: true, Users: 3}}, Changes: &c,
 		HeldItems: []reconcile.Held{{Change: c.AddMembers[0], Guard: "breaker"}}, HeldByGuard: map[string]int{"breaker": 1}}
 	cases := map[string]any{
-		"run":          run,
-		"run pointer":  &run,
-		"plan":         &c,
-		"empty plan":   &reconcile.Changes{},
-		"empty run":    reconcile.Run{},
-		"audit":        []reconcile.AuditRecord{{Time: t0, RunID: "r1", Action: "add_member", Result: "ok"}},
-		"no audit":     []reconcile.AuditRecord{},
-		"nil audit":    []reconcile.AuditRecord(nil),
-		"map":          map[string]any{"secret": configs.Secret("hunter2"), "n": 1, "list": []int{1, 2}},
-		"nil":          nil,
-		"config":       configs.Default(),
+		"run":         run,
+		"run pointer": &run,
+		"plan":        &c,
+		"empty plan":  &reconcile.Changes{},
+		"empty run":   reconcile.Run{},
+		"audit":       []reconcile.AuditRecord{{Time: t0, RunID: "r1", Action: "add_member", Result: "ok"}},
+		"no audit":    []reconcile.AuditRecord{},
+		"nil audit":   []reconcile.AuditRecord(nil),
+		"map":         map[string]any{"secret": configs.Secret("hunter2"), "n": 1, "list": []int{1, 2}},
+		"nil":         nil,
+		"config":      configs.Default(),
 	}
 	for name, v := range cases {
 		if got, want := written(t, v), encoded(t, v); got != want {
