@@ -151,15 +151,15 @@ func (s *Store) SCIMResources(source, typ string) ([]SCIMResource, error) {
 		prefix := scimKey(typ, "")
 		c := sb.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(out)%releaseEvery == releaseEvery-1 {
-				releaseMap(tx)
-			}
 			out = append(out, SCIMResource{
 				Source: source,
 				Type:   typ,
 				ID:     strings.TrimPrefix(string(k), string(prefix)),
 				Data:   copyBytes(v),
 			})
+			if len(out)%releaseEvery == 0 {
+				releaseMap(tx)
+			}
 		}
 		return nil
 	})
